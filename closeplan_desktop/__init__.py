@@ -1,0 +1,3 @@
+"""ClosePlan Desktop."""
+
+__version__ = "0.1.0"

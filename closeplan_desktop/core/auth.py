@@ -1,0 +1,180 @@
+"""Passwords, sign-in and the acting session.
+
+bcrypt at the policy's cost; hashes made by the ClosePlan server (bcryptjs, ``$2a$``)
+verify; passwords over 72 bytes are refused, never cut. Failed sign-ins are counted per
+email, known or not, and lock the email for the policy's time; unknown emails cost a
+bcrypt check too, so that answers and timings do not tell whether an email exists.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+import bcrypt
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import audit, db, validation
+from .clock import as_utc, utcnow
+from .errors import AccountLocked, AuthError, PermissionDenied, ValidationError
+from .events import SecurityEventType as Ev
+from .models import LoginThrottle, User, UserRole
+from .usecase import Denied
+from .workspace import Workspace
+
+BCRYPT_RE = re.compile(r"^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$")
+BAD_CREDENTIALS = "Email or password is incorrect."
+
+
+@dataclass(frozen=True)
+class AuthSession:
+    """Who is acting. Use cases re-read the user on every call, so a deactivation or a
+    role change takes effect at once, even for a session opened before it."""
+
+    ws: Workspace
+    user_id: str
+    tenant_id: str
+    email: str
+    role: UserRole
+    display_name: str
+    signed_in_at: datetime
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == UserRole.ADMIN
+
+
+def hash_password(password: str, cost: int) -> str:
+    """A bcrypt hash of a password that has passed `validation.password`."""
+    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds=cost)).decode("ascii")
+
+
+def hash_cost(hashed: str) -> int | None:
+    m = BCRYPT_RE.match(hashed)
+    return int(m.group(1)) if m else None
+
+
+def is_bcrypt_hash(value: object) -> bool:
+    return isinstance(value, str) and bool(BCRYPT_RE.match(value))
+
+
+def check_password(password: str, hashed: str) -> bool:
+    if not is_bcrypt_hash(hashed):
+        return False
+    try:
+        return bcrypt.checkpw(password.encode("utf-8"), hashed.encode("ascii"))
+    except ValueError:
+        return False
+
+
+@lru_cache(maxsize=8)
+def _dummy_hash(cost: int) -> str:
+    return hash_password("closeplan-timing-equaliser", cost)
+
+
+def sign_in(ws: Workspace, email: str, password: str) -> AuthSession:
+    """Check credentials and open a session; every attempt is a security event."""
+    if not isinstance(password, str) or not password:
+        raise ValidationError("Password is required.")
+    if len(password.encode("utf-8")) > validation.BCRYPT_MAX_BYTES:
+        raise ValidationError("Password is too long: ClosePlan passwords are at most 72 bytes.")
+    email = validation.email(email)
+    policy = ws.policy
+    now = utcnow()
+    error: AuthError | None = None
+    session: AuthSession | None = None
+    with db.write_session(ws.engine) as s:
+        throttle = s.get(LoginThrottle, email)
+        if throttle and throttle.locked_until and as_utc(throttle.locked_until) > now:
+            user = s.scalar(select(User).where(User.email == email))
+            _dummy_check(password, policy.bcrypt_cost)
+            audit.log_event(s, ws, Ev.LOGIN_LOCKED, user.tenant_id if user else None,
+                            user.id if user else None, {"email": email})
+            error = AccountLocked(_locked_text(throttle.locked_until, now))
+        else:
+            user = s.scalar(select(User).where(User.email == email))
+            ok = False
+            if user is None or user.deactivated_at is not None:
+                _dummy_check(password, policy.bcrypt_cost)
+            else:
+                ok = check_password(password, user.password)
+            if ok and user is not None:
+                if throttle:
+                    s.delete(throttle)
+                cost = hash_cost(user.password) or 0
+                if cost < policy.bcrypt_cost:
+                    user.password = hash_password(password, policy.bcrypt_cost)
+                    audit.log_event(s, ws, Ev.PASSWORD_REHASHED, user.tenant_id, user.id,
+                                    {"from_cost": cost, "to_cost": policy.bcrypt_cost})
+                user.last_login_at = now
+                audit.log_event(s, ws, Ev.LOGIN_SUCCESS, user.tenant_id, user.id, {})
+                session = AuthSession(ws, user.id, user.tenant_id, user.email, user.role,
+                                      user.full_name, now)
+            else:
+                error = _record_failure(s, ws, email, user, now)
+    if error is not None:
+        raise error
+    assert session is not None
+    return session
+
+
+def _dummy_check(password: str, cost: int) -> None:
+    bcrypt.checkpw(password.encode("utf-8"), _dummy_hash(cost).encode("ascii"))
+
+
+def _locked_text(until: datetime, now: datetime) -> str:
+    minutes = max(1, int((as_utc(until) - now).total_seconds() // 60) + 1)
+    return (f"Too many failed sign-ins: this account is locked. Try again in {minutes} "
+            f"minute{'s' if minutes != 1 else ''}, or ask an administrator.")
+
+
+def _record_failure(s: Session, ws: Workspace, email: str, user: User | None,
+                    now: datetime) -> AuthError:
+    policy = ws.policy
+    throttle = s.get(LoginThrottle, email)
+    if throttle is None:
+        throttle = LoginThrottle(email=email, failures=0)
+        s.add(throttle)
+    window = timedelta(minutes=policy.lockout_minutes)
+    if throttle.last_failure_at and now - as_utc(throttle.last_failure_at) > window:
+        throttle.failures = 0
+    throttle.failures += 1
+    throttle.last_failure_at = now
+    tenant_id, user_id = (user.tenant_id, user.id) if user else (None, None)
+    audit.log_event(s, ws, Ev.LOGIN_FAILURE, tenant_id, user_id,
+                    {"email": email, "failures": throttle.failures})
+    if throttle.failures >= policy.lockout_threshold:
+        throttle.locked_until = now + window
+        audit.log_event(s, ws, Ev.LOCKOUT, tenant_id, user_id,
+                        {"email": email, "minutes": policy.lockout_minutes})
+        return AccountLocked(_locked_text(throttle.locked_until, now))
+    return AuthError(BAD_CREDENTIALS)
+
+
+def actor(s: Session, session: AuthSession) -> User:
+    """The acting user, re-read: refuses a user deactivated since the session began."""
+    user = s.get(User, session.user_id)
+    if user is None or user.tenant_id != session.tenant_id or user.deactivated_at is not None:
+        raise Denied(
+            PermissionDenied("Your account is no longer active; sign in again or ask an "
+                             "administrator."),
+            lambda s2: audit.log_event(s2, session.ws, Ev.ACCESS_DENIED, session.tenant_id,
+                                       session.user_id, {"reason": "inactive account"}),
+        )
+    return user
+
+
+def require_admin(s: Session, session: AuthSession, action: str) -> User:
+    """The acting user if an active admin; otherwise the attempt is logged and refused."""
+    user = actor(s, session)
+    if user.role != UserRole.ADMIN:
+        raise Denied(
+            PermissionDenied("Only an administrator can do this."),
+            lambda s2: audit.log_event(s2, session.ws, Ev.ACCESS_DENIED, session.tenant_id,
+                                       session.user_id, {"action": action,
+                                                         "reason": "not an administrator"}),
+        )
+    return user

@@ -1,0 +1,152 @@
+"""Encryption primitives: the PHI envelope and the sealed recovery kit.
+
+PHI: AES-256-GCM, a fresh 96-bit nonce per encryption, and associated data binding the
+tenant, the deal and the key version, so that a ciphertext copied to another deal or
+tenant does not decrypt. The envelope is compact JSON naming its key version.
+
+Recovery kit: Argon2id over the passphrase, then AES-256-GCM.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+
+from .errors import CryptoError, ValidationError
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+ENVELOPE_VERSION = 1
+KIT_FORMAT = "closeplan-recovery-kit"
+KIT_VERSION = 1
+# Argon2id parameters (RFC 9106 second recommendation: 64 MiB, 3 passes).
+KIT_KDF = {"name": "argon2id", "iterations": 3, "lanes": 4, "memory_kib": 65536}
+
+
+def new_key() -> bytes:
+    """A random 256-bit key."""
+    return os.urandom(KEY_BYTES)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+def phi_aad(tenant_id: str, deal_id: str, version: int) -> bytes:
+    return f"closeplan/phi/v{ENVELOPE_VERSION}|{tenant_id}|{deal_id}|{version}".encode()
+
+
+def encrypt_phi(key: bytes, version: int, tenant_id: str, deal_id: str,
+                phi: dict[str, str]) -> str:
+    """Encrypt a PHI object into the envelope stored in ``deals.phi``."""
+    nonce = os.urandom(NONCE_BYTES)
+    plaintext = json.dumps(phi, ensure_ascii=False, separators=(",", ":"),
+                           sort_keys=True).encode("utf-8")
+    ct = AESGCM(key).encrypt(nonce, plaintext, phi_aad(tenant_id, deal_id, version))
+    return json.dumps({"v": ENVELOPE_VERSION, "k": version, "n": _b64(nonce), "c": _b64(ct)},
+                      separators=(",", ":"))
+
+
+def envelope_version(envelope: str) -> int:
+    """The key version an envelope names."""
+    try:
+        data = json.loads(envelope)
+        version = data["k"]
+    except (ValueError, KeyError, TypeError):
+        raise CryptoError("The stored PHI is damaged (not a ClosePlan envelope).") from None
+    if not isinstance(version, int):
+        raise CryptoError("The stored PHI is damaged (bad key version).")
+    return version
+
+
+def decrypt_phi(key: bytes, tenant_id: str, deal_id: str, envelope: str) -> dict[str, str]:
+    """Decrypt an envelope; fails if it was moved to another deal or tenant, or altered."""
+    try:
+        data = json.loads(envelope)
+        if data.get("v") != ENVELOPE_VERSION:
+            raise ValueError
+        version = int(data["k"])
+        nonce, ct = _unb64(data["n"]), _unb64(data["c"])
+    except (ValueError, KeyError, TypeError):
+        raise CryptoError("The stored PHI is damaged (not a ClosePlan envelope).") from None
+    try:
+        plaintext = AESGCM(key).decrypt(nonce, ct, phi_aad(tenant_id, deal_id, version))
+    except InvalidTag:
+        raise CryptoError("The stored PHI failed authentication: it was altered, moved to "
+                          "another deal, or the key is wrong.") from None
+    result = json.loads(plaintext.decode("utf-8"))
+    assert isinstance(result, dict)
+    return result
+
+
+def mac(key: bytes, *parts: str) -> str:
+    """HMAC-SHA256 over the parts, separated unambiguously; hex."""
+    h = hmac.new(key, digestmod=hashlib.sha256)
+    for part in parts:
+        data = part.encode("utf-8")
+        h.update(len(data).to_bytes(4, "big"))
+        h.update(data)
+    return h.hexdigest()
+
+
+def key_check(key: bytes) -> str:
+    """A public fingerprint of a key: tells whether a key fits, reveals nothing of it."""
+    return mac(key, "closeplan/key-check/v1")[:32]
+
+
+def _kit_key(passphrase: str, salt: bytes, kdf: dict[str, Any]) -> bytes:
+    return Argon2id(salt=salt, length=KEY_BYTES, iterations=int(kdf["iterations"]),
+                    lanes=int(kdf["lanes"]), memory_cost=int(kdf["memory_kib"])
+                    ).derive(passphrase.encode("utf-8"))
+
+
+def seal_kit(passphrase: str, payload: dict[str, Any]) -> bytes:
+    """Seal a recovery-kit payload with a passphrase; returns the kit file's bytes."""
+    salt, nonce = os.urandom(16), os.urandom(NONCE_BYTES)
+    key = _kit_key(passphrase, salt, KIT_KDF)
+    header = {"format": KIT_FORMAT, "version": KIT_VERSION, "kdf": KIT_KDF, "salt": _b64(salt)}
+    aad = json.dumps(header, sort_keys=True).encode()
+    ct = AESGCM(key).encrypt(nonce, json.dumps(payload).encode("utf-8"), aad)
+    kit = dict(header, nonce=_b64(nonce), ciphertext=_b64(ct))
+    return (json.dumps(kit, indent=2, sort_keys=True) + "\n").encode("ascii")
+
+
+def open_kit(passphrase: str, data: bytes) -> dict[str, Any]:
+    """Open a sealed kit; a clear error for a wrong passphrase or a file that is not a kit."""
+    try:
+        kit = json.loads(data.decode("utf-8"))
+        if kit.get("format") != KIT_FORMAT:
+            raise ValueError
+        if kit.get("version") != KIT_VERSION:
+            raise ValidationError("This recovery kit was made by a newer ClosePlan Desktop; "
+                                  "update the app to import it.")
+        kdf = kit["kdf"]
+        if kdf.get("name") != "argon2id" or int(kdf["memory_kib"]) > 1 << 21:
+            raise ValueError
+        salt, nonce, ct = _unb64(kit["salt"]), _unb64(kit["nonce"]), _unb64(kit["ciphertext"])
+        header = {k: kit[k] for k in ("format", "version", "kdf", "salt")}
+    except ValidationError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError, RecursionError):
+        raise ValidationError("The file is not a ClosePlan recovery kit.") from None
+    key = _kit_key(passphrase, salt, kdf)
+    try:
+        plaintext = AESGCM(key).decrypt(nonce, ct, json.dumps(header, sort_keys=True).encode())
+    except InvalidTag:
+        raise ValidationError("The passphrase is wrong for this recovery kit, or the kit was "
+                              "altered.") from None
+    payload = json.loads(plaintext)
+    assert isinstance(payload, dict)
+    return payload

@@ -1,0 +1,109 @@
+"""The SQLCipher database: engine, connections and transactions.
+
+Every connection is opened with the raw 256-bit key (``PRAGMA key = "x'...'"``: no
+passphrase KDF at each start), temporary tables kept in memory so that nothing leaves
+the encrypted file, and foreign keys on. Writes take the database lock at BEGIN
+(``BEGIN IMMEDIATE``) so that the audit chain's sequence can never be taken twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlcipher3.dbapi2 as sqlcipher
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import QueuePool
+
+from .errors import StorageError
+
+PLAIN_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def raw_connect(path: Path, key: bytes) -> sqlcipher.Connection:
+    """A DB-API connection to the encrypted file, keyed and configured."""
+    conn = sqlcipher.connect(str(path), check_same_thread=False, isolation_level=None,
+                             timeout=30)
+    conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def key_opens(path: Path, key: bytes) -> bool:
+    """True when `key` decrypts the file at `path`."""
+    conn = raw_connect(path, key)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return True
+    except sqlcipher.DatabaseError:
+        return False
+    finally:
+        conn.close()
+
+
+def is_plain_sqlite(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(16) == PLAIN_SQLITE_HEADER
+    except OSError:
+        return False
+
+
+def make_engine(path: Path, key: bytes) -> Engine:
+    """A SQLAlchemy engine over the encrypted file."""
+
+    def creator() -> sqlcipher.Connection:
+        conn = raw_connect(path, key)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    engine = create_engine("sqlite://", creator=creator, module=sqlcipher,
+                           poolclass=QueuePool, pool_size=4, max_overflow=4)
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """A transaction that holds the write lock from its start; commits on success."""
+    with translate_storage_errors(), Session(
+        engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
+    ) as session, session.begin():
+        yield session
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    with translate_storage_errors(), Session(engine, expire_on_commit=False) as session, \
+            session.begin():
+        yield session
+
+
+@contextmanager
+def translate_storage_errors() -> Iterator[None]:
+    """Turn disk-full and read-only failures into a clear message; the write is rolled back."""
+    try:
+        yield
+    except (OperationalError, DatabaseError) as exc:
+        text = str(getattr(exc, "orig", exc)).lower()
+        if "full" in text:
+            raise StorageError("The disk is full, so the change was not saved (nothing was "
+                               "lost). Free some space and try again.") from None
+        if "readonly" in text or "read-only" in text:
+            raise StorageError("The workspace is on read-only storage, so the change was not "
+                               "saved. Move it to writable storage to make changes.") from None
+        if "disk i/o" in text:
+            raise StorageError("The disk reported an I/O error, so the change was not saved. "
+                               "Check the disk and try again.") from None
+        raise

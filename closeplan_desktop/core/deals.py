@@ -1,0 +1,477 @@
+"""Deal use cases: create, edit, delete (tombstone), restore, list, search, summarise,
+reveal PHI (and break-glass), import from CSV.
+
+Permissions (DESIGN.md section 5): every user lists, searches and creates; edit, delete,
+restore and reveal are for the deal's creator and admins; a USER reveals another's PHI
+only by break-glass, with a typed reason. Anything of another tenant answers as missing
+and is logged as denied. Lists never decrypt PHI.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from sqlalchemy import Select, func, insert, select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from . import crypto, validation
+from .audit import access_row, log_access, log_event
+from .auth import AuthSession, actor
+from .clock import utcnow
+from .errors import BreakGlassRequired, CryptoError, KeyringError, NotFoundError, ValidationError
+from .events import SecurityEventType as Ev
+from .ids import is_id, new_id
+from .keys import active_version, phi_key
+from .models import (
+    AccessAction,
+    AccessType,
+    Deal,
+    DealStatus,
+    Outbox,
+    User,
+    UserRole,
+)
+from .outbox import record_row, snapshot
+from .progress import CancelToken, Progress, no_progress
+from .usecase import Denied, run
+
+SORT_COLUMNS: Final = ("updated_at", "created_at", "title", "value", "status")
+MAX_IMPORT_BYTES = 512 * 1024 * 1024
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class DealSummary:
+    """A deal as lists and details show it: never its PHI."""
+
+    id: str
+    title: str
+    status: DealStatus
+    value: Decimal
+    created_by_id: str
+    created_by_name: str
+    has_phi: bool
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DealQuery:
+    status: DealStatus | None = None
+    search: str = ""
+    sort: str = "updated_at"
+    descending: bool = True
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class PipelineRow:
+    status: DealStatus
+    count: int
+    total: Decimal
+
+
+def _summary_select() -> Select[Any]:
+    return select(Deal.id, Deal.title, Deal.status, Deal.value, Deal.created_by_id,
+                  (User.first_name + " " + User.last_name), Deal.phi.is_not(None),
+                  Deal.created_at, Deal.updated_at, Deal.deleted_at
+                  ).join(User, User.id == Deal.created_by_id)
+
+
+def _summary(row: Any) -> DealSummary:
+    return DealSummary(*row)
+
+
+def _deal_summary(s: Session, deal: Deal) -> DealSummary:
+    row = s.execute(_summary_select().where(Deal.id == deal.id)).one()
+    return _summary(row)
+
+
+def fts_query(search: str) -> str | None:
+    """A safe FTS5 query: every word a quoted prefix term (no FTS syntax gets through)."""
+    words = re.findall(r"\w+", search or "")
+    if not words:
+        return None
+    return " ".join(f'"{w}"*' for w in words[:16])
+
+
+def _filtered(q: Select[Any], tenant_id: str, query: DealQuery) -> Select[Any]:
+    q = q.where(Deal.tenant_id == tenant_id)
+    q = q.where(Deal.deleted_at.is_not(None) if query.deleted else Deal.deleted_at.is_(None))
+    if query.status is not None:
+        q = q.where(Deal.status == validation.status(query.status))
+    match = fts_query(query.search)
+    if match:
+        q = q.where(text("deals.rowid IN (SELECT rowid FROM deals_fts WHERE deals_fts MATCH "
+                         ":fts)").bindparams(fts=match))
+    return q
+
+
+def _check_query(query: DealQuery) -> None:
+    if query.sort not in SORT_COLUMNS:
+        raise ValidationError(f"Sort must be one of {', '.join(SORT_COLUMNS)}.")
+    if not isinstance(query.search, str) or len(query.search) > 200:
+        raise ValidationError("Search must be text of at most 200 characters.")
+
+
+def list_deals(session: AuthSession, query: DealQuery = DealQuery(), *, offset: int = 0,
+               limit: int = 100) -> list[DealSummary]:
+    """One page of the tenant's deals, sorted, filtered and searched in SQL."""
+    _check_query(query)
+    offset, limit = validation.page(offset, limit)
+    column = getattr(Deal, query.sort)
+    order = [column.desc() if query.descending else column.asc(),
+             Deal.id.desc() if query.descending else Deal.id.asc()]
+    with run(session, write=False) as s:
+        actor(s, session)
+        q = _filtered(_summary_select(), session.tenant_id, query)
+        return [_summary(r) for r in s.execute(q.order_by(*order).offset(offset).limit(limit))]
+
+
+def count_deals(session: AuthSession, query: DealQuery = DealQuery()) -> int:
+    _check_query(query)
+    with run(session, write=False) as s:
+        actor(s, session)
+        q = _filtered(select(func.count()).select_from(Deal), session.tenant_id, query)
+        return s.scalar(q) or 0
+
+
+def pipeline(session: AuthSession) -> list[PipelineRow]:
+    """Count and exact total value per status of the tenant's live deals."""
+    where = (Deal.tenant_id == session.tenant_id, Deal.deleted_at.is_(None))
+    found: dict[DealStatus, tuple[int, Decimal]] = {}
+    with run(session, write=False) as s:
+        actor(s, session)
+        try:
+            for st, n, total in s.execute(select(Deal.status, func.count(), func.sum(Deal.value))
+                                          .where(*where).group_by(Deal.status)):
+                found[st] = (n, total or Decimal("0.00"))
+        except OperationalError:  # SQLite's integer SUM overflowed: add up exactly here
+            found = {}
+            for st, amount in s.execute(select(Deal.status, Deal.value).where(*where)):
+                n, tot = found.get(st, (0, Decimal("0.00")))
+                found[st] = (n + 1, tot + amount)
+    zero = (0, Decimal("0.00"))
+    return [PipelineRow(st, *found.get(st, zero)) for st in DealStatus]
+
+
+def _denied_missing(session: AuthSession, deal_id: object, action: AccessAction,
+                    access_type: AccessType, found: Deal | None) -> Denied:
+    """Missing and other-tenant deals answer alike; both are logged as denied."""
+    other_tenant_id = found.id if found is not None else None
+
+    def record(s: Session) -> None:
+        if other_tenant_id is not None:
+            log_access(s, session.ws, tenant_id=session.tenant_id, user_id=session.user_id,
+                       deal_id=other_tenant_id, action=action, access_type=access_type,
+                       success=False)
+        else:
+            log_event(s, session.ws, Ev.ACCESS_DENIED, session.tenant_id, session.user_id,
+                      {"action": action.value,
+                       "deal": deal_id if is_id(deal_id) else "(not an id)"})
+
+    return Denied(NotFoundError("No such deal in your workspace."), record)
+
+
+def _deal(s: Session, session: AuthSession, deal_id: object, action: AccessAction,
+          access_type: AccessType) -> Deal:
+    deal = s.get(Deal, deal_id) if is_id(deal_id) else None
+    if deal is None or deal.tenant_id != session.tenant_id:
+        raise _denied_missing(session, deal_id, action, access_type, deal)
+    return deal
+
+
+def _owned(s: Session, session: AuthSession, deal_id: object, action: AccessAction) -> Deal:
+    """A deal the actor may change: their own, or any if admin; else logged and refused."""
+    user = actor(s, session)
+    deal = _deal(s, session, deal_id, action, AccessType.WRITE)
+    if user.role != UserRole.ADMIN and deal.created_by_id != user.id:
+        deal_id_ok = deal.id
+
+        def record(s2: Session) -> None:
+            log_access(s2, session.ws, tenant_id=session.tenant_id, user_id=session.user_id,
+                       deal_id=deal_id_ok, action=action, access_type=AccessType.WRITE,
+                       success=False)
+
+        from .errors import PermissionDenied
+
+        raise Denied(PermissionDenied("Only the deal's owner or an administrator can change "
+                                      "it."), record)
+    return deal
+
+
+def get_deal(session: AuthSession, deal_id: str) -> DealSummary:
+    """A deal of the tenant, without PHI."""
+    with run(session, write=False) as s:
+        actor(s, session)
+        deal = s.get(Deal, deal_id) if is_id(deal_id) else None
+        if deal is None or deal.tenant_id != session.tenant_id:
+            raise _denied_missing(session, deal_id, AccessAction.PHI_ACCESS, AccessType.READ,
+                                  deal)
+        return _deal_summary(s, deal)
+
+
+def _encrypt(session: AuthSession, s: Session, deal_id: str,
+             phi: dict[str, str] | None) -> tuple[str | None, int | None]:
+    if not phi:
+        return None, None
+    version = active_version(s, session.tenant_id)
+    key = phi_key(session.ws, session.tenant_id, version)
+    return crypto.encrypt_phi(key, version, session.tenant_id, deal_id, phi), version
+
+
+def create_deal(session: AuthSession, title: str, status: DealStatus | str,
+                value: Decimal | str | int, phi: dict[str, str] | str | None = None
+                ) -> DealSummary:
+    """Any user: create a deal (owned by the actor), its audit row and its outbox row."""
+    clean_title = validation.title(title)
+    clean_status = validation.status(status)
+    amount = validation.money(value)
+    clean_phi = validation.phi(phi)
+    with run(session) as s:
+        user = actor(s, session)
+        deal_id = new_id()
+        envelope, version = _encrypt(session, s, deal_id, clean_phi)
+        now = utcnow()
+        deal = Deal(id=deal_id, title=clean_title, status=clean_status, value=amount,
+                    phi=envelope, phi_key_version=version, tenant_id=session.tenant_id,
+                    created_by_id=user.id, created_at=now, updated_at=now)
+        s.add(deal)
+        s.flush()
+        log_access(s, session.ws, tenant_id=session.tenant_id, user_id=user.id,
+                   deal_id=deal_id, action=AccessAction.DEAL_CREATE,
+                   access_type=AccessType.WRITE, success=True)
+        record_row(s, deal, "create")
+        return _deal_summary(s, deal)
+
+
+def update_deal(session: AuthSession, deal_id: str, *, title: Any = _UNSET,
+                status: Any = _UNSET, value: Any = _UNSET, phi: Any = _UNSET) -> DealSummary:
+    """Owner or admin: change fields of a deal. `phi` replaces the PHI (None clears it)."""
+    changes: dict[str, Any] = {}
+    if title is not _UNSET:
+        changes["title"] = validation.title(title)
+    if status is not _UNSET:
+        changes["status"] = validation.status(status)
+    if value is not _UNSET:
+        changes["value"] = validation.money(value)
+    new_phi = validation.phi(phi) if phi is not _UNSET else _UNSET
+    with run(session) as s:
+        deal = _owned(s, session, deal_id, AccessAction.DEAL_UPDATE)
+        if deal.deleted_at is not None:
+            raise ValidationError("This deal is deleted; restore it before editing.")
+        for key, val in changes.items():
+            setattr(deal, key, val)
+        if new_phi is not _UNSET:
+            deal.phi, deal.phi_key_version = _encrypt(session, s, deal.id, new_phi)
+        deal.updated_at = utcnow()
+        log_access(s, session.ws, tenant_id=session.tenant_id, user_id=session.user_id,
+                   deal_id=deal.id, action=AccessAction.DEAL_UPDATE,
+                   access_type=AccessType.WRITE, success=True)
+        record_row(s, deal, "update")
+        return _deal_summary(s, deal)
+
+
+def delete_deal(session: AuthSession, deal_id: str) -> DealSummary:
+    """Owner or admin: delete as a tombstone (logs keep pointing at it; it can be restored)."""
+    with run(session) as s:
+        deal = _owned(s, session, deal_id, AccessAction.DEAL_DELETE)
+        if deal.deleted_at is None:
+            deal.deleted_at = deal.updated_at = utcnow()
+            log_access(s, session.ws, tenant_id=session.tenant_id, user_id=session.user_id,
+                       deal_id=deal.id, action=AccessAction.DEAL_DELETE,
+                       access_type=AccessType.WRITE, success=True)
+            record_row(s, deal, "delete")
+        return _deal_summary(s, deal)
+
+
+def restore_deal(session: AuthSession, deal_id: str) -> DealSummary:
+    """Owner or admin: bring a deleted deal back (logged as an update)."""
+    with run(session) as s:
+        deal = _owned(s, session, deal_id, AccessAction.DEAL_UPDATE)
+        if deal.deleted_at is not None:
+            deal.deleted_at = None
+            deal.updated_at = utcnow()
+            log_access(s, session.ws, tenant_id=session.tenant_id, user_id=session.user_id,
+                       deal_id=deal.id, action=AccessAction.DEAL_UPDATE,
+                       access_type=AccessType.WRITE, success=True)
+            record_row(s, deal, "restore")
+        return _deal_summary(s, deal)
+
+
+def reveal_phi(session: AuthSession, deal_id: str, reason: str | None = None) -> dict[str, str]:
+    """Decrypt a deal's PHI for display, after committing its access-log row.
+
+    The owner and admins reveal directly. A USER revealing another's deal must give a
+    reason (break-glass): the row carries it and a BREAK_GLASS event flags it. Without a
+    reason the attempt is logged as refused. If the log row cannot be written, nothing is
+    shown.
+    """
+    with run(session) as s:
+        user = actor(s, session)
+        deal = _deal(s, session, deal_id, AccessAction.PHI_ACCESS, AccessType.READ)
+        break_glass = user.role != UserRole.ADMIN and deal.created_by_id != user.id
+        clean_reason = None
+        if break_glass:
+            if reason is None or (isinstance(reason, str) and not reason.strip()):
+                raise Denied(
+                    BreakGlassRequired("This deal belongs to another user: give a reason to "
+                                       "reveal its PHI (break-glass; it is logged and "
+                                       "reviewed)."),
+                    _refused(session, deal.id))
+            clean_reason = validation.reason(reason)
+        plain: dict[str, str] = {}
+        if deal.phi is not None:
+            try:
+                plain = crypto.decrypt_phi(
+                    phi_key(session.ws, session.tenant_id, crypto.envelope_version(deal.phi)),
+                    session.tenant_id, deal.id, deal.phi)
+            except (CryptoError, KeyringError) as exc:
+                raise Denied(exc, _refused(session, deal.id)) from None
+        log_access(s, session.ws, tenant_id=session.tenant_id, user_id=user.id,
+                   deal_id=deal.id, action=AccessAction.PHI_ACCESS, access_type=AccessType.READ,
+                   success=True, reason=clean_reason)
+        if break_glass:
+            log_event(s, session.ws, Ev.BREAK_GLASS, session.tenant_id, user.id,
+                      {"deal": deal.id, "owner": deal.created_by_id})
+    return plain
+
+
+def _refused(session: AuthSession, deal_id: str) -> Any:
+    def record(s: Session) -> None:
+        log_access(s, session.ws, tenant_id=session.tenant_id, user_id=session.user_id,
+                   deal_id=deal_id, action=AccessAction.PHI_ACCESS, access_type=AccessType.READ,
+                   success=False)
+    return record
+
+
+# ---- import -------------------------------------------------------------------------
+
+IMPORT_REQUIRED = ("title", "status", "value")
+PHI_PREFIX = "phi_"
+IMPORT_BATCH = 2000
+
+
+def parse_import(data: bytes) -> list[dict[str, Any]]:
+    """Read and check a deals CSV: every row valid or nothing (the first error, by line).
+
+    Columns: title, status, value (required); phi_<field> columns hold PHI fields.
+    """
+    if len(data) > MAX_IMPORT_BYTES:
+        raise ValidationError("The CSV file is too large (at most 512 MiB).")
+    try:
+        content = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ValidationError(f"Line {line}: the CSV is not UTF-8 text; save it as UTF-8 "
+                              "and try again.") from None
+    if "\x00" in content:
+        raise ValidationError("The file holds NUL bytes: it is not a CSV text file.")
+    reader = csv.reader(io.StringIO(content, newline=""), strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ValidationError("The CSV file is empty; it needs a header line "
+                              "(title,status,value).") from None
+    except csv.Error as exc:
+        raise ValidationError(f"Line 1: the CSV is malformed ({exc}).") from None
+    columns = [h.strip().lower() for h in header]
+    missing = [c for c in IMPORT_REQUIRED if c not in columns]
+    if missing:
+        raise ValidationError(f"The CSV header lacks the column(s) {', '.join(missing)}; "
+                              "expected title,status,value and optional phi_<field> columns.")
+    for c in columns:
+        if c not in IMPORT_REQUIRED and not (c.startswith(PHI_PREFIX) and
+                                             validation.PHI_FIELD_RE.match(c[len(PHI_PREFIX):])):
+            raise ValidationError(f"Unknown CSV column '{c[:40]}'; allowed: title, status, "
+                                  "value and phi_<field> (lowercase).")
+    if len(set(columns)) != len(columns):
+        raise ValidationError("The CSV header names a column twice.")
+    rows: list[dict[str, Any]] = []
+    try:
+        for record in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in record):
+                continue
+            if len(record) != len(columns):
+                raise ValidationError(f"Line {line}: expected {len(columns)} fields, found "
+                                      f"{len(record)}.")
+            cells = dict(zip(columns, record, strict=True))
+            try:
+                phi = validation.phi({c[len(PHI_PREFIX):]: v for c, v in cells.items()
+                                      if c.startswith(PHI_PREFIX) and v.strip()})
+                rows.append({"title": validation.title(cells["title"]),
+                             "status": validation.status(cells["status"]),
+                             "value": validation.money(cells["value"]), "phi": phi})
+            except ValidationError as exc:
+                raise ValidationError(f"Line {line}: {exc}") from None
+    except csv.Error as exc:
+        raise ValidationError(f"Line {reader.line_num}: the CSV is malformed ({exc}).") from None
+    if not rows:
+        raise ValidationError("The CSV file holds no deals.")
+    return rows
+
+
+def import_deals(session: AuthSession, rows: list[dict[str, Any]],
+                 progress: Progress = no_progress, cancel: CancelToken | None = None) -> int:
+    """Create many deals in one transaction (all or nothing), each with its audit row
+    and outbox row. `rows` come from `parse_import`."""
+    total = len(rows)
+    with run(session) as s:
+        user = actor(s, session)
+        version = active_version(s, session.tenant_id)
+        key = phi_key(session.ws, session.tenant_id, version)
+        progress(0, total)
+        for start in range(0, total, IMPORT_BATCH):
+            if cancel:
+                cancel.check()
+            deals, logs, outbox = [], [], []
+            now = utcnow()
+            for row in rows[start:start + IMPORT_BATCH]:
+                deal_id = new_id()
+                phi = row["phi"]
+                deal = Deal(id=deal_id, title=row["title"], status=row["status"],
+                            value=row["value"], tenant_id=session.tenant_id,
+                            created_by_id=user.id, created_at=now, updated_at=now,
+                            deleted_at=None, row_version=0,
+                            phi=crypto.encrypt_phi(key, version, session.tenant_id, deal_id, phi)
+                            if phi else None, phi_key_version=version if phi else None)
+                snap = snapshot(deal)
+                deals.append({k: getattr(deal, k) for k in snap})
+                logs.append(access_row(s, session.ws, tenant_id=session.tenant_id,
+                                       user_id=user.id, deal_id=deal_id,
+                                       action=AccessAction.DEAL_CREATE,
+                                       access_type=AccessType.WRITE, success=True))
+                outbox.append({"tenant_id": session.tenant_id, "entity": "deals",
+                               "entity_id": deal_id, "op": "create",
+                               "payload": _json(snap), "created_at": now})
+            s.execute(insert(Deal), deals)
+            s.execute(insert(Outbox), outbox)
+            from .models import AccessLog
+
+            s.execute(insert(AccessLog), logs)
+            progress(min(start + IMPORT_BATCH, total), total)
+        log_event(s, session.ws, Ev.DEALS_IMPORTED, session.tenant_id, user.id,
+                  {"count": total})
+    return total
+
+
+def _json(payload: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+
+
+__all__ = [
+    "DealQuery", "DealSummary", "PipelineRow", "count_deals", "create_deal", "delete_deal",
+    "get_deal", "import_deals", "list_deals", "parse_import", "pipeline", "restore_deal",
+    "reveal_phi", "update_deal",
+]

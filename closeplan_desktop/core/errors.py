@@ -1,0 +1,84 @@
+"""Errors the user can act on.
+
+Every error raised for a user's mistake or a fixable condition is a `ClosePlanError`
+whose text says what is wrong and what to do. The texts never carry PHI, keys or
+passwords: callers pass only names of fields, ids and counts.
+"""
+
+from __future__ import annotations
+
+
+class ClosePlanError(Exception):
+    """A failure the user can fix; `str(error)` is the one-line message to show."""
+
+
+class ValidationError(ClosePlanError):
+    """Input that breaks a rule (a field, a file, an argument)."""
+
+
+class NotFoundError(ClosePlanError):
+    """The record does not exist for this session (missing or another tenant's)."""
+
+
+class PermissionDenied(ClosePlanError):
+    """The acting user may not do this."""
+
+
+class BreakGlassRequired(PermissionDenied):
+    """Revealing another user's PHI needs a typed reason (break-glass)."""
+
+
+class AuthError(ClosePlanError):
+    """Sign-in failed; the text never says whether the email exists."""
+
+
+class AccountLocked(AuthError):
+    """Too many failed sign-ins; try again later."""
+
+
+class PolicyError(ClosePlanError):
+    """A policy or settings file is invalid; the message names the key."""
+
+
+class WorkspaceError(ClosePlanError):
+    """The workspace cannot be opened or created."""
+
+
+class NotAWorkspace(WorkspaceError):
+    """The directory or file is not a ClosePlan workspace."""
+
+
+class WorkspaceBusy(WorkspaceError):
+    """Another process has the workspace open."""
+
+
+class NewerWorkspace(WorkspaceError):
+    """The workspace was written by a newer version of ClosePlan Desktop."""
+
+
+class StorageError(WorkspaceError):
+    """A write could not complete (disk full, read-only media)."""
+
+
+class KeyringError(ClosePlanError):
+    """Base of the OS keyring failures."""
+
+
+class NoKeyringBackend(KeyringError):
+    """No usable OS keyring exists on this machine."""
+
+
+class KeyringLocked(KeyringError):
+    """The OS keyring is locked."""
+
+
+class KeyMissing(KeyringError):
+    """A key this workspace needs is not in the keyring."""
+
+
+class KeyMismatch(KeyringError):
+    """The keyring holds a key, but not the one this workspace was encrypted with."""
+
+
+class CryptoError(ClosePlanError):
+    """Ciphertext failed to authenticate or decrypt."""
