@@ -8,6 +8,7 @@ bcrypt check too, so that answers and timings do not tell whether an email exist
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -126,7 +127,7 @@ def _dummy_check(password: str, cost: int) -> None:
 
 
 def _locked_text(until: datetime, now: datetime) -> str:
-    minutes = max(1, int((as_utc(until) - now).total_seconds() // 60) + 1)
+    minutes = max(1, math.ceil((as_utc(until) - now).total_seconds() / 60))
     return (f"Too many failed sign-ins: this account is locked. Try again in {minutes} "
             f"minute{'s' if minutes != 1 else ''}, or ask an administrator.")
 

@@ -1,0 +1,116 @@
+"""Shared fixtures: real SQLCipher workspaces, keys in the real Secret Service keyring.
+
+Run the suite with tests/run.sh: it starts a private D-Bus session and gnome-keyring.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import keyring
+import pytest
+
+from closeplan_desktop import cli
+from closeplan_desktop.core import auth, users, workspace
+from closeplan_desktop.core.auth import AuthSession
+from closeplan_desktop.core.workspace import Workspace
+
+ADMIN_EMAIL = "ada@acme-health.example"
+ADMIN_PASSWORD = "correct horse battery"
+USER_EMAIL = "bob@acme-health.example"
+USER_PASSWORD = "another long password"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    name = type(keyring.get_keyring()).__module__
+    if "SecretService" not in name:
+        pytest.exit("The tests need the real Secret Service keyring: run them with "
+                    "'bash tests/run.sh'.", returncode=3)
+
+
+@pytest.fixture(autouse=True)
+def _policy(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A machine policy with a low bcrypt cost so the suite stays fast (tests that need
+    the default cost write their own)."""
+    path = tmp_path_factory.mktemp("policy") / "policy.json"
+    path.write_text(json.dumps({"bcrypt_cost": 4}))
+    monkeypatch.setenv("CLOSEPLAN_POLICY_FILE", str(path))
+    config = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.delenv("CLOSEPLAN_HOME", raising=False)
+    return path
+
+
+@dataclass
+class Env:
+    ws: Workspace
+    path: Path
+    tenant_id: str
+    admin: AuthSession
+    user: AuthSession
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    """A workspace with a tenant, its admin and one USER, both signed in."""
+    path = tmp_path / "ws"
+    ws = workspace.create(path)
+    tenant_id, _ = users.create_tenant(ws, "Acme Health", "acme-health.example", ADMIN_EMAIL,
+                                       "Ada", "Admin", ADMIN_PASSWORD)
+    admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+    users.add_user(admin, USER_EMAIL, "Bob", "Sales", "USER", USER_PASSWORD)
+    user = auth.sign_in(ws, USER_EMAIL, USER_PASSWORD)
+    try:
+        yield Env(ws, path, tenant_id, admin, user)
+    finally:
+        ws.close()
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(*args: str, stdin: str = "") -> Result:
+    """Run closeplan-admin in this process, as a user would from a shell."""
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main([str(a) for a in args], stdin=io.StringIO(stdin), stdout=out, stderr=err)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def sql(path: Path, query: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Read the workspace database behind the app's back, with the keyring's key."""
+    from closeplan_desktop.core import db
+    from closeplan_desktop.core.keystore import DB_SLOT, KeyStore
+
+    meta = workspace.read_meta(path)
+    key = KeyStore(meta["workspace_id"]).require(DB_SLOT, "database key")
+    conn = db.raw_connect(path / workspace.DB_FILE, key)
+    try:
+        rows = conn.execute(query, params).fetchall()
+        conn.commit()
+        return rows
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def cli_ws(tmp_path: Path) -> Path:
+    """A workspace made with 'closeplan-admin init' (closed again)."""
+    path = tmp_path / "cliws"
+    r = run_cli("init", "--workspace", path, "--tenant", "Acme Health", "--domain",
+                "acme-health.example", "--email", ADMIN_EMAIL, "--first-name", "Ada",
+                "--last-name", "Admin", "--password-stdin",
+                stdin=f"{ADMIN_PASSWORD}\n")
+    assert r.code == 0, r.err
+    return path
+
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
