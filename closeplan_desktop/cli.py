@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     p.set_defaults(func=cmd_deals_list)
+    p = dl.add_parser("summary", help="pipeline: count and total value per status")
+    _common(p)
+    p.set_defaults(func=cmd_deals_summary)
     p = dl.add_parser("show", help="show a deal; --phi reveals its PHI (logged)")
     _common(p)
     p.add_argument("id")
@@ -296,6 +299,10 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     return "\n".join(lines)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _money(value: Any) -> str:
@@ -451,11 +458,24 @@ def cmd_deals_list(ctx: Context) -> int:
                                   "has_phi": d.has_phi, "updated_at": d.updated_at.isoformat()},
                                  ensure_ascii=False))
         return EXIT_OK
-    ctx.print(_table([[d.id, d.title[:60], d.status.value, _money(d.value), d.created_by_name,
+    ctx.print(_table([[d.id, _clip(d.title, 60), d.status.value, _money(d.value),
+                       d.created_by_name,
                        "yes" if d.has_phi else "", _when(d.updated_at)] for d in rows],
                      ["ID", "TITLE", "STATUS", "VALUE", "OWNER", "PHI", "UPDATED"]))
     shown_to = a.offset + len(rows)
     ctx.print(f"{a.offset + 1 if rows else 0}-{shown_to} of {total:,} deals")
+    return EXIT_OK
+
+
+def cmd_deals_summary(ctx: Context) -> int:
+    with ctx.session() as s:
+        rows = deals.pipeline(s)
+    top = max((r.total for r in rows), default=0) or 1
+    table = [[r.status.value, f"{r.count:,}", _money(r.total),
+              "#" * max(0, round(30 * r.total / top))] for r in rows]
+    table.append(["TOTAL", f"{sum(r.count for r in rows):,}",
+                  _money(sum(r.total for r in rows)), ""])
+    ctx.print(_table(table, ["STATUS", "DEALS", "VALUE", ""]))
     return EXIT_OK
 
 

@@ -37,5 +37,5 @@ rm -f "$pip_log"
 
 export QT_QPA_PLATFORM=offscreen
 # dbus-daemon's notice about the fd limit of unprivileged containers is noise.
-exec dbus-run-session -- tests/with-keyring.sh .venv/bin/python -m pytest "$@" \
+exec dbus-run-session -- packaging/with-keyring.sh .venv/bin/python -m pytest "$@" \
   2> >(grep -v -e 'Failed to set fd limit' -e 'dbus-daemon\[' >&2)

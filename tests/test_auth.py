@@ -10,7 +10,12 @@ import pytest
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, USER_EMAIL, USER_PASSWORD, Env, sql
 
 from closeplan_desktop.core import auth, deals, users, workspace
-from closeplan_desktop.core.errors import AccountLocked, AuthError, PermissionDenied, ValidationError
+from closeplan_desktop.core.errors import (
+    AccountLocked,
+    AuthError,
+    PermissionDenied,
+    ValidationError,
+)
 from closeplan_desktop.core.policy import load_policy
 
 # A bcrypt test vector in the $2a$ form that bcryptjs (the ClosePlan server) writes.

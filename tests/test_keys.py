@@ -11,7 +11,7 @@ from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Env, sql
 from closeplan_desktop.core import auth, crypto, db, deals, keys, workspace
 from closeplan_desktop.core.errors import KeyMissing, PermissionDenied, ValidationError
 from closeplan_desktop.core.keystore import AUDIT_SLOT, DB_SLOT, KeyStore, phi_slot
-from closeplan_desktop.core.progress import CancelToken, Cancelled
+from closeplan_desktop.core.progress import Cancelled, CancelToken
 
 KIT_PASS = "kit passphrase for tests"
 

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -232,7 +233,7 @@ except KeyringLocked as exc:
 
 def test_locked_keyring_gives_its_own_message() -> None:
     # Its own D-Bus session and keyring: a locked keyring cannot be unlocked headless.
-    out = subprocess.run(["dbus-run-session", "--", "tests/with-keyring.sh", sys.executable,
+    out = subprocess.run(["dbus-run-session", "--", "packaging/with-keyring.sh", sys.executable,
                           "-c", LOCKED_SCRIPT], capture_output=True, text=True, timeout=120,
                          cwd=Path(__file__).parent.parent)
     assert "LOCKED: The OS keyring is locked" in out.stdout, out.stdout + out.stderr
@@ -247,11 +248,10 @@ def test_backup_copy_is_encrypted_and_opens_with_the_key(env: Env) -> None:
 
 
 def test_alembic_head_matches_known_revisions_and_models() -> None:
+    from alembic.config import Config
     from alembic.script import ScriptDirectory
 
     from closeplan_desktop.core.workspace import KNOWN_REVISIONS, SCHEMA_HEAD
-
-    from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(workspace.__file__).parent / "migrations"))
@@ -277,3 +277,39 @@ def test_cli_reports_missing_workspace_with_exit_1(tmp_path: Path) -> None:
                 "--password-stdin", stdin=ADMIN_PASSWORD + "\n")
     assert r.code == 1
     assert "no workspace" in r.err and "init" in r.err
+
+
+def test_older_cache_is_backed_up_then_migrated(tmp_path: Path) -> None:
+    """A workspace at the previous schema revision opens: backup first, then upgrade,
+    with every row, the PHI and the audit chain intact."""
+    from closeplan_desktop.core import audit, auth, db, deals, users
+    from closeplan_desktop.core.workspace import KNOWN_REVISIONS, SCHEMA_HEAD
+
+    previous = KNOWN_REVISIONS[-2]
+    path = tmp_path / "old"
+    original = workspace.SCHEMA_HEAD
+    # Build the workspace as the previous release would have: schema at `previous`.
+    workspace.SCHEMA_HEAD = previous
+    try:
+        with workspace.create(path) as ws:
+            users.create_tenant(ws, "Old Co", None, ADMIN_EMAIL, "Ada", "Admin", ADMIN_PASSWORD)
+            s = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+            d = deals.create_deal(s, "Legacy deal", "ACTIVE", "12345678901.23",
+                                  {"mrn": "OLD-1"})
+            assert workspace.schema_revision(ws.engine) == previous
+    finally:
+        workspace.SCHEMA_HEAD = original
+    rows_before = sql(path, "SELECT * FROM deals")
+    assert not (path / "backups").exists()
+    with workspace.open_workspace(path) as ws:
+        assert workspace.schema_revision(ws.engine) == SCHEMA_HEAD
+        s = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        assert deals.reveal_phi(s, d.id) == {"mrn": "OLD-1"}
+        assert deals.get_deal(s, d.id).value == Decimal("12345678901.23")
+        assert audit.verify(s).ok
+        key = ws.keys.require(DB_SLOT, "db")
+    assert sql(path, "SELECT * FROM deals") == rows_before
+    backups = list((path / "backups").glob(f"*before-{SCHEMA_HEAD}-from-{previous}.db"))
+    assert len(backups) == 1 and db.key_opens(backups[0], key)
+    indexes = {r[0] for r in sql(path, "SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "deals_live_title_idx" in indexes

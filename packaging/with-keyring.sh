@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a command with a fresh, unlocked gnome-keyring (Secret Service) of its own.
-# Call it inside a private D-Bus session: dbus-run-session -- tests/with-keyring.sh CMD...
+# Call it inside a private D-Bus session: dbus-run-session -- packaging/with-keyring.sh CMD...
 # gnome-keyring unlocks a stored keyring only with the password it was made with, so each
 # run gets its own XDG_DATA_HOME and a random password it never writes down.
 set -euo pipefail

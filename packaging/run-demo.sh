@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Install ClosePlan Desktop from this checkout and take a first look at the demo tenant.
+# (README "Run it"). On a fresh Debian machine it installs what it needs: Python's venv,
+# and, when no desktop keyring is running, gnome-keyring and dbus for a private one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_install() {
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" \
+    >/dev/null
+}
+python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+[ -x .venv/bin/python ] || python3 -m venv .venv
+echo "Installing ClosePlan Desktop into .venv ..."
+log="$(mktemp -t closeplan-pip.XXXXXX)"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e . >"$log" 2>&1 \
+  || { cat "$log" >&2; exit 1; }
+rm -f "$log"
+export PATH="$PWD/.venv/bin:$PATH"
+
+tour() {
+  local admin="admin@riverside-health.example" pw="Riverside-Demo-2026"
+  closeplan-admin demo
+  echo
+  echo "== Pipeline =="
+  echo "$pw" | closeplan-admin deals summary --as "$admin" --password-stdin
+  echo
+  echo "== The 10 largest active deals =="
+  echo "$pw" | closeplan-admin deals list --status ACTIVE --sort value --limit 10 \
+    --as "$admin" --password-stdin
+  echo
+  echo "== Health check =="
+  closeplan-admin doctor
+}
+
+if [ -n "${DBUS_SESSION_BUS_ADDRESS:-}" ] && .venv/bin/python -c \
+    'import keyring,sys; sys.exit("SecretService" not in type(keyring.get_keyring()).__name__ + type(keyring.get_keyring()).__module__)'; then
+  tour
+else
+  # No desktop session: a private D-Bus session and keyring for this run only. The keys
+  # (and so the demo workspace) last as long as this run; on a desktop they persist.
+  command -v gnome-keyring-daemon >/dev/null && command -v dbus-run-session >/dev/null \
+    || apt_install gnome-keyring dbus-daemon dbus-user-session
+  echo "No desktop keyring found: using a private one for this run."
+  export CLOSEPLAN_HOME="${CLOSEPLAN_HOME:-$(mktemp -d -t closeplan-demo.XXXXXX)/workspace}"
+  export -f tour
+  dbus-run-session -- packaging/with-keyring.sh bash -c tour \
+    2> >(grep -v -e 'Failed to set fd limit' -e 'dbus-daemon\[' >&2)
+fi
