@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
-from .core import audit, auth, deals, demo, keys, paths, users, workspace
+from .core import audit, auth, deals, demo, hardening, keys, paths, users, workspace
 from .core.errors import ClosePlanError, ValidationError
 from .core.models import DealStatus
 from .core.policy import load_policy
@@ -269,6 +270,7 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
             sys.exit(code)
         return code
     ctx = Context(args, out, err, inp)
+    _configure_logging(err)
     try:
         load_policy()  # a broken policy file is reported before anything else
         code = args.func(ctx) or EXIT_OK
@@ -290,6 +292,18 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
     if argv is None:
         sys.exit(code)
     return code
+
+
+def _configure_logging(err: TextIO) -> None:
+    """Warnings of libraries go to stderr, through the redacting filter."""
+    root = logging.getLogger()
+    if not any(getattr(h, "closeplan", False) for h in root.handlers):
+        handler = logging.StreamHandler(err)
+        handler.closeplan = True  # type: ignore[attr-defined]
+        handler.setFormatter(logging.Formatter("closeplan-admin: %(levelname)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)
+    hardening.install_log_redaction(root)
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:

@@ -63,8 +63,11 @@ def make_engine(path: Path, key: bytes) -> Engine:
         conn.execute("PRAGMA synchronous = NORMAL")
         return conn
 
+    # hide_parameters: bound values (titles, envelopes, emails) never reach an exception
+    # text or a log line.
     engine = create_engine("sqlite://", creator=creator, module=sqlcipher,
-                           poolclass=QueuePool, pool_size=4, max_overflow=4)
+                           poolclass=QueuePool, pool_size=4, max_overflow=4,
+                           hide_parameters=True)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
