@@ -189,6 +189,17 @@ def _deal(s: Session, session: AuthSession, deal_id: object, action: AccessActio
     return deal
 
 
+def may_change(session: AuthSession, created_by_id: str) -> bool:
+    """Whether the session may edit, delete, restore and reveal (without break-glass) a
+    deal made by `created_by_id`: its creator and admins may (DESIGN.md section 5)."""
+    return session.role == UserRole.ADMIN or created_by_id == session.user_id
+
+
+def needs_break_glass(session: AuthSession, created_by_id: str) -> bool:
+    """Whether revealing the PHI of such a deal needs a typed reason."""
+    return not may_change(session, created_by_id)
+
+
 def _owned(s: Session, session: AuthSession, deal_id: object, action: AccessAction) -> Deal:
     """A deal the actor may change: their own, or any if admin; else logged and refused."""
     user = actor(s, session)

@@ -318,3 +318,11 @@ def _import_record(rec: dict[str, Any], tenant_id: str) -> dict[str, Any]:
         "password": hashed,
         "created_at": created_at,
     }
+
+
+def tenant_name(session: AuthSession) -> str:
+    """The name of the session's tenant (for the status bar and titles)."""
+    with run(session, write=False) as s:
+        actor(s, session)
+        tenant = s.get(Tenant, session.tenant_id)
+        return tenant.name if tenant else ""

@@ -1,0 +1,210 @@
+"""Create and edit a deal, with inline validation from core and PHI as named fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core import deals, validation
+from ..core.deals import DealSummary
+from ..core.errors import ClosePlanError, ValidationError
+from ..core.models import DealStatus
+from .deals_model import STATUS_LABELS
+from .icons import icon
+from .messages import error_text
+from .session import AppSession
+
+
+def _hint() -> QLabel:
+    label = QLabel()
+    label.setStyleSheet("color: #b91c1c;")
+    label.setWordWrap(True)
+    label.hide()
+    return label
+
+
+class DealDialog(QDialog):
+    """New deal when `deal` is None; otherwise edit it. Existing PHI is only loaded (and
+    logged) when the user asks to edit it."""
+
+    def __init__(self, app_session: AppSession, deal: DealSummary | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.app_session = app_session
+        self.deal = deal
+        self.result_deal: DealSummary | None = None
+        self.phi_loaded = deal is None or not deal.has_phi
+        self.setWindowTitle("New Deal" if deal is None else "Edit Deal")
+        self.setObjectName("dealDialog")
+        self.setMinimumWidth(520)
+        layout = QVBoxLayout(self)
+
+        form = QFormLayout()
+        self.title = QLineEdit(deal.title if deal else "")
+        self.title.setAccessibleName("Title")
+        self.title.setPlaceholderText("e.g. MRI scanner upgrade – St. Mary's")
+        self.title_hint = _hint()
+        self.status = QComboBox()
+        self.status.setAccessibleName("Status")
+        for st in DealStatus:
+            self.status.addItem(STATUS_LABELS[st], st)
+        if deal:
+            self.status.setCurrentIndex(list(DealStatus).index(deal.status))
+        self.value = QLineEdit(f"{deal.value:.2f}" if deal else "")
+        self.value.setAccessibleName("Value")
+        self.value.setPlaceholderText("0.00")
+        self.value_hint = _hint()
+        form.addRow("&Title", self.title)
+        form.addRow("", self.title_hint)
+        form.addRow("&Status", self.status)
+        form.addRow("&Value (USD)", self.value)
+        form.addRow("", self.value_hint)
+        layout.addLayout(form)
+
+        self.phi_box = QGroupBox("Protected health information (encrypted)")
+        phi_layout = QVBoxLayout(self.phi_box)
+        self.phi_note = QLabel()
+        self.phi_note.setWordWrap(True)
+        phi_layout.addWidget(self.phi_note)
+        self.load_phi_button = QPushButton(icon("reveal"), "Load current PHI to edit (logged)")
+        self.load_phi_button.setAccessibleName("Load current PHI")
+        self.load_phi_button.clicked.connect(self.load_phi)
+        phi_layout.addWidget(self.load_phi_button)
+        phi_form = QFormLayout()
+        self.phi_fields: dict[str, QLineEdit | QPlainTextEdit] = {}
+        for key, label in validation.STANDARD_PHI_FIELDS:
+            widget: QLineEdit | QPlainTextEdit
+            if key == "notes":
+                widget = QPlainTextEdit()
+                widget.setFixedHeight(70)
+                widget.textChanged.connect(self.validate)
+            else:
+                widget = QLineEdit()
+                widget.textChanged.connect(self.validate)
+            widget.setAccessibleName(label)
+            widget.setObjectName(f"phiEdit_{key}")
+            self.phi_fields[key] = widget
+            phi_form.addRow(label, widget)
+        self.extra_phi: dict[str, str] = {}
+        phi_layout.addLayout(phi_form)
+        self.phi_hint = _hint()
+        phi_layout.addWidget(self.phi_hint)
+        layout.addWidget(self.phi_box)
+
+        self.error = _hint()
+        self.error.setObjectName("dialogError")
+        layout.addWidget(self.error)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save |
+                                        QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self.title.textChanged.connect(self.validate)
+        self.value.textChanged.connect(self.validate)
+        self._set_phi_editable(self.phi_loaded)
+        self.validate()
+
+    # ---- PHI ------------------------------------------------------------------------
+
+    def _set_phi_editable(self, editable: bool) -> None:
+        for w in self.phi_fields.values():
+            w.setEnabled(editable)
+        self.load_phi_button.setVisible(not editable)
+        if editable:
+            self.phi_note.setText("Fill in only what the deal needs. PHI is encrypted and "
+                                  "masked in lists; every view is logged.")
+        else:
+            self.phi_note.setText("This deal holds PHI. It stays unchanged unless you load "
+                                  "it to edit (loading is logged like a reveal).")
+
+    def load_phi(self) -> None:
+        assert self.deal is not None
+        session = self.app_session.core
+        reason = None
+        if deals.needs_break_glass(session, self.deal.created_by_id):
+            self.error.setText("Only the deal's owner or an administrator can edit it.")
+            self.error.show()
+            return
+        try:
+            phi = deals.reveal_phi(session, self.deal.id, reason)
+        except ClosePlanError as exc:
+            self.error.setText(error_text(exc))
+            self.error.show()
+            return
+        for key, value in phi.items():
+            widget = self.phi_fields.get(key)
+            if widget is None:
+                self.extra_phi[key] = value
+            elif isinstance(widget, QPlainTextEdit):
+                widget.setPlainText(value)
+            else:
+                widget.setText(value)
+        self.phi_loaded = True
+        self._set_phi_editable(True)
+
+    def phi_value(self) -> dict[str, str] | None:
+        data = dict(self.extra_phi)
+        for key, w in self.phi_fields.items():
+            data[key] = w.toPlainText() if isinstance(w, QPlainTextEdit) else w.text()
+        return validation.phi(data)
+
+    # ---- validation and saving ------------------------------------------------------
+
+    def _check(self, fn: Any, value: Any, hint: QLabel) -> bool:
+        try:
+            fn(value)
+        except ValidationError as exc:
+            hint.setText(str(exc))
+            hint.show()
+            return False
+        hint.hide()
+        return True
+
+    def validate(self) -> bool:
+        ok = self._check(validation.title, self.title.text(), self.title_hint)
+        ok = self._check(validation.money, self.value.text(), self.value_hint) and ok
+        if self.phi_loaded:
+            ok = self._check(lambda _: self.phi_value(), None, self.phi_hint) and ok
+        self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(ok)
+        return ok
+
+    def save(self) -> None:
+        if not self.validate():
+            return
+        session = self.app_session.core
+        status = self.status.currentData()
+        try:
+            if self.deal is None:
+                self.result_deal = deals.create_deal(session, self.title.text(), status,
+                                                     self.value.text(), self.phi_value())
+            else:
+                kwargs: dict[str, Any] = {"title": self.title.text(), "status": status,
+                                          "value": self.value.text()}
+                if self.phi_loaded:
+                    kwargs["phi"] = self.phi_value()
+                self.result_deal = deals.update_deal(session, self.deal.id, **kwargs)
+        except ClosePlanError as exc:
+            self.error.setText(error_text(exc))
+            self.error.show()
+            return
+        self.accept()
+
+    def done(self, result: int) -> None:
+        # PHI typed or loaded here must not outlive the dialog.
+        for w in self.phi_fields.values():
+            w.clear()
+        self.extra_phi = {}
+        super().done(result)

@@ -1,0 +1,178 @@
+"""The sign-in window, and the lock screen that asks for the password again."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core import auth
+from ..core.auth import AuthSession
+from ..core.errors import ClosePlanError
+from ..core.workspace import Workspace
+from .icons import icon
+from .messages import error_text
+
+
+def _title(text: str, size: float = 1.6) -> QLabel:
+    label = QLabel(text)
+    font = QFont(label.font())
+    font.setPointSizeF(font.pointSizeF() * size)
+    font.setBold(True)
+    label.setFont(font)
+    return label
+
+
+def _error_label() -> QLabel:
+    label = QLabel()
+    label.setObjectName("errorLabel")
+    label.setWordWrap(True)
+    label.setStyleSheet("color: #b91c1c;")
+    label.setAccessibleName("Sign-in message")
+    label.hide()
+    return label
+
+
+class SignInDialog(QDialog):
+    """Email and password; lockout and wrong-password answers come from core."""
+
+    def __init__(self, ws: Workspace, tenant_hint: str = "",
+                 demo_credentials: tuple[str, str] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ws = ws
+        self.session: AuthSession | None = None
+        self.setWindowTitle("Sign in – ClosePlan Desktop")
+        self.setWindowIcon(icon("closeplan"))
+        self.setMinimumWidth(420)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(28, 24, 28, 24)
+        layout.setSpacing(12)
+        head = QHBoxLayout()
+        logo = QLabel()
+        logo.setPixmap(icon("closeplan").pixmap(48, 48))
+        head.addWidget(logo)
+        titles = QVBoxLayout()
+        titles.addWidget(_title("ClosePlan Desktop"))
+        sub = QLabel(tenant_hint or "Sign in to your workspace")
+        sub.setObjectName("subtitle")
+        titles.addWidget(sub)
+        head.addLayout(titles, 1)
+        layout.addLayout(head)
+        if demo_credentials:
+            banner = QLabel(f"<b>Demo workspace</b><br>Email: {demo_credentials[0]}<br>"
+                            f"Password: {demo_credentials[1]}")
+            banner.setObjectName("demoBanner")
+            banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            banner.setFrameShape(QFrame.Shape.StyledPanel)
+            banner.setStyleSheet("QLabel#demoBanner { padding: 8px; border-radius: 6px; "
+                                 "background: rgba(15,118,110,0.12); }")
+            layout.addWidget(banner)
+        form = QFormLayout()
+        self.email = QLineEdit()
+        self.email.setPlaceholderText("name@hospital.org")
+        self.email.setAccessibleName("Email")
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setAccessibleName("Password")
+        form.addRow("&Email", self.email)
+        form.addRow("&Password", self.password)
+        layout.addLayout(form)
+        self.error = _error_label()
+        layout.addWidget(self.error)
+        self.button = QPushButton("Sign in")
+        self.button.setDefault(True)
+        self.button.setAccessibleName("Sign in")
+        self.button.clicked.connect(self.submit)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.button)
+        layout.addLayout(row)
+        self.setTabOrder(self.email, self.password)
+        self.setTabOrder(self.password, self.button)
+        if demo_credentials:
+            self.email.setText(demo_credentials[0])
+            self.password.setFocus()
+
+    def submit(self) -> None:
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            self.session = auth.sign_in(self.ws, self.email.text(), self.password.text())
+        except ClosePlanError as exc:
+            self.error.setText(error_text(exc))
+            self.error.show()
+            self.password.clear()
+            self.password.setFocus()
+            return
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.password.clear()
+        self.accept()
+
+
+class LockScreen(QWidget):
+    """Shown in place of the panes while locked: no PHI, only a password field."""
+
+    unlock_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        outer = QVBoxLayout(self)
+        outer.addStretch(2)
+        box = QVBoxLayout()
+        box.setSpacing(10)
+        lock = QLabel()
+        lock.setPixmap(icon("lock").pixmap(56, 56))
+        lock.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        box.addWidget(lock)
+        t = _title("ClosePlan is locked", 1.4)
+        t.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        box.addWidget(t)
+        self.who = QLabel()
+        self.who.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        box.addWidget(self.who)
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setPlaceholderText("Password")
+        self.password.setAccessibleName("Password to unlock")
+        self.password.setMaximumWidth(320)
+        self.password.returnPressed.connect(self._submit)
+        self.error = _error_label()
+        self.error.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        button = QPushButton(icon("unlock"), "Unlock")
+        button.setAccessibleName("Unlock")
+        button.clicked.connect(self._submit)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.password)
+        row.addWidget(button)
+        row.addStretch(1)
+        box.addLayout(row)
+        box.addWidget(self.error)
+        outer.addLayout(box)
+        outer.addStretch(3)
+
+    def prepare(self, who: str) -> None:
+        self.who.setText(f"Signed in as {who}. Enter your password to continue.")
+        self.error.hide()
+        self.password.clear()
+        self.password.setFocus()
+
+    def show_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.show()
+        self.password.clear()
+
+    def _submit(self) -> None:
+        self.unlock_requested.emit(self.password.text())

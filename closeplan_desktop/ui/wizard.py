@@ -1,0 +1,275 @@
+"""First run: create a workspace (tenant, domain, first admin) or restore one from a
+recovery kit. The password policy is shown as you type; every check is core's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+    QWizard,
+    QWizardPage,
+)
+
+from ..core import keys, users, validation, workspace
+from ..core.errors import ClosePlanError, ValidationError
+from ..core.policy import Policy
+from .icons import icon
+from .messages import error_text
+
+OK_STYLE = "color: #15803d;"
+BAD_STYLE = "color: #b91c1c;"
+
+
+def _hint() -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setStyleSheet(BAD_STYLE)
+    return label
+
+
+class ChoicePage(QWizardPage):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTitle("Welcome to ClosePlan Desktop")
+        self.setSubTitle("Your deals and their PHI stay encrypted on this computer; the keys "
+                         "stay in your system keyring.")
+        layout = QVBoxLayout(self)
+        self.create = QRadioButton("Create a new workspace for my organisation")
+        self.create.setObjectName("choiceCreate")
+        self.restore = QRadioButton("Restore a workspace from a recovery kit")
+        self.restore.setObjectName("choiceRestore")
+        self.create.setChecked(True)
+        layout.addWidget(self.create)
+        layout.addWidget(self.restore)
+        layout.addStretch(1)
+
+    def nextId(self) -> int:
+        return FirstRunWizard.ORG if self.create.isChecked() else FirstRunWizard.RESTORE
+
+
+class OrgPage(QWizardPage):
+    def __init__(self, default_path: Path) -> None:
+        super().__init__()
+        self.setTitle("Your organisation")
+        self.setSubTitle("The tenant this workspace holds.")
+        form = QFormLayout(self)
+        self.name = QLineEdit()
+        self.name.setObjectName("tenantName")
+        self.name.setAccessibleName("Organisation name")
+        self.name.setPlaceholderText("e.g. Riverside Health Partners")
+        self.domain = QLineEdit()
+        self.domain.setObjectName("tenantDomain")
+        self.domain.setAccessibleName("Organisation domain")
+        self.domain.setPlaceholderText("riverside-health.org (optional)")
+        self.hint = _hint()
+        self.path = QLineEdit(str(default_path))
+        self.path.setObjectName("workspacePath")
+        self.path.setAccessibleName("Workspace folder")
+        browse = QPushButton(icon("folder"), "Change…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.path, 1)
+        row.addWidget(browse)
+        form.addRow("&Name", self.name)
+        form.addRow("&Domain", self.domain)
+        form.addRow("Workspace folder", row)
+        form.addRow("", self.hint)
+        for w in (self.name, self.domain, self.path):
+            w.textChanged.connect(self.completeChanged)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Workspace folder", self.path.text())
+        if folder:
+            self.path.setText(str(Path(folder) / "ClosePlan"))
+
+    def isComplete(self) -> bool:
+        try:
+            validation.text(self.name.text(), "Organisation name", max_len=200)
+            validation.domain(self.domain.text())
+            if not self.path.text().strip():
+                raise ValidationError("Choose a workspace folder.")
+        except ValidationError as exc:
+            self.hint.setText(str(exc) if self.name.text() or self.domain.text() else "")
+            return False
+        self.hint.clear()
+        return True
+
+
+class AdminPage(QWizardPage):
+    def __init__(self, policy: Policy) -> None:
+        super().__init__()
+        self.policy = policy
+        self.setTitle("First administrator")
+        self.setSubTitle("You. Administrators manage users, keys and the audit.")
+        form = QFormLayout(self)
+        self.first = QLineEdit()
+        self.first.setObjectName("adminFirst")
+        self.last = QLineEdit()
+        self.last.setObjectName("adminLast")
+        self.email = QLineEdit()
+        self.email.setObjectName("adminEmail")
+        self.password = QLineEdit()
+        self.password.setObjectName("adminPassword")
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.confirm = QLineEdit()
+        self.confirm.setObjectName("adminConfirm")
+        self.confirm.setEchoMode(QLineEdit.EchoMode.Password)
+        self.policy_hint = QLabel()
+        self.policy_hint.setObjectName("passwordPolicy")
+        self.policy_hint.setWordWrap(True)
+        self.hint = _hint()
+        for label, w in (("&First name", self.first), ("&Last name", self.last),
+                         ("&Email", self.email), ("&Password", self.password),
+                         ("&Confirm", self.confirm)):
+            w.setAccessibleName(label.replace("&", ""))
+            form.addRow(label, w)
+            w.textChanged.connect(self.completeChanged)
+        form.addRow("", self.policy_hint)
+        form.addRow("", self.hint)
+        self.isComplete()
+
+    def isComplete(self) -> bool:
+        n = self.policy.password_min_length
+        pw = self.password.text()
+        try:
+            validation.password(pw, n)
+            self.policy_hint.setText(f"✓ At least {n} characters and at most 72 bytes.")
+            self.policy_hint.setStyleSheet(OK_STYLE)
+            pw_ok = True
+        except ValidationError as exc:
+            self.policy_hint.setText(f"Password: at least {n} characters, at most 72 bytes."
+                                     + (f" {exc}" if pw else ""))
+            self.policy_hint.setStyleSheet(BAD_STYLE if pw else "")
+            pw_ok = False
+        try:
+            validation.person_name(self.first.text(), "First name")
+            validation.person_name(self.last.text(), "Last name")
+            validation.email(self.email.text())
+            if pw_ok and pw != self.confirm.text():
+                raise ValidationError("The two passwords differ.")
+        except ValidationError as exc:
+            touched = any(w.text() for w in (self.first, self.last, self.email, self.confirm))
+            self.hint.setText(str(exc) if touched else "")
+            return False
+        self.hint.clear()
+        return pw_ok
+
+
+class RestorePage(QWizardPage):
+    def __init__(self, default_path: Path) -> None:
+        super().__init__()
+        self.setTitle("Restore from a recovery kit")
+        self.setSubTitle("Choose the workspace folder copied from the old computer (or a "
+                         "backup) and the recovery kit your administrator exported.")
+        form = QFormLayout(self)
+        self.path = QLineEdit(str(default_path))
+        self.path.setObjectName("restorePath")
+        self.kit = QLineEdit()
+        self.kit.setObjectName("kitPath")
+        self.passphrase = QLineEdit()
+        self.passphrase.setObjectName("kitPassphrase")
+        self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
+        browse_ws = QPushButton(icon("folder"), "Browse…")
+        browse_ws.clicked.connect(lambda: self._pick_dir())
+        browse_kit = QPushButton(icon("key"), "Browse…")
+        browse_kit.clicked.connect(lambda: self._pick_kit())
+        for label, w, b in (("Workspace folder", self.path, browse_ws),
+                            ("Recovery kit", self.kit, browse_kit)):
+            row = QHBoxLayout()
+            row.addWidget(w, 1)
+            row.addWidget(b)
+            holder = QWidget()
+            holder.setLayout(row)
+            row.setContentsMargins(0, 0, 0, 0)
+            w.setAccessibleName(label)
+            form.addRow(label, holder)
+        self.passphrase.setAccessibleName("Kit passphrase")
+        form.addRow("Kit passphrase", self.passphrase)
+        self.hint = _hint()
+        form.addRow("", self.hint)
+        for w in (self.path, self.kit, self.passphrase):
+            w.textChanged.connect(self.completeChanged)
+
+    def _pick_dir(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Workspace folder", self.path.text())
+        if folder:
+            self.path.setText(folder)
+
+    def _pick_kit(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Recovery kit", str(Path.home()),
+                                              "Recovery kits (*.json *.cpkit);;All files (*)")
+        if name:
+            self.kit.setText(name)
+
+    def isComplete(self) -> bool:
+        return bool(self.path.text().strip() and self.kit.text().strip()
+                    and self.passphrase.text())
+
+
+class FirstRunWizard(QWizard):
+    """Creates or restores the workspace; `path` holds its folder when accepted."""
+
+    CHOICE, ORG, ADMIN, RESTORE = range(4)
+
+    def __init__(self, default_path: Path, policy: Policy, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Set up ClosePlan Desktop")
+        self.setObjectName("firstRunWizard")
+        self.setWindowIcon(icon("closeplan"))
+        self.setMinimumSize(620, 460)
+        self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
+        self.policy = policy
+        self.path: Path | None = None
+        self.admin_email = ""
+        self.choice = ChoicePage()
+        self.org = OrgPage(default_path)
+        self.admin = AdminPage(policy)
+        self.restore = RestorePage(default_path)
+        self.setPage(self.CHOICE, self.choice)
+        self.setPage(self.ORG, self.org)
+        self.setPage(self.ADMIN, self.admin)
+        self.setPage(self.RESTORE, self.restore)
+        self.admin.setFinalPage(True)
+        self.restore.setFinalPage(True)
+        self.error = _hint()
+
+    def validateCurrentPage(self) -> bool:
+        page = self.currentId()
+        try:
+            if page == self.ADMIN:
+                self._create()
+            elif page == self.RESTORE:
+                self._restore()
+        except ClosePlanError as exc:
+            target = self.admin.hint if page == self.ADMIN else self.restore.hint
+            target.setText(error_text(exc))
+            return False
+        return True
+
+    def _create(self) -> None:
+        path = Path(self.org.path.text().strip()).expanduser()
+        password = self.admin.password.text()
+        with workspace.create(path) as ws:
+            users.create_tenant(ws, self.org.name.text(), self.org.domain.text() or None,
+                                self.admin.email.text(), self.admin.first.text(),
+                                self.admin.last.text(), password)
+        self.admin.password.clear()
+        self.admin.confirm.clear()
+        self.admin_email = validation.email(self.admin.email.text())
+        self.path = path
+
+    def _restore(self) -> None:
+        path = Path(self.restore.path.text().strip()).expanduser()
+        data = keys.read_kit_file(Path(self.restore.kit.text().strip()).expanduser())
+        keys.import_kit(path, data, self.restore.passphrase.text())
+        self.restore.passphrase.clear()
+        self.path = path
