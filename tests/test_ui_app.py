@@ -1,0 +1,180 @@
+"""Start-up as a new user sees it: first-run wizard, sign-in and lockout, error dialogs,
+and the paging model over a large workspace."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, USER_EMAIL, Env
+from PySide6.QtWidgets import QWizard
+from pytestqt.qtbot import QtBot
+
+from closeplan_desktop import app as app_module
+from closeplan_desktop.core import auth, deals, workspace
+from closeplan_desktop.core.policy import load_policy
+from closeplan_desktop.ui.signin import SignInDialog
+from closeplan_desktop.ui.wizard import FirstRunWizard
+
+
+def test_first_run_wizard_creates_a_workspace(tmp_path: Path, qtbot: QtBot) -> None:
+    target = tmp_path / "new-ws"
+    wizard = FirstRunWizard(target, load_policy())
+    qtbot.addWidget(wizard)
+    wizard.show()
+    assert wizard.currentId() == FirstRunWizard.CHOICE
+    wizard.next()
+    assert wizard.currentId() == FirstRunWizard.ORG
+    org = wizard.org
+    assert not org.isComplete()
+    org.name.setText("Lakeview Children's Hospital")
+    org.domain.setText("not a domain!")
+    assert not org.isComplete() and "Domain" in org.hint.text()
+    org.domain.setText("lakeview.example")
+    assert org.isComplete() and org.path.text() == str(target)
+    wizard.next()
+    admin = wizard.admin
+    admin.first.setText("Lena")
+    admin.last.setText("Okafor")
+    admin.email.setText("lena@lakeview.example")
+    admin.password.setText("short")
+    assert not admin.isComplete() and "too short" in admin.policy_hint.text()
+    admin.password.setText("a long enough password")
+    assert "✓" in admin.policy_hint.text()
+    admin.confirm.setText("a different password")
+    assert not admin.isComplete() and "differ" in admin.hint.text()
+    admin.confirm.setText("a long enough password")
+    assert admin.isComplete()
+    wizard.button(QWizard.WizardButton.FinishButton).click()
+    assert wizard.result() == 1 and wizard.path == target
+    assert admin.password.text() == ""
+    with workspace.open_workspace(target) as ws:
+        assert auth.sign_in(ws, "lena@lakeview.example", "a long enough password").is_admin
+
+
+def test_wizard_restore_reports_a_bad_kit(tmp_path: Path, qtbot: QtBot, env: Env) -> None:
+    env.ws.close()
+    kit = tmp_path / "kit.json"
+    kit.write_text("{}")
+    wizard = FirstRunWizard(env.path, load_policy())
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.choice.restore.setChecked(True)
+    wizard.next()
+    assert wizard.currentId() == FirstRunWizard.RESTORE
+    wizard.restore.kit.setText(str(kit))
+    wizard.restore.passphrase.setText("whatever passphrase")
+    wizard.button(QWizard.WizardButton.FinishButton).click()
+    assert wizard.isVisible() and "not a ClosePlan recovery kit" in wizard.restore.hint.text()
+
+
+def test_sign_in_failure_and_lockout(env: Env, qtbot: QtBot) -> None:
+    dialog = SignInDialog(env.ws)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.email.setText(USER_EMAIL)
+    for _ in range(4):
+        dialog.password.setText("not my password")
+        dialog.button.click()
+        assert dialog.error.text() == auth.BAD_CREDENTIALS and dialog.password.text() == ""
+        assert dialog.session is None
+    dialog.password.setText("not my password")
+    dialog.button.click()
+    assert "locked" in dialog.error.text() and "15 minutes" in dialog.error.text()
+    dialog.email.setText("nobody@acme-health.example")
+    dialog.password.setText("not my password")
+    dialog.button.click()
+    assert dialog.error.text() == auth.BAD_CREDENTIALS
+    dialog.email.setText(ADMIN_EMAIL)
+    dialog.password.setText(ADMIN_PASSWORD)
+    dialog.button.click()
+    assert dialog.session is not None and dialog.result() == 1
+
+
+def test_demo_sign_in_shows_the_credentials(env: Env, qtbot: QtBot) -> None:
+    dialog = SignInDialog(env.ws, demo_credentials=("demo@x.example", "Demo-Password-1"))
+    qtbot.addWidget(dialog)
+    banner = dialog.findChild(type(dialog.error), "demoBanner")
+    assert banner is not None and "Demo-Password-1" in banner.text()
+    assert dialog.email.text() == "demo@x.example"
+
+
+@pytest.mark.parametrize("case", ["busy", "newer", "missing-key"])
+def test_start_errors_are_dialogs_not_tracebacks(env: Env, case: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(app_module.Controller, "_error",
+                        lambda self, title, text: shown.append((title, text)))
+    if case != "busy":
+        env.ws.close()
+    if case == "newer":
+        from conftest import sql
+
+        sql(env.path, "UPDATE alembic_version SET version_num='9999'")
+    if case == "missing-key":
+        from closeplan_desktop.core.keystore import DB_SLOT, KeyStore
+
+        KeyStore(env.ws.workspace_id).delete(DB_SLOT)
+    controller = app_module.Controller(argparse.Namespace(workspace=str(env.path), demo=False))
+    assert controller.start() is False
+    title = {"busy": "Workspace already open", "newer": "Workspace from a newer version",
+             "missing-key": "Workspace key missing"}[case]
+    assert shown and shown[0][0] == title and "Traceback" not in shown[0][1]
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A workspace with 100,000 deals, made through the import path."""
+    import json
+    import os
+
+    from closeplan_desktop.core import demo, users
+
+    policy = tmp_path_factory.mktemp("p") / "policy.json"
+    policy.write_text(json.dumps({"bcrypt_cost": 4}))
+    old = os.environ.get("CLOSEPLAN_POLICY_FILE")
+    os.environ["CLOSEPLAN_POLICY_FILE"] = str(policy)
+    path = tmp_path_factory.mktemp("big") / "ws"
+    try:
+        with workspace.create(path) as ws:
+            users.create_tenant(ws, "Big Health", None, ADMIN_EMAIL, "Ada", "Admin",
+                                ADMIN_PASSWORD)
+            s = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+            deals.import_deals(s, demo.demo_rows(100_000))
+    finally:
+        if old is not None:
+            os.environ["CLOSEPLAN_POLICY_FILE"] = old
+    return path, ADMIN_EMAIL
+
+
+def test_model_reads_only_the_rows_the_view_shows(big: tuple[Path, str], qtbot: QtBot,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from closeplan_desktop.ui.deals_pane import DealsPane
+    from closeplan_desktop.ui.session import AppSession
+
+    path, email = big
+    calls: list[tuple[int, int]] = []
+    real = deals.list_deals
+
+    def counting(session: object, query: object = deals.DealQuery(), *, offset: int = 0,
+                 limit: int = 100) -> object:
+        calls.append((offset, limit))
+        return real(session, query, offset=offset, limit=limit)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("closeplan_desktop.ui.deals_model.deals.list_deals", counting)
+    with workspace.open_workspace(path) as ws:
+        pane = DealsPane(AppSession(ws, auth.sign_in(ws, email, ADMIN_PASSWORD)))
+        qtbot.addWidget(pane)
+        pane.resize(1200, 700)
+        pane.show()
+        qtbot.waitExposed(pane)
+        pane.refresh()
+        model = pane.model
+        assert model.total == 100_000
+        assert len(model.rows) == 200 and calls == [(0, 200)]
+        # Scrolling to the end of what is loaded pulls exactly one more page.
+        pane.table.scrollToBottom()
+        qtbot.waitUntil(lambda: len(model.rows) == 400, timeout=3000)
+        assert calls == [(0, 200), (200, 200)]
+        assert len(model.rows) < model.total
