@@ -237,3 +237,15 @@ def test_bad_input_leaves_the_deal_as_it_was(env: Env, kwargs: dict[str, object]
     with pytest.raises(ValidationError):
         deals.update_deal(env.admin, d.id, **kwargs)
     assert rows(env, "SELECT * FROM deals") == before
+
+
+def test_audit_of_a_denied_attempt_never_shows_the_other_tenants_title(env: Env) -> None:
+    from closeplan_desktop.core import audit
+
+    eve = second_tenant(env)
+    theirs = deals.create_deal(eve, "Other clinic secret project", "ACTIVE", "7")
+    with pytest.raises(NotFoundError):
+        deals.get_deal(env.admin, theirs.id)
+    entries, _ = audit.list_access(env.admin, audit.AuditFilter(deal_id=theirs.id))
+    assert [e.deal_title for e in entries] == [audit.OTHER_TENANT_DEAL]
+    assert not entries[0].success

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, func, insert, select
+from sqlalchemy import Select, case, func, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from . import chain, db, validation
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 RESOURCE_DEAL_PHI = "deal.phi"
 RESOURCE_DEAL = "deal"
+OTHER_TENANT_DEAL = "(a deal outside this tenant)"
 
 
 def _audit_key(ws: Workspace) -> bytes:
@@ -153,7 +154,10 @@ class EventEntry:
 
 def _access_query(tenant_id: str, f: AuditFilter) -> Select[Any]:
     u, d = aliased(User), aliased(Deal)
-    q = (select(AccessLog, u.email, d.title)
+    # A denied attempt on another tenant's deal is logged here, but that deal's title is
+    # the other tenant's data: show only that it is not ours.
+    title = case((d.tenant_id == tenant_id, d.title), else_=OTHER_TENANT_DEAL)
+    q = (select(AccessLog, u.email, title)
          .join(u, u.id == AccessLog.user_id).join(d, d.id == AccessLog.deal_id)
          .where(AccessLog.tenant_id == tenant_id))
     if f.user_id:

@@ -106,24 +106,21 @@ def build(path: Path | None = None, n_deals: int = 3000,
             users.add_user(admin, email, first, last, role, DEMO_PASSWORD)
             people.append(auth.sign_in(ws, email, DEMO_PASSWORD))
         rows = demo_rows(n_deals)
-        share = -(-len(rows) // len(people))
-        done = 0
-        for i, person in enumerate(people):
-            chunk = rows[i * share:(i + 1) * share]
-            if not chunk:
-                continue
+        # Small batches in turn, so that every list shows deals of several owners.
+        batch = 50
+        for done in range(0, len(rows), batch):
+            person = people[(done // batch) % len(people)]
 
             def step(d: int, _t: int | None, base: int = done) -> None:
                 progress(base + d, len(rows))
 
-            deals.import_deals(person, chunk, step)
-            done += len(chunk)
+            deals.import_deals(person, rows[done:done + batch], step)
         # A little history for the audit pane: own reveals and one break-glass.
         rep = people[1]
-        own = deals.list_deals(rep, limit=50)
-        for d in [d for d in own if d.has_phi and d.created_by_id == rep.user_id][:3]:
+        listed = deals.list_deals(rep, limit=1000)
+        for d in [d for d in listed if d.has_phi and d.created_by_id == rep.user_id][:3]:
             deals.reveal_phi(rep, d.id)
-        other = [d for d in own if d.has_phi and d.created_by_id != rep.user_id][:1]
+        other = [d for d in listed if d.has_phi and d.created_by_id != rep.user_id][:1]
         for d in other:
             deals.reveal_phi(rep, d.id, reason="Patient called about a delivery; chart check")
         count = deals.count_deals(admin)

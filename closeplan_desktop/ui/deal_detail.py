@@ -71,7 +71,7 @@ class DealDetail(QWidget):
         self.countdown = QTimer(self)
         self.countdown.setInterval(1000)
         self.countdown.timeout.connect(self._tick)
-        self.setMinimumWidth(300)
+        self.setMinimumWidth(320)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
@@ -104,6 +104,8 @@ class DealDetail(QWidget):
         self.phi_note.setObjectName("phiNote")
         phi_layout.addWidget(self.phi_note)
         self.phi_form = QFormLayout()
+        # Labels above values: PHI values get the panel's whole width.
+        self.phi_form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
         phi_layout.addLayout(self.phi_form)
         buttons = QHBoxLayout()
         self.reveal_button = QPushButton(icon("reveal"), "Reveal")

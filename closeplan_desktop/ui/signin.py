@@ -146,6 +146,7 @@ class LockScreen(QWidget):
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.password.setPlaceholderText("Password")
         self.password.setAccessibleName("Password to unlock")
+        self.password.setMinimumWidth(260)
         self.password.setMaximumWidth(320)
         self.password.returnPressed.connect(self._submit)
         self.error = _error_label()

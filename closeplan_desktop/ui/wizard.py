@@ -142,12 +142,12 @@ class AdminPage(QWizardPage):
         pw = self.password.text()
         try:
             validation.password(pw, n)
-            self.policy_hint.setText(f"✓ At least {n} characters and at most 72 bytes.")
+            self.policy_hint.setText(f"✓ Password: at least {n} characters, at most 72 bytes.")
             self.policy_hint.setStyleSheet(OK_STYLE)
             pw_ok = True
         except ValidationError as exc:
-            self.policy_hint.setText(f"Password: at least {n} characters, at most 72 bytes."
-                                     + (f" {exc}" if pw else ""))
+            self.policy_hint.setText(str(exc) if pw else f"Password: at least {n} characters, "
+                                     "at most 72 bytes.")
             self.policy_hint.setStyleSheet(BAD_STYLE if pw else "")
             pw_ok = False
         try:
@@ -227,6 +227,7 @@ class FirstRunWizard(QWizard):
         self.setWindowIcon(icon("closeplan"))
         self.setMinimumSize(620, 460)
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
+        self.setPixmap(QWizard.WizardPixmap.LogoPixmap, icon("closeplan").pixmap(48, 48))
         self.policy = policy
         self.path: Path | None = None
         self.admin_email = ""

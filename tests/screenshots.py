@@ -1,0 +1,189 @@
+"""Write screenshots of every pane and dialog of the demo workspace to a folder.
+
+    .venv/bin/python tests/screenshots.py [OUT_DIR]      (default: screenshots/)
+
+Runs offscreen with a private keyring (it starts one when none is running) and a fresh
+demo workspace, as a new user would see them. Not part of the test suite's pass/fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _reexec_in_keyring_session() -> None:
+    if os.environ.get("CLOSEPLAN_SCREENSHOTS_INNER"):
+        return
+    env = dict(os.environ, CLOSEPLAN_SCREENSHOTS_INNER="1", QT_QPA_PLATFORM="offscreen")
+    code = subprocess.call(["dbus-run-session", "--", str(ROOT / "packaging/with-keyring.sh"),
+                            sys.executable, __file__, *sys.argv[1:]], env=env)
+    sys.exit(code)
+
+
+def main() -> None:
+    _reexec_in_keyring_session()
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "screenshots").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="closeplan-shots-"))
+    (tmp / "policy.json").write_text(json.dumps({}))
+    os.environ["CLOSEPLAN_POLICY_FILE"] = str(tmp / "policy.json")
+
+    from PySide6.QtWidgets import QApplication, QDialog, QInputDialog, QWidget
+
+    from closeplan_desktop.core import auth, demo, workspace
+    from closeplan_desktop.core.policy import load_policy
+    from closeplan_desktop.ui.deal_dialog import DealDialog
+    from closeplan_desktop.ui.main_window import MainWindow
+    from closeplan_desktop.ui.session import AppSession
+    from closeplan_desktop.ui.signin import SignInDialog
+    from closeplan_desktop.ui.theme import apply_theme
+    from closeplan_desktop.ui.wizard import FirstRunWizard
+
+    app = QApplication.instance() or QApplication([])
+    app.setOrganizationName("ClosePlanScreenshots")
+    app.setApplicationName("ClosePlan Desktop")
+    apply_theme(app)
+    shots: list[str] = []
+
+    def settle() -> None:
+        for _ in range(6):
+            app.processEvents()
+            time.sleep(0.01)
+
+    def grab(widget: QWidget, name: str) -> None:
+        settle()
+        path = out / f"{len(shots) + 1:02d}-{name}.png"
+        widget.grab().save(str(path))
+        shots.append(path.name)
+
+    def shot_dialog(dialog: QDialog, name: str, prepare: Callable[[], None] | None = None
+                    ) -> None:
+        dialog.show()
+        if prepare:
+            prepare()
+        grab(dialog, name)
+        dialog.reject()
+
+    # First run.
+    wizard = FirstRunWizard(tmp / "new", load_policy())
+    wizard.resize(660, 500)
+    wizard.show()
+    grab(wizard, "first-run-welcome")
+    wizard.next()
+    wizard.org.name.setText("Lakeview Children's Hospital")
+    wizard.org.domain.setText("lakeview.example")
+    grab(wizard, "first-run-organisation")
+    wizard.next()
+    wizard.admin.first.setText("Lena")
+    wizard.admin.last.setText("Okafor")
+    wizard.admin.email.setText("lena@lakeview.example")
+    wizard.admin.password.setText("short")
+    grab(wizard, "first-run-admin-password-policy")
+    wizard.reject()
+
+    # Demo workspace and sign-in.
+    info = demo.build(tmp / "demo")
+    ws = workspace.open_workspace(info.path)
+    signin = SignInDialog(ws, f"Workspace: {ws.path}", (info.admin_email, info.password))
+    signin.show()
+    grab(signin, "sign-in-demo")
+    signin.password.setText("wrong password")
+    signin.submit()
+    grab(signin, "sign-in-failed")
+    signin.reject()
+
+    # A sales user's window: deals.
+    t0 = time.perf_counter()
+    rep = auth.sign_in(ws, demo.DEMO_USERS[0][0], demo.DEMO_PASSWORD)
+    window = MainWindow(AppSession(ws, rep))
+    window.resize(1360, 820)
+    window.show()
+    settle()
+    usable_ms = (time.perf_counter() - t0) * 1000
+    grab(window, "deals-sales-user")
+    pane = window.deals
+    own = next(i for i, d in enumerate(pane.model.rows)
+               if d.has_phi and d.created_by_id == rep.user_id and i > 2)
+    pane.table.selectRow(own)
+    grab(window, "deals-phi-masked")
+    pane.detail.reveal()
+    grab(window, "deals-phi-revealed")
+    pane.detail.hide_phi()
+    pane.search.setText("mri st mary")
+    pane.apply_filters()
+    grab(window, "deals-search")
+    pane.search.clear()
+    pane.apply_filters()
+    shot_dialog(DealDialog(window.app_session, None, window), "deal-new")
+    pane.table.selectRow(own)
+    shot_dialog(DealDialog(window.app_session, pane.selected_deal(), window), "deal-edit")
+    other = next(i for i, d in enumerate(pane.model.rows)
+                 if d.has_phi and d.created_by_id != rep.user_id)
+    pane.table.selectRow(other)
+    glass = QInputDialog(window)
+    glass.setWindowTitle("Break-glass access")
+    glass.setLabelText(f"This deal belongs to {pane.selected_deal().created_by_name}. "
+                       "Revealing its PHI is an emergency access: it is logged with your "
+                       "reason and flagged for review.\n\nReason:")
+    glass.setOption(QInputDialog.InputDialogOption.UsePlainTextEditForTextInput)
+    shot_dialog(glass, "deal-break-glass")
+    pane.deleted_action.setChecked(True)
+    grab(window, "deals-deleted-empty")
+    pane.deleted_action.setChecked(False)
+    window.app_session.lock()
+    grab(window, "locked")
+    window.app_session.unlock(demo.DEMO_PASSWORD)
+    window.close()
+
+    # The admin's window: users, audit, keys and settings.
+    admin = auth.sign_in(ws, info.admin_email, info.password)
+    window = MainWindow(AppSession(ws, admin))
+    window.resize(1360, 820)
+    window.show()
+    grab(window, "deals-admin")
+    for key in ("users", "audit"):
+        if key in window.panes:
+            window.show_pane(key)
+            grab(window, key)
+    audit_pane = window.panes.get("audit")
+    tabs = getattr(audit_pane, "tabs", None) or (audit_pane.findChild(QWidget, "auditTabs")
+                                                  if audit_pane else None)
+    if tabs is not None:
+        for i in range(1, tabs.count()):
+            tabs.setCurrentIndex(i)
+            grab(window, f"audit-tab-{i + 1}")
+    try:
+        from closeplan_desktop.ui.keys_dialog import KeysDialog
+
+        keys_dialog = KeysDialog(window.app_session, window)
+        keys_dialog.resize(760, 560)
+        keys_dialog.show()
+        grab(keys_dialog, "keys")
+        tab_widget = keys_dialog.findChild(QWidget, "keysTabs") or next(
+            (w for w in keys_dialog.findChildren(QWidget) if w.metaObject().className() ==
+             "QTabWidget"), None)
+        if tab_widget is not None:
+            tab_widget.setCurrentIndex(1)
+            grab(keys_dialog, "settings")
+        keys_dialog.reject()
+    except ImportError:
+        pass
+    window.close()
+    ws.close()
+    print(f"usable after sign-in: {usable_ms:.0f} ms")
+    print(f"{len(shots)} screenshots in {out}:")
+    for name in shots:
+        print(f"  {name}")
+
+
+if __name__ == "__main__":
+    main()
