@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QEvent, QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtDBus import QDBusConnection
 
 log = logging.getLogger(__name__)
@@ -21,6 +21,7 @@ class IdleWatcher(QObject):
     def __init__(self, minutes: float, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.timer = QTimer(self)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)  # a lock must not come late
         self.timer.setSingleShot(True)
         self.timer.setInterval(max(1, int(minutes * 60_000)))
         self.timer.timeout.connect(self.idle)
