@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install ClosePlan Desktop from this checkout and take a first look at the demo tenant.
-# (README "Run it"). On a fresh Debian machine it installs what it needs: Python's venv,
+# Install ClosePlan Desktop from this checkout and open it on the demo tenant (README "Run
+# it"). On a desktop it opens the window; without a display it shows the same data through
+# closeplan-admin. On a fresh Debian machine it installs what it needs: Python's venv,
 # and, when no desktop keyring is running, gnome-keyring and dbus for a private one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,8 +36,24 @@ tour() {
   closeplan-admin doctor
 }
 
-if [ -n "${DBUS_SESSION_BUS_ADDRESS:-}" ] && .venv/bin/python -c \
-    'import keyring,sys; sys.exit("SecretService" not in type(keyring.get_keyring()).__name__ + type(keyring.get_keyring()).__module__)'; then
+has_keyring() {
+  [ -n "${DBUS_SESSION_BUS_ADDRESS:-}" ] && .venv/bin/python -c 'import keyring, sys
+kr = keyring.get_keyring()
+sys.exit("SecretService" not in type(kr).__module__ + type(kr).__name__)' 2>/dev/null
+}
+
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && has_keyring; then
+  # Qt's X11 and Wayland plugins need these on a minimal Debian desktop.
+  need=()
+  for lib in libxcb-cursor.so.0:libxcb-cursor0 libxkbcommon-x11.so.0:libxkbcommon-x11-0 \
+             libEGL.so.1:libegl1 libfontconfig.so.1:libfontconfig1; do
+    ldconfig -p | grep -q "${lib%%:*}" || need+=("${lib##*:}")
+  done
+  [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
+  # A desktop session: open the window on the demo workspace (credentials are shown on
+  # the sign-in window).
+  exec closeplan-desktop --demo
+elif has_keyring; then
   tour
 else
   # No desktop session: a private D-Bus session and keyring for this run only. The keys

@@ -165,7 +165,6 @@ def main() -> None:
         from closeplan_desktop.ui.keys_dialog import KeysDialog
 
         keys_dialog = KeysDialog(window.app_session, window)
-        keys_dialog.resize(760, 560)
         keys_dialog.show()
         grab(keys_dialog, "keys")
         tab_widget = keys_dialog.findChild(QWidget, "keysTabs") or next(

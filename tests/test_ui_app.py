@@ -178,3 +178,29 @@ def test_model_reads_only_the_rows_the_view_shows(big: tuple[Path, str], qtbot: 
         qtbot.waitUntil(lambda: len(model.rows) == 400, timeout=3000)
         assert calls == [(0, 200), (200, 200)]
         assert len(model.rows) < model.total
+
+
+def test_demo_start_opens_the_window_after_sign_in(tmp_path: Path, qtbot: QtBot,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from closeplan_desktop.core import demo
+
+    shown: list[tuple[str, str] | None] = []
+
+    def fake_exec(self: SignInDialog) -> int:
+        shown.append(self.findChild(type(self.error), "demoBanner").text())
+        self.password.setText(demo.DEMO_PASSWORD)
+        self.submit()
+        return self.result()
+
+    monkeypatch.setattr(SignInDialog, "exec", fake_exec)
+    controller = app_module.Controller(argparse.Namespace(workspace=str(tmp_path / "demo"),
+                                                          demo=True))
+    assert controller.start() is True
+    window = controller.window
+    qtbot.addWidget(window)
+    assert demo.DEMO_PASSWORD in str(shown[0])
+    assert window.isVisible() and window.deals.model.total == 3000
+    assert set(window.panes) == {"deals", "users", "audit"}
+    window.close()
+    controller.ws.close()
+

@@ -84,7 +84,9 @@ class DealDetail(QWidget):
         self.title.setFont(font)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.title)
-        form = QFormLayout()
+        self.facts = QWidget()
+        form = QFormLayout(self.facts)
+        form.setContentsMargins(0, 0, 0, 0)
         self.status = QLabel()
         self.value = QLabel()
         self.owner = QLabel()
@@ -94,7 +96,7 @@ class DealDetail(QWidget):
                         ("Created", self.created), ("Updated", self.updated)):
             w.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             form.addRow(name, w)
-        layout.addLayout(form)
+        layout.addWidget(self.facts)
 
         self.phi_box = QGroupBox("Protected health information")
         self.phi_box.setObjectName("phiBox")
@@ -131,10 +133,10 @@ class DealDetail(QWidget):
         self.deal = deal
         if deal is None:
             self.title.setText("Select a deal to see its details")
-            for w in (self.status, self.value, self.owner, self.created, self.updated):
-                w.clear()
+            self.facts.hide()
             self.phi_box.hide()
             return
+        self.facts.show()
         self.title.setText(deal.title)
         self.status.setText(STATUS_LABELS[deal.status] +
                             ("  (deleted)" if deal.deleted_at else ""))

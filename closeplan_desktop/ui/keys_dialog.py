@@ -183,7 +183,7 @@ class KeysDialog(QDialog):
         self.setObjectName("keysDialog")
         self.setWindowTitle("Keys and Settings")
         self.setWindowIcon(icon("key"))
-        self.setMinimumSize(680, 560)
+        self.setMinimumSize(720, 660)
         self.task: Task | None = None
         self.active_dialog: QDialog | None = None
         self.status: KeyStatus | None = None
