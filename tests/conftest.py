@@ -114,3 +114,8 @@ def cli_ws(tmp_path: Path) -> Path:
 
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--crash-kills", type=int, default=200,
+                     help="how many times the crash test kills a writer (default 200)")

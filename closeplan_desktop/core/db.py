@@ -28,6 +28,8 @@ def raw_connect(path: Path, key: bytes) -> sqlcipher.Connection:
     """A DB-API connection to the encrypted file, keyed and configured."""
     conn = sqlcipher.connect(str(path), check_same_thread=False, isolation_level=None,
                              timeout=30)
+    # SQLCipher logs a failed key check to stderr; ClosePlan reports it in its own words.
+    conn.execute("PRAGMA cipher_log_level = NONE")
     conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("PRAGMA foreign_keys = ON")
