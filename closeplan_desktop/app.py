@@ -35,6 +35,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--workspace", metavar="DIR", help="workspace folder to open")
     p.add_argument("--demo", action="store_true",
                    help="create or open the demo workspace and show its credentials")
+    p.add_argument("--self-test", action="store_true",
+                   help="check this installation on a throwaway workspace (real keyring), "
+                        "print each step, exit 0 on success or 1 with the reason")
     return p.parse_args(argv)
 
 
@@ -48,6 +51,9 @@ def error_title(exc: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     hardening.apply()
+    _configure_logging()
+    if args.self_test:
+        return self_test()
     from PySide6.QtWidgets import QApplication
 
     from .ui.theme import apply_theme
@@ -62,6 +68,114 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not controller.start():
         return 1
     return app.exec()
+
+
+def _say(stream: object, text: str) -> None:
+    """Print to a stream that may be missing (GUI builds on Windows have no console)."""
+    if stream is not None:
+        print(text, file=stream, flush=True)  # type: ignore[call-overload]
+
+
+def _configure_logging() -> None:
+    """Warnings go to stderr through the redacting filter (no PHI, keys or emails)."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING,
+                        format="closeplan-desktop: %(levelname)s: %(message)s")
+    hardening.install_log_redaction()
+
+
+def self_test() -> int:
+    """`--self-test`: core.selftest's steps, plus the Qt check over the throwaway
+    workspace. Prints each step; 0 on success, 1 with a one-line reason (no traceback)."""
+    import os
+
+    from .core.selftest import run_self_test
+
+    _say(sys.stdout, f"closeplan-desktop {__version__} self-test")
+    if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
+            and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # no display: nothing is shown anyway
+    try:
+        run_self_test(extra=_qt_check, extra_name="build the sign-in window (Qt)",
+                      report=lambda step: _say(sys.stdout, f"  ok  {step}"))
+    except ClosePlanError as exc:
+        _say(sys.stderr, f"closeplan-desktop: {_one_line(str(exc))}")
+        return 1
+    except Exception as exc:  # never a traceback: the type and a redacted message
+        text = hardening.redact(str(exc))
+        _say(sys.stderr, f"closeplan-desktop: self-test failed: {exc.__class__.__name__}: "
+                         f"{_one_line(text)}")
+        return 1
+    _say(sys.stdout, "Self-test passed.")
+    return 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _qt_check(ws: workspace.Workspace) -> str:
+    """Build the sign-in window over the throwaway workspace (not shown): proves that the
+    Qt platform plugin, the SVG image and icon plugins and resources/ are all there."""
+    from PySide6.QtCore import QSize
+    from PySide6.QtGui import QGuiApplication, QIcon, QImageReader
+    from PySide6.QtWidgets import QApplication
+
+    from .ui.icons import resource_dir
+    from .ui.signin import SignInDialog
+    from .ui.theme import apply_theme
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    apply_theme(app)  # type: ignore[arg-type]
+    formats = {bytes(f.data()).decode() for f in QImageReader.supportedImageFormats()}
+    if "svg" not in formats:
+        raise ClosePlanError("Qt's SVG image plugin "
+                             "(imageformats/qsvg) is missing from this installation.")
+    svg = resource_dir() / "icons" / "closeplan.svg"
+    if not svg.is_file():
+        raise ClosePlanError(f"the app's resources are missing ({svg} not found).")
+    if QIcon(str(svg)).pixmap(QSize(32, 32)).isNull():
+        raise ClosePlanError("Qt's SVG icon engine "
+                             "(iconengines/qsvgicon) could not draw the app icon.")
+    dialog = SignInDialog(ws, f"Workspace: {ws.path}")
+    try:
+        if dialog.windowIcon().isNull():
+            raise ClosePlanError("the sign-in window has no icon.")
+    finally:
+        dialog.deleteLater()
+        dialog.close()
+    return (f"built the sign-in window (Qt platform '{QGuiApplication.platformName()}', "
+            f"SVG plugins, resources in {resource_dir()})")
+
+
+BENCH_EXIT_ON_PAINT = "CLOSEPLAN_BENCH_EXIT_ON_PAINT"
+
+
+def _bench_exit_on_paint(dialog: object) -> None:
+    """For tests/benchmarks only: with CLOSEPLAN_BENCH_EXIT_ON_PAINT=1, print
+    `closeplan-bench signin-painted UNIX_TIME` once the sign-in window has been painted,
+    then exit (process start to painted sign-in window). Otherwise does nothing."""
+    import os
+
+    if os.environ.get(BENCH_EXIT_ON_PAINT) != "1":
+        return
+    import time
+
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    def report() -> None:
+        print(f"closeplan-bench signin-painted {time.time():.6f}", flush=True)
+        os._exit(0)
+
+    class _Painted(QObject):
+        def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.Paint:
+                QTimer.singleShot(0, report)  # after this paint has been drawn
+            return False
+
+    watcher = _Painted(dialog)  # type: ignore[arg-type]
+    dialog.installEventFilter(watcher)  # type: ignore[attr-defined]
 
 
 class Controller:
@@ -121,6 +235,7 @@ class Controller:
 
         assert self.ws is not None
         dialog = SignInDialog(self.ws, f"Workspace: {self.ws.path}", self.demo_credentials)
+        _bench_exit_on_paint(dialog)
         if not dialog.exec() or dialog.session is None:
             self.ws.close()
             return False

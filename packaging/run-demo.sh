@@ -47,7 +47,7 @@ if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && has_keyring; then
   need=()
   for lib in libxcb-cursor.so.0:libxcb-cursor0 libxkbcommon-x11.so.0:libxkbcommon-x11-0 \
              libEGL.so.1:libegl1 libfontconfig.so.1:libfontconfig1; do
-    ldconfig -p | grep -q "${lib%%:*}" || need+=("${lib##*:}")
+    ldconfig -p | grep "${lib%%:*}" >/dev/null || need+=("${lib##*:}")
   done
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
   # A desktop session: open the window on the demo workspace (credentials are shown on

@@ -51,12 +51,26 @@ def phi_aad(tenant_id: str, deal_id: str, version: int) -> bytes:
 def encrypt_phi(key: bytes, version: int, tenant_id: str, deal_id: str,
                 phi: dict[str, str]) -> str:
     """Encrypt a PHI object into the envelope stored in ``deals.phi``."""
-    nonce = os.urandom(NONCE_BYTES)
-    plaintext = json.dumps(phi, ensure_ascii=False, separators=(",", ":"),
-                           sort_keys=True).encode("utf-8")
-    ct = AESGCM(key).encrypt(nonce, plaintext, phi_aad(tenant_id, deal_id, version))
-    return json.dumps({"v": ENVELOPE_VERSION, "k": version, "n": _b64(nonce), "c": _b64(ct)},
-                      separators=(",", ":"))
+    return PhiSealer(key, version, tenant_id).seal(deal_id, phi)
+
+
+class PhiSealer:
+    """`encrypt_phi` for many deals of one tenant under one key version: the AES key
+    schedule is made once (imports and rotations seal thousands of rows)."""
+
+    def __init__(self, key: bytes, version: int, tenant_id: str) -> None:
+        self._aead = AESGCM(key)
+        self.version = version
+        self.tenant_id = tenant_id
+
+    def seal(self, deal_id: str, phi: dict[str, str]) -> str:
+        nonce = os.urandom(NONCE_BYTES)
+        plaintext = json.dumps(phi, ensure_ascii=False, separators=(",", ":"),
+                               sort_keys=True).encode("utf-8")
+        ct = self._aead.encrypt(nonce, plaintext,
+                                phi_aad(self.tenant_id, deal_id, self.version))
+        return (f'{{"v":{ENVELOPE_VERSION},"k":{self.version},"n":"{_b64(nonce)}",'
+                f'"c":"{_b64(ct)}"}}')
 
 
 def envelope_version(envelope: str) -> int:
@@ -99,6 +113,22 @@ def mac(key: bytes, *parts: str) -> str:
         h.update(len(data).to_bytes(4, "big"))
         h.update(data)
     return h.hexdigest()
+
+
+def mac_message(*parts: str) -> bytes:
+    """The bytes `mac` authenticates: each part's length (4 bytes, big-endian), then it."""
+    out = []
+    for part in parts:
+        data = part.encode("utf-8")
+        out.append(len(data).to_bytes(4, "big"))
+        out.append(data)
+    return b"".join(out)
+
+
+def keyed_mac(key: bytes) -> hmac.HMAC:
+    """An HMAC-SHA256 already keyed: `.copy()` it per message (bulk `mac` over many rows
+    without re-deriving the key pads each time)."""
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def key_check(key: bytes) -> str:

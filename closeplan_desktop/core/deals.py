@@ -11,34 +11,37 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import Select, func, insert, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Select, func, literal, select, text, tuple_
 from sqlalchemy.orm import Session
 
-from . import crypto, validation
-from .audit import access_row, log_access, log_event
+from . import chain, crypto, validation
+from .audit import RESOURCE_DEAL, log_access, log_event
 from .auth import AuthSession, actor
-from .clock import utcnow
+from .clock import iso, utcnow
 from .errors import BreakGlassRequired, CryptoError, KeyringError, NotFoundError, ValidationError
 from .events import SecurityEventType as Ev
 from .ids import is_id, new_id
 from .keys import active_version, phi_key
+from .keystore import AUDIT_SLOT
 from .models import (
     AccessAction,
     AccessType,
     Deal,
+    DealStat,
     DealStatus,
-    Outbox,
     User,
     UserRole,
+    cents_to_decimal,
 )
-from .outbox import record_row, snapshot
+from .outbox import record_row
 from .progress import CancelToken, Progress, no_progress
 from .usecase import Denied, run
 
@@ -122,43 +125,132 @@ def _check_query(query: DealQuery) -> None:
         raise ValidationError("Search must be text of at most 200 characters.")
 
 
+class _Cursors:
+    """Where the last page of each list ended, so that the next page (offset = rows
+    already shown, as a scrolling view asks) continues from that row's sort key through
+    the index instead of counting `offset` rows again. Kept per open workspace."""
+
+    SIZE = 16
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ends: dict[tuple[str, DealQuery], tuple[int, Any, str]] = {}
+
+    def get(self, tenant_id: str, query: DealQuery, offset: int) -> tuple[Any, str] | None:
+        with self._lock:
+            end = self._ends.get((tenant_id, query))
+        return (end[1], end[2]) if end is not None and end[0] == offset else None
+
+    def put(self, tenant_id: str, query: DealQuery, offset: int, last: Any, last_id: str) -> None:
+        with self._lock:
+            self._ends.pop((tenant_id, query), None)
+            self._ends[(tenant_id, query)] = (offset, last, last_id)
+            while len(self._ends) > self.SIZE:
+                self._ends.pop(next(iter(self._ends)))
+
+
+def _cursors(session: AuthSession) -> _Cursors:
+    ws = session.ws
+    found = ws.__dict__.get("_deal_cursors")
+    if found is None:
+        found = ws.__dict__.setdefault("_deal_cursors", _Cursors())
+    return found  # type: ignore[no-any-return]
+
+
 def list_deals(session: AuthSession, query: DealQuery = DealQuery(), *, offset: int = 0,
-               limit: int = 100) -> list[DealSummary]:
-    """One page of the tenant's deals, sorted, filtered and searched in SQL."""
+               limit: int = 100, after: tuple[Any, str] | None = None) -> list[DealSummary]:
+    """One page of the tenant's deals, sorted, filtered and searched in SQL.
+
+    Every sort ends in the id, and every sort has an index ending in the id (0003), so a
+    page is an index range. `after` (the row's sort value and id) starts the page after
+    that row; and when `offset` is where this list's previous page ended, the page
+    continues from that row's key too (keyset paging) rather than skipping `offset` rows.
+    """
     _check_query(query)
     offset, limit = validation.page(offset, limit)
     column = getattr(Deal, query.sort)
     order = [column.desc() if query.descending else column.asc(),
              Deal.id.desc() if query.descending else Deal.id.asc()]
+    cursors = _cursors(session)
+    explicit = after is not None
+    if explicit:
+        if not (isinstance(after, tuple) and len(after) == 2 and is_id(after[1])):
+            raise ValidationError("after must be a (sort value, deal id) pair.")
+        offset = 0
     with run(session, write=False) as s:
         actor(s, session)
         q = _filtered(_summary_select(), session.tenant_id, query)
-        return [_summary(r) for r in s.execute(q.order_by(*order).offset(offset).limit(limit))]
+        if after is None and offset:
+            after = cursors.get(session.tenant_id, query, offset)
+        if after is not None:
+            key = tuple_(column, Deal.id)
+            # Typed binds: the key is compared in its stored form (ISO text, cents).
+            bound = tuple_(literal(after[0], column.type), literal(after[1], Deal.id.type))
+            q = q.where(key < bound if query.descending else key > bound)
+            q = q.order_by(*order).limit(limit)
+        else:
+            q = q.order_by(*order).offset(offset).limit(limit)
+        page = [_summary(r) for r in s.execute(q)]
+    if page and not explicit:
+        last = page[-1]
+        cursors.put(session.tenant_id, query, offset + len(page), getattr(last, query.sort),
+                    last.id)
+    return page
 
 
-def count_deals(session: AuthSession, query: DealQuery = DealQuery()) -> int:
+def _stats(s: Session, tenant_id: str, deleted: bool) -> list[tuple[str, int, Any]]:
+    return [(st, n, total) for st, n, total in s.execute(
+        select(DealStat.status, DealStat.count, DealStat.total)
+        .where(DealStat.tenant_id == tenant_id, DealStat.deleted == int(deleted)))]
+
+
+def count_deals(session: AuthSession, query: DealQuery = DealQuery(), *,
+                at_most: int | None = None) -> int:
+    """How many deals a list holds. Unsearched lists read the per-status counters that
+    triggers keep (0003) instead of counting rows.
+
+    With `at_most`, a search stops counting past that many and answers `at_most + 1`
+    ("more than at_most"): a broad prefix can match most of a million titles.
+    """
     _check_query(query)
+    if at_most is not None and (not isinstance(at_most, int) or at_most < 0):
+        raise ValidationError("at_most must be a whole number of zero or more.")
     with run(session, write=False) as s:
         actor(s, session)
-        q = _filtered(select(func.count()).select_from(Deal), session.tenant_id, query)
-        return s.scalar(q) or 0
+        if not fts_query(query.search):
+            status = validation.status(query.status) if query.status is not None else None
+            return sum(n for st, n, _ in _stats(s, session.tenant_id, query.deleted)
+                       if status is None or st == status.value)
+        if at_most is None:
+            q = _filtered(select(func.count()).select_from(Deal), session.tenant_id, query)
+            return s.scalar(q) or 0
+        inner = _filtered(select(Deal.id), session.tenant_id, query).limit(at_most + 1)
+        return s.scalar(select(func.count()).select_from(inner.subquery())) or 0
 
 
 def pipeline(session: AuthSession) -> list[PipelineRow]:
-    """Count and exact total value per status of the tenant's live deals."""
+    """Count and exact total value per status of the tenant's live deals.
+
+    Read from the counters that triggers keep (0003). A total that overflowed SQLite's
+    64-bit integers reads back as a float; that status is then summed exactly here.
+    """
     where = (Deal.tenant_id == session.tenant_id, Deal.deleted_at.is_(None))
     found: dict[DealStatus, tuple[int, Decimal]] = {}
     with run(session, write=False) as s:
         actor(s, session)
-        try:
-            for st, n, total in s.execute(select(Deal.status, func.count(), func.sum(Deal.value))
-                                          .where(*where).group_by(Deal.status)):
-                found[st] = (n, total or Decimal("0.00"))
-        except OperationalError:  # SQLite's integer SUM overflowed: add up exactly here
-            found = {}
-            for st, amount in s.execute(select(Deal.status, Deal.value).where(*where)):
-                n, tot = found.get(st, (0, Decimal("0.00")))
-                found[st] = (n + 1, tot + amount)
+        inexact = []
+        for st, n, total in _stats(s, session.tenant_id, False):
+            if isinstance(total, int):
+                found[DealStatus(st)] = (n, cents_to_decimal(total))
+            else:
+                inexact.append(st)
+        for st in inexact:
+            tot = Decimal("0.00")
+            n = 0
+            for (amount,) in s.execute(select(Deal.value).where(*where, Deal.status == st)):
+                n += 1
+                tot += amount
+            found[DealStatus(st)] = (n, tot)
     zero = (0, Decimal("0.00"))
     return [PipelineRow(st, *found.get(st, zero)) for st in DealStatus]
 
@@ -431,54 +523,76 @@ def parse_import(data: bytes) -> list[dict[str, Any]]:
     return rows
 
 
+_DEAL_INSERT = ("INSERT INTO deals (id, title, status, value, phi, tenant_id, created_by_id, "
+                "created_at, updated_at, deleted_at, phi_key_version, row_version) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, 0)")
+_LOG_INSERT = ("INSERT INTO access_logs (id, user_id, deal_id, action, access_type, "
+               "resource_type, success, timestamp, tenant_id, device_id, seq, chain_hash, "
+               "reason, row_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0)")
+_OUTBOX_INSERT = ("INSERT INTO outbox (tenant_id, entity, entity_id, op, payload, created_at) "
+                  "VALUES (?, 'deals', ?, 'create', ?, ?)")
+
+
 def import_deals(session: AuthSession, rows: list[dict[str, Any]],
                  progress: Progress = no_progress, cancel: CancelToken | None = None) -> int:
     """Create many deals in one transaction (all or nothing), each with its audit row
-    and outbox row. `rows` come from `parse_import`."""
+    and outbox row. `rows` come from `parse_import`.
+
+    The rows go in by prepared statements, a batch at a time, with the audit chain's
+    links computed for the whole batch at once (`chain.next_links`): the same rows,
+    hashes and outbox payloads as `create_deal` writes, without an ORM object per row.
+    """
     total = len(rows)
+    ws = session.ws
+    tenant_id, device_id = session.tenant_id, ws.device_id
+    encode = json.encoder.encode_basestring_ascii  # what json.dumps does to a str
     with run(session) as s:
         user = actor(s, session)
-        version = active_version(s, session.tenant_id)
-        key = phi_key(session.ws, session.tenant_id, version)
+        user_id = user.id
+        version = active_version(s, tenant_id)
+        sealer = crypto.PhiSealer(phi_key(ws, tenant_id, version), version, tenant_id)
+        audit_key = ws.keys.require(AUDIT_SLOT, "audit key")
+        conn = s.connection()
         progress(0, total)
         for start in range(0, total, IMPORT_BATCH):
             if cancel:
                 cancel.check()
+            stamp = iso(utcnow())
             deals, logs, outbox = [], [], []
-            now = utcnow()
             for row in rows[start:start + IMPORT_BATCH]:
                 deal_id = new_id()
                 phi = row["phi"]
-                deal = Deal(id=deal_id, title=row["title"], status=row["status"],
-                            value=row["value"], tenant_id=session.tenant_id,
-                            created_by_id=user.id, created_at=now, updated_at=now,
-                            deleted_at=None, row_version=0,
-                            phi=crypto.encrypt_phi(key, version, session.tenant_id, deal_id, phi)
-                            if phi else None, phi_key_version=version if phi else None)
-                snap = snapshot(deal)
-                deals.append({k: getattr(deal, k) for k in snap})
-                logs.append(access_row(s, session.ws, tenant_id=session.tenant_id,
-                                       user_id=user.id, deal_id=deal_id,
-                                       action=AccessAction.DEAL_CREATE,
-                                       access_type=AccessType.WRITE, success=True))
-                outbox.append({"tenant_id": session.tenant_id, "entity": "deals",
-                               "entity_id": deal_id, "op": "create",
-                               "payload": _json(snap), "created_at": now})
-            s.execute(insert(Deal), deals)
-            s.execute(insert(Outbox), outbox)
-            from .models import AccessLog
-
-            s.execute(insert(AccessLog), logs)
+                title = row["title"]
+                status = DealStatus(row["status"]).value
+                amount = Decimal(row["value"])
+                cents = int((amount * 100).to_integral_exact())
+                envelope = sealer.seal(deal_id, phi) if phi else None
+                key_version = version if phi else None
+                deals.append((deal_id, title, status, cents, envelope, tenant_id, user_id,
+                              stamp, stamp, key_version))
+                logs.append({"id": new_id(), "user_id": user_id, "deal_id": deal_id,
+                             "action": "DEAL_CREATE", "access_type": "WRITE",
+                             "resource_type": RESOURCE_DEAL, "success": True,
+                             "timestamp": stamp, "tenant_id": tenant_id,
+                             "device_id": device_id, "reason": None})
+                # The outbox payload `snapshot` makes of the row: sorted keys, compact.
+                outbox.append((tenant_id, deal_id, (
+                    f'{{"created_at":"{stamp}","created_by_id":"{user_id}",'
+                    f'"deleted_at":null,"id":"{deal_id}",'
+                    f'"phi":{"null" if envelope is None else encode(envelope)},'
+                    f'"phi_key_version":{"null" if key_version is None else key_version},'
+                    f'"row_version":0,"status":"{status}","tenant_id":"{tenant_id}",'
+                    f'"title":{encode(title)},"updated_at":"{stamp}",'
+                    f'"value":{encode(str(amount))}}}'), stamp))
+            chain.next_links(s, audit_key, "access_logs", device_id, logs)
+            conn.exec_driver_sql(_DEAL_INSERT, deals)
+            conn.exec_driver_sql(_OUTBOX_INSERT, outbox)
+            conn.exec_driver_sql(_LOG_INSERT, [
+                (r["id"], user_id, r["deal_id"], "DEAL_CREATE", "WRITE", RESOURCE_DEAL, 1,
+                 stamp, tenant_id, device_id, r["seq"], r["chain_hash"]) for r in logs])
             progress(min(start + IMPORT_BATCH, total), total)
-        log_event(s, session.ws, Ev.DEALS_IMPORTED, session.tenant_id, user.id,
-                  {"count": total})
+        log_event(s, ws, Ev.DEALS_IMPORTED, tenant_id, user_id, {"count": total})
     return total
-
-
-def _json(payload: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
 
 __all__ = [

@@ -158,16 +158,19 @@ class Deal(Base):
         Index("deals_tenant_id_idx", "tenant_id"),
         Index("deals_created_by_id_idx", "created_by_id"),
         CheckConstraint("value >= 0", name="value_nonnegative"),
-        # Sorting and filtering run in SQL over the live rows of one tenant.
-        Index("deals_live_updated_idx", "tenant_id", "updated_at",
+        # Sorting and filtering run in SQL over the live rows of one tenant; every list
+        # is ordered by a column then by id, so each sort index ends in id (0003).
+        Index("deals_live_updated_idx", "tenant_id", "updated_at", "id",
               sqlite_where=text("deleted_at IS NULL")),
-        Index("deals_live_status_idx", "tenant_id", "status", "updated_at",
+        Index("deals_live_status_idx", "tenant_id", "status", "updated_at", "id",
               sqlite_where=text("deleted_at IS NULL")),
-        Index("deals_live_title_idx", "tenant_id", "title",
+        Index("deals_live_status_id_idx", "tenant_id", "status", "id",
               sqlite_where=text("deleted_at IS NULL")),
-        Index("deals_live_value_idx", "tenant_id", "value",
+        Index("deals_live_title_idx", "tenant_id", "title", "id",
               sqlite_where=text("deleted_at IS NULL")),
-        Index("deals_live_created_idx", "tenant_id", "created_at",
+        Index("deals_live_value_idx", "tenant_id", "value", "id",
+              sqlite_where=text("deleted_at IS NULL")),
+        Index("deals_live_created_idx", "tenant_id", "created_at", "id",
               sqlite_where=text("deleted_at IS NULL")),
         Index("deals_deleted_idx", "tenant_id", "deleted_at",
               sqlite_where=text("deleted_at IS NOT NULL")),
@@ -187,6 +190,23 @@ class Deal(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     phi_key_version: Mapped[int | None] = mapped_column(Integer)
     row_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class DealStat(Base):
+    """Count and total value (cents) of a tenant's deals per status, live or deleted.
+
+    Kept in step by triggers on ``deals`` (migration 0003), in the transaction of each
+    change, so that the pipeline and list counts need not scan a million rows. A total
+    that overflowed 64 bits reads back as a float: core then sums exactly from the deals.
+    """
+
+    __tablename__ = "deal_stats"
+
+    tenant_id: Mapped[str] = mapped_column(String(25), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    deleted: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
 
 
 class AccessLog(Base):

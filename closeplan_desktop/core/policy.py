@@ -124,6 +124,35 @@ def user_settings_path() -> Path:
     return paths.config_dir() / "settings.json"
 
 
+WINDOWS_POLICY_KEY = r"Software\Policies\ClosePlan\Desktop"
+
+
+def read_windows_policy() -> dict[str, Any]:  # pragma: no cover - Windows only
+    r"""Values under HKLM\Software\Policies\ClosePlan\Desktop (set by the ADMX templates),
+    checked like the policy file."""
+    import winreg  # type: ignore[import-not-found]
+
+    source = Path("HKLM") / WINDOWS_POLICY_KEY
+    try:
+        key = winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, WINDOWS_POLICY_KEY)
+    except OSError:
+        return {}
+    data: dict[str, Any] = {}
+    with key:
+        index = 0
+        while True:
+            try:
+                name, value, _kind = winreg.EnumValue(key, index)
+            except OSError:
+                break
+            index += 1
+            if name not in SPECS:
+                raise PolicyError(f"{source}: unknown value '{name}' (known keys: "
+                                  f"{', '.join(SPECS)}).")
+            data[name] = _check_value(name, value, source)
+    return data
+
+
 def load_policy() -> Policy:
     """The effective policy: machine policy over user settings over defaults."""
     values: dict[str, Any] = {}
@@ -134,6 +163,10 @@ def load_policy() -> Policy:
         forced = read_policy_file(machine)
         values.update(forced)
         enforced = {k: str(machine) for k in forced}
+    elif sys.platform == "win32":  # pragma: no cover - Windows only
+        forced = read_windows_policy()
+        values.update(forced)
+        enforced = {k: f"HKLM\\{WINDOWS_POLICY_KEY}" for k in forced}
     names = {f.name for f in fields(Policy)}
     return Policy(**{k: v for k, v in values.items() if k in names}, enforced=enforced)
 

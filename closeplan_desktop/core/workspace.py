@@ -45,7 +45,7 @@ LOCK_FILE = ".lock"
 FORMAT = "closeplan-workspace"
 FORMAT_VERSION = 1
 # Alembic revisions this build knows, oldest first; the last is the head.
-KNOWN_REVISIONS = ("0001", "0002")
+KNOWN_REVISIONS = ("0001", "0002", "0003")
 SCHEMA_HEAD = KNOWN_REVISIONS[-1]
 
 

@@ -209,7 +209,10 @@ class DealsPane(Pane):
                 self.empty.setText("No deals yet.\nCreate one with “New deal” (Ctrl+N) or "
                                    "import a CSV file (Ctrl+I).")
         label = "deleted deals" if q.deleted else "deals"
-        self.count_label.setText(f"{total:,} {label}")
+        if self.model.total_exact:
+            self.count_label.setText(f"{total:,} {label}")
+        else:  # a broad search counts up to a bound
+            self.count_label.setText(f"more than {total - 1:,} {label}")
         row = 0
         if select_id:
             row = next((i for i, d in enumerate(self.model.rows) if d.id == select_id), 0)

@@ -34,7 +34,14 @@ def _svg(name: str) -> bytes:
 def icon(name: str, color: str | None = None) -> QIcon:
     """An icon from resources/icons/NAME.svg drawn in `color` (default: the text color),
     rendered sharp at each size the widget asks for (high-DPI clean)."""
-    data = _svg(name).replace(b"currentColor", (color or _tint()).encode())
+    return _icon(name, color or _tint())
+
+
+@cache
+def _icon(name: str, color: str) -> QIcon:
+    # Drawn once per name and color (QIcon is shared by value): building the main window
+    # asks for the same few icons dozens of times.
+    data = _svg(name).replace(b"currentColor", color.encode())
     result = QIcon()
     for size in (16, 20, 24, 32, 48, 64):
         pm = QPixmap(QSize(size, size))

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# CI's packaging check, run by .ci/run after the test suite (bash tests/run.sh):
+#   1. builds the PyInstaller onedir and runs the frozen app's --self-test under a private
+#      keyring session (packaging/build-onedir.sh);
+#   2. checks the Windows installer definition: wixl compiles the WiX source over the
+#      onedir's file tree, osslsigncode signs and verifies the MSI (packaging/check-msi.sh).
+# It does not build or sign the .deb (packaging/build-linux.sh does, in about 5 minutes
+# more, most of it xz compression).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$SECONDS
+bash packaging/build-onedir.sh
+t1=$SECONDS
+bash packaging/check-msi.sh
+echo
+echo "Packaging check passed: onedir + frozen self-test $((t1 - started)) s," \
+     "MSI definition check $((SECONDS - t1)) s."

@@ -1,0 +1,539 @@
+"""ClosePlan Desktop benchmark harness (issue 5). Run it with tests/benchmarks/run.sh.
+
+For each size it builds a workspace through the app's own import path (realistic rows
+from core.demo, about a third with PHI; five access-log rows per deal: the import's
+DEAL_CREATE plus four from the bench fixture), exports an unencrypted copy of it, then
+measures every operation of the issue's table on both, interleaved, and reports the
+median and p95 of each beside the unencrypted baseline, as a ratio.
+
+Writes DIR/bench.json and DIR/bench.png, and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fixture import bench_fixture_access_history
+from gui_child import pin_none
+from plain import export_plain, open_plain
+
+from closeplan_desktop.core import audit, auth, deals, demo, keys, users, workspace
+from closeplan_desktop.core.deals import SORT_COLUMNS, DealQuery
+from closeplan_desktop.core.models import DealStatus, UserRole
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+ADMIN = "admin@bench-health.example"
+PASSWORD = "Bench-Password-2026"
+REPS = (("maria.lopez@bench-health.example", "Maria", "Lopez"),
+        ("james.chen@bench-health.example", "James", "Chen"),
+        ("priya.patel@bench-health.example", "Priya", "Patel"))
+CHUNK = 50_000
+PAGE = 200
+SEARCH_WORDS = ("infusion", "cardiology", "monitoring", "dialysis", "scanner")
+
+# name: (label, unit, kind, target at 1M, "max"/"min" for the target's direction)
+FIGURES: dict[str, tuple[str, str, str, float | None, str]] = {
+    "start_to_signin": ("process start to painted sign-in window", "ms", "latency", 350, "median"),
+    "signin_to_page": ("sign-in (bcrypt 10) to first painted page", "ms", "latency", 250,
+                       "median"),
+    "sort_change": ("sort change (model reload: count + first page)", "ms", "latency", 50,
+                    "p95"),
+    "filter_change": ("status filter change (model reload)", "ms", "latency", 50, "p95"),
+    "search_keystroke": ("search as you type, per keystroke", "ms", "latency", 30, "p95"),
+    "pipeline": ("pipeline summary", "ms", "latency", 50, "p95"),
+    "reveal": ("reveal PHI incl. committed log row", "ms", "latency", 15, "p95"),
+    "model_data": ("model data() per call, from Qt", "us", "latency", 3, "mean"),
+    "repaint_scroll": ("repaint of a full page while scrolling", "ms", "latency", None, "p95"),
+    "import_rate": ("import with PHI encryption", "deals/s", "rate", 50_000, "rate"),
+    "rotation_rate": ("PHI key rotation (re-encryption)", "rows/s", "rate", 50_000, "rate"),
+    "verify_rate": ("audit chain verification", "rows/s", "rate", 300_000, "rate"),
+    "disk_size": ("workspace size on disk", "MB", "size", None, "value"),
+    "peak_rss": ("peak RSS, open and scrolled end to end", "MB", "size", 300, "value"),
+}
+QUERY_SET = ("sort_change", "filter_change", "search_keystroke", "pipeline", "reveal")
+
+
+def stats(samples: list[float]) -> dict[str, float]:
+    s = sorted(samples)
+    p95 = s[min(len(s) - 1, max(0, round(0.95 * len(s)) - 1))]
+    return {"median": statistics.median(s), "p95": p95, "mean": statistics.fmean(s),
+            "n": len(s)}
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1000
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ---- building ---------------------------------------------------------------------------
+
+def build(path: Path, n: int) -> dict[str, Any]:
+    """A workspace of `n` deals made through core's import path, in chunks of CHUNK rows
+    by the tenant's users in turn; then the bench fixture's access-log history."""
+    import_s = 0.0
+    with workspace.create(path) as ws:
+        tenant_id, _ = users.create_tenant(ws, "Bench Health", "bench-health.example", ADMIN,
+                                           "Dana", "Whitfield", PASSWORD)
+        admin = auth.sign_in(ws, ADMIN, PASSWORD)
+        people = [admin]
+        for email, first, last in REPS:
+            users.add_user(admin, email, first, last, UserRole.USER, PASSWORD)
+            people.append(auth.sign_in(ws, email, PASSWORD))
+        for i, start in enumerate(range(0, n, CHUNK)):
+            rows = demo.demo_rows(min(CHUNK, n - start), seed=2026 + i)
+            t0 = time.perf_counter()
+            deals.import_deals(people[i % len(people)], rows)
+            import_s += time.perf_counter() - t0
+            del rows
+            if n > CHUNK:
+                log(f"  imported {start + min(CHUNK, n - start):,} of {n:,}")
+        t0 = time.perf_counter()
+        extra = bench_fixture_access_history(ws, tenant_id, [p.user_id for p in people])
+        log(f"  bench fixture: {extra:,} access-log rows in {time.perf_counter() - t0:.0f} s")
+    return {"import_s": import_s, "import_rate": n / import_s, "fixture_rows": extra}
+
+
+def dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+
+
+# ---- measuring --------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Side:
+    name: str
+    ws: workspace.Workspace
+    admin: auth.AuthSession
+    model: Any = None  # the deals table's model (ui.deals_model.DealsModel), no view
+
+
+def interleaved(sides: list[Side], reps: int, op: Callable[[Side, int], object]
+                ) -> dict[str, list[float]]:
+    """Run `op` `reps` times on each side, alternating, after one untimed warm-up each."""
+    out: dict[str, list[float]] = {s.name: [] for s in sides}
+    for s in sides:
+        op(s, 0)
+    for i in range(reps):
+        for s in sides if i % 2 == 0 else sides[::-1]:
+            out[s.name].append(timed(lambda s=s, i=i: op(s, i)))
+    return out
+
+
+def page_op(query_of: Callable[[int], DealQuery]) -> Callable[[Side, int], object]:
+    """What the table does on a new query: the deals model's reload (its count and its
+    first page, rendered), as the pane calls it."""
+    def op(side: Side, i: int) -> object:
+        side.model.set_query(query_of(i))
+        return side.model.rows
+    return op
+
+
+def measure_queries(sides: list[Side], reps: int, phi_ids: list[str]) -> dict[str, Any]:
+    from PySide6.QtWidgets import QApplication
+
+    from closeplan_desktop.ui.deals_model import DealsModel
+
+    QApplication.instance() or QApplication(sys.argv[:1])
+    for side in sides:
+        side.model = DealsModel(lambda side=side: side.admin)
+    res: dict[str, Any] = {}
+    sorts = [(c, d) for c in SORT_COLUMNS for d in (True, False)]
+    res["sort_change"] = interleaved(sides, reps, page_op(
+        lambda i: DealQuery(sort=sorts[i % len(sorts)][0], descending=sorts[i % len(sorts)][1])))
+    statuses: list[DealStatus | None] = [None, *DealStatus]
+    res["filter_change"] = interleaved(sides, reps, page_op(
+        lambda i: DealQuery(status=statuses[i % len(statuses)],
+                            sort=SORT_COLUMNS[(i // len(statuses)) % len(SORT_COLUMNS)])))
+    prefixes = [w[:k] for w in SEARCH_WORDS for k in range(1, len(w) + 1)]
+    res["search_keystroke"] = interleaved(sides, max(reps, len(prefixes)), page_op(
+        lambda i: DealQuery(search=prefixes[i % len(prefixes)])))
+    res["pipeline"] = interleaved(sides, reps, lambda s, i: deals.pipeline(s.admin))
+    res["reveal"] = interleaved(sides, reps, lambda s, i: deals.reveal_phi(
+        s.admin, phi_ids[i % len(phi_ids)]))
+    return res
+
+
+def measure_widgets(sides: list[Side], reps: int) -> dict[str, Any]:
+    """model data() per call and the repaint of a full page while scrolling, on a real
+    DealsPane (offscreen)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    from closeplan_desktop.ui.deals_model import DealsModel
+    from closeplan_desktop.ui.deals_pane import DealsPane
+    from closeplan_desktop.ui.session import AppSession
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    calls = {"n": 0}
+
+    class Counting(DealsModel):
+        def data(self, index: Any, role: int = 0) -> Any:
+            calls["n"] += 1
+            return super().data(index, role)
+
+    data_us: dict[str, list[float]] = {}
+    repaint: dict[str, list[float]] = {}
+    for side in sides:
+        pane = DealsPane(AppSession(side.ws, side.admin))
+        pane.resize(1280, 800)
+        pane.show()
+        app.processEvents()
+        pane.refresh()
+        app.processEvents()
+        model = pane.model
+        indexes = [model.index(r, c) for r in range(min(PAGE, model.rowCount()))
+                   for c in range(model.columnCount())]
+        # How many data() calls Qt's itemData() makes over one page (its role loop): the
+        # same rows in a counting copy of the model; the timing below is the real model.
+        counter = Counting(lambda: None)
+        counter.rows = model.rows
+        for idx in [counter.index(r, c) for r in range(len(indexes) // model.columnCount())
+                    for c in range(model.columnCount())]:
+            counter.itemData(idx)
+        per_page = calls["n"]
+        calls["n"] = 0
+        samples = []
+        for _ in range(max(3, reps // 5)):
+            t0 = time.perf_counter()
+            for idx in indexes:
+                model.itemData(idx)
+            samples.append((time.perf_counter() - t0) * 1e6 / per_page)
+        data_us[side.name] = samples
+        # Python-side cost alone, for the record.
+        role = Qt.ItemDataRole.DisplayRole
+        t0 = time.perf_counter()
+        for _ in range(20):
+            for idx in indexes:
+                model.data(idx, role)
+        data_us[side.name + "_python_display"] = [
+            (time.perf_counter() - t0) * 1e6 / (20 * len(indexes))]
+        table = pane.table
+        sb = table.verticalScrollBar()
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            sb.setValue(sb.value() + sb.pageStep())
+            table.viewport().repaint()
+            times.append((time.perf_counter() - t0) * 1000)
+            app.processEvents()
+        repaint[side.name] = times
+        pane.close()
+        pane.deleteLater()
+        app.processEvents()
+    return {"model_data": data_us, "repaint_scroll": repaint}
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    return env
+
+
+def measure_gui(ws_path: Path, plain_db: Path, reps: int) -> dict[str, Any]:
+    """Child processes: start to painted sign-in (the real closeplan-desktop, with the
+    documented CLOSEPLAN_BENCH_EXIT_ON_PAINT hook), sign-in to first painted page."""
+    exe = Path(sys.executable).parent / "closeplan-desktop"
+    env = dict(child_env(), CLOSEPLAN_BENCH_EXIT_ON_PAINT="1")
+    child = str(HERE / "gui_child.py")
+    start: dict[str, list[float]] = {"encrypted": [], "plain": []}
+    signin: dict[str, list[float]] = {"encrypted": [], "plain": []}
+    commands = {"encrypted": [str(exe), "--workspace", str(ws_path)],
+                "plain": [sys.executable, child, "start", str(ws_path), str(plain_db)]}
+    for i in range(reps):
+        for name in (("encrypted", "plain") if i % 2 == 0 else ("plain", "encrypted")):
+            t0 = time.time()
+            out = subprocess.run(commands[name], capture_output=True, text=True, env=env,
+                                 timeout=120)
+            line = [x for x in out.stdout.splitlines() if x.startswith("closeplan-bench")]
+            if not line:
+                raise RuntimeError(f"start ({name}) printed no paint time: {out.stderr[-800:]}")
+            start[name].append((float(line[0].split()[-1]) - t0) * 1000)
+    for i in range(reps):
+        for name in (("encrypted", "plain") if i % 2 == 0 else ("plain", "encrypted")):
+            args = [sys.executable, child, "signin", str(ws_path)]
+            if name == "plain":
+                args.append(str(plain_db))
+            out = subprocess.run(args, input=f"{ADMIN}\n{PASSWORD}\n", capture_output=True,
+                                 text=True, env=child_env(), timeout=300)
+            if out.returncode != 0:
+                raise RuntimeError(f"signin ({name}) failed: {out.stderr[-800:]}")
+            signin[name].append(json.loads(out.stdout.strip().splitlines()[-1])["ms"])
+    return {"start_to_signin": start, "signin_to_page": signin}
+
+
+def measure_rss(ws_path: Path, plain_db: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in ("encrypted", "plain"):
+        args = [sys.executable, str(HERE / "gui_child.py"), "rss", str(ws_path)]
+        if name == "plain":
+            args.append(str(plain_db))
+        r = subprocess.run(args, input=f"{ADMIN}\n{PASSWORD}\n", capture_output=True, text=True,
+                           env=child_env(), timeout=7200)
+        if r.returncode != 0:
+            raise RuntimeError(f"rss ({name}) failed: {r.stderr[-800:]}")
+        out[name] = json.loads(r.stdout.strip().splitlines()[-1])
+    return out
+
+
+def run_size(n: int, work: Path, reps: int, gui_reps: int) -> dict[str, Any]:
+    path = work / f"ws-{n}"
+    plain_db = work / f"plain-{n}" / "closeplan.db"
+    if path.exists():
+        shutil.rmtree(path)
+    shutil.rmtree(plain_db.parent, ignore_errors=True)
+    plain_db.parent.mkdir(parents=True)
+    log(f"{n:,} deals: building")
+    built = build(path, n)
+    log(f"  import: {built['import_rate']:,.0f} deals/s")
+    export_plain(path, plain_db)
+    sizes = {"encrypted": dir_size(path) / 1e6, "plain": dir_size(plain_db.parent) / 1e6}
+    raw: dict[str, Any] = {}
+    log("  GUI: start and sign-in")
+    raw.update(measure_gui(path, plain_db, gui_reps))
+    log("  peak RSS (scrolling end to end)")
+    rss = measure_rss(path, plain_db)
+    ws = workspace.open_workspace(path)
+    pws = open_plain(path, plain_db)
+    try:
+        admin = auth.sign_in(ws, ADMIN, PASSWORD)
+        sides = [Side("encrypted", ws, admin),
+                 Side("plain", pws, dataclasses.replace(admin, ws=pws))]
+        with ws.engine.connect() as conn:
+            ids = [r[0] for r in conn.exec_driver_sql(
+                "SELECT id FROM deals WHERE phi IS NOT NULL ORDER BY rowid")]
+        phi_ids = random.Random(n).sample(ids, min(len(ids), max(reps, 50)))
+        del ids
+        log("  queries")
+        raw.update(measure_queries(sides, reps, phi_ids))
+        log("  widgets")
+        raw.update(measure_widgets(sides, reps))
+        log("  verify and rotation")
+        verify_rate, rotation_rate = {}, {}
+        for side in sides:
+            t0 = time.perf_counter()
+            report = audit.verify(side.admin)
+            assert report.ok, report.problem
+            verify_rate[side.name] = report.rows_checked / (time.perf_counter() - t0)
+        for side in sides:
+            t0 = time.perf_counter()
+            done = keys.rotate_phi(side.admin)
+            rotation_rate[side.name] = done / (time.perf_counter() - t0)
+    finally:
+        ws.close()
+        pws.close()
+    figures: dict[str, Any] = {}
+    for name in ("start_to_signin", "signin_to_page", *QUERY_SET, "model_data", "repaint_scroll"):
+        enc, pl = stats(raw[name]["encrypted"]), stats(raw[name]["plain"])
+        figures[name] = {"encrypted": enc, "plain": pl}
+    figures["model_data"]["python_display_us"] = raw["model_data"]["encrypted_python_display"][0]
+    figures["import_rate"] = {"encrypted": {"value": built["import_rate"]},
+                              "plain": None, "note": "imports write the encrypted workspace "
+                              "only; the baseline is a copy"}
+    figures["rotation_rate"] = {"encrypted": {"value": rotation_rate["encrypted"]},
+                                "plain": {"value": rotation_rate["plain"]}}
+    figures["verify_rate"] = {"encrypted": {"value": verify_rate["encrypted"]},
+                              "plain": {"value": verify_rate["plain"]}}
+    figures["disk_size"] = {"encrypted": {"value": sizes["encrypted"]},
+                            "plain": {"value": sizes["plain"]}}
+    figures["peak_rss"] = {"encrypted": {"value": rss["encrypted"]["rss_mb"]},
+                           "plain": {"value": rss["plain"]["rss_mb"]},
+                           "scroll_s": rss["encrypted"]["scroll_s"],
+                           "rows": rss["encrypted"]["rows"]}
+    for name, fig in figures.items():
+        fig["ratio"] = _ratio(name, fig)
+    ratios = [figures[n]["ratio"] for n in QUERY_SET if figures[n]["ratio"]]
+    overhead = statistics.geometric_mean(ratios) if ratios else None
+    return {"deals": n, "access_log_rows": n + built["fixture_rows"],
+            "figures": figures, "query_set_overhead": overhead}
+
+
+def _headline(name: str, side: dict[str, float] | None) -> float | None:
+    if not side:
+        return None
+    kind = FIGURES[name][4]
+    if kind in ("rate", "value"):
+        return side["value"]
+    return side[kind if kind in side else "median"]
+
+
+def _ratio(name: str, fig: dict[str, Any]) -> float | None:
+    enc, pl = fig.get("encrypted"), fig.get("plain")
+    if not enc or not pl:
+        return None
+    if "value" in enc:
+        a, b = enc["value"], pl["value"]
+        return (b / a if FIGURES[name][2] == "rate" else a / b) if a and b else None
+    return enc["median"] / pl["median"] if pl["median"] else None
+
+
+# ---- reporting --------------------------------------------------------------------------
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import sqlcipher3
+
+    conn = sqlcipher3.connect(":memory:")
+    versions = conn.execute("SELECT sqlite_version()").fetchone()[0]
+    cipher = conn.execute("PRAGMA cipher_version").fetchone()[0]
+    conn.close()
+    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+            "sqlite": versions, "sqlcipher": cipher, "platform": platform.platform()}
+
+
+def fmt(v: float | None, unit: str) -> str:
+    if v is None:
+        return "–"
+    if unit in ("deals/s", "rows/s"):
+        return f"{v:,.0f}"
+    if unit == "us":
+        return f"{v:.2f}"
+    return f"{v:,.1f}" if v < 1000 else f"{v:,.0f}"
+
+
+def table(result: dict[str, Any]) -> str:
+    sizes = result["sizes"]
+    head = "| operation | unit | target (1M) |"
+    rule = "|---|---|---|"
+    for s in sizes:
+        head += f" {int(s['deals']):,}: median / p95 | ratio |"
+        rule += "---|---|"
+    lines = [head, rule]
+    for name, (label, unit, kind, target, which) in FIGURES.items():
+        tgt = "–" if target is None else (f"{which} ≥ {fmt(target, unit)}" if kind == "rate"
+                                          else f"{which} ≤ {fmt(target, unit)}")
+        row = f"| {label} | {unit} | {tgt} |"
+        for s in sizes:
+            fig = s["figures"][name]
+            enc = fig["encrypted"]
+            if "value" in enc:
+                cell = fmt(enc["value"], unit)
+            elif which == "mean":
+                cell = f"{fmt(enc['mean'], unit)} (mean)"
+            else:
+                cell = f"{fmt(enc['median'], unit)} / {fmt(enc['p95'], unit)}"
+            ratio = fig["ratio"]
+            row += f" {cell} | {'–' if ratio is None else f'{ratio:.2f}x'} |"
+        lines.append(row)
+    row = "| encryption overhead, query set (geometric mean of the ratios) | x | ≤ 1.3x |"
+    for s in sizes:
+        over = s["query_set_overhead"]
+        row += f" – | {'–' if over is None else f'{over:.2f}x'} |"
+    lines.append(row)
+    return "\n".join(lines)
+
+
+def plot(result: dict[str, Any], target: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib is not installed (pip install -e '.[bench]'): no plot")
+        return False
+    sizes = result["sizes"]
+    xs = [s["deals"] for s in sizes]
+    names = [n for n, f in FIGURES.items() if f[2] == "latency"]
+    cols = 3
+    rows = (len(names) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.4 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        label, unit, _kind, target_v, which = FIGURES[name]
+        for side, style in (("encrypted", "-"), ("plain", "--")):
+            med = [s["figures"][name][side]["median"] for s in sizes]
+            p95 = [s["figures"][name][side]["p95"] for s in sizes]
+            ax.plot(xs, med, style, marker="o", label=f"{side} median")
+            ax.plot(xs, p95, style, marker="^", alpha=0.6, label=f"{side} p95")
+        if target_v is not None:
+            ax.axhline(target_v, color="red", linewidth=0.8, linestyle=":",
+                       label=f"target ({which})")
+        ax.set_xscale("log")
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("deals")
+        ax.set_ylabel(unit)
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.suptitle(f"ClosePlan Desktop latency against workspace size ({result['date']})")
+    fig.tight_layout()
+    fig.savefig(target, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default="10000,100000,1000000")
+    p.add_argument("--out", default=str(HERE / "out"))
+    p.add_argument("--repeat", type=int, default=60, help="repetitions of each query figure")
+    p.add_argument("--gui-repeat", type=int, default=10,
+                   help="child processes per GUI start/sign-in figure")
+    p.add_argument("--work", help="folder for the workspaces (default: a temporary one)")
+    p.add_argument("--keep", action="store_true", help="keep the workspaces")
+    args = p.parse_args(argv)
+    pin_none()  # see gui_child.pin_none: this process drives real widgets too
+    sizes = [int(x.replace("_", "")) for x in args.sizes.split(",") if x.strip()]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="closeplan-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    # The issue's figures are at the default bcrypt cost (10), whatever the caller's policy.
+    policy = work / "policy.json"
+    policy.write_text(json.dumps({"bcrypt_cost": 10}))
+    os.environ["CLOSEPLAN_POLICY_FILE"] = str(policy)
+    result: dict[str, Any] = {
+        "date": datetime.date.today().isoformat(), "machine": machine(),
+        "command": "bash tests/benchmarks/run.sh " + " ".join(argv or sys.argv[1:]),
+        "repeat": args.repeat, "gui_repeat": args.gui_repeat,
+        "figures": {k: {"label": v[0], "unit": v[1], "target": v[3], "target_stat": v[4]}
+                    for k, v in FIGURES.items()},
+        "sizes": []}
+    try:
+        for n in sizes:
+            result["sizes"].append(run_size(n, work, args.repeat, args.gui_repeat))
+            (out / "bench.json").write_text(json.dumps(result, indent=1))
+            if not args.keep:
+                shutil.rmtree(work / f"ws-{n}", ignore_errors=True)
+                shutil.rmtree(work / f"plain-{n}", ignore_errors=True)
+    finally:
+        if not args.keep and not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+    print(table(result))
+    (out / "bench.md").write_text(table(result) + "\n")
+    plot(result, out / "bench.png")
+    log(f"wrote {out / 'bench.json'}, {out / 'bench.md'} and {out / 'bench.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

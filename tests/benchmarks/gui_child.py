@@ -1,0 +1,135 @@
+"""Child processes of the benchmark that measure real widgets (offscreen).
+
+    python gui_child.py signin WS [PLAIN_DB]   sign-in (bcrypt cost 10) to first painted page
+    python gui_child.py rss WS [PLAIN_DB]      peak RSS, window open, table scrolled to the end
+    python gui_child.py start WS PLAIN_DB      start to painted sign-in window, over PLAIN_DB
+
+The email and password come on standard input, one line each. Each prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def pin_none() -> None:
+    """Work around a PySide6 6.12 bug on CPython 3.11: every call of a Qt method that
+    returns nothing (setText, beginInsertRows, ...) drops one reference to None, and the
+    process aborts ("none_dealloc") once None's count reaches zero, which scrolling a
+    million rows end to end does. From 3.12 None is immortal; here it is made so by hand,
+    for the benchmark's own processes only (the app is not changed)."""
+    if sys.version_info < (3, 12):
+        import ctypes
+
+        ctypes.c_ssize_t.from_address(id(None)).value += 1 << 40
+
+
+def _open(ws_path: Path, plain_db: str | None):  # type: ignore[no-untyped-def]
+    from closeplan_desktop.core import workspace
+
+    if plain_db:
+        from plain import open_plain
+
+        return open_plain(ws_path, Path(plain_db))
+    return workspace.open_workspace(ws_path)
+
+
+def _app():  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QApplication
+
+    from closeplan_desktop.ui.theme import apply_theme
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("ClosePlanBench")
+    app.setApplicationName("ClosePlan Desktop Bench")
+    apply_theme(app)
+    return app
+
+
+def _painted_after(widget, app, timeout: float = 60.0) -> float:  # type: ignore[no-untyped-def]
+    """Wait for `widget`'s next paint to finish; returns its perf_counter time."""
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    done: list[float] = []
+
+    class Watch(QObject):
+        def eventFilter(self, obj, event):  # type: ignore[no-untyped-def]
+            if event.type() == QEvent.Type.Paint and not done:
+                QTimer.singleShot(0, lambda: done or done.append(time.perf_counter()))
+            return False
+
+    watch = Watch()
+    widget.installEventFilter(watch)
+    end = time.perf_counter() + timeout
+    while not done and time.perf_counter() < end:
+        app.processEvents()
+    widget.removeEventFilter(watch)
+    if not done:
+        raise SystemExit("no paint")
+    return done[0]
+
+
+def _signed_in_window(ws, email: str, password: str, app):  # type: ignore[no-untyped-def]
+    # Imported before the sign-in window shows, as Controller.sign_in does.
+    from closeplan_desktop.ui.main_window import MainWindow
+    from closeplan_desktop.ui.session import AppSession
+    from closeplan_desktop.ui.signin import SignInDialog
+
+    dialog = SignInDialog(ws, f"Workspace: {ws.path}")
+    dialog.email.setText(email)
+    dialog.password.setText(password)
+    dialog.show()
+    _painted_after(dialog, app)
+    t0 = time.perf_counter()
+    dialog.submit()
+    assert dialog.session is not None
+    window = MainWindow(AppSession(ws, dialog.session))
+    window.resize(1280, 800)
+    dialog.hide()
+    window.show()
+    t1 = _painted_after(window.deals.table.viewport(), app)
+    return window, (t1 - t0) * 1000
+
+
+def main() -> None:
+    pin_none()
+    mode, ws_path = sys.argv[1], Path(sys.argv[2])
+    plain_db = sys.argv[3] if len(sys.argv) > 3 else None
+    if mode == "start":
+        from closeplan_desktop import app as app_module
+        from closeplan_desktop.core import workspace
+
+        workspace.open_workspace = lambda _p: _open(ws_path, plain_db)  # type: ignore[assignment]
+        sys.exit(app_module.main(["--workspace", str(ws_path)]))
+    email = sys.stdin.readline().strip()
+    password = sys.stdin.readline().rstrip("\n")
+    app = _app()
+    ws = _open(ws_path, plain_db)
+    window, ms = _signed_in_window(ws, email, password, app)
+    if mode == "signin":
+        print(json.dumps({"ms": ms}), flush=True)
+    elif mode == "rss":
+        model = window.deals.model
+        table = window.deals.table
+        t0 = time.perf_counter()
+        while len(model.rows) < model.total:
+            table.scrollToBottom()
+            app.processEvents()
+        table.viewport().repaint()
+        scroll_s = time.perf_counter() - t0
+        status = Path("/proc/self/status").read_text()
+        hwm = next(int(line.split()[1]) for line in status.splitlines()
+                   if line.startswith("VmHWM:"))
+        print(json.dumps({"rss_mb": hwm / 1024, "rows": len(model.rows),
+                          "scroll_s": scroll_s}), flush=True)
+    window.close()
+    ws.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""The unencrypted baseline: the same database, exported without a key by SQLCipher
+itself (`ATTACH ... KEY ''` and `sqlcipher_export`), opened through the same engine
+settings as the app (core.db.engine_over and core.db.configure), minus the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlcipher3.dbapi2 as sqlcipher
+from sqlalchemy import select
+
+from closeplan_desktop.core import db, workspace
+from closeplan_desktop.core.keystore import DB_SLOT, KeyStore
+from closeplan_desktop.core.models import Meta
+from closeplan_desktop.core.policy import load_policy
+from closeplan_desktop.core.workspace import Workspace
+
+
+def export_plain(ws_path: Path, target: Path) -> None:
+    """Write an unencrypted copy of the (closed) workspace's database to `target`."""
+    meta = workspace.read_meta(ws_path)
+    key = KeyStore(meta["workspace_id"]).require(DB_SLOT, "database key")
+    target.unlink(missing_ok=True)
+    conn = db.raw_connect(ws_path / workspace.DB_FILE, key)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("ATTACH DATABASE ? AS plain KEY ''", (str(target),))
+        conn.execute("SELECT sqlcipher_export('plain')")
+        conn.execute("DETACH DATABASE plain")
+    finally:
+        conn.close()
+
+
+def _connect(path: Path) -> sqlcipher.Connection:
+    conn = sqlcipher.connect(str(path), check_same_thread=False, isolation_level=None,
+                             timeout=30)
+    db.configure(conn)
+    return conn
+
+
+def open_plain(ws_path: Path, plain_db: Path) -> Workspace:
+    """A Workspace over the unencrypted copy: same ids, same keyring entries (PHI and
+    audit keys), no database key and no lock."""
+    meta = workspace.read_meta(ws_path)
+    engine = db.engine_over(lambda: _connect(plain_db))
+    with db.read_session(engine) as s:
+        device_id = s.scalar(select(Meta.value).where(Meta.key == "device_id"))
+    return Workspace(plain_db.parent, meta["workspace_id"], str(device_id), engine,
+                     KeyStore(meta["workspace_id"]), load_policy())
