@@ -36,6 +36,7 @@ from .messages import confirm, error_text, show_error
 from .pane import Pane
 from .pipeline_widget import PipelineWidget
 from .session import AppSession
+from .widgets import heading, muted
 from .worker import Task
 
 SEARCH_DELAY_MS = 120
@@ -138,19 +139,14 @@ class DealsPane(Pane):
         self.count_label = QLabel()
         self.count_label.setObjectName("dealCount")
 
-        heading = QLabel("Deals")
-        heading.setObjectName("paneTitle")
-        font = heading.font()
-        font.setPointSizeF(font.pointSizeF() * 1.35)
-        font.setBold(True)
-        heading.setFont(font)
-        subtitle = QLabel("Your tenant's pipeline. PHI stays masked until you reveal it, and "
-                          "every reveal is logged.")
+        title = heading("Deals")
+        title.setObjectName("paneTitle")
+        subtitle = muted("Your tenant's pipeline. PHI stays masked until you reveal it, and "
+                         "every reveal is logged.")
         subtitle.setObjectName("paneSubtitle")
-        subtitle.setStyleSheet("color: palette(placeholder-text);")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 6)
-        layout.addWidget(heading)
+        layout.addWidget(title)
         layout.addWidget(subtitle)
         layout.addWidget(self.pipeline)
         layout.addLayout(bar)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QCloseEvent, QFont, QPalette
+from PySide6.QtGui import QCloseEvent, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -44,6 +44,7 @@ from .icons import icon
 from .messages import confirm, error_text, show_error
 from .session import AppSession
 from .users_pane import NewPasswordFields
+from .widgets import heading, muted
 from .worker import Task
 
 STATE_LABELS = {"ACTIVE": "Active – encrypts new PHI", "DECRYPT_ONLY": "Decrypt only",
@@ -54,20 +55,6 @@ WARN_COLOR = "#b45309"
 ERROR_COLOR = "#b91c1c"
 
 
-def _heading(text: str, scale: float = 1.25) -> QLabel:
-    label = QLabel(text)
-    font = QFont(label.font())
-    font.setPointSizeF(font.pointSizeF() * scale)
-    font.setBold(True)
-    label.setFont(font)
-    return label
-
-
-def _muted(text: str = "") -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-    return label
 
 
 def _button(name: str, text: str, icon_name: str, accessible: str, tip: str) -> QPushButton:
@@ -139,8 +126,8 @@ class PassphraseDialog(QDialog):
         layout.setContentsMargins(20, 18, 20, 16)
         layout.setSpacing(12)
         layout.setSizeConstraint(QVBoxLayout.SizeConstraint.SetFixedSize)
-        layout.addWidget(_heading("Seal the recovery kit", 1.15))
-        note = _muted(f"The kit {target.name} holds every key of this workspace, sealed with "
+        layout.addWidget(heading("Seal the recovery kit", 1.15))
+        note = muted(f"The kit {target.name} holds every key of this workspace, sealed with "
                       "this passphrase. Store the passphrase apart from the kit: without it "
                       "the kit cannot be opened, and nobody can recover it.")
         layout.addWidget(note)
@@ -265,11 +252,11 @@ class KeysDialog(QDialog):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.phi_table.setMinimumHeight(120)
         phi_layout.addWidget(self.phi_table)
-        self.pending = _muted()
+        self.pending = muted()
         self.pending.setObjectName("phiPending")
         phi_layout.addWidget(self.pending)
         row = QHBoxLayout()
-        row.addWidget(_muted("Rotation makes a new key and re-encrypts every deal's PHI "
+        row.addWidget(muted("Rotation makes a new key and re-encrypts every deal's PHI "
                              "under it. It can be cancelled and resumes later."), 1)
         self.rotate_phi_button = _button("rotatePhiButton", "Rotate PHI key…", "refresh",
                                          "Rotate PHI key",
@@ -283,7 +270,7 @@ class KeysDialog(QDialog):
         dlayout = QVBoxLayout(dbox)
         dlayout.setSpacing(8)
         row = QHBoxLayout()
-        row.addWidget(_muted("Re-encrypt the database file under a new key. Older recovery "
+        row.addWidget(muted("Re-encrypt the database file under a new key. Older recovery "
                              "kits stop opening it: export a new kit afterwards."), 1)
         self.rotate_db_button = _button("rotateDbButton", "Rotate database key…", "lock",
                                         "Rotate database key",
@@ -296,7 +283,7 @@ class KeysDialog(QDialog):
         line.setFrameShadow(QFrame.Shadow.Sunken)
         dlayout.addWidget(line)
         row = QHBoxLayout()
-        row.addWidget(_muted("A recovery kit holds every key of this workspace, sealed with a "
+        row.addWidget(muted("A recovery kit holds every key of this workspace, sealed with a "
                              "passphrase. Without it, a lost keyring means lost data."), 1)
         self.export_kit_button = _button("exportKitButton", "Export recovery kit…", "export",
                                          "Export recovery kit",
@@ -481,7 +468,7 @@ class KeysDialog(QDialog):
         layout = QVBoxLayout(page)
         layout.setContentsMargins(14, 14, 14, 14)
         layout.setSpacing(12)
-        layout.addWidget(_muted("Your settings on this computer. Settings your IT department "
+        layout.addWidget(muted("Your settings on this computer. Settings your IT department "
                                 "enforces are locked and show where they come from."))
         grid = QGridLayout()
         grid.setHorizontalSpacing(14)

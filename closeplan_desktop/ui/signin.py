@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -23,15 +22,7 @@ from ..core.errors import ClosePlanError
 from ..core.workspace import Workspace
 from .icons import icon
 from .messages import error_text
-
-
-def _title(text: str, size: float = 1.6) -> QLabel:
-    label = QLabel(text)
-    font = QFont(label.font())
-    font.setPointSizeF(font.pointSizeF() * size)
-    font.setBold(True)
-    label.setFont(font)
-    return label
+from .widgets import heading
 
 
 def _error_label() -> QLabel:
@@ -64,7 +55,7 @@ class SignInDialog(QDialog):
         logo.setPixmap(icon("closeplan").pixmap(48, 48))
         head.addWidget(logo)
         titles = QVBoxLayout()
-        titles.addWidget(_title("ClosePlan Desktop"))
+        titles.addWidget(heading("ClosePlan Desktop", 1.6))
         sub = QLabel(tenant_hint or "Sign in to your workspace")
         sub.setObjectName("subtitle")
         titles.addWidget(sub)
@@ -136,7 +127,7 @@ class LockScreen(QWidget):
         lock.setPixmap(icon("lock").pixmap(56, 56))
         lock.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         box.addWidget(lock)
-        t = _title("ClosePlan is locked", 1.4)
+        t = heading("ClosePlan is locked", 1.4)
         t.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         box.addWidget(t)
         self.who = QLabel()

@@ -19,7 +19,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QFont, QGuiApplication, QPalette
+from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -46,6 +46,7 @@ from .icons import icon
 from .messages import confirm, error_text, show_error
 from .pane import Pane
 from .session import AppSession
+from .widgets import heading, muted
 
 COLUMNS = ("Name", "Email", "Role", "Status", "Last sign-in")
 ROLE_LABELS = {UserRole.ADMIN: "Admin", UserRole.USER: "User"}
@@ -63,20 +64,6 @@ def _local(when: Any) -> str:
     return when.astimezone().strftime("%Y-%m-%d %H:%M") if when else "Never"
 
 
-def _heading(text: str, scale: float = 1.35) -> QLabel:
-    label = QLabel(text)
-    font = QFont(label.font())
-    font.setPointSizeF(font.pointSizeF() * scale)
-    font.setBold(True)
-    label.setFont(font)
-    return label
-
-
-def _muted(text: str = "") -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-    return label
 
 
 def _message_label(name: str) -> QLabel:
@@ -284,8 +271,8 @@ class AddUserDialog(_PaneDialog):
         self.app_session = app_session
         self.created: UserInfo | None = None
         self._touched: set[str] = set()
-        self.layout_.addWidget(_heading("Add a user", 1.2))
-        self.layout_.addWidget(_muted("They sign in with this email and password. Give them "
+        self.layout_.addWidget(heading("Add a user", 1.2))
+        self.layout_.addWidget(muted("They sign in with this email and password. Give them "
                                       "the password in person; they can change it later."))
         form = self.form
         self.first_name = self._line("firstName", "First name")
@@ -385,8 +372,8 @@ class RoleDialog(_PaneDialog):
     def __init__(self, user: UserInfo, parent: QWidget | None = None) -> None:
         super().__init__("Change Role", parent)
         self.setObjectName("roleDialog")
-        self.layout_.addWidget(_heading(f"Role of {user.full_name}", 1.2))
-        self.layout_.addWidget(_muted(user.email))
+        self.layout_.addWidget(heading(f"Role of {user.full_name}", 1.2))
+        self.layout_.addWidget(muted(user.email))
         self.role = QComboBox()
         self.role.setObjectName("role")
         self.role.setAccessibleName("Role")
@@ -396,7 +383,7 @@ class RoleDialog(_PaneDialog):
         self.role.setMinimumWidth(320)
         self.form.addRow("&Role", self.role)
         self.layout_.addLayout(self.form)
-        self.layout_.addWidget(_muted("The change applies at once, also to a session they "
+        self.layout_.addWidget(muted("The change applies at once, also to a session they "
                                       "have open, and is logged."))
         buttons = QDialogButtonBox()
         ok = buttons.addButton("Change role", QDialogButtonBox.ButtonRole.AcceptRole)
@@ -421,8 +408,8 @@ class ResetPasswordDialog(_PaneDialog):
         self.setObjectName("resetPasswordDialog")
         self.app_session = app_session
         self.user = user
-        self.layout_.addWidget(_heading(f"New password for {user.full_name}", 1.2))
-        self.layout_.addWidget(_muted(f"{user.email}. Their current password stops working. "
+        self.layout_.addWidget(heading(f"New password for {user.full_name}", 1.2))
+        self.layout_.addWidget(muted(f"{user.email}. Their current password stops working. "
                                       "Give them the new one in person."))
         self.new_password = NewPasswordFields(app_session.policy.password_min_length,
                                               "New password", self)
@@ -486,8 +473,8 @@ class UsersPane(Pane):
         layout.setSpacing(10)
         head = QVBoxLayout()
         head.setSpacing(2)
-        head.addWidget(_heading("Users"))
-        self.subtitle = _muted("People who can sign in to this workspace. Users are "
+        head.addWidget(heading("Users"))
+        self.subtitle = muted("People who can sign in to this workspace. Users are "
                                "deactivated, never deleted, so the audit keeps pointing at "
                                "them.")
         head.addWidget(self.subtitle)
@@ -561,7 +548,7 @@ class UsersPane(Pane):
         self.stack.addWidget(self.table)
         self.stack.addWidget(self.empty)
         layout.addWidget(self.stack, 1)
-        self.count = _muted()
+        self.count = muted()
         self.count.setObjectName("usersCount")
         self.count.setAccessibleName("User count")
         layout.addWidget(self.count)
