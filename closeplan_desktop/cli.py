@@ -327,18 +327,6 @@ def _when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
-def _read_file(path: Path, limit: int = 512 * 1024 * 1024) -> bytes:
-    try:
-        if path.stat().st_size > limit:
-            raise ValidationError(f"{path} is too large (at most {limit // (1024 * 1024)} MiB).")
-        return path.read_bytes()
-    except IsADirectoryError:
-        raise ValidationError(f"{path} is a folder; give a file.") from None
-    except FileNotFoundError:
-        raise ValidationError(f"{path} does not exist.") from None
-    except OSError as exc:
-        raise ValidationError(f"Cannot read {path} ({exc.strerror}).") from None
-
 
 def _parse_time(text: str | None, name: str) -> datetime | None:
     if not text:
@@ -447,7 +435,7 @@ def cmd_user_reset_password(ctx: Context) -> int:
 
 
 def cmd_user_import(ctx: Context) -> int:
-    data = _read_file(ctx.args.file, 64 * 1024 * 1024)
+    data = paths.read_user_file(ctx.args.file, 64 * 1024 * 1024)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -532,7 +520,7 @@ def cmd_deals_add(ctx: Context) -> int:
 
 
 def cmd_deals_import(ctx: Context) -> int:
-    rows = deals.parse_import(_read_file(ctx.args.file))
+    rows = deals.parse_import(paths.read_user_file(ctx.args.file))
     with ctx.session() as s:
         n = deals.import_deals(s, rows, ctx.progress("Importing deals"))
     ctx.print(f"Imported {n:,} deal{'s' if n != 1 else ''}.")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import platformdirs
 
+from .errors import ValidationError
+
 APP_NAME = "ClosePlan"
 APP_AUTHOR = "ClosePlan"
 
@@ -62,3 +64,17 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 def atomic_write_text(path: Path, text: str, mode: int = 0o600) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), mode)
+
+
+def read_user_file(path: Path, limit: int = 512 * 1024 * 1024) -> bytes:
+    """The bytes of a file the user chose to import, or a clear ValidationError."""
+    try:
+        if path.stat().st_size > limit:
+            raise ValidationError(f"{path} is too large (at most {limit // (1024 * 1024)} MiB).")
+        return path.read_bytes()
+    except IsADirectoryError:
+        raise ValidationError(f"{path} is a folder; give a file.") from None
+    except FileNotFoundError:
+        raise ValidationError(f"{path} does not exist.") from None
+    except OSError as exc:
+        raise ValidationError(f"Cannot read {path} ({exc.strerror}).") from None

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import deals
+from ..core import deals, paths
 from ..core.deals import DealQuery, DealSummary
 from ..core.errors import ClosePlanError
 from ..core.models import DealStatus
@@ -301,7 +301,7 @@ class DealsPane(Pane):
         session = self.app_session.core
 
         def work(progress: object, cancel: object) -> int:
-            rows = deals.parse_import(Path(name).read_bytes())
+            rows = deals.parse_import(paths.read_user_file(Path(name)))
             return deals.import_deals(session, rows, progress, cancel)  # type: ignore[arg-type]
 
         task = Task(self, "Importing deals", work)

@@ -31,7 +31,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fixture import bench_fixture_access_history
-from gui_child import pin_none
 from plain import export_plain, open_plain
 
 from closeplan_desktop.core import audit, auth, deals, demo, keys, users, workspace
@@ -501,7 +500,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", help="folder for the workspaces (default: a temporary one)")
     p.add_argument("--keep", action="store_true", help="keep the workspaces")
     args = p.parse_args(argv)
-    pin_none()  # see gui_child.pin_none: this process drives real widgets too
     sizes = [int(x.replace("_", "")) for x in args.sizes.split(",") if x.strip()]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

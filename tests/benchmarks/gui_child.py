@@ -17,18 +17,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-def pin_none() -> None:
-    """Work around a PySide6 6.12 bug on CPython 3.11: every call of a Qt method that
-    returns nothing (setText, beginInsertRows, ...) drops one reference to None, and the
-    process aborts ("none_dealloc") once None's count reaches zero, which scrolling a
-    million rows end to end does. From 3.12 None is immortal; here it is made so by hand,
-    for the benchmark's own processes only (the app is not changed)."""
-    if sys.version_info < (3, 12):
-        import ctypes
-
-        ctypes.c_ssize_t.from_address(id(None)).value += 1 << 40
-
-
 def _open(ws_path: Path, plain_db: str | None):  # type: ignore[no-untyped-def]
     from closeplan_desktop.core import workspace
 
@@ -97,7 +85,6 @@ def _signed_in_window(ws, email: str, password: str, app):  # type: ignore[no-un
 
 
 def main() -> None:
-    pin_none()
     mode, ws_path = sys.argv[1], Path(sys.argv[2])
     plain_db = sys.argv[3] if len(sys.argv) > 3 else None
     if mode == "start":
