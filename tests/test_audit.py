@@ -9,15 +9,20 @@ from pathlib import Path
 import pytest
 from conftest import Env, sql
 
-from closeplan_desktop.core import audit, deals
+from closeplan_desktop.core import audit, chain, deals
 from closeplan_desktop.core.audit import AuditFilter
 from closeplan_desktop.core.errors import PermissionDenied, ValidationError
 from closeplan_desktop.core.models import AccessAction
 
 
-@pytest.fixture
-def logged(env: Env) -> Env:
-    """A workspace with a handful of access-log rows, closed for tampering."""
+@pytest.fixture(params=["one pass", "ranges"])
+def logged(env: Env, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Env:
+    """A workspace with a handful of access-log rows, closed for tampering. Each test runs
+    twice: once as one pass, once with every chain split into ranges checked at once (as
+    long chains are), so both name the same first problem."""
+    if request.param == "ranges":
+        monkeypatch.setattr(chain, "_PARALLEL_FROM", 2)
+        monkeypatch.setattr(chain, "VERIFY_RANGES", 3)
     for i in range(4):
         d = deals.create_deal(env.admin, f"Deal {i}", "ACTIVE", "1", {"mrn": f"M{i}"})
         deals.reveal_phi(env.admin, d.id)
@@ -39,6 +44,37 @@ def log_ids(env: Env) -> list[tuple[str, int]]:
 def test_untouched_chain_verifies(logged: Env) -> None:
     report = audit.verify(logged.admin)
     assert report.ok and report.rows_checked >= 8
+
+
+def test_ranges_are_checked_at_once_and_cover_every_row(
+        logged: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[int, int | None]] = []
+    scan = chain._scan_range
+
+    def spy(conn, table, key, base, device, rng, report):  # type: ignore[no-untyped-def]
+        seen.append((rng.lo, rng.hi))
+        return scan(conn, table, key, base, device, rng, report)
+
+    monkeypatch.setattr(chain, "_scan_range", spy)
+    rows = sql(logged.path, "SELECT count(*) FROM access_logs")[0][0]
+    events = sql(logged.path, "SELECT count(*) FROM security_events")[0][0]
+    report = audit.verify(logged.admin)
+    assert report.ok and report.rows_checked == rows + events
+    if chain.VERIFY_RANGES == 3:
+        log_ranges = sorted(seen[:3], key=lambda r: r[0])
+        assert log_ranges[0][0] == 1 and log_ranges[-1][1] is None
+        assert [lo for lo, _ in log_ranges[1:]] == [hi + 1 for _, hi in log_ranges[:-1]]
+
+
+def test_long_and_oddly_typed_fields_verify(logged: Env) -> None:
+    """A field too long for the fast length table, and a value stored with another type
+    than core writes but the same text, take the field-by-field check and pass."""
+    deal = deals.create_deal(logged.admin, "Long reason", "ACTIVE", "1", {"mrn": "M9"})
+    deals.reveal_phi(logged.user, deal.id, reason="\U0001f512" * 400)  # 1,600 bytes
+    assert audit.verify(logged.admin).ok
+    rid = log_ids(logged)[2][0]
+    tamper(logged, f"UPDATE access_logs SET success='1' WHERE id='{rid}'")
+    assert audit.verify(logged.admin).ok
 
 
 def test_edited_row_is_named(logged: Env) -> None:

@@ -12,10 +12,13 @@ lock from BEGIN: sequences are never taken twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
 from .crypto import keyed_mac, mac, mac_message
@@ -129,10 +132,34 @@ class ChainReport:
         return self.problem is None
 
 
+# A chain longer than this is checked as VERIFY_RANGES seq ranges at once, each on its own
+# connection: a row's check needs only the stored hash of the row before it, and SQLite
+# builds the rows' messages with Python's lock released, so the ranges overlap.
+VERIFY_RANGES = max(1, min(2, os.cpu_count() or 1))
+_PARALLEL_FROM = 100_000
+_FETCH = 20_000
+_MAX_INT = 2**63 - 1
+
+
+@dataclass
+class _Range:
+    """One seq range of a chain as a scan found it."""
+
+    lo: int
+    hi: int | None  # None: to the end, including rows whose seq is not an integer
+    checked: int = 0
+    prev: str = GENESIS  # the last good row's hash
+    expected_seq: int = 1
+    last_id: str | None = None
+    problem: ChainProblem | None = None
+    error: BaseException | None = None
+
+
 def verify(s: Session, key: bytes, progress: Progress | None = None) -> ChainReport:
     """Check every chain; name the first row that was changed, removed, inserted or moved."""
     checked = 0
     heads = {h.chain: h for h in s.query(AuditHead)}
+    base = keyed_mac(key)
     for table in CHAINED_TABLES:
         devices = [r[0] for r in s.execute(text(f"SELECT DISTINCT device_id FROM {table}"))]  # noqa: S608
         for chain in heads:
@@ -143,58 +170,173 @@ def verify(s: Session, key: bytes, progress: Progress | None = None) -> ChainRep
                     "chain head records them: the log was emptied"))
         for device in devices:
             chain = chain_name(table, device)
-            # SQLite builds each row's MAC message (length-prefixed fields) in C; Python
-            # only prefixes the previous hash and runs the HMAC. A row whose stored types
-            # are not the ones core writes is checked field by field instead (below).
-            result = s.execute(text(
-                f"SELECT seq, id, {_message_sql(table)}, {_types_ok_sql(table)}, "  # noqa: S608
-                f"chain_hash FROM {table} WHERE device_id = :d ORDER BY seq"
-            ), {"d": device})
-            prev, expected_seq = GENESIS, 1
-            last_id: str | None = None
-            seq_index = CHAIN_COLUMNS[table].index("seq")
-            base = keyed_mac(key)
-            while batch := result.fetchmany(20000):
-                start = 0
-                while start < len(batch):
-                    problem = _check_fast(table, base, batch, start, prev, expected_seq)
-                    if isinstance(problem, ChainProblem):
-                        return ChainReport(checked, problem)
-                    if isinstance(problem, int):  # a row to check field by field
-                        checked += problem - start
-                        row = _check_slow(s, table, key, device, batch[problem][0], prev,
-                                          seq_index)
-                        if isinstance(row, ChainProblem):
-                            return ChainReport(checked, row)
-                        prev, expected_seq, last_id = row
-                        checked += 1
-                        start = problem + 1
-                        continue
-                    checked += len(batch) - start
-                    prev, expected_seq, found_id = problem
-                    last_id = found_id or last_id
-                    break
-                if progress:
-                    progress(checked, None)
+            last = _verify_chain(s, table, key, base, device, checked, progress)
+            checked += last.checked
+            if last.problem:
+                return ChainReport(checked, last.problem)
             head = heads.get(chain)
-            last_seq = expected_seq - 1
+            last_seq = last.expected_seq - 1
             if head is None:
                 return ChainReport(checked, ChainProblem(
-                    table, last_seq, last_id, "the chain has no recorded head: the head was "
-                    "removed"))
+                    table, last_seq, last.last_id, "the chain has no recorded head: the head "
+                    "was removed"))
             if head.head_mac != head_mac(key, chain, head.seq, head.head_hash):
                 return ChainReport(checked, ChainProblem(
                     table, head.seq, None, "the chain head was altered"))
-            if head.seq != last_seq or head.head_hash != prev:
+            if head.seq != last_seq or head.head_hash != last.prev:
                 return ChainReport(checked, ChainProblem(
-                    table, last_seq, last_id, f"the log ends here but its head records seq "
-                    f"{head.seq}: rows were cut off the end"))
+                    table, last_seq, last.last_id, f"the log ends here but its head records "
+                    f"seq {head.seq}: rows were cut off the end"))
     return ChainReport(checked, None)
+
+
+def _verify_chain(s: Session, table: str, key: bytes, base: Any, device: str, before: int,
+                  progress: Progress | None) -> _Range:
+    """Scan one device's chain; the result's counts cover the whole chain. Long chains are
+    scanned as ranges at once; if any range finds anything amiss, the chain is scanned
+    again from the start in one pass, so that the first problem is named exactly as a
+    single pass names it."""
+    bind = s.get_bind()
+    top = s.execute(text(
+        f"SELECT seq FROM {table} WHERE device_id = :d AND seq <= {_MAX_INT} "  # noqa: S608
+        "ORDER BY seq DESC LIMIT 1"), {"d": device}).scalar()
+    parts = VERIFY_RANGES if isinstance(bind, Engine) and (top or 0) >= _PARALLEL_FROM else 1
+    if parts == 1:
+        whole = _Range(1, None)
+        _scan_range(s.connection(), table, key, base, device, whole,
+                    lambda n: progress and progress(before + n, None))
+        return whole
+    assert isinstance(top, int)
+    bounds = [1 + i * top // parts for i in range(parts)] + [top + 1]
+    ranges = [_Range(bounds[i], bounds[i + 1] - 1 if i < parts - 1 else None)
+              for i in range(parts)]
+
+    def done() -> int:
+        return sum(r.checked for r in ranges)
+
+    def run_on_own_connection(rng: _Range) -> None:
+        try:
+            with bind.connect() as conn:  # type: ignore[union-attr]
+                _scan_range(conn, table, key, base, device, rng, lambda _n: None)
+        except BaseException as exc:  # re-raised in the calling thread
+            rng.error = exc
+
+    workers = [threading.Thread(target=run_on_own_connection, args=(r,), daemon=True)
+               for r in ranges[1:]]
+    for w in workers:
+        w.start()
+    _scan_range(s.connection(), table, key, base, device, ranges[0],
+                lambda _n: progress and progress(before + done(), None))
+    for w in workers:
+        while w.is_alive():
+            w.join(0.2)
+            if progress:
+                progress(before + done(), None)
+    for r in ranges:
+        if r.error is not None:
+            raise r.error
+    whole = ranges[-1]
+    clean = all(r.problem is None for r in ranges) and all(
+        r.expected_seq == r.hi + 1 for r in ranges[:-1] if r.hi is not None)
+    if not clean:
+        whole = _Range(1, None)
+        _scan_range(s.connection(), table, key, base, device, whole,
+                    lambda n: progress and progress(before + n, None))
+        return whole
+    whole.checked = done()
+    return whole
+
+
+def _scan_range(conn: Connection, table: str, key: bytes, base: Any, device: str,
+                rng: _Range, report: Callable[[int], object]) -> None:
+    """Check the rows of `rng` in seq order, from the stored hash of the row before it;
+    stops at the first problem. The rows' MAC messages are built by SQLite; Python keys
+    and compares them a batch at a time."""
+    upper = "" if rng.hi is None else f" AND seq <= {int(rng.hi)}"
+    first = max(1, rng.lo - 1)
+    result = conn.exec_driver_sql(
+        f"SELECT seq, id, {_message_sql(table)}, {_types_ok_sql(table)}, chain_hash "  # noqa: S608
+        f"FROM {table} WHERE device_id = ? AND seq >= ?{upper} ORDER BY seq",
+        (device, first))
+    rng.expected_seq = rng.lo
+    need_prev = rng.lo > 1
+    while batch := result.fetchmany(_FETCH):
+        start = 0
+        if need_prev:
+            need_prev = False
+            seq, row_id, _body, _ok, stored = batch[0]
+            if seq != rng.lo - 1:
+                rng.problem = ChainProblem(table, seq if isinstance(seq, int) else None,
+                                           str(row_id), f"expected seq {rng.lo - 1}: rows "
+                                           "before it were removed")
+                return
+            rng.prev, start = str(stored), 1
+        while start < len(batch):
+            odd = _scan_batch(table, base, batch, start, rng)
+            if odd is None:
+                break
+            if isinstance(odd, ChainProblem):
+                rng.problem = odd
+                return
+            # A row whose stored types or field lengths are not the ones core writes: the
+            # field-by-field check decides.
+            found = _check_slow(conn, table, key, device, int(batch[odd][0]), rng.prev)
+            if isinstance(found, ChainProblem):
+                rng.problem = found
+                return
+            rng.prev, rng.expected_seq, rng.last_id = found
+            rng.checked += 1
+            start = odd + 1
+        report(rng.checked)
+
+
+def _scan_batch(table: str, base: Any, batch: Sequence[Sequence[Any]], start: int,
+                rng: _Range) -> ChainProblem | int | None:
+    """Check rows (seq, id, message, types_ok, chain_hash) from `start` and move `rng`
+    past the good ones. Returns None when all were good, the index of a row for the
+    field-by-field check, or the problem."""
+    rows = batch[start:] if start else batch
+    stored = [r[4] for r in rows]
+    prevs = [rng.prev, *stored[:-1]]
+    copy = base.copy
+
+    def mac_of(prev: object, body: bytes) -> str:
+        p = str(prev).encode("utf-8")
+        h = copy()
+        h.update(len(p).to_bytes(4, "big") + p + body)
+        return str(h.hexdigest())
+
+    expected = rng.expected_seq
+    seqs = [r[0] for r in rows]
+    good = (seqs == list(range(expected, expected + len(rows)))
+            and all(r[3] for r in rows)
+            and [mac_of(p, r[2]) for p, r in zip(prevs, rows, strict=True)] == stored)
+    if good:
+        rng.checked += len(rows)
+        rng.prev, rng.expected_seq, rng.last_id = str(stored[-1]), expected + len(rows), \
+            str(rows[-1][1])
+        return None
+    for i, (seq, row_id, body, types_ok, row_hash_) in enumerate(rows):
+        if seq != rng.expected_seq:
+            what = ("rows before it were removed"
+                    if isinstance(seq, int) and seq > rng.expected_seq
+                    else "it is out of order or duplicated")
+            return ChainProblem(table, seq if isinstance(seq, int) else None, str(row_id),
+                                f"expected seq {rng.expected_seq}: {what}")
+        if not types_ok or mac_of(rng.prev, body) != row_hash_:
+            return start + i
+        rng.checked += 1
+        rng.prev, rng.expected_seq, rng.last_id = str(row_hash_), seq + 1, str(row_id)
+    return None  # pragma: no cover - the batch as a whole did not pass, so a row did not
 
 
 # The stored type of each chained column as core writes it (the MAC covers str(value)).
 _INTEGER_COLUMNS = frozenset({"seq", "success"})
 _NULLABLE_COLUMNS = frozenset({"reason", "tenant_id", "user_id"})
+# 4-byte big-endian lengths 0..1023, to cut from: SQLite's printf and unhex per field cost
+# more than the rest of the scan. A longer field comes out wrong here and so goes to the
+# field-by-field check.
+_LENGTHS = "x'" + "".join(f"{n:08x}" for n in range(1024)) + "'"
 
 
 def _message_sql(table: str) -> str:
@@ -202,7 +344,7 @@ def _message_sql(table: str) -> str:
     parts = []
     for c in CHAIN_COLUMNS[table]:
         data = f"coalesce(CAST({c} AS BLOB), x'00')"
-        parts.append(f"unhex(printf('%08x', length({data}))) || {data}")
+        parts.append(f"substr({_LENGTHS}, 4 * length({data}) + 1, 4) || {data}")
     # `||` yields text; the CAST hands the bytes back unchanged.
     return "CAST(" + " || ".join(parts) + " AS BLOB)"
 
@@ -216,60 +358,16 @@ def _types_ok_sql(table: str) -> str:
     return "(" + " AND ".join(checks) + ")"
 
 
-def _check_fast(table: str, base: object, batch: Sequence[Sequence[object]], start: int,
-                prev: str, expected_seq: int) -> ChainProblem | int | tuple[str, int, str | None]:
-    """Check rows (seq, id, message, types_ok, chain_hash) from `start`; an int is the
-    index of a row whose stored types need the field-by-field check."""
-    last_id = None
-    copy = base.copy  # type: ignore[attr-defined]
-    for i in range(start, len(batch)):
-        seq, row_id, body, types_ok, stored = batch[i]
-        if seq != expected_seq:
-            what = ("rows before it were removed" if isinstance(seq, int) and seq > expected_seq
-                    else "it is out of order or duplicated")
-            return ChainProblem(table, seq if isinstance(seq, int) else None, str(row_id),
-                                f"expected seq {expected_seq}: {what}")
-        if not types_ok:
-            return i
-        p = prev.encode("utf-8")
-        h = copy()
-        h.update(len(p).to_bytes(4, "big") + p + body)
-        if h.hexdigest() != stored:
-            return ChainProblem(table, seq, str(row_id), "its content or position does not "
-                                "match the chain: the row was changed, inserted or reordered")
-        prev = str(stored)
-        expected_seq += 1
-        last_id = row_id
-    return prev, expected_seq, None if last_id is None else str(last_id)
-
-
-def _check_slow(s: Session, table: str, key: bytes, device: str, seq: object, prev: str,
-                seq_index: int) -> ChainProblem | tuple[str, int, str | None]:
-    """The field-by-field check (str() of each value) of one row stored with other types
-    than core writes."""
+def _check_slow(conn: Connection, table: str, key: bytes, device: str, seq: int,
+                prev: str) -> ChainProblem | tuple[str, int, str | None]:
+    """The field-by-field check (str() of each value) of one row, whose seq is in place
+    but whose stored types or field lengths are not the ones core writes."""
     cols = ", ".join(CHAIN_COLUMNS[table])
-    row = s.execute(text(
-        f"SELECT {cols}, chain_hash FROM {table} WHERE device_id = :d AND seq = :s"  # noqa: S608
-    ), {"d": device, "s": seq}).one()
-    return _check_batch(table, key, [tuple(row)], seq_index, prev, int(seq))  # type: ignore[call-overload]
-
-
-def _check_batch(table: str, key: bytes, batch: Sequence[Sequence[object]], seq_index: int,
-                 prev: str, expected_seq: int) -> ChainProblem | tuple[str, int, str | None]:
-    last_id = None
-    for row in batch:
-        values, stored = row[:-1], row[-1]
-        seq, row_id = row[seq_index], str(row[0])
-        if seq != expected_seq:
-            what = ("rows before it were removed" if isinstance(seq, int) and seq > expected_seq
-                    else "it is out of order or duplicated")
-            return ChainProblem(table, seq if isinstance(seq, int) else None, row_id,
-                                f"expected seq {expected_seq}: {what}")
-        if row_hash(key, prev, values) != stored:
-            return ChainProblem(table, seq, row_id, "its content or position does not match "
-                                "the chain: the row was changed, inserted or reordered")
-        prev = str(stored)
-        expected_seq += 1
-        last_id = row_id
-    return prev, expected_seq, last_id
-
+    row = conn.exec_driver_sql(
+        f"SELECT {cols}, chain_hash FROM {table} WHERE device_id = ? AND seq = ?",  # noqa: S608
+        (device, seq)).one()
+    values, stored, row_id = tuple(row)[:-1], row[-1], str(row[0])
+    if row_hash(key, prev, values) != stored:
+        return ChainProblem(table, seq, row_id, "its content or position does not match "
+                            "the chain: the row was changed, inserted or reordered")
+    return str(stored), seq + 1, row_id

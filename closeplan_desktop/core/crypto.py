@@ -14,6 +14,8 @@ import hashlib
 import hmac
 import json
 import os
+import re
+from collections.abc import Callable
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -64,9 +66,13 @@ class PhiSealer:
         self.tenant_id = tenant_id
 
     def seal(self, deal_id: str, phi: dict[str, str]) -> str:
+        return self.seal_bytes(deal_id, json.dumps(phi, ensure_ascii=False,
+                                                   separators=(",", ":"),
+                                                   sort_keys=True).encode("utf-8"))
+
+    def seal_bytes(self, deal_id: str, plaintext: bytes) -> str:
+        """`seal` of PHI already in its JSON bytes."""
         nonce = os.urandom(NONCE_BYTES)
-        plaintext = json.dumps(phi, ensure_ascii=False, separators=(",", ":"),
-                               sort_keys=True).encode("utf-8")
         ct = self._aead.encrypt(nonce, plaintext,
                                 phi_aad(self.tenant_id, deal_id, self.version))
         return (f'{{"v":{ENVELOPE_VERSION},"k":{self.version},"n":"{_b64(nonce)}",'
@@ -75,34 +81,67 @@ class PhiSealer:
 
 def envelope_version(envelope: str) -> int:
     """The key version an envelope names."""
+    return _parse_envelope(envelope)[0]
+
+
+# The envelope as PhiSealer writes it; anything else goes through the JSON parser.
+_ENVELOPE_RE = re.compile(
+    r'\{"v":(\d+),"k":(\d+),"n":"([A-Za-z0-9+/=]+)","c":"([A-Za-z0-9+/=]+)"\}')
+
+
+def _parse_envelope(envelope: str) -> tuple[int, bytes, bytes]:
+    """The key version, nonce and ciphertext of an envelope; CryptoError if damaged."""
     try:
-        data = json.loads(envelope)
-        version = data["k"]
-    except (ValueError, KeyError, TypeError):
+        m = _ENVELOPE_RE.fullmatch(envelope)
+        if m:
+            form, version = int(m[1]), int(m[2])
+            nonce, ct = _unb64(m[3]), _unb64(m[4])
+        else:
+            data = json.loads(envelope)
+            form, version = data.get("v"), int(data["k"])
+            nonce, ct = _unb64(data["n"]), _unb64(data["c"])
+        if form != ENVELOPE_VERSION:
+            raise ValueError
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise CryptoError("The stored PHI is damaged (not a ClosePlan envelope).") from None
-    if not isinstance(version, int):
-        raise CryptoError("The stored PHI is damaged (bad key version).")
-    return version
+    return version, nonce, ct
+
+
+def _open(aead: AESGCM, tenant_id: str, deal_id: str,
+          parsed: tuple[int, bytes, bytes]) -> bytes:
+    version, nonce, ct = parsed
+    try:
+        return aead.decrypt(nonce, ct, phi_aad(tenant_id, deal_id, version))
+    except InvalidTag:
+        raise CryptoError("The stored PHI failed authentication: it was altered, moved to "
+                          "another deal, or the key is wrong.") from None
 
 
 def decrypt_phi(key: bytes, tenant_id: str, deal_id: str, envelope: str) -> dict[str, str]:
     """Decrypt an envelope; fails if it was moved to another deal or tenant, or altered."""
-    try:
-        data = json.loads(envelope)
-        if data.get("v") != ENVELOPE_VERSION:
-            raise ValueError
-        version = int(data["k"])
-        nonce, ct = _unb64(data["n"]), _unb64(data["c"])
-    except (ValueError, KeyError, TypeError):
-        raise CryptoError("The stored PHI is damaged (not a ClosePlan envelope).") from None
-    try:
-        plaintext = AESGCM(key).decrypt(nonce, ct, phi_aad(tenant_id, deal_id, version))
-    except InvalidTag:
-        raise CryptoError("The stored PHI failed authentication: it was altered, moved to "
-                          "another deal, or the key is wrong.") from None
+    plaintext = _open(AESGCM(key), tenant_id, deal_id, _parse_envelope(envelope))
     result = json.loads(plaintext.decode("utf-8"))
     assert isinstance(result, dict)
     return result
+
+
+class PhiResealer:
+    """Key rotation's step: moves envelopes of any old version to `sealer`'s key. The
+    plaintext is opened and sealed again as bytes, never parsed, and lives only for the
+    call."""
+
+    def __init__(self, sealer: PhiSealer, key_of: Callable[[int], bytes]) -> None:
+        self._sealer = sealer
+        self._key_of = key_of
+        self._aeads: dict[int, AESGCM] = {}
+
+    def reseal(self, deal_id: str, envelope: str) -> str:
+        parsed = _parse_envelope(envelope)
+        aead = self._aeads.get(parsed[0])
+        if aead is None:
+            aead = self._aeads[parsed[0]] = AESGCM(self._key_of(parsed[0]))
+        tenant_id = self._sealer.tenant_id
+        return self._sealer.seal_bytes(deal_id, _open(aead, tenant_id, deal_id, parsed))
 
 
 def mac(key: bytes, *parts: str) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
+from . import search
 from .errors import StorageError
 
 PLAIN_SQLITE_HEADER = b"SQLite format 3\x00"
@@ -44,6 +45,7 @@ def configure(conn: sqlcipher.Connection) -> None:
     """The settings of every connection, after its key."""
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("PRAGMA foreign_keys = ON")
+    conn.create_function(search.MATCH_FUNCTION, 2, search.title_match, deterministic=True)
 
 
 def key_opens(path: Path, key: bytes) -> bool:

@@ -12,17 +12,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import Select, func, literal, select, text, tuple_
+from sqlalchemy import Select, func, literal, literal_column, select, text, tuple_
 from sqlalchemy.orm import Session
 
-from . import chain, crypto, validation
+from . import chain, crypto, search, validation
 from .audit import RESOURCE_DEAL, log_access, log_event
 from .auth import AuthSession, actor
 from .clock import iso, utcnow
@@ -98,23 +97,15 @@ def _deal_summary(s: Session, deal: Deal) -> DealSummary:
     return _summary(row)
 
 
-def fts_query(search: str) -> str | None:
-    """A safe FTS5 query: every word a quoted prefix term (no FTS syntax gets through)."""
-    words = re.findall(r"\w+", search or "")
-    if not words:
-        return None
-    return " ".join(f'"{w}"*' for w in words[:16])
-
-
-def _filtered(q: Select[Any], tenant_id: str, query: DealQuery) -> Select[Any]:
+def _filtered(q: Select[Any], tenant_id: str, query: DealQuery, *,
+              searched: bool = True) -> Select[Any]:
+    """The list's conditions; the search's only with `searched` (the index plan)."""
     q = q.where(Deal.tenant_id == tenant_id)
     q = q.where(Deal.deleted_at.is_not(None) if query.deleted else Deal.deleted_at.is_(None))
     if query.status is not None:
         q = q.where(Deal.status == validation.status(query.status))
-    match = fts_query(query.search)
-    if match:
-        q = q.where(text("deals.rowid IN (SELECT rowid FROM deals_fts WHERE deals_fts MATCH "
-                         ":fts)").bindparams(fts=match))
+    if searched and search.fts_query(query.search):
+        q = q.where(search.in_matches(query.search))
     return q
 
 
@@ -168,9 +159,6 @@ def list_deals(session: AuthSession, query: DealQuery = DealQuery(), *, offset: 
     """
     _check_query(query)
     offset, limit = validation.page(offset, limit)
-    column = getattr(Deal, query.sort)
-    order = [column.desc() if query.descending else column.asc(),
-             Deal.id.desc() if query.descending else Deal.id.asc()]
     cursors = _cursors(session)
     explicit = after is not None
     if explicit:
@@ -179,23 +167,133 @@ def list_deals(session: AuthSession, query: DealQuery = DealQuery(), *, offset: 
         offset = 0
     with run(session, write=False) as s:
         actor(s, session)
-        q = _filtered(_summary_select(), session.tenant_id, query)
         if after is None and offset:
             after = cursors.get(session.tenant_id, query, offset)
-        if after is not None:
-            key = tuple_(column, Deal.id)
-            # Typed binds: the key is compared in its stored form (ISO text, cents).
-            bound = tuple_(literal(after[0], column.type), literal(after[1], Deal.id.type))
-            q = q.where(key < bound if query.descending else key > bound)
-            q = q.order_by(*order).limit(limit)
-        else:
-            q = q.order_by(*order).offset(offset).limit(limit)
-        page = [_summary(r) for r in s.execute(q)]
+        page = _page(s, session.tenant_id, query, offset, limit, after)
     if page and not explicit:
         last = page[-1]
         cursors.put(session.tenant_id, query, offset + len(page), getattr(last, query.sort),
                     last.id)
     return page
+
+
+_ROWID = literal_column("deals.rowid")
+# Search plans (core/search.py). A walk tests each row it reads; building the set of
+# matches costs less per match. The walk wins when matches**2 > WALK_FACTOR * rows (both
+# measured on this machine: about 9% of a million deals); a walk reads at most WALK_ROWS
+# rows before the set-based plans take over.
+WALK_FACTOR = 8000
+WALK_ROWS = 4000
+# Matches few enough to read from FTS5 and sort; more go through the sort index.
+SORT_MATCHES_AT_MOST = 2000
+# Matches FTS5 reads (in rowid order) to estimate how many there are.
+SAMPLE_MATCHES = 500
+
+
+def _order(query: DealQuery, on: Any = None) -> list[Any]:
+    column = getattr(Deal, query.sort) if on is None else on[0]
+    ident = Deal.id if on is None else on[1]
+    return [column.desc(), ident.desc()] if query.descending else [column.asc(), ident.asc()]
+
+
+def _after(q: Select[Any], query: DealQuery, after: tuple[Any, str] | None) -> Select[Any]:
+    if after is None:
+        return q
+    column = getattr(Deal, query.sort)
+    key = tuple_(column, Deal.id)
+    # Typed binds: the key is compared in its stored form (ISO text, cents).
+    bound = tuple_(literal(after[0], column.type), literal(after[1], Deal.id.type))
+    return q.where(key < bound if query.descending else key > bound)
+
+
+def _page(s: Session, tenant_id: str, query: DealQuery, offset: int, limit: int,
+          after: tuple[Any, str] | None) -> list[DealSummary]:
+    """One page of a list, by the plan that stays cheap for it (core/search.py)."""
+    if search.fts_query(query.search) and not offset:
+        plan = _search_plan(s, query)
+        if plan == "walk":
+            walked = _walk(s, tenant_id, query, after, _summary_select(), limit)
+            if walked is not None and len(walked) == limit:
+                return [_summary(r) for r in walked]
+            plan = _search_plan(s, query, walked=True)
+        if plan == "sort":
+            # Few matches: read them through FTS5 and sort them; the unary plus keeps
+            # SQLite from walking the sort index instead.
+            q = _after(_filtered(_summary_select(), tenant_id, query), query, after)
+            direction = "DESC" if query.descending else "ASC"
+            q = q.order_by(text(f"+deals.{query.sort} {direction}, +deals.id {direction}"))
+            return [_summary(r) for r in s.execute(q.limit(limit))]
+    q = _filtered(_summary_select(), tenant_id, query)
+    if after is not None:
+        q = _after(q, query, after).order_by(*_order(query)).limit(limit)
+    else:
+        q = q.order_by(*_order(query)).offset(offset).limit(limit)
+    return [_summary(r) for r in s.execute(q)]
+
+
+def _search_plan(s: Session, query: DealQuery, *, walked: bool = False) -> str:
+    """"walk", "sort" or "index" (see core/search.py) for a search."""
+    walkable = search.simple_words(query.search) is not None
+    if walkable and not walked and _one_letter(query):
+        # One letter matches a large share of titles, and FTS5 would merge every term
+        # it starts before answering anything: walk first.
+        return "walk"
+    matches, rows = _estimate_matches(s, query)
+    if matches <= SORT_MATCHES_AT_MOST:
+        return "sort"
+    if walkable and not walked and matches * matches > WALK_FACTOR * rows:
+        return "walk"
+    return "index"
+
+
+def _one_letter(query: DealQuery) -> bool:
+    return min(map(len, search.words(query.search)), default=0) == 1
+
+
+def _estimate_matches(s: Session, query: DealQuery) -> tuple[int, int]:
+    """About how many deals of every tenant match, and how many deals there are: FTS5
+    answers in rowid order, so the rowid of its SAMPLE_MATCHES-th match tells the share."""
+    conn = s.connection()
+    rows = int(conn.exec_driver_sql("SELECT max(rowid) FROM deals").scalar() or 0)
+    sample = [r[0] for r in conn.execute(text(
+        "SELECT rowid FROM deals_fts WHERE deals_fts MATCH :fts LIMIT :n"),
+        {"fts": search.fts_query(query.search), "n": SAMPLE_MATCHES})]
+    if len(sample) < SAMPLE_MATCHES:
+        return len(sample), rows
+    return SAMPLE_MATCHES * rows // max(1, sample[-1]), rows
+
+
+def _walk(s: Session, tenant_id: str, query: DealQuery, after: tuple[Any, str] | None,
+          columns: Select[Any], want: int) -> list[Any] | None:
+    """Up to `want` matching rows (of `columns`, a select from deals) among the first
+    WALK_ROWS rows of the list after `after`, in order; None when the search is one
+    that only FTS5 can test."""
+    condition = search.walk_condition(query.search)
+    if condition is None:
+        return None
+    column = getattr(Deal, query.sort)
+    window = _after(_filtered(select(_ROWID.label("rid"), column.label("k"),
+                                     Deal.id.label("i")), tenant_id, query, searched=False),
+                    query, after).order_by(*_order(query)).limit(WALK_ROWS).subquery("walk")
+    q = (columns.join(window, _ROWID == window.c.rid).where(condition)
+         .order_by(*_order(query, (window.c.k, window.c.i))).limit(want))
+    return list(s.execute(q))
+
+
+def _count_streamed(s: Session, tenant_id: str, query: DealQuery, at_most: int) -> int:
+    """Matches of a search counted up to `at_most` + 1, reading FTS5's matches in order
+    and each one's deal (nothing is built for every match)."""
+    conditions = ["deals_fts MATCH :fts", "deals.tenant_id = :t",
+                  "deals.deleted_at IS NOT NULL" if query.deleted else "deals.deleted_at IS NULL"]
+    params: dict[str, Any] = {"fts": search.fts_query(query.search), "t": tenant_id,
+                              "n": at_most + 1}
+    if query.status is not None:
+        conditions.append("deals.status = :st")
+        params["st"] = validation.status(query.status).value
+    # CROSS JOIN: SQLite keeps FTS5 as the outer loop.
+    sql = ("SELECT count(*) FROM (SELECT 1 FROM deals_fts CROSS JOIN deals ON "  # noqa: S608
+           f"deals.rowid = deals_fts.rowid WHERE {' AND '.join(conditions)} LIMIT :n)")
+    return int(s.execute(text(sql), params).scalar() or 0)
 
 
 def _stats(s: Session, tenant_id: str, deleted: bool) -> list[tuple[str, int, Any]]:
@@ -217,15 +315,20 @@ def count_deals(session: AuthSession, query: DealQuery = DealQuery(), *,
         raise ValidationError("at_most must be a whole number of zero or more.")
     with run(session, write=False) as s:
         actor(s, session)
-        if not fts_query(query.search):
+        if not search.fts_query(query.search):
             status = validation.status(query.status) if query.status is not None else None
             return sum(n for st, n, _ in _stats(s, session.tenant_id, query.deleted)
                        if status is None or st == status.value)
         if at_most is None:
             q = _filtered(select(func.count()).select_from(Deal), session.tenant_id, query)
             return s.scalar(q) or 0
-        inner = _filtered(select(Deal.id), session.tenant_id, query).limit(at_most + 1)
-        return s.scalar(select(func.count()).select_from(inner.subquery())) or 0
+        # Past at_most the answer is "more". FTS5 streams its matches, except that it
+        # merges every term a one-letter prefix starts before the first one: walk those.
+        if _one_letter(query) and search.simple_words(query.search) is not None:
+            walked = _walk(s, session.tenant_id, query, None, select(Deal.id), at_most + 1)
+            if walked is not None and len(walked) > at_most:
+                return at_most + 1
+        return _count_streamed(s, session.tenant_id, query, at_most)
 
 
 def pipeline(session: AuthSession) -> list[PipelineRow]:

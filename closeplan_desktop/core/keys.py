@@ -140,27 +140,26 @@ def reencrypt(ws: Workspace, tenant_id: str, user_id: str | None,
     with db.read_session(ws.engine) as s:
         total = _pending_rows(s, tenant_id)
         active = active_version(s, tenant_id)
-    sealer = crypto.PhiSealer(phi_key(ws, tenant_id, active), active, tenant_id)
+    resealer = crypto.PhiResealer(
+        crypto.PhiSealer(phi_key(ws, tenant_id, active), active, tenant_id),
+        lambda version: phi_key(ws, tenant_id, version))
     progress(0, total)
     while True:
         if cancel:
             cancel.check()
         with db.write_session(ws.engine) as s:
-            rows = s.execute(select(Deal.id, Deal.phi, Deal.phi_key_version)
-                             .where(Deal.tenant_id == tenant_id,
-                                    Deal.phi_key_version.is_not(None),
-                                    Deal.phi_key_version != active).limit(BATCH)).all()
-            changed = []
-            for deal_id, envelope, version in rows:
-                plain = crypto.decrypt_phi(phi_key(ws, tenant_id, version), tenant_id, deal_id,
-                                           envelope)
-                changed.append((sealer.seal(deal_id, plain), active, deal_id))
-                del plain
-            # One prepared statement for the batch (the rows' updated_at is left alone).
-            if changed:
-                s.connection().exec_driver_sql(
-                    "UPDATE deals SET phi = ?, phi_key_version = ? WHERE id = ?", changed)
-            del changed
+            conn = s.connection()
+            rows = conn.exec_driver_sql(
+                "SELECT rowid, id, phi FROM deals WHERE tenant_id = ? AND phi_key_version "
+                "IS NOT NULL AND phi_key_version != ? LIMIT ?", (tenant_id, active, BATCH)).all()
+            # One prepared statement for the batch, by rowid (the rows' updated_at is left
+            # alone); the plaintext never leaves reseal.
+            reseal = resealer.reseal
+            if rows:
+                conn.exec_driver_sql(
+                    "UPDATE deals SET phi = ?, phi_key_version = ? WHERE rowid = ?",
+                    [(reseal(deal_id, envelope), active, rowid)
+                     for rowid, deal_id, envelope in rows])
         if not rows:
             break
         done += len(rows)

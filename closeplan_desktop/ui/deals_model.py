@@ -19,7 +19,7 @@ from typing import Any, overload
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
-from ..core import deals
+from ..core import deals, search
 from ..core.deals import DealQuery, DealSummary
 from ..core.models import DealStatus
 
@@ -148,7 +148,7 @@ class DealsModel(QAbstractTableModel):
         self.total_exact = True
         if session is None:
             self.total = 0
-        elif deals.fts_query(self.query.search):
+        elif search.fts_query(self.query.search):
             # A search: its first page, and a count only when that page is full (and
             # then only up to SEARCH_COUNT_AT_MOST): per keystroke, no full count.
             page = deals.list_deals(session, self.query, offset=0, limit=PAGE)
