@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .core import demo, hardening, paths, workspace
+from .core import demo, hardening, paths, workers, workspace
 from .core.errors import ClosePlanError, KeyMismatch, KeyMissing, NewerWorkspace, WorkspaceBusy
 from .core.keystore import KeyringLocked, NoKeyringBackend
 from .core.policy import load_policy
@@ -49,6 +49,7 @@ def error_title(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    workers.enter_if_worker()
     args = parse_args(argv)
     hardening.apply()
     _configure_logging()

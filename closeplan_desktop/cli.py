@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
-from .core import audit, auth, deals, demo, hardening, keys, paths, users, workspace
+from .core import audit, auth, deals, demo, hardening, keys, paths, users, workers, workspace
 from .core.errors import ClosePlanError, ValidationError
 from .core.models import DealStatus
 from .core.policy import load_policy
@@ -260,6 +260,7 @@ class Context:
 def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
          stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Entry point; returns the exit code (the console script exits with it)."""
+    workers.enter_if_worker()
     out, err, inp = stdout or sys.stdout, stderr or sys.stderr, stdin or sys.stdin
     parser = build_parser()
     try:

@@ -21,7 +21,7 @@ def logged(env: Env, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
     twice: once as one pass, once with every chain split into ranges checked at once (as
     long chains are), so both name the same first problem."""
     if request.param == "ranges":
-        monkeypatch.setattr(chain, "_PARALLEL_FROM", 2)
+        monkeypatch.setattr(chain, "PARALLEL_FROM", 2)
         monkeypatch.setattr(chain, "VERIFY_RANGES", 3)
     for i in range(4):
         d = deals.create_deal(env.admin, f"Deal {i}", "ACTIVE", "1", {"mrn": f"M{i}"})
@@ -48,22 +48,33 @@ def test_untouched_chain_verifies(logged: Env) -> None:
 
 def test_ranges_are_checked_at_once_and_cover_every_row(
         logged: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[tuple[int, int | None]] = []
-    scan = chain._scan_range
+    here: list[tuple[int, int | None]] = []
+    sent: list[tuple[int, int | None]] = []
+    scan, workers = chain._scan_range, chain._workers
 
-    def spy(conn, table, key, base, device, rng, report):  # type: ignore[no-untyped-def]
-        seen.append((rng.lo, rng.hi))
-        return scan(conn, table, key, base, device, rng, report)
+    def spy(conn, table, key, device, rng, report):  # type: ignore[no-untyped-def]
+        here.append((rng.lo, rng.hi))
+        return scan(conn, table, key, device, rng, report)
+
+    class Pool:
+        def submit(self, fn, *args):  # type: ignore[no-untyped-def]
+            sent.append((args[4], args[5]))
+            return workers().submit(fn, *args)
 
     monkeypatch.setattr(chain, "_scan_range", spy)
+    monkeypatch.setattr(chain, "_workers", Pool)
     rows = sql(logged.path, "SELECT count(*) FROM access_logs")[0][0]
     events = sql(logged.path, "SELECT count(*) FROM security_events")[0][0]
     report = audit.verify(logged.admin)
     assert report.ok and report.rows_checked == rows + events
     if chain.VERIFY_RANGES == 3:
-        log_ranges = sorted(seen[:3], key=lambda r: r[0])
-        assert log_ranges[0][0] == 1 and log_ranges[-1][1] is None
-        assert [lo for lo, _ in log_ranges[1:]] == [hi + 1 for _, hi in log_ranges[:-1]]
+        # The access log: its first range here, the other two in worker processes.
+        assert here[0][0] == 1 and len(sent) >= 2
+        tiles = [here[0], *sent[:2]]
+        assert tiles[-1][1] is None
+        assert [lo for lo, _ in tiles[1:]] == [hi + 1 for _, hi in tiles[:-1]]
+    else:
+        assert sent == [] and all(r == (1, None) for r in here)
 
 
 def test_long_and_oddly_typed_fields_verify(logged: Env) -> None:

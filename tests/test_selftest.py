@@ -63,10 +63,11 @@ def test_self_test_passes_and_leaves_nothing(spy: dict[str, str], tmp_path: Path
 
     steps = selftest.run_self_test(extra=extra, report=reported.append)
     assert steps == reported
-    assert len(steps) == 8
+    assert len(steps) == 9
     assert "created a throwaway workspace" in steps[0]
     assert any("revealed the PHI" in s for s in steps)
     assert any("verified the audit chain" in s for s in steps)
+    assert any("in worker processes" in s for s in steps)
     assert steps[-2] == "extra check"
     assert "removed the workspace folder and its keyring entries" in steps[-1]
     assert extra_seen and not extra_seen[0].exists()
@@ -121,7 +122,7 @@ def test_closeplan_desktop_self_test_command(tmp_path: Path) -> None:
     assert lines[0].startswith("closeplan-desktop ") and lines[0].endswith("self-test")
     assert any("built the sign-in window (Qt platform 'offscreen'" in ln for ln in lines)
     assert lines[-1] == "Self-test passed."
-    assert sum(ln.startswith("  ok  ") for ln in lines) == 8
+    assert sum(ln.startswith("  ok  ") for ln in lines) == 9
     assert "Traceback" not in r.stderr
     assert not list(tmp_path.glob("closeplan-selftest-*"))
     assert keyring_names() == before

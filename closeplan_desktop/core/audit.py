@@ -93,10 +93,13 @@ def log_event(s: Session, ws: Workspace, type_: SecurityEventType, tenant_id: st
     return str(values["id"])
 
 
-def verify_workspace(ws: Workspace, progress: Progress = no_progress) -> chain.ChainReport:
-    """Verify every log chain of the workspace (no session: used by `doctor`)."""
+def verify_workspace(ws: Workspace, progress: Progress = no_progress, *,
+                     parallel_from: int | None = None) -> chain.ChainReport:
+    """Verify every log chain of the workspace (no session: used by `doctor`, and by the
+    self-test, which sets `parallel_from` low to prove that worker processes start)."""
     with db.read_session(ws.engine) as s:
-        return chain.verify(s, _audit_key(ws), progress)
+        return chain.verify(s, _audit_key(ws), progress, connect=db.connector(ws.engine),
+                            parallel_from=parallel_from)
 
 
 def verify(session: AuthSession, progress: Progress = no_progress) -> chain.ChainReport:
@@ -105,7 +108,8 @@ def verify(session: AuthSession, progress: Progress = no_progress) -> chain.Chai
 
     with usecase.run(session, write=False) as s:
         auth.require_admin(s, session, "audit.verify")
-        report = chain.verify(s, _audit_key(session.ws), progress)
+        report = chain.verify(s, _audit_key(session.ws), progress,
+                              connect=db.connector(session.ws.engine))
     with db.write_session(session.ws.engine) as s:
         log_event(s, session.ws, SecurityEventType.AUDIT_VERIFIED, session.tenant_id,
                   session.user_id, {"ok": report.ok, "rows": report.rows_checked})

@@ -12,16 +12,18 @@ lock from BEGIN: sequences are never taken twice.
 
 from __future__ import annotations
 
+import logging
 import os
-import threading
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from .crypto import keyed_mac, mac, mac_message
+from . import workers
+from .crypto import hmac_hex, keyed_mac, mac, mac_message
 from .models import AuditHead
 from .progress import Progress
 
@@ -126,19 +128,22 @@ class ChainProblem:
 class ChainReport:
     rows_checked: int
     problem: ChainProblem | None
+    ranges_in_workers: int = 0  # ranges worker processes checked (long chains)
 
     @property
     def ok(self) -> bool:
         return self.problem is None
 
 
-# A chain longer than this is checked as VERIFY_RANGES seq ranges at once, each on its own
-# connection: a row's check needs only the stored hash of the row before it, and SQLite
-# builds the rows' messages with Python's lock released, so the ranges overlap.
+# A chain longer than `parallel_from` rows is checked as VERIFY_RANGES seq ranges at
+# once: a row's check needs only the stored hash of the row before it. The first range is
+# checked here, the others in worker processes (threads would share one interpreter
+# lock, and the scan is half Python), each on its own read connection.
 VERIFY_RANGES = max(1, min(2, os.cpu_count() or 1))
-_PARALLEL_FROM = 100_000
+PARALLEL_FROM = 200_000
 _FETCH = 20_000
 _MAX_INT = 2**63 - 1
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -152,14 +157,21 @@ class _Range:
     expected_seq: int = 1
     last_id: str | None = None
     problem: ChainProblem | None = None
-    error: BaseException | None = None
+    in_workers: int = 0  # of the chain's ranges, how many worker processes checked
 
 
-def verify(s: Session, key: bytes, progress: Progress | None = None) -> ChainReport:
-    """Check every chain; name the first row that was changed, removed, inserted or moved."""
-    checked = 0
+def verify(s: Session, key: bytes, progress: Progress | None = None, *,
+           connect: Callable[[], Any] | None = None,
+           parallel_from: int | None = None) -> ChainReport:
+    """Check every chain; name the first row that was changed, removed, inserted or moved.
+
+    With `connect` (a picklable function that opens a DB-API connection to the same
+    database, `db.connector`), chains of at least `parallel_from` rows (PARALLEL_FROM)
+    are checked in ranges at once, in worker processes."""
+    checked = in_workers = 0
     heads = {h.chain: h for h in s.query(AuditHead)}
-    base = keyed_mac(key)
+    conn = s.connection().connection.dbapi_connection  # this session's snapshot
+    assert conn is not None
     for table in CHAINED_TABLES:
         devices = [r[0] for r in s.execute(text(f"SELECT DISTINCT device_id FROM {table}"))]  # noqa: S608
         for chain in heads:
@@ -170,8 +182,10 @@ def verify(s: Session, key: bytes, progress: Progress | None = None) -> ChainRep
                     "chain head records them: the log was emptied"))
         for device in devices:
             chain = chain_name(table, device)
-            last = _verify_chain(s, table, key, base, device, checked, progress)
+            last = _verify_chain(conn, table, key, device, checked, progress, connect,
+                                 PARALLEL_FROM if parallel_from is None else parallel_from)
             checked += last.checked
+            in_workers += last.in_workers
             if last.problem:
                 return ChainReport(checked, last.problem)
             head = heads.get(chain)
@@ -187,80 +201,90 @@ def verify(s: Session, key: bytes, progress: Progress | None = None) -> ChainRep
                 return ChainReport(checked, ChainProblem(
                     table, last_seq, last.last_id, f"the log ends here but its head records "
                     f"seq {head.seq}: rows were cut off the end"))
-    return ChainReport(checked, None)
+    return ChainReport(checked, None, in_workers)
 
 
-def _verify_chain(s: Session, table: str, key: bytes, base: Any, device: str, before: int,
-                  progress: Progress | None) -> _Range:
-    """Scan one device's chain; the result's counts cover the whole chain. Long chains are
-    scanned as ranges at once; if any range finds anything amiss, the chain is scanned
-    again from the start in one pass, so that the first problem is named exactly as a
-    single pass names it."""
-    bind = s.get_bind()
-    top = s.execute(text(
-        f"SELECT seq FROM {table} WHERE device_id = :d AND seq <= {_MAX_INT} "  # noqa: S608
-        "ORDER BY seq DESC LIMIT 1"), {"d": device}).scalar()
-    parts = VERIFY_RANGES if isinstance(bind, Engine) and (top or 0) >= _PARALLEL_FROM else 1
-    if parts == 1:
+def _verify_chain(conn: Any, table: str, key: bytes, device: str, before: int,
+                  progress: Progress | None, connect: Callable[[], Any] | None,
+                  parallel_from: int) -> _Range:
+    """Scan one device's chain; the result's counts cover the whole chain. If a range
+    finds anything amiss (or a worker cannot run), the chain is scanned again from the
+    start in one pass, so that the first problem is named exactly as one pass names it."""
+    top = conn.execute(
+        f"SELECT seq FROM {table} WHERE device_id = ? AND seq <= {_MAX_INT} "  # noqa: S608
+        "ORDER BY seq DESC LIMIT 1", (device,)).fetchone()
+    top = top[0] if top else 0
+
+    def one_pass() -> _Range:
         whole = _Range(1, None)
-        _scan_range(s.connection(), table, key, base, device, whole,
+        _scan_range(conn, table, key, device, whole,
                     lambda n: progress and progress(before + n, None))
         return whole
-    assert isinstance(top, int)
+
+    parts = VERIFY_RANGES if connect is not None and top >= max(parallel_from, 2) else 1
+    if parts == 1:
+        return one_pass()
     bounds = [1 + i * top // parts for i in range(parts)] + [top + 1]
     ranges = [_Range(bounds[i], bounds[i + 1] - 1 if i < parts - 1 else None)
               for i in range(parts)]
-
-    def done() -> int:
-        return sum(r.checked for r in ranges)
-
-    def run_on_own_connection(rng: _Range) -> None:
-        try:
-            with bind.connect() as conn:  # type: ignore[union-attr]
-                _scan_range(conn, table, key, base, device, rng, lambda _n: None)
-        except BaseException as exc:  # re-raised in the calling thread
-            rng.error = exc
-
-    workers = [threading.Thread(target=run_on_own_connection, args=(r,), daemon=True)
-               for r in ranges[1:]]
-    for w in workers:
-        w.start()
-    _scan_range(s.connection(), table, key, base, device, ranges[0],
-                lambda _n: progress and progress(before + done(), None))
-    for w in workers:
-        while w.is_alive():
-            w.join(0.2)
-            if progress:
-                progress(before + done(), None)
-    for r in ranges:
-        if r.error is not None:
-            raise r.error
-    whole = ranges[-1]
+    try:
+        pool = _workers()
+        futures = [pool.submit(_scan_in_worker, connect, table, key, device, r.lo, r.hi)
+                   for r in ranges[1:]]
+    except (OSError, RuntimeError) as exc:  # no processes here (a sandbox): one pass
+        _log.warning("audit verify: no worker processes (%s); checking in one pass",
+                     exc.__class__.__name__)
+        return one_pass()
+    _scan_range(conn, table, key, device, ranges[0],
+                lambda n: progress and progress(before + n, None))
+    try:
+        ranges[1:] = [f.result() for f in futures]
+    except Exception as exc:  # a worker failed: one pass here says why, or passes
+        _log.warning("audit verify: a worker process failed (%s); checking in one pass",
+                     exc.__class__.__name__)
+        return one_pass()
     clean = all(r.problem is None for r in ranges) and all(
         r.expected_seq == r.hi + 1 for r in ranges[:-1] if r.hi is not None)
     if not clean:
-        whole = _Range(1, None)
-        _scan_range(s.connection(), table, key, base, device, whole,
-                    lambda n: progress and progress(before + n, None))
-        return whole
-    whole.checked = done()
+        return one_pass()
+    whole = ranges[-1]
+    whole.checked = sum(r.checked for r in ranges)
+    whole.in_workers = len(futures)
+    if progress:
+        progress(before + whole.checked, None)
     return whole
 
 
-def _scan_range(conn: Connection, table: str, key: bytes, base: Any, device: str,
-                rng: _Range, report: Callable[[int], object]) -> None:
+def _workers() -> ProcessPoolExecutor:
+    return workers.pool(VERIFY_RANGES - 1)
+
+
+def _scan_in_worker(connect: Callable[[], Any], table: str, key: bytes, device: str, lo: int,
+                    hi: int | None) -> _Range:
+    """A worker process's part: one range on its own connection."""
+    conn = connect()
+    try:
+        rng = _Range(lo, hi)
+        _scan_range(conn, table, key, device, rng, lambda _n: None)
+        return rng
+    finally:
+        conn.close()
+
+
+def _scan_range(conn: Any, table: str, key: bytes, device: str, rng: _Range,
+                report: Callable[[int], object]) -> None:
     """Check the rows of `rng` in seq order, from the stored hash of the row before it;
     stops at the first problem. The rows' MAC messages are built by SQLite; Python keys
     and compares them a batch at a time."""
     upper = "" if rng.hi is None else f" AND seq <= {int(rng.hi)}"
-    first = max(1, rng.lo - 1)
-    result = conn.exec_driver_sql(
+    cursor = conn.execute(
         f"SELECT seq, id, {_message_sql(table)}, {_types_ok_sql(table)}, chain_hash "  # noqa: S608
         f"FROM {table} WHERE device_id = ? AND seq >= ?{upper} ORDER BY seq",
-        (device, first))
+        (device, max(1, rng.lo - 1)))
     rng.expected_seq = rng.lo
     need_prev = rng.lo > 1
-    while batch := result.fetchmany(_FETCH):
+    mac = hmac_hex(key)
+    while batch := cursor.fetchmany(_FETCH):
         start = 0
         if need_prev:
             need_prev = False
@@ -272,7 +296,7 @@ def _scan_range(conn: Connection, table: str, key: bytes, base: Any, device: str
                 return
             rng.prev, start = str(stored), 1
         while start < len(batch):
-            odd = _scan_batch(table, base, batch, start, rng)
+            odd = _scan_batch(table, mac, batch, start, rng)
             if odd is None:
                 break
             if isinstance(odd, ChainProblem):
@@ -290,25 +314,21 @@ def _scan_range(conn: Connection, table: str, key: bytes, base: Any, device: str
         report(rng.checked)
 
 
-def _scan_batch(table: str, base: Any, batch: Sequence[Sequence[Any]], start: int,
-                rng: _Range) -> ChainProblem | int | None:
+def _scan_batch(table: str, mac: Callable[[bytes], str], batch: Sequence[Sequence[Any]],
+                start: int, rng: _Range) -> ChainProblem | int | None:
     """Check rows (seq, id, message, types_ok, chain_hash) from `start` and move `rng`
     past the good ones. Returns None when all were good, the index of a row for the
     field-by-field check, or the problem."""
     rows = batch[start:] if start else batch
     stored = [r[4] for r in rows]
     prevs = [rng.prev, *stored[:-1]]
-    copy = base.copy
 
     def mac_of(prev: object, body: bytes) -> str:
         p = str(prev).encode("utf-8")
-        h = copy()
-        h.update(len(p).to_bytes(4, "big") + p + body)
-        return str(h.hexdigest())
+        return mac(len(p).to_bytes(4, "big") + p + body)
 
     expected = rng.expected_seq
-    seqs = [r[0] for r in rows]
-    good = (seqs == list(range(expected, expected + len(rows)))
+    good = ([r[0] for r in rows] == list(range(expected, expected + len(rows)))
             and all(r[3] for r in rows)
             and [mac_of(p, r[2]) for p, r in zip(prevs, rows, strict=True)] == stored)
     if good:
@@ -343,8 +363,12 @@ def _message_sql(table: str) -> str:
     """SQL for `mac_message` over the row's CHAIN_COLUMNS, without the leading prev."""
     parts = []
     for c in CHAIN_COLUMNS[table]:
-        data = f"coalesce(CAST({c} AS BLOB), x'00')"
-        parts.append(f"substr({_LENGTHS}, 4 * length({data}) + 1, 4) || {data}")
+        if c in _INTEGER_COLUMNS:  # as text, as str() writes it
+            parts.append(f"substr({_LENGTHS}, 4 * length({c}) + 1, 4) || {c}")
+            continue
+        part = f"substr({_LENGTHS}, 4 * length(CAST({c} AS BLOB)) + 1, 4) || {c}"
+        # NULL makes the whole part NULL: then its message is the one byte 0.
+        parts.append(f"coalesce({part}, x'0000000100')" if c in _NULLABLE_COLUMNS else part)
     # `||` yields text; the CAST hands the bytes back unchanged.
     return "CAST(" + " || ".join(parts) + " AS BLOB)"
 
@@ -358,14 +382,14 @@ def _types_ok_sql(table: str) -> str:
     return "(" + " AND ".join(checks) + ")"
 
 
-def _check_slow(conn: Connection, table: str, key: bytes, device: str, seq: int,
+def _check_slow(conn: Any, table: str, key: bytes, device: str, seq: int,
                 prev: str) -> ChainProblem | tuple[str, int, str | None]:
     """The field-by-field check (str() of each value) of one row, whose seq is in place
     but whose stored types or field lengths are not the ones core writes."""
     cols = ", ".join(CHAIN_COLUMNS[table])
-    row = conn.exec_driver_sql(
+    row = conn.execute(
         f"SELECT {cols}, chain_hash FROM {table} WHERE device_id = ? AND seq = ?",  # noqa: S608
-        (device, seq)).one()
+        (device, seq)).fetchone()
     values, stored, row_id = tuple(row)[:-1], row[-1], str(row[0])
     if row_hash(key, prev, values) != stored:
         return ChainProblem(table, seq, row_id, "its content or position does not match "

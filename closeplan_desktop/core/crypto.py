@@ -170,6 +170,26 @@ def keyed_mac(key: bytes) -> hmac.HMAC:
     return hmac.new(key, digestmod=hashlib.sha256)
 
 
+def hmac_hex(key: bytes) -> Callable[[bytes], str]:
+    """HMAC-SHA256 (hex) of many messages under one key, for bulk checks: the key's pads
+    are hashed once (RFC 2104 over hashlib, as `hmac` computes it)."""
+    block = hashlib.sha256().block_size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key)).copy
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key)).copy
+
+    def digest(message: bytes) -> str:
+        h = inner()
+        h.update(message)
+        o = outer()
+        o.update(h.digest())
+        return o.hexdigest()
+
+    return digest
+
+
 def key_check(key: bytes) -> str:
     """A public fingerprint of a key: tells whether a key fits, reveals nothing of it."""
     return mac(key, "closeplan/key-check/v1")[:32]

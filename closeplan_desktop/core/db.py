@@ -8,6 +8,8 @@ the encrypted file, and foreign keys on. Writes take the database lock at BEGIN
 
 from __future__ import annotations
 
+import functools
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,7 +72,18 @@ def is_plain_sqlite(path: Path) -> bool:
 
 def make_engine(path: Path, key: bytes) -> Engine:
     """A SQLAlchemy engine over the encrypted file."""
-    return engine_over(lambda: raw_connect(path, key))
+    return engine_over(functools.partial(raw_connect, path, key))
+
+
+# The function each engine opens its connections with (picklable when it is a partial of a
+# module function, as make_engine's is): worker processes open their own from it.
+_connectors: weakref.WeakKeyDictionary[Engine, Callable[[], sqlcipher.Connection]] = \
+    weakref.WeakKeyDictionary()
+
+
+def connector(engine: Engine) -> Callable[[], sqlcipher.Connection] | None:
+    """The function that opens (keyed, configured) connections for `engine`."""
+    return _connectors.get(engine)
 
 
 def engine_over(connect: Callable[[], sqlcipher.Connection]) -> Engine:
@@ -89,6 +102,8 @@ def engine_over(connect: Callable[[], sqlcipher.Connection]) -> Engine:
     engine = create_engine("sqlite://", creator=creator, module=sqlcipher,
                            poolclass=QueuePool, pool_size=4, max_overflow=4,
                            hide_parameters=True)
+
+    _connectors[engine] = connect
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:

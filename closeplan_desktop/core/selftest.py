@@ -119,6 +119,16 @@ def run_self_test(extra: Callable[[workspace.Workspace], str] | None = None,
             raise SelfTestError("the audit chain holds no rows")
         done(f"verified the audit chain ({result.rows_checked} rows)")
 
+        step = "verify the audit chain in worker processes"
+        split = audit.verify_workspace(ws, parallel_from=2)
+        if split.ranges_in_workers < 1:
+            raise SelfTestError("worker processes could not be started to check the audit "
+                                "chain; long logs are checked in one pass instead (slower)")
+        if not split.ok or split.rows_checked < result.rows_checked:
+            raise SelfTestError("the audit chain checked in ranges by worker processes "
+                                f"does not verify ({split.problem})")
+        done("verified it again in ranges, in worker processes (as long logs are)")
+
         if extra is not None:
             step = extra_name or "run the extra check"
             done(extra(ws))

@@ -4,6 +4,7 @@ settings as the app (core.db.engine_over and core.db.configure), minus the key."
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import sqlcipher3.dbapi2 as sqlcipher
@@ -42,7 +43,7 @@ def open_plain(ws_path: Path, plain_db: Path) -> Workspace:
     """A Workspace over the unencrypted copy: same ids, same keyring entries (PHI and
     audit keys), no database key and no lock."""
     meta = workspace.read_meta(ws_path)
-    engine = db.engine_over(lambda: _connect(plain_db))
+    engine = db.engine_over(functools.partial(_connect, plain_db))
     with db.read_session(engine) as s:
         device_id = s.scalar(select(Meta.value).where(Meta.key == "device_id"))
     return Workspace(plain_db.parent, meta["workspace_id"], str(device_id), engine,
