@@ -9,7 +9,7 @@ Recovery kit: Argon2id over the passphrase, then AES-256-GCM.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -39,11 +39,11 @@ def new_key() -> bytes:
 
 
 def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
 def _unb64(text: str) -> bytes:
-    return base64.b64decode(text.encode("ascii"), validate=True)
+    return binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
 
 
 def phi_aad(tenant_id: str, deal_id: str, version: int) -> bytes:
@@ -142,6 +142,20 @@ class PhiResealer:
             aead = self._aeads[parsed[0]] = AESGCM(self._key_of(parsed[0]))
         tenant_id = self._sealer.tenant_id
         return self._sealer.seal_bytes(deal_id, _open(aead, tenant_id, deal_id, parsed))
+
+
+def reseal_many(tenant_id: str, active: int, keys: dict[int, bytes],
+                rows: list[tuple[str, str]]) -> list[str]:
+    """`PhiResealer.reseal` over (deal id, envelope) rows, for key rotation's worker
+    process: `keys` holds the active version's key and every older one still in use."""
+    def key_of(version: int) -> bytes:
+        if version not in keys:
+            raise CryptoError(f"The stored PHI names key version {version}, which this "
+                              "workspace no longer has.")
+        return keys[version]
+
+    resealer = PhiResealer(PhiSealer(keys[active], active, tenant_id), key_of)
+    return [resealer.reseal(deal_id, envelope) for deal_id, envelope in rows]
 
 
 def mac(key: bytes, *parts: str) -> str:

@@ -99,9 +99,11 @@ def engine_over(connect: Callable[[], sqlcipher.Connection]) -> Engine:
 
     # hide_parameters: bound values (titles, envelopes, emails) never reach an exception
     # text or a log line.
+    # pool_use_lifo: the connection used last is handed out next, so its page cache (each
+    # connection decrypts into its own) is the warm one.
     engine = create_engine("sqlite://", creator=creator, module=sqlcipher,
                            poolclass=QueuePool, pool_size=4, max_overflow=4,
-                           hide_parameters=True)
+                           pool_use_lifo=True, hide_parameters=True)
 
     _connectors[engine] = connect
 

@@ -9,6 +9,7 @@ resumes where it stopped (on the next open, or the next ``rotate-phi``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import crypto, db, paths, validation
+from . import crypto, db, paths, validation, workers
 from .audit import log_event
 from .clock import iso, utcnow
 from .errors import CryptoError, KeyMissing, ValidationError, WorkspaceError
@@ -29,7 +30,10 @@ if TYPE_CHECKING:
     from .auth import AuthSession
     from .workspace import Workspace
 
-BATCH = 5000
+# Rows re-encrypted per transaction: each commit also checkpoints the WAL, so fewer,
+# larger batches re-encrypt faster; but the batch being written and the one being read
+# ahead must both fit the page cache (db.CACHE_KIB). A batch holds the write lock briefly.
+BATCH = 8000
 
 
 def phi_key(ws: Workspace, tenant_id: str, version: int) -> bytes:
@@ -135,37 +139,65 @@ def _pending_rows(s: Session, tenant_id: str) -> int:
 def reencrypt(ws: Workspace, tenant_id: str, user_id: str | None,
               progress: Progress = no_progress, cancel: CancelToken | None = None) -> int:
     """Re-encrypt rows still under old key versions, in resumable batches; retire the
-    versions no row uses any more."""
+    versions no row uses any more.
+
+    A worker process reseals each batch (`crypto.reseal_many`: the plaintext lives only
+    there) while this one writes the batch before it, so the two cores share the work.
+    A row changed meanwhile (an edit seals under the active key) is left as it is.
+    """
     done = 0
     with db.read_session(ws.engine) as s:
         total = _pending_rows(s, tenant_id)
         active = active_version(s, tenant_id)
-    resealer = crypto.PhiResealer(
-        crypto.PhiSealer(phi_key(ws, tenant_id, active), active, tenant_id),
-        lambda version: phi_key(ws, tenant_id, version))
+        old = sorted({v for v in s.scalars(select(PhiKey.version).where(
+            PhiKey.tenant_id == tenant_id, PhiKey.state != PhiKeyState.RETIRED))} - {active})
+    keyring = {v: phi_key(ws, tenant_id, v) for v in [active, *old]}
     progress(0, total)
-    while True:
+    pending: tuple[int, list[Any], workers.Job] | None = None
+    for version, rows in _old_batches(ws, tenant_id, old):
         if cancel:
             cancel.check()
-        with db.write_session(ws.engine) as s:
-            conn = s.connection()
-            rows = conn.exec_driver_sql(
-                "SELECT rowid, id, phi FROM deals WHERE tenant_id = ? AND phi_key_version "
-                "IS NOT NULL AND phi_key_version != ? LIMIT ?", (tenant_id, active, BATCH)).all()
-            # One prepared statement for the batch, by rowid (the rows' updated_at is left
-            # alone); the plaintext never leaves reseal.
-            reseal = resealer.reseal
-            if rows:
-                conn.exec_driver_sql(
-                    "UPDATE deals SET phi = ?, phi_key_version = ? WHERE rowid = ?",
-                    [(reseal(deal_id, envelope), active, rowid)
-                     for rowid, deal_id, envelope in rows])
-        if not rows:
-            break
-        done += len(rows)
+        job = workers.Job(crypto.reseal_many, tenant_id, active, keyring,
+                          [(deal_id, envelope) for _rowid, deal_id, envelope in rows])
+        if pending is not None:
+            done += _write_resealed(ws, active, *pending)
+            progress(done, total)
+        pending = (version, rows, job)
+    if pending is not None:
+        done += _write_resealed(ws, active, *pending)
         progress(done, total)
     _retire_unused(ws, tenant_id, user_id)
     return done
+
+
+def _old_batches(ws: Workspace, tenant_id: str,
+                 versions: list[int]) -> Iterator[tuple[int, list[Any]]]:
+    """(version, rows of rowid, id, envelope) still under each old version, in rowid order."""
+    for version in versions:
+        after = 0
+        while True:
+            with db.read_session(ws.engine) as s:
+                rows = list(s.connection().exec_driver_sql(
+                    "SELECT rowid, id, phi FROM deals WHERE tenant_id = ? AND "
+                    "phi_key_version = ? AND rowid > ? ORDER BY rowid LIMIT ?",
+                    (tenant_id, version, after, BATCH)).all())
+            if not rows:
+                break
+            yield version, rows
+            after = rows[-1][0]
+
+
+def _write_resealed(ws: Workspace, active: int, version: int, rows: list[Any],
+                    job: workers.Job) -> int:
+    envelopes = job.result()
+    # One prepared statement for the batch, by rowid; the rows' updated_at is left alone.
+    with db.write_session(ws.engine) as s:
+        s.connection().exec_driver_sql(
+            "UPDATE deals SET phi = ?, phi_key_version = ? WHERE rowid = ? AND "
+            "phi_key_version = ?",
+            [(envelope, active, row[0], version) for envelope, row in
+             zip(envelopes, rows, strict=True)])
+    return len(rows)
 
 
 def _retire_unused(ws: Workspace, tenant_id: str, user_id: str | None) -> None:

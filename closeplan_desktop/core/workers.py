@@ -7,19 +7,28 @@ its own executable as the worker, so its entry points call `enter_if_worker` fir
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, TypeVar
 
+T = TypeVar("T")
 _pool: ProcessPoolExecutor | None = None
+_pool_pid = 0
 _lock = threading.Lock()
+_log = logging.getLogger(__name__)
 
 
 def pool(size: int) -> ProcessPoolExecutor:
     """The shared pool of worker processes (started with `size` workers on first use)."""
-    global _pool
+    global _pool, _pool_pid
     with _lock:
-        if _pool is None:
+        # A forked copy of this process (the crash tests fork writers) must not use its
+        # parent's pool: its threads and pipes belong to the parent.
+        if _pool is None or _pool_pid != os.getpid():
             import multiprocessing
 
             from . import hardening
@@ -27,7 +36,32 @@ def pool(size: int) -> ProcessPoolExecutor:
             _pool = ProcessPoolExecutor(max_workers=max(1, size),
                                         mp_context=multiprocessing.get_context("spawn"),
                                         initializer=hardening.apply)
+            _pool_pid = os.getpid()
         return _pool
+
+
+class Job:
+    """`fn(*args)` running in a worker process; `result()` waits for it. If no worker can
+    run it (none can start here, or one died), it runs in this process instead."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._fn, self._args = fn, args
+        self._future: Future[Any] | None
+        try:
+            self._future = pool(1).submit(fn, *args)
+        except (OSError, RuntimeError) as exc:
+            _log.warning("no worker process (%s); working in this one", type(exc).__name__)
+            self._future = None
+
+    def result(self) -> Any:
+        if self._future is not None:
+            from concurrent.futures.process import BrokenProcessPool
+
+            try:
+                return self._future.result()
+            except BrokenProcessPool:
+                _log.warning("a worker process stopped; working in this one")
+        return self._fn(*self._args)
 
 
 def enter_if_worker() -> None:
