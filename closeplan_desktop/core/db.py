@@ -41,6 +41,9 @@ def raw_connect(path: Path, key: bytes) -> sqlcipher.Connection:
 # Pages SQLCipher keeps decrypted per engine connection (KiB, negative as SQLite wants):
 # a warm list or search reads its index pages from here instead of decrypting them again.
 CACHE_KIB = 32768
+# For bulk writes (imports): each index a row enters sits on its own pages, and at a
+# million deals the random ones (title, value) no longer fit CACHE_KIB.
+BULK_CACHE_KIB = 262144
 
 
 def configure(conn: sqlcipher.Connection) -> None:
@@ -113,6 +116,16 @@ def engine_over(connect: Callable[[], sqlcipher.Connection]) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+@contextmanager
+def bulk_cache(conn: Any) -> Iterator[None]:
+    """A larger page cache on `conn` (a SQLAlchemy connection) while a bulk write runs."""
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = -{CACHE_KIB}")
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from typing import Any, Final
 from sqlalchemy import Select, func, literal, literal_column, select, text, tuple_
 from sqlalchemy.orm import Session
 
-from . import chain, crypto, search, validation
+from . import chain, crypto, db, search, validation
 from .audit import RESOURCE_DEAL, log_access, log_event
 from .auth import AuthSession, actor
 from .clock import iso, utcnow
@@ -657,43 +657,44 @@ def import_deals(session: AuthSession, rows: list[dict[str, Any]],
         audit_key = ws.keys.require(AUDIT_SLOT, "audit key")
         conn = s.connection()
         progress(0, total)
-        for start in range(0, total, IMPORT_BATCH):
-            if cancel:
-                cancel.check()
-            stamp = iso(utcnow())
-            deals, logs, outbox = [], [], []
-            for row in rows[start:start + IMPORT_BATCH]:
-                deal_id = new_id()
-                phi = row["phi"]
-                title = row["title"]
-                status = DealStatus(row["status"]).value
-                amount = Decimal(row["value"])
-                cents = int((amount * 100).to_integral_exact())
-                envelope = sealer.seal(deal_id, phi) if phi else None
-                key_version = version if phi else None
-                deals.append((deal_id, title, status, cents, envelope, tenant_id, user_id,
-                              stamp, stamp, key_version))
-                logs.append({"id": new_id(), "user_id": user_id, "deal_id": deal_id,
-                             "action": "DEAL_CREATE", "access_type": "WRITE",
-                             "resource_type": RESOURCE_DEAL, "success": True,
-                             "timestamp": stamp, "tenant_id": tenant_id,
-                             "device_id": device_id, "reason": None})
-                # The outbox payload `snapshot` makes of the row: sorted keys, compact.
-                outbox.append((tenant_id, deal_id, (
-                    f'{{"created_at":"{stamp}","created_by_id":"{user_id}",'
-                    f'"deleted_at":null,"id":"{deal_id}",'
-                    f'"phi":{"null" if envelope is None else encode(envelope)},'
-                    f'"phi_key_version":{"null" if key_version is None else key_version},'
-                    f'"row_version":0,"status":"{status}","tenant_id":"{tenant_id}",'
-                    f'"title":{encode(title)},"updated_at":"{stamp}",'
-                    f'"value":{encode(str(amount))}}}'), stamp))
-            chain.next_links(s, audit_key, "access_logs", device_id, logs)
-            conn.exec_driver_sql(_DEAL_INSERT, deals)
-            conn.exec_driver_sql(_OUTBOX_INSERT, outbox)
-            conn.exec_driver_sql(_LOG_INSERT, [
-                (r["id"], user_id, r["deal_id"], "DEAL_CREATE", "WRITE", RESOURCE_DEAL, 1,
-                 stamp, tenant_id, device_id, r["seq"], r["chain_hash"]) for r in logs])
-            progress(min(start + IMPORT_BATCH, total), total)
+        with db.bulk_cache(conn):
+            for start in range(0, total, IMPORT_BATCH):
+                if cancel:
+                    cancel.check()
+                stamp = iso(utcnow())
+                deals, logs, outbox = [], [], []
+                for row in rows[start:start + IMPORT_BATCH]:
+                    deal_id = new_id()
+                    phi = row["phi"]
+                    title = row["title"]
+                    status = DealStatus(row["status"]).value
+                    amount = Decimal(row["value"])
+                    cents = int((amount * 100).to_integral_exact())
+                    envelope = sealer.seal(deal_id, phi) if phi else None
+                    key_version = version if phi else None
+                    deals.append((deal_id, title, status, cents, envelope, tenant_id, user_id,
+                                  stamp, stamp, key_version))
+                    logs.append({"id": new_id(), "user_id": user_id, "deal_id": deal_id,
+                                 "action": "DEAL_CREATE", "access_type": "WRITE",
+                                 "resource_type": RESOURCE_DEAL, "success": True,
+                                 "timestamp": stamp, "tenant_id": tenant_id,
+                                 "device_id": device_id, "reason": None})
+                    # The outbox payload `snapshot` makes of the row: sorted keys, compact.
+                    outbox.append((tenant_id, deal_id, (
+                        f'{{"created_at":"{stamp}","created_by_id":"{user_id}",'
+                        f'"deleted_at":null,"id":"{deal_id}",'
+                        f'"phi":{"null" if envelope is None else encode(envelope)},'
+                        f'"phi_key_version":{"null" if key_version is None else key_version},'
+                        f'"row_version":0,"status":"{status}","tenant_id":"{tenant_id}",'
+                        f'"title":{encode(title)},"updated_at":"{stamp}",'
+                        f'"value":{encode(str(amount))}}}'), stamp))
+                chain.next_links(s, audit_key, "access_logs", device_id, logs)
+                conn.exec_driver_sql(_DEAL_INSERT, deals)
+                conn.exec_driver_sql(_OUTBOX_INSERT, outbox)
+                conn.exec_driver_sql(_LOG_INSERT, [
+                    (r["id"], user_id, r["deal_id"], "DEAL_CREATE", "WRITE", RESOURCE_DEAL, 1,
+                     stamp, tenant_id, device_id, r["seq"], r["chain_hash"]) for r in logs])
+                progress(min(start + IMPORT_BATCH, total), total)
         log_event(s, ws, Ev.DEALS_IMPORTED, tenant_id, user_id, {"count": total})
     return total
 
