@@ -157,6 +157,23 @@ def _cursors(session: AuthSession) -> _Cursors:
     return found  # type: ignore[no-any-return]
 
 
+def page_select(tenant_id: str, query: DealQuery, *, offset: int = 0, limit: int = 100,
+                after: tuple[Any, str] | None = None) -> Select[Any]:
+    """The SQL of one page of a list (checked arguments): by `offset`, or after the row
+    whose (sort value, id) is `after`. The warm-up runs it for a tenant that cannot exist."""
+    column = getattr(Deal, query.sort)
+    order = [column.desc() if query.descending else column.asc(),
+             Deal.id.desc() if query.descending else Deal.id.asc()]
+    q = _filtered(_summary_select(), tenant_id, query)
+    if after is None:
+        return q.order_by(*order).offset(offset).limit(limit)
+    key = tuple_(column, Deal.id)
+    # Typed binds: the key is compared in its stored form (ISO text, cents).
+    bound = tuple_(literal(after[0], column.type), literal(after[1], Deal.id.type))
+    q = q.where(key < bound if query.descending else key > bound)
+    return q.order_by(*order).limit(limit)
+
+
 def list_deals(session: AuthSession, query: DealQuery = DealQuery(), *, offset: int = 0,
                limit: int = 100, after: tuple[Any, str] | None = None) -> list[DealSummary]:
     """One page of the tenant's deals, sorted, filtered and searched in SQL.
@@ -168,9 +185,6 @@ def list_deals(session: AuthSession, query: DealQuery = DealQuery(), *, offset: 
     """
     _check_query(query)
     offset, limit = validation.page(offset, limit)
-    column = getattr(Deal, query.sort)
-    order = [column.desc() if query.descending else column.asc(),
-             Deal.id.desc() if query.descending else Deal.id.asc()]
     cursors = _cursors(session)
     explicit = after is not None
     if explicit:
@@ -179,17 +193,9 @@ def list_deals(session: AuthSession, query: DealQuery = DealQuery(), *, offset: 
         offset = 0
     with run(session, write=False) as s:
         actor(s, session)
-        q = _filtered(_summary_select(), session.tenant_id, query)
         if after is None and offset:
             after = cursors.get(session.tenant_id, query, offset)
-        if after is not None:
-            key = tuple_(column, Deal.id)
-            # Typed binds: the key is compared in its stored form (ISO text, cents).
-            bound = tuple_(literal(after[0], column.type), literal(after[1], Deal.id.type))
-            q = q.where(key < bound if query.descending else key > bound)
-            q = q.order_by(*order).limit(limit)
-        else:
-            q = q.order_by(*order).offset(offset).limit(limit)
+        q = page_select(session.tenant_id, query, offset=offset, limit=limit, after=after)
         page = [_summary(r) for r in s.execute(q)]
     if page and not explicit:
         last = page[-1]
@@ -198,7 +204,8 @@ def list_deals(session: AuthSession, query: DealQuery = DealQuery(), *, offset: 
     return page
 
 
-def _stats(s: Session, tenant_id: str, deleted: bool) -> list[tuple[str, int, Any]]:
+def stats(s: Session, tenant_id: str, deleted: bool) -> list[tuple[str, int, Any]]:
+    """Count and total cents per status of a tenant's live or deleted deals (deal_stats)."""
     return [(st, n, total) for st, n, total in s.execute(
         select(DealStat.status, DealStat.count, DealStat.total)
         .where(DealStat.tenant_id == tenant_id, DealStat.deleted == int(deleted)))]
@@ -219,7 +226,7 @@ def count_deals(session: AuthSession, query: DealQuery = DealQuery(), *,
         actor(s, session)
         if not fts_query(query.search):
             status = validation.status(query.status) if query.status is not None else None
-            return sum(n for st, n, _ in _stats(s, session.tenant_id, query.deleted)
+            return sum(n for st, n, _ in stats(s, session.tenant_id, query.deleted)
                        if status is None or st == status.value)
         if at_most is None:
             q = _filtered(select(func.count()).select_from(Deal), session.tenant_id, query)
@@ -239,7 +246,7 @@ def pipeline(session: AuthSession) -> list[PipelineRow]:
     with run(session, write=False) as s:
         actor(s, session)
         inexact = []
-        for st, n, total in _stats(s, session.tenant_id, False):
+        for st, n, total in stats(s, session.tenant_id, False):
             if isinstance(total, int):
                 found[DealStatus(st)] = (n, cents_to_decimal(total))
             else:
