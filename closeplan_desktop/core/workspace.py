@@ -79,7 +79,9 @@ class Workspace:
 
 
 def _acquire(path: Path) -> filelock.BaseFileLock:
-    lock = filelock.FileLock(str(path / LOCK_FILE), timeout=0)
+    # Not thread-local: the window opens a workspace on a worker thread and closes it on
+    # the UI thread, and the close must release this lock.
+    lock = filelock.FileLock(str(path / LOCK_FILE), timeout=0, thread_local=False)
     try:
         lock.acquire()
     except filelock.Timeout:
