@@ -33,6 +33,8 @@ from .core.policy import load_policy
 if TYPE_CHECKING:
     from .core.workspace import Workspace
     from .ui.signin import SignInDialog
+    from .ui.warmup import WarmUp
+    from .ui.worker import Task
 
 ERROR_TITLES = {
     NoKeyringBackend: "No system keyring",
@@ -200,8 +202,8 @@ class Controller:
         self.window: Any = None
         self.demo_credentials: tuple[str, str] | None = None
         self.dialog: SignInDialog | None = None
-        self.opening: Any = None  # the Task that opens the workspace
-        self.warm_up: Any = None  # ui.warmup.WarmUp, once the workspace is open
+        self.opening: Task | None = None  # opens the workspace, after the first paint
+        self.warm_up: WarmUp | None = None  # once the workspace is open
         self.open_error: tuple[str, str] | None = None  # (title, message)
 
     def _error(self, title: str, message: str) -> None:
@@ -282,6 +284,7 @@ class Controller:
         self.dialog.set_workspace(ws)
 
     def _open_failed(self, message: str) -> None:
+        assert self.opening is not None
         self.open_error = (error_title(self.opening.error), message)
         if self.dialog is not None:
             self.dialog.reject()
