@@ -1,22 +1,40 @@
 """closeplan-desktop: the GUI's composition root.
 
-Opens the workspace (or runs the first-run wizard), signs in, shows the main window.
+Paints the sign-in window first, then opens the workspace off the UI thread and warms
+up while the user types (README "Performance"), signs in, shows the main window. So this
+module imports only what the sign-in window needs at start: no SQLAlchemy, SQLCipher or
+keyring (`core.layout` tells whether a workspace exists). The first-run wizard and
+`--demo` still build or open their workspace before the sign-in window.
 Every failure of opening (no keyring, locked keyring, missing or wrong key, newer cache,
-already open) is a clear dialog, never a traceback.
+already open) is a clear dialog and exit status 1, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .core import demo, hardening, paths, workers, workspace
-from .core.errors import ClosePlanError, KeyMismatch, KeyMissing, NewerWorkspace, WorkspaceBusy
-from .core.keystore import KeyringLocked, NoKeyringBackend
+from .core import hardening, layout, paths, workers
+from .core.errors import (
+    ClosePlanError,
+    KeyMismatch,
+    KeyMissing,
+    KeyringLocked,
+    NewerWorkspace,
+    NoKeyringBackend,
+    WorkspaceBusy,
+)
 from .core.policy import load_policy
+
+if TYPE_CHECKING:
+    from .core.workspace import Workspace
+    from .ui.signin import SignInDialog
+    from .ui.warmup import WarmUp
+    from .ui.worker import Task
 
 ERROR_TITLES = {
     NoKeyringBackend: "No system keyring",
@@ -41,7 +59,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def error_title(exc: BaseException) -> str:
+def error_title(exc: BaseException | None) -> str:
     for cls, title in ERROR_TITLES.items():
         if isinstance(exc, cls):
             return title
@@ -116,7 +134,7 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _qt_check(ws: workspace.Workspace) -> str:
+def _qt_check(ws: Workspace) -> str:
     """Build the sign-in window over the throwaway workspace (not shown): proves that the
     Qt platform plugin, the SVG image and icon plugins and resources/ are all there."""
     from PySide6.QtCore import QSize
@@ -153,40 +171,41 @@ def _qt_check(ws: workspace.Workspace) -> str:
 BENCH_EXIT_ON_PAINT = "CLOSEPLAN_BENCH_EXIT_ON_PAINT"
 
 
-def _bench_exit_on_paint(dialog: object) -> None:
-    """For tests/benchmarks only: with CLOSEPLAN_BENCH_EXIT_ON_PAINT=1, print
-    `closeplan-bench signin-painted UNIX_TIME` once the sign-in window has been painted,
-    then exit (process start to painted sign-in window). Otherwise does nothing."""
+def _bench_report(stage: str) -> None:
+    """For tests/benchmarks only. CLOSEPLAN_BENCH_EXIT_ON_PAINT=1: at the sign-in window's
+    first paint, print `closeplan-bench signin-painted UNIX_TIME` and exit.
+    CLOSEPLAN_BENCH_EXIT_ON_PAINT=ready: print that line, then `closeplan-bench ready
+    UNIX_TIME` once the workspace is open and warmed up, and exit. Otherwise nothing."""
     import os
 
-    if os.environ.get(BENCH_EXIT_ON_PAINT) != "1":
+    mode = os.environ.get(BENCH_EXIT_ON_PAINT)
+    if mode not in ("1", "ready"):
         return
     import time
 
-    from PySide6.QtCore import QEvent, QObject, QTimer
-
-    def report() -> None:
-        print(f"closeplan-bench signin-painted {time.time():.6f}", flush=True)
+    print(f"closeplan-bench {stage} {time.time():.6f}", flush=True)
+    if stage == "ready" or mode == "1":
         os._exit(0)
-
-    class _Painted(QObject):
-        def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-            if event.type() == QEvent.Type.Paint:
-                QTimer.singleShot(0, report)  # after this paint has been drawn
-            return False
-
-    watcher = _Painted(dialog)  # type: ignore[arg-type]
-    dialog.installEventFilter(watcher)  # type: ignore[attr-defined]
 
 
 class Controller:
     """Runs the start: workspace, sign-in, main window; and sign-out back to sign-in."""
 
+    # How the workspace is opened; the benchmark's unencrypted baseline replaces it.
+    opener: Callable[[Path], Workspace] | None = None
+    # Open anyway if the sign-in window has not been painted by then (not exposed).
+    OPEN_AT_THE_LATEST_MS = 500
+
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.ws: workspace.Workspace | None = None
-        self.window = None
+        self.path: Path | None = None
+        self.ws: Workspace | None = None
+        self.window: Any = None
         self.demo_credentials: tuple[str, str] | None = None
+        self.dialog: SignInDialog | None = None
+        self.opening: Task | None = None  # opens the workspace, after the first paint
+        self.warm_up: WarmUp | None = None  # once the workspace is open
+        self.open_error: tuple[str, str] | None = None  # (title, message)
 
     def _error(self, title: str, message: str) -> None:
         from .ui.messages import show_error
@@ -196,10 +215,9 @@ class Controller:
     def start(self) -> bool:
         try:
             policy = load_policy()
-            path = self._workspace_path(policy)
-            if path is None:
+            self.path = self._workspace_path(policy)
+            if self.path is None:
                 return False
-            self.ws = workspace.open_workspace(path)
         except ClosePlanError as exc:
             self._error(error_title(exc), str(exc))
             return False
@@ -209,6 +227,8 @@ class Controller:
         if self.args.demo:
             from PySide6.QtCore import Qt
             from PySide6.QtWidgets import QApplication
+
+            from .core import demo
 
             path = Path(self.args.workspace).expanduser() if self.args.workspace else None
             QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
@@ -220,7 +240,7 @@ class Controller:
             return info.path
         path = Path(self.args.workspace).expanduser() if self.args.workspace \
             else paths.default_workspace()
-        if workspace.exists(path):
+        if layout.exists(path):
             return path
         from .ui.wizard import FirstRunWizard
 
@@ -229,17 +249,89 @@ class Controller:
             return None
         return wizard.path
 
+    # ---- opening, after the first paint -------------------------------------------------
+
+    def _open_workspace(self) -> None:
+        """Open the workspace on a worker thread (keyring, key check, migrations)."""
+        from .ui.worker import Task
+
+        if self.opening is not None or self.dialog is None:  # started, or nobody waits
+            return
+        path = self.path
+        assert path is not None
+        opener = type(self).opener
+
+        def work(_progress: object, _cancel: object) -> Workspace:
+            if opener is not None:
+                return opener(path)
+            from .core import workspace
+
+            return workspace.open_workspace(path)
+
+        self.opening = Task(None, "Opening workspace", work, show_dialog=False)
+        self.opening.succeeded.connect(self._opened)
+        self.opening.failed.connect(self._open_failed)
+        self.opening.start()
+
+    def _opened(self, ws: Workspace) -> None:
+        from .ui.warmup import WarmUp
+
+        self.ws = ws
+        if self.dialog is None:  # the sign-in window was closed meanwhile
+            return
+        self.warm_up = WarmUp(ws)
+        self.warm_up.done.connect(lambda _ms: _bench_report("ready"))
+        self.warm_up.start()
+        self.dialog.set_workspace(ws)
+
+    def _open_failed(self, message: str) -> None:
+        assert self.opening is not None
+        self.open_error = (error_title(self.opening.error), message)
+        if self.dialog is not None:
+            self.dialog.reject()
+
+    def _stop_opening(self) -> None:
+        """The sign-in window was closed: let the worker threads return, then close the
+        workspace they opened (if any) so that its lock is released."""
+        if self.ws is None and self.opening is not None:
+            self.opening.wait()
+            from PySide6.QtCore import QCoreApplication
+
+            QCoreApplication.processEvents()  # deliver `succeeded`, so self.ws is set
+        if self.warm_up is not None:
+            self.warm_up.wait()
+        if self.ws is not None:
+            self.ws.close()
+            self.ws = None
+
+    # ---- sign-in ------------------------------------------------------------------------
+
     def sign_in(self) -> bool:
-        from .ui.main_window import MainWindow
-        from .ui.session import AppSession
+        from .ui.paint import after_first_paint
         from .ui.signin import SignInDialog
 
-        assert self.ws is not None
-        dialog = SignInDialog(self.ws, f"Workspace: {self.ws.path}", self.demo_credentials)
-        _bench_exit_on_paint(dialog)
-        if not dialog.exec() or dialog.session is None:
-            self.ws.close()
+        dialog = self.dialog = SignInDialog(self.ws, f"Workspace: {self.path}",
+                                            self.demo_credentials)
+        after_first_paint(dialog, lambda: _bench_report("signin-painted"))
+        if self.ws is None:
+            from PySide6.QtCore import QTimer
+
+            # Paint first: the database stack is imported and opened after this paint.
+            after_first_paint(dialog, self._open_workspace)
+            QTimer.singleShot(self.OPEN_AT_THE_LATEST_MS, self._open_workspace)
+        accepted = dialog.exec()
+        self.dialog = None
+        if self.open_error is not None:
+            self._stop_opening()
+            self._error(*self.open_error)
             return False
+        if not accepted or dialog.session is None:
+            self._stop_opening()
+            return False
+        from .ui.main_window import MainWindow
+        from .ui.session import AppSession
+
+        assert self.ws is not None
         self.window = MainWindow(AppSession(self.ws, dialog.session))
         self.window.signed_out.connect(self._signed_out)
         self.window.show()

@@ -151,7 +151,7 @@ def main() -> None:
     window.show()
     grab(window, "deals-admin")
     for key in ("users", "audit"):
-        if key in window.panes:
+        if key in window.pane_keys:
             window.show_pane(key)
             grab(window, key)
     audit_pane = window.panes.get("audit")

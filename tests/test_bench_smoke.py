@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parent.parent
-FIGURES = ("start_to_signin", "signin_to_page", "sort_change", "filter_change",
-           "search_keystroke", "pipeline", "reveal", "model_data", "repaint_scroll",
-           "import_rate", "rotation_rate", "verify_rate", "disk_size", "peak_rss")
+FIGURES = ("start_to_signin", "start_to_ready", "signin_to_page", "warm_up", "sort_change",
+           "filter_change", "search_keystroke", "pipeline", "reveal", "model_data",
+           "repaint_scroll", "import_rate", "rotation_rate", "verify_rate", "disk_size", "peak_rss")
 
 
 @pytest.mark.slow

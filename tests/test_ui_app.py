@@ -100,9 +100,25 @@ def test_demo_sign_in_shows_the_credentials(env: Env, qtbot: QtBot) -> None:
     assert dialog.email.text() == "demo@x.example"
 
 
-@pytest.mark.parametrize("case", ["busy", "newer", "missing-key"])
+ERROR_CASES = {"busy": "Workspace already open", "newer": "Workspace from a newer version",
+               "missing-key": "Workspace key missing",
+               "key-mismatch": "Workspace key does not match",
+               "no-keyring": "No system keyring", "locked": "Keyring locked",
+               "damaged": "Cannot open the workspace"}
+
+
+@pytest.mark.parametrize("case", list(ERROR_CASES))
 def test_start_errors_are_dialogs_not_tracebacks(env: Env, case: str,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening runs after the first paint, off the UI thread; each failure still closes
+    the sign-in window and shows its own dialog, and the app exits 1."""
+    import keyring
+    import keyring.backends.fail
+    import keyring.errors
+
+    from closeplan_desktop.core import crypto
+    from closeplan_desktop.core.keystore import DB_SLOT, KeyStore
+
     shown: list[tuple[str, str]] = []
     monkeypatch.setattr(app_module.Controller, "_error",
                         lambda self, title, text: shown.append((title, text)))
@@ -113,14 +129,142 @@ def test_start_errors_are_dialogs_not_tracebacks(env: Env, case: str,
 
         sql(env.path, "UPDATE alembic_version SET version_num='9999'")
     if case == "missing-key":
-        from closeplan_desktop.core.keystore import DB_SLOT, KeyStore
-
         KeyStore(env.ws.workspace_id).delete(DB_SLOT)
-    controller = app_module.Controller(argparse.Namespace(workspace=str(env.path), demo=False))
+    if case == "key-mismatch":
+        KeyStore(env.ws.workspace_id).replace(DB_SLOT, crypto.new_key())
+    if case == "no-keyring":
+        monkeypatch.setattr(keyring, "get_keyring", keyring.backends.fail.Keyring)
+    if case == "locked":
+        def locked(*_a: object) -> None:
+            raise keyring.errors.KeyringLocked("locked")
+
+        monkeypatch.setattr(keyring, "get_password", locked)
+    if case == "damaged":
+        (env.path / "workspace.json").write_text("{ not json")
+    assert app_module.main(["--workspace", str(env.path)]) == 1
+    assert len(shown) == 1 and shown[0][0] == ERROR_CASES[case]
+    assert "Traceback" not in shown[0][1]
+
+
+def _controller(path: Path, demo: bool = False) -> app_module.Controller:
+    return app_module.Controller(argparse.Namespace(workspace=str(path), demo=demo))
+
+
+def test_sign_in_window_is_painted_before_the_workspace_is_opened(
+        env: Env, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from PySide6.QtCore import QEvent, QObject
+
+    from closeplan_desktop.ui import signin
+
+    env.ws.close()
+    painted: list[bool] = []
+    seen: dict[str, object] = {}
+    real_open = workspace.open_workspace
+
+    def open_(path: Path) -> workspace.Workspace:
+        seen["painted"] = bool(painted)
+        seen["worker"] = threading.current_thread() is not threading.main_thread()
+        return real_open(path)
+
+    monkeypatch.setattr(workspace, "open_workspace", open_)
+
+    class Painted(QObject):
+        def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.Paint:
+                painted.append(True)
+            return False
+
+    watch = Painted()
+
+    def fake_exec(self: SignInDialog) -> int:
+        self.installEventFilter(watch)
+        assert self.ws is None and not self.button.isEnabled()
+        assert self.status.text() == signin.OPENING
+        self.show()
+        qtbot.waitUntil(lambda: bool(painted), timeout=5000)
+        # Usable while the workspace opens.
+        self.email.setText(ADMIN_EMAIL)
+        self.password.setText(ADMIN_PASSWORD)
+        qtbot.waitUntil(lambda: self.button.isEnabled(), timeout=10000)
+        assert self.status.isHidden()
+        seen["dialog_ws"] = self.ws
+        self.reject()
+        return 0
+
+    monkeypatch.setattr(SignInDialog, "exec", fake_exec)
+    controller = _controller(env.path)
     assert controller.start() is False
-    title = {"busy": "Workspace already open", "newer": "Workspace from a newer version",
-             "missing-key": "Workspace key missing"}[case]
-    assert shown and shown[0][0] == title and "Traceback" not in shown[0][1]
+    assert seen["painted"] is True and seen["worker"] is True
+    assert seen["dialog_ws"] is not None
+    # Closing the sign-in window closed the workspace again (its lock is free).
+    assert controller.ws is None
+    workspace.open_workspace(env.path).close()
+
+
+def test_start_imports_no_database_stack() -> None:
+    """What closeplan-desktop imports before its first paint: Qt and light modules."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import closeplan_desktop.app, closeplan_desktop.ui.signin, "
+            "closeplan_desktop.ui.paint, closeplan_desktop.ui.theme; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', "
+            "'sqlcipher3', 'keyring', 'bcrypt', 'cryptography', 'alembic', 'filelock'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_sign_in_pressed_before_the_workspace_is_open_is_kept(
+        env: Env, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtCore import Qt
+
+    from closeplan_desktop.ui import signin
+
+    env.ws.close()
+    seen: dict[str, object] = {}
+
+    def fake_exec(self: SignInDialog) -> int:
+        self.show()
+        self.email.setText(ADMIN_EMAIL)
+        self.password.setText(ADMIN_PASSWORD)
+        qtbot.keyClick(self.password, Qt.Key.Key_Return)  # at once: still opening
+        seen["queued"] = self.queued and self.status.text() == signin.QUEUED
+        qtbot.waitUntil(lambda: self.session is not None, timeout=10000)
+        return self.result()
+
+    monkeypatch.setattr(SignInDialog, "exec", fake_exec)
+    controller = _controller(env.path)
+    assert controller.start() is True
+    window = controller.window
+    qtbot.addWidget(window)
+    assert seen["queued"] is True and not window.app_session.is_locked
+    assert window.deals.model.total == 0 and window.isVisible()
+    window.close()
+    controller.warm_up.wait()
+    controller.ws.close()
+
+
+def test_admin_panes_are_built_when_first_opened(env: Env, qtbot: QtBot) -> None:
+    from closeplan_desktop.ui.main_window import MainWindow
+    from closeplan_desktop.ui.session import AppSession
+
+    window = MainWindow(AppSession(env.ws, env.admin))
+    qtbot.addWidget(window)
+    window.show()
+    assert window.pane_keys == ["deals", "users", "audit"] and list(window.panes) == ["deals"]
+    window.show_pane("users")
+    assert window.current_pane_key() == "users" and "users" in window.panes
+    assert window.stack.currentWidget() is window.panes["users"]
+    assert window.panes["users"].model.rowCount() == 2  # refreshed when shown
+    window.show_pane("audit")
+    assert window.stack.currentWidget() is window.panes["audit"]
+    users_pane = window.panes["users"]
+    window.show_pane("users")  # built once
+    assert window.panes["users"] is users_pane and window.stack.count() == 4  # + lock
+    window.close()
 
 
 @pytest.fixture(scope="module")
@@ -188,19 +332,21 @@ def test_demo_start_opens_the_window_after_sign_in(tmp_path: Path, qtbot: QtBot,
 
     def fake_exec(self: SignInDialog) -> int:
         shown.append(self.findChild(type(self.error), "demoBanner").text())
+        self.show()
         self.password.setText(demo.DEMO_PASSWORD)
-        self.submit()
+        qtbot.waitUntil(lambda: self.button.isEnabled(), timeout=10000)
+        self.button.click()
         return self.result()
 
     monkeypatch.setattr(SignInDialog, "exec", fake_exec)
-    controller = app_module.Controller(argparse.Namespace(workspace=str(tmp_path / "demo"),
-                                                          demo=True))
+    controller = _controller(tmp_path / "demo", demo=True)
     assert controller.start() is True
     window = controller.window
     qtbot.addWidget(window)
     assert demo.DEMO_PASSWORD in str(shown[0])
     assert window.isVisible() and window.deals.model.total == 3000
-    assert set(window.panes) == {"deals", "users", "audit"}
+    assert window.pane_keys == ["deals", "users", "audit"]
     window.close()
+    controller.warm_up.wait()
     controller.ws.close()
 

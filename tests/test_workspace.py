@@ -313,3 +313,16 @@ def test_older_cache_is_backed_up_then_migrated(tmp_path: Path) -> None:
     assert len(backups) == 1 and db.key_opens(backups[0], key)
     indexes = {r[0] for r in sql(path, "SELECT name FROM sqlite_master WHERE type='index'")}
     assert "deals_live_title_idx" in indexes
+
+
+def test_a_workspace_opened_on_one_thread_is_released_on_another(env: Env) -> None:
+    """The window opens the workspace on a worker thread and closes it on the UI thread."""
+    import threading
+
+    env.ws.close()
+    opened: list[workspace.Workspace] = []
+    worker = threading.Thread(target=lambda: opened.append(workspace.open_workspace(env.path)))
+    worker.start()
+    worker.join()
+    opened[0].close()
+    workspace.open_workspace(env.path).close()  # not "already open"

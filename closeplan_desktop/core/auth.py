@@ -90,13 +90,13 @@ def sign_in(ws: Workspace, email: str, password: str) -> AuthSession:
     with db.write_session(ws.engine) as s:
         throttle = s.get(LoginThrottle, email)
         if throttle and throttle.locked_until and as_utc(throttle.locked_until) > now:
-            user = s.scalar(select(User).where(User.email == email))
+            user = user_by_email(s, email)
             _dummy_check(password, policy.bcrypt_cost)
             audit.log_event(s, ws, Ev.LOGIN_LOCKED, user.tenant_id if user else None,
                             user.id if user else None, {"email": email})
             error = AccountLocked(_locked_text(throttle.locked_until, now))
         else:
-            user = s.scalar(select(User).where(User.email == email))
+            user = user_by_email(s, email)
             ok = False
             if user is None or user.deactivated_at is not None:
                 _dummy_check(password, policy.bcrypt_cost)
@@ -120,6 +120,10 @@ def sign_in(ws: Workspace, email: str, password: str) -> AuthSession:
         raise error
     assert session is not None
     return session
+
+
+def user_by_email(s: Session, email: str) -> User | None:
+    return s.scalar(select(User).where(User.email == email))
 
 
 def _dummy_check(password: str, cost: int) -> None:

@@ -23,8 +23,7 @@ from sqlalchemy.pool import QueuePool
 
 from . import search
 from .errors import StorageError
-
-PLAIN_SQLITE_HEADER = b"SQLite format 3\x00"
+from .layout import is_plain_sqlite as is_plain_sqlite  # re-exported
 
 
 def raw_connect(path: Path, key: bytes) -> sqlcipher.Connection:
@@ -63,14 +62,6 @@ def key_opens(path: Path, key: bytes) -> bool:
         return False
     finally:
         conn.close()
-
-
-def is_plain_sqlite(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(16) == PLAIN_SQLITE_HEADER
-    except OSError:
-        return False
 
 
 def make_engine(path: Path, key: bytes) -> Engine:

@@ -148,6 +148,17 @@ def _cursors(session: AuthSession) -> _Cursors:
     return found  # type: ignore[no-any-return]
 
 
+def page_select(tenant_id: str, query: DealQuery, *, offset: int = 0, limit: int = 100,
+                after: tuple[Any, str] | None = None) -> Select[Any]:
+    """The SQL of one page of a list by the sort index (checked arguments): by `offset`,
+    or after the row whose (sort value, id) is `after`. A search's cheaper plans are in
+    `_page`; the warm-up runs this for a tenant that cannot exist."""
+    q = _filtered(_summary_select(), tenant_id, query)
+    if after is None:
+        return q.order_by(*_order(query)).offset(offset).limit(limit)
+    return _after(q, query, after).order_by(*_order(query)).limit(limit)
+
+
 def list_deals(session: AuthSession, query: DealQuery = DealQuery(), *, offset: int = 0,
                limit: int = 100, after: tuple[Any, str] | None = None) -> list[DealSummary]:
     """One page of the tenant's deals, sorted, filtered and searched in SQL.
@@ -223,11 +234,7 @@ def _page(s: Session, tenant_id: str, query: DealQuery, offset: int, limit: int,
             direction = "DESC" if query.descending else "ASC"
             q = q.order_by(text(f"+deals.{query.sort} {direction}, +deals.id {direction}"))
             return [_summary(r) for r in s.execute(q.limit(limit))]
-    q = _filtered(_summary_select(), tenant_id, query)
-    if after is not None:
-        q = _after(q, query, after).order_by(*_order(query)).limit(limit)
-    else:
-        q = q.order_by(*_order(query)).offset(offset).limit(limit)
+    q = page_select(tenant_id, query, offset=offset, limit=limit, after=after)
     return [_summary(r) for r in s.execute(q)]
 
 
@@ -296,7 +303,8 @@ def _count_streamed(s: Session, tenant_id: str, query: DealQuery, at_most: int) 
     return int(s.execute(text(sql), params).scalar() or 0)
 
 
-def _stats(s: Session, tenant_id: str, deleted: bool) -> list[tuple[str, int, Any]]:
+def stats(s: Session, tenant_id: str, deleted: bool) -> list[tuple[str, int, Any]]:
+    """Count and total cents per status of a tenant's live or deleted deals (deal_stats)."""
     return [(st, n, total) for st, n, total in s.execute(
         select(DealStat.status, DealStat.count, DealStat.total)
         .where(DealStat.tenant_id == tenant_id, DealStat.deleted == int(deleted)))]
@@ -317,7 +325,7 @@ def count_deals(session: AuthSession, query: DealQuery = DealQuery(), *,
         actor(s, session)
         if not search.fts_query(query.search):
             status = validation.status(query.status) if query.status is not None else None
-            return sum(n for st, n, _ in _stats(s, session.tenant_id, query.deleted)
+            return sum(n for st, n, _ in stats(s, session.tenant_id, query.deleted)
                        if status is None or st == status.value)
         if at_most is None:
             q = _filtered(select(func.count()).select_from(Deal), session.tenant_id, query)
@@ -342,7 +350,7 @@ def pipeline(session: AuthSession) -> list[PipelineRow]:
     with run(session, write=False) as s:
         actor(s, session)
         inexact = []
-        for st, n, total in _stats(s, session.tenant_id, False):
+        for st, n, total in stats(s, session.tenant_id, False):
             if isinstance(total, int):
                 found[DealStatus(st)] = (n, cents_to_decimal(total))
             else:

@@ -7,15 +7,17 @@ its own executable as the worker, so its entry points call `enter_if_worker` fir
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-T = TypeVar("T")
+if TYPE_CHECKING:  # imported when first used: the GUI's start imports this module
+    from concurrent.futures import Future, ProcessPoolExecutor
+
 _pool: ProcessPoolExecutor | None = None
 _pool_pid = 0
 _lock = threading.Lock()
@@ -30,6 +32,7 @@ def pool(size: int) -> ProcessPoolExecutor:
         # parent's pool: its threads and pipes belong to the parent.
         if _pool is None or _pool_pid != os.getpid():
             import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
 
             from . import hardening
 
@@ -37,6 +40,9 @@ def pool(size: int) -> ProcessPoolExecutor:
                                         mp_context=multiprocessing.get_context("spawn"),
                                         initializer=hardening.apply)
             _pool_pid = os.getpid()
+            # Shut the workers down before the interpreter tears modules down (else the
+            # pool's clean-up runs too late and prints an error at exit).
+            atexit.register(_pool.shutdown, wait=True, cancel_futures=True)
         return _pool
 
 

@@ -14,7 +14,6 @@ one, and finishes any key rotation an earlier run left half-done.
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ import filelock
 from sqlalchemy import Engine, select, text
 
 from .. import __version__
-from . import crypto, db, hardening, paths
+from . import crypto, db, hardening
 from .clock import iso, utcnow
 from .errors import (
     KeyMismatch,
@@ -36,14 +35,11 @@ from .errors import (
 )
 from .ids import new_id
 from .keystore import AUDIT_SLOT, DB_PENDING_SLOT, DB_SLOT, KeyStore
+from .layout import DB_FILE, FORMAT, FORMAT_VERSION, LOCK_FILE, META_FILE, read_meta, write_meta
+from .layout import exists as exists  # re-exported: callers ask `workspace.exists`
 from .models import Meta
 from .policy import Policy, load_policy
 
-DB_FILE = "closeplan.db"
-META_FILE = "workspace.json"
-LOCK_FILE = ".lock"
-FORMAT = "closeplan-workspace"
-FORMAT_VERSION = 1
 # Alembic revisions this build knows, oldest first; the last is the head.
 KNOWN_REVISIONS = ("0001", "0002", "0003")
 SCHEMA_HEAD = KNOWN_REVISIONS[-1]
@@ -82,54 +78,16 @@ class Workspace:
         self.close()
 
 
-def read_meta(path: Path) -> dict[str, Any]:
-    """The public facts of the workspace at `path`, or NotAWorkspace."""
-    meta_path = path / META_FILE
-    if not path.exists():
-        raise NotAWorkspace(f"There is no workspace at {path}. Create one with "
-                            "'closeplan-admin init' or choose another with --workspace.")
-    if not path.is_dir():
-        raise NotAWorkspace(f"{path} is a file, not a ClosePlan workspace directory.")
-    try:
-        data = json.loads(meta_path.read_text(encoding="utf-8"))
-        if data.get("format") != FORMAT or not isinstance(data.get("workspace_id"), str):
-            raise ValueError
-    except FileNotFoundError:
-        raise NotAWorkspace(f"{path} is not a ClosePlan workspace (no {META_FILE}). Create one "
-                            "with 'closeplan-admin init' or choose another with "
-                            "--workspace.") from None
-    except (ValueError, UnicodeDecodeError, AttributeError, OSError):
-        raise NotAWorkspace(f"{path} is not a ClosePlan workspace ({META_FILE} is damaged). "
-                            "Restore it from a backup of the workspace folder.") from None
-    if data.get("format_version", 0) > FORMAT_VERSION:
-        raise NewerWorkspace(f"The workspace at {path} was made by a newer ClosePlan Desktop; "
-                             "update the app to open it.")
-    db_file = path / DB_FILE
-    if not db_file.is_file():
-        raise NotAWorkspace(f"{path} is not a usable workspace: its database {DB_FILE} is "
-                            "missing. Restore the folder from a backup.")
-    if db.is_plain_sqlite(db_file):
-        raise NotAWorkspace(f"{db_file} is an unencrypted SQLite file, not a ClosePlan "
-                            "workspace database.")
-    return data
-
-
-def write_meta(path: Path, data: dict[str, Any]) -> None:
-    paths.atomic_write_text(path / META_FILE, json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
 def _acquire(path: Path) -> filelock.BaseFileLock:
-    lock = filelock.FileLock(str(path / LOCK_FILE), timeout=0)
+    # Not thread-local: the window opens a workspace on a worker thread and closes it on
+    # the UI thread, and the close must release this lock.
+    lock = filelock.FileLock(str(path / LOCK_FILE), timeout=0, thread_local=False)
     try:
         lock.acquire()
     except filelock.Timeout:
         raise WorkspaceBusy(f"The workspace at {path} is already open in another ClosePlan "
                             "window or command. Close it there and try again.") from None
     return lock
-
-
-def exists(path: Path) -> bool:
-    return (path / META_FILE).exists()
 
 
 def create(path: Path) -> Workspace:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -51,15 +53,16 @@ class MainWindow(QMainWindow):
         self.nav.setIconSize(QSize(20, 20))
         self.nav.setFixedWidth(168)
         self.stack = QStackedWidget()
+        # The panes built so far; the others are built when first shown (a faster first
+        # page after sign-in). `pane_keys` lists every pane this user has.
         self.panes: dict[str, Pane] = {}
+        self.pane_keys: list[str] = []
+        self._factories: dict[str, Callable[[], Pane]] = {}
         self.deals = DealsPane(app_session)
-        self._add_pane("deals", "Deals", self.deals)
+        self._add_pane("deals", "Deals", lambda: self.deals)
         if self.is_admin:
-            from .audit_pane import AuditPane
-            from .users_pane import UsersPane
-
-            self._add_pane("users", "Users", UsersPane(app_session))
-            self._add_pane("audit", "Audit", AuditPane(app_session))
+            self._add_pane("users", "Users", self._users_pane)
+            self._add_pane("audit", "Audit", self._audit_pane)
         self.lock_screen = LockScreen()
         self.lock_screen.unlock_requested.connect(self._unlock)
         self.stack.addWidget(self.lock_screen)
@@ -89,13 +92,31 @@ class MainWindow(QMainWindow):
 
     # ---- construction ---------------------------------------------------------------
 
-    def _add_pane(self, key: str, label: str, pane: Pane) -> None:
-        self.panes[key] = pane
+    def _add_pane(self, key: str, label: str, factory: Callable[[], Pane]) -> None:
+        self.pane_keys.append(key)
+        self._factories[key] = factory
         item = QListWidgetItem(icon(key), label)
         item.setData(Qt.ItemDataRole.UserRole, key)
         item.setSizeHint(QSize(150, 40))
         self.nav.addItem(item)
-        self.stack.addWidget(pane)
+
+    def _users_pane(self) -> Pane:
+        from .users_pane import UsersPane
+
+        return UsersPane(self.app_session)
+
+    def _audit_pane(self) -> Pane:
+        from .audit_pane import AuditPane
+
+        return AuditPane(self.app_session)
+
+    def pane(self, key: str) -> Pane:
+        """The pane for `key` (one of `pane_keys`), built on first use."""
+        found = self.panes.get(key)
+        if found is None:
+            found = self.panes[key] = self._factories[key]()
+            self.stack.addWidget(found)
+        return found
 
     def _action(self, text: str, slot: object, shortcut: QKeySequence | str | None = None,
                 icon_name: str | None = None) -> QAction:
@@ -151,10 +172,9 @@ class MainWindow(QMainWindow):
             tools = bar.addMenu("&Tools")
             tools.addAction(self._action("&Keys and Settings…", self.open_keys, "Ctrl+K",
                                          "key"))
-            audit = self.panes["audit"]
-            tools.addAction(self._action("&Verify Audit Chain", audit.verify_chain,  # type: ignore[attr-defined]
-                                         None, "verify"))
-            tools.addAction(self._action("E&xport Audit…", audit.export_audit,  # type: ignore[attr-defined]
+            tools.addAction(self._action("&Verify Audit Chain", lambda: self._audit(
+                "verify_chain"), None, "verify"))
+            tools.addAction(self._action("E&xport Audit…", lambda: self._audit("export_audit"),
                                          None, "export"))
         help_ = bar.addMenu("&Help")
         help_.addAction(self._action("&About ClosePlan Desktop", self.about, None, "about"))
@@ -177,8 +197,12 @@ class MainWindow(QMainWindow):
 
     # ---- navigation -----------------------------------------------------------------
 
+    def _audit(self, method: str) -> None:
+        if not self.app_session.is_locked:
+            getattr(self.pane("audit"), method)()
+
     def show_pane(self, key: str) -> None:
-        if self.app_session.is_locked or key not in self.panes:
+        if self.app_session.is_locked or key not in self.pane_keys:
             return
         for row in range(self.nav.count()):
             if self.nav.item(row).data(Qt.ItemDataRole.UserRole) == key:
@@ -192,7 +216,7 @@ class MainWindow(QMainWindow):
         if self.app_session.is_locked or row < 0:
             return
         key = self.nav.item(row).data(Qt.ItemDataRole.UserRole)
-        pane = self.panes[key]
+        pane = self.pane(key)
         self.stack.setCurrentWidget(pane)
         pane.refresh()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QApplication,
@@ -16,13 +18,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import auth
-from ..core.auth import AuthSession
 from ..core.errors import ClosePlanError
-from ..core.workspace import Workspace
 from .icons import icon
 from .messages import error_text
-from .widgets import heading
+from .widgets import heading, muted
+
+if TYPE_CHECKING:  # the database stack is imported after the first paint (app.py)
+    from ..core.auth import AuthSession
+    from ..core.workspace import Workspace
+
+OPENING = "Opening workspace…"
+QUEUED = "Signing in once the workspace is open…"
 
 
 def _error_label() -> QLabel:
@@ -36,14 +42,20 @@ def _error_label() -> QLabel:
 
 
 class SignInDialog(QDialog):
-    """Email and password; lockout and wrong-password answers come from core."""
+    """Email and password; lockout and wrong-password answers come from core.
 
-    def __init__(self, ws: Workspace, tenant_hint: str = "",
+    Without a workspace yet (`ws` None, while it opens), the fields work and the status
+    says so; Sign in waits for `set_workspace`, and Enter pressed before then is kept and
+    submitted as soon as the workspace is open.
+    """
+
+    def __init__(self, ws: Workspace | None, tenant_hint: str = "",
                  demo_credentials: tuple[str, str] | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ws = ws
         self.session: AuthSession | None = None
+        self.queued = False
         self.setWindowTitle("Sign in – ClosePlan Desktop")
         self.setWindowIcon(icon("closeplan"))
         self.setMinimumWidth(420)
@@ -86,8 +98,20 @@ class SignInDialog(QDialog):
         self.button.setDefault(True)
         self.button.setAccessibleName("Sign in")
         self.button.clicked.connect(self.submit)
+        self.status = muted(OPENING)
+        self.status.setObjectName("signInStatus")
+        self.status.setWordWrap(False)  # one quiet line beside the button
+        policy = self.status.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)  # the button keeps its place once ready
+        self.status.setSizePolicy(policy)
+        self.status.setAccessibleName("Sign-in status")
+        self.status.setVisible(ws is None)
+        self.button.setEnabled(ws is not None)
+        # The default button ignores Enter while disabled: keep the attempt instead.
+        for field in (self.email, self.password):
+            field.returnPressed.connect(self._enter)
         row = QHBoxLayout()
-        row.addStretch(1)
+        row.addWidget(self.status, 1)
         row.addWidget(self.button)
         layout.addLayout(row)
         self.setTabOrder(self.email, self.password)
@@ -96,7 +120,26 @@ class SignInDialog(QDialog):
             self.email.setText(demo_credentials[0])
             self.password.setFocus()
 
+    def set_workspace(self, ws: Workspace) -> None:
+        """The workspace is open: Sign in works, and a kept attempt is submitted."""
+        self.ws = ws
+        self.status.hide()
+        self.button.setEnabled(True)
+        if self.queued:
+            self.queued = False
+            self.submit()
+
+    def _enter(self) -> None:
+        if self.ws is None:
+            self.submit()
+
     def submit(self) -> None:
+        if self.ws is None:
+            self.queued = True
+            self.status.setText(QUEUED)
+            return
+        from ..core import auth  # imported by then: the workspace is open
+
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             self.session = auth.sign_in(self.ws, self.email.text(), self.password.text())

@@ -21,6 +21,9 @@ class _Runner(QObject):
     def __init__(self, fn: Callable[..., Any], token: CancelToken) -> None:
         super().__init__()
         self.fn, self.token = fn, token
+        # The exception behind `failed`, for callers that pick a title by its type
+        # (set before the signal is emitted, read on the UI thread after it arrives).
+        self.error: Exception | None = None
 
     @Slot()
     def run(self) -> None:
@@ -29,8 +32,10 @@ class _Runner(QObject):
         except Cancelled:
             self.cancelled.emit()
         except ClosePlanError as exc:
+            self.error = exc
             self.failed.emit(str(exc))
         except Exception as exc:  # no traceback text: it may hold PHI
+            self.error = exc
             self.failed.emit(f"Unexpected error ({type(exc).__name__}); nothing more was "
                              "changed. Run 'closeplan-admin doctor' and report this.")
         else:
@@ -74,6 +79,19 @@ class Task(QObject):
     def start(self) -> Task:
         self.thread.start()
         return self
+
+    @property
+    def error(self) -> Exception | None:
+        """The exception behind `failed` (a ClosePlanError or an unexpected one)."""
+        return self.runner.error
+
+    def wait(self) -> None:
+        """Block until the work has returned and its thread has ended; its result
+        signals still arrive later, through the UI thread's event loop."""
+        # The thread's event loop ends at once, or as soon as the work returns (the
+        # `_finish` that would end it waits in this blocked thread's queue).
+        self.thread.quit()
+        self.thread.wait()
 
     @Slot(int, int)
     def _progress(self, done: int, total: int) -> None:

@@ -51,6 +51,9 @@ SEARCH_WORDS = ("infusion", "cardiology", "monitoring", "dialysis", "scanner")
 # name: (label, unit, kind, target at 1M, "max"/"min" for the target's direction)
 FIGURES: dict[str, tuple[str, str, str, float | None, str]] = {
     "start_to_signin": ("process start to painted sign-in window", "ms", "latency", 350, "median"),
+    "start_to_ready": ("process start to ready (workspace open, warm-up done)", "ms", "latency",
+                       None, "median"),
+    "warm_up": ("warm-up while the password is typed", "ms", "latency", None, "median"),
     "signin_to_page": ("sign-in (bcrypt 10) to first painted page", "ms", "latency", 250,
                        "median"),
     "sort_change": ("sort change (model reload: count + first page)", "ms", "latency", 50,
@@ -252,26 +255,33 @@ def child_env() -> dict[str, str]:
 
 
 def measure_gui(ws_path: Path, plain_db: Path, reps: int) -> dict[str, Any]:
-    """Child processes: start to painted sign-in (the real closeplan-desktop, with the
-    documented CLOSEPLAN_BENCH_EXIT_ON_PAINT hook), sign-in to first painted page."""
+    """Child processes: start to painted sign-in and start to ready (the real
+    closeplan-desktop, with the documented CLOSEPLAN_BENCH_EXIT_ON_PAINT=ready hook),
+    sign-in to first painted page (after the app's warm-up, whose time is kept too)."""
     exe = Path(sys.executable).parent / "closeplan-desktop"
-    env = dict(child_env(), CLOSEPLAN_BENCH_EXIT_ON_PAINT="1")
+    env = dict(child_env(), CLOSEPLAN_BENCH_EXIT_ON_PAINT="ready")
     child = str(HERE / "gui_child.py")
-    start: dict[str, list[float]] = {"encrypted": [], "plain": []}
-    signin: dict[str, list[float]] = {"encrypted": [], "plain": []}
+    sides: tuple[str, str] = ("encrypted", "plain")
+    start: dict[str, list[float]] = {side: [] for side in sides}
+    ready: dict[str, list[float]] = {side: [] for side in sides}
+    signin: dict[str, list[float]] = {side: [] for side in sides}
+    warm: dict[str, list[float]] = {side: [] for side in sides}
     commands = {"encrypted": [str(exe), "--workspace", str(ws_path)],
                 "plain": [sys.executable, child, "start", str(ws_path), str(plain_db)]}
     for i in range(reps):
-        for name in (("encrypted", "plain") if i % 2 == 0 else ("plain", "encrypted")):
+        for name in (sides if i % 2 == 0 else sides[::-1]):
             t0 = time.time()
             out = subprocess.run(commands[name], capture_output=True, text=True, env=env,
                                  timeout=120)
-            line = [x for x in out.stdout.splitlines() if x.startswith("closeplan-bench")]
-            if not line:
-                raise RuntimeError(f"start ({name}) printed no paint time: {out.stderr[-800:]}")
-            start[name].append((float(line[0].split()[-1]) - t0) * 1000)
+            times = dict(line.split()[1:3] for line in out.stdout.splitlines()
+                         if line.startswith("closeplan-bench "))
+            if set(times) != {"signin-painted", "ready"}:
+                raise RuntimeError(f"start ({name}) printed no paint or ready time: "
+                                   f"{out.stderr[-800:]}")
+            start[name].append((float(times["signin-painted"]) - t0) * 1000)
+            ready[name].append((float(times["ready"]) - t0) * 1000)
     for i in range(reps):
-        for name in (("encrypted", "plain") if i % 2 == 0 else ("plain", "encrypted")):
+        for name in (sides if i % 2 == 0 else sides[::-1]):
             args = [sys.executable, child, "signin", str(ws_path)]
             if name == "plain":
                 args.append(str(plain_db))
@@ -279,8 +289,11 @@ def measure_gui(ws_path: Path, plain_db: Path, reps: int) -> dict[str, Any]:
                                  text=True, env=child_env(), timeout=300)
             if out.returncode != 0:
                 raise RuntimeError(f"signin ({name}) failed: {out.stderr[-800:]}")
-            signin[name].append(json.loads(out.stdout.strip().splitlines()[-1])["ms"])
-    return {"start_to_signin": start, "signin_to_page": signin}
+            got = json.loads(out.stdout.strip().splitlines()[-1])
+            signin[name].append(got["ms"])
+            warm[name].append(got["warm_up_ms"])
+    return {"start_to_signin": start, "start_to_ready": ready, "signin_to_page": signin,
+            "warm_up": warm}
 
 
 def measure_rss(ws_path: Path, plain_db: Path) -> dict[str, Any]:
@@ -344,7 +357,8 @@ def run_size(n: int, work: Path, reps: int, gui_reps: int) -> dict[str, Any]:
         ws.close()
         pws.close()
     figures: dict[str, Any] = {}
-    for name in ("start_to_signin", "signin_to_page", *QUERY_SET, "model_data", "repaint_scroll"):
+    for name in ("start_to_signin", "start_to_ready", "signin_to_page", "warm_up", *QUERY_SET,
+                 "model_data", "repaint_scroll"):
         enc, pl = stats(raw[name]["encrypted"]), stats(raw[name]["plain"])
         figures[name] = {"encrypted": enc, "plain": pl}
     figures["model_data"]["python_display_us"] = raw["model_data"]["encrypted_python_display"][0]
