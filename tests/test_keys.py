@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Env, sql
 
-from closeplan_desktop.core import auth, crypto, db, deals, keys, workspace
+from closeplan_desktop.core import auth, crypto, db, deals, keys, workers, workspace
 from closeplan_desktop.core.errors import KeyMissing, PermissionDenied, ValidationError
 from closeplan_desktop.core.keystore import AUDIT_SLOT, DB_SLOT, KeyStore, phi_slot
 from closeplan_desktop.core.progress import Cancelled, CancelToken
@@ -47,6 +47,36 @@ def test_rotation_reencrypts_every_row_and_retires_the_old_key(env: Env) -> None
     types = [r[0] for r in sql(env.path, "SELECT type FROM security_events WHERE type LIKE "
                                          "'KEY_%' ORDER BY seq")]
     assert types == ["KEY_CREATED", "KEY_CREATED", "KEY_ROTATED", "KEY_RETIRED"]
+
+
+@pytest.mark.parametrize("workers_start", [True, False])
+def test_rotation_in_batches_with_and_without_a_worker_keeps_edits_made_meanwhile(
+        env: Env, monkeypatch: pytest.MonkeyPatch, workers_start: bool) -> None:
+    """Several batches: a worker process reseals one while the next is written (or, where
+    no worker can start, this process does). A deal edited after its batch was read and
+    before it was written keeps the edit (sealed under the new key already)."""
+    ids = make_deals(env, 30)
+    monkeypatch.setattr(keys, "BATCH", 5)
+    if not workers_start:
+        def no_processes(size: int) -> None:
+            raise OSError("no processes here")
+
+        monkeypatch.setattr(workers, "pool", no_processes)
+    in_rowid_order = [r[0] for r in sql(env.path, "SELECT id FROM deals WHERE phi IS NOT NULL "
+                                                  "ORDER BY rowid")]
+    edited = in_rowid_order[6]  # in the second batch
+
+    def edit_while_the_second_batch_is_out(done: int, total: int | None) -> None:
+        if done == 5:
+            deals.update_deal(env.admin, edited, phi={"mrn": "EDITED-DURING-ROTATION"})
+
+    assert keys.rotate_phi(env.admin, edit_while_the_second_batch_is_out) == 15
+    assert versions(env) == {2: 15}
+    assert deals.reveal_phi(env.admin, edited) == {"mrn": "EDITED-DURING-ROTATION"}
+    for deal_id in ids:
+        if deal_id != edited:
+            phi = deals.reveal_phi(env.admin, deal_id)
+            assert phi == {} or phi["mrn"].startswith("MRN-")
 
 
 def test_interrupted_rotation_resumes_on_next_open(env: Env, monkeypatch: pytest.MonkeyPatch

@@ -157,8 +157,10 @@ def reencrypt(ws: Workspace, tenant_id: str, user_id: str | None,
     for version, rows in _old_batches(ws, tenant_id, old):
         if cancel:
             cancel.check()
+        # One batch leaves nothing to overlap: no worker process for it.
         job = workers.Job(crypto.reseal_many, tenant_id, active, keyring,
-                          [(deal_id, envelope) for _rowid, deal_id, envelope in rows])
+                          [(deal_id, envelope) for _rowid, deal_id, envelope in rows],
+                          here=total <= BATCH)
         if pending is not None:
             done += _write_resealed(ws, active, *pending)
             progress(done, total)

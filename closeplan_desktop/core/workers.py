@@ -48,11 +48,14 @@ def pool(size: int) -> ProcessPoolExecutor:
 
 class Job:
     """`fn(*args)` running in a worker process; `result()` waits for it. If no worker can
-    run it (none can start here, or one died), it runs in this process instead."""
+    run it (none can start here, or one died), or with `here`, it runs in this process
+    when `result()` is called."""
 
-    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+    def __init__(self, fn: Callable[..., Any], *args: Any, here: bool = False) -> None:
         self._fn, self._args = fn, args
-        self._future: Future[Any] | None
+        self._future: Future[Any] | None = None
+        if here:  # too little work to be worth a process (or to start the pool for)
+            return
         try:
             self._future = pool(1).submit(fn, *args)
         except (OSError, RuntimeError) as exc:
