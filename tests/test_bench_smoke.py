@@ -23,7 +23,8 @@ def test_benchmark_harness_produces_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "out"
     r = subprocess.run([sys.executable, str(ROOT / "tests" / "benchmarks" / "bench.py"),
                         "--sizes", "10000", "--repeat", "3", "--gui-repeat", "1",
-                        "--out", str(out), "--work", str(tmp_path / "work")],
+                        "--out", str(out), "--work", str(tmp_path / "work"),
+                        "--profile-import"],
                        cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     data = json.loads((out / "bench.json").read_text())
@@ -42,5 +43,7 @@ def test_benchmark_harness_produces_every_figure(tmp_path: Path) -> None:
     table = (out / "bench.md").read_text()
     assert all(data["figures"][name]["label"] in table for name in FIGURES)
     assert "median / p95" in r.stdout
+    profile = (out / "profile-import-10000.txt").read_text()
+    assert "import of 50,000 deals" in profile and "import_deals" in profile
     if importlib.util.find_spec("matplotlib"):
         assert (out / "bench.png").stat().st_size > 10_000

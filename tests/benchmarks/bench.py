@@ -310,7 +310,30 @@ def measure_rss(ws_path: Path, plain_db: Path) -> dict[str, Any]:
     return out
 
 
-def run_size(n: int, work: Path, reps: int, gui_reps: int) -> dict[str, Any]:
+def profile_import(admin: auth.AuthSession, n: int, target: Path) -> None:
+    """cProfile of one more import of CHUNK deals into the workspace, by internal time:
+    what bounds the import rate at this size."""
+    import cProfile
+    import io
+    import pstats
+
+    rows = demo.demo_rows(CHUNK, seed=4242)
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.enable()
+    deals.import_deals(admin, rows)
+    prof.disable()
+    took = time.perf_counter() - t0
+    buf = io.StringIO()
+    buf.write(f"import of {CHUNK:,} deals into the {n:,}-deal workspace, under cProfile: "
+              f"{took:.1f} s ({CHUNK / took:,.0f} deals/s with the profiler's overhead)\n")
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(15)
+    target.write_text(buf.getvalue())
+    log(f"  wrote {target}")
+
+
+def run_size(n: int, work: Path, reps: int, gui_reps: int,
+             profile_dir: Path | None = None) -> dict[str, Any]:
     path = work / f"ws-{n}"
     plain_db = work / f"plain-{n}" / "closeplan.db"
     if path.exists():
@@ -353,6 +376,8 @@ def run_size(n: int, work: Path, reps: int, gui_reps: int) -> dict[str, Any]:
             t0 = time.perf_counter()
             done = keys.rotate_phi(side.admin)
             rotation_rate[side.name] = done / (time.perf_counter() - t0)
+        if profile_dir is not None:
+            profile_import(admin, n, profile_dir / f"profile-import-{n}.txt")
     finally:
         ws.close()
         pws.close()
@@ -513,6 +538,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="child processes per GUI start/sign-in figure")
     p.add_argument("--work", help="folder for the workspaces (default: a temporary one)")
     p.add_argument("--keep", action="store_true", help="keep the workspaces")
+    p.add_argument("--profile-import", action="store_true",
+                   help="at the end of each size, profile one more import (cProfile) into "
+                        "OUT/profile-import-SIZE.txt")
     args = p.parse_args(argv)
     sizes = [int(x.replace("_", "")) for x in args.sizes.split(",") if x.strip()]
     out = Path(args.out)
@@ -532,7 +560,8 @@ def main(argv: list[str] | None = None) -> int:
         "sizes": []}
     try:
         for n in sizes:
-            result["sizes"].append(run_size(n, work, args.repeat, args.gui_repeat))
+            result["sizes"].append(run_size(n, work, args.repeat, args.gui_repeat,
+                                            out if args.profile_import else None))
             (out / "bench.json").write_text(json.dumps(result, indent=1))
             if not args.keep:
                 shutil.rmtree(work / f"ws-{n}", ignore_errors=True)
