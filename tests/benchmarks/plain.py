@@ -11,7 +11,7 @@ import sqlcipher3.dbapi2 as sqlcipher
 from sqlalchemy import select
 
 from closeplan_desktop.core import db, workspace
-from closeplan_desktop.core.keystore import DB_SLOT, KeyStore
+from closeplan_desktop.core.keystore import AUDIT_SLOT, DB_SLOT, KeyStore
 from closeplan_desktop.core.models import Meta
 from closeplan_desktop.core.policy import load_policy
 from closeplan_desktop.core.workspace import Workspace
@@ -46,5 +46,9 @@ def open_plain(ws_path: Path, plain_db: Path) -> Workspace:
     engine = db.engine_over(functools.partial(_connect, plain_db))
     with db.read_session(engine) as s:
         device_id = s.scalar(select(Meta.value).where(Meta.key == "device_id"))
-    return Workspace(plain_db.parent, meta["workspace_id"], str(device_id), engine,
-                     KeyStore(meta["workspace_id"]), load_policy())
+    keys = KeyStore(meta["workspace_id"])
+    # As workspace.open_workspace does: the keyring is reached, and the audit key read,
+    # while opening, not at the first sign-in.
+    keys.require(AUDIT_SLOT, "audit key")
+    return Workspace(plain_db.parent, meta["workspace_id"], str(device_id), engine, keys,
+                     load_policy())
