@@ -12,32 +12,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+. packaging/lib.sh
 need=()
-have_lib() { ldconfig -p 2>/dev/null | grep "$1" >/dev/null; }  # no -q: SIGPIPE + pipefail
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v objdump >/dev/null || need+=(binutils)
-command -v gnome-keyring-daemon >/dev/null || need+=(gnome-keyring)
-command -v dbus-run-session >/dev/null || need+=(dbus-daemon dbus-user-session)
-have_lib 'libEGL.so.1' || need+=(libegl1)
-have_lib 'libxkbcommon.so.0' || need+=(libxkbcommon0)
-have_lib 'libfontconfig.so.1' || need+=(libfontconfig1)
-have_lib 'libglib-2.0.so.0' || need+=(libglib2.0-0)
-have_lib 'libdbus-1.so.3' || need+=(libdbus-1-3)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "Installing system packages: ${need[*]}"
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    "${need[@]}" >/dev/null
-fi
+# shellcheck disable=SC2046  # one package per word
+apt_install "${need[@]}" $(missing_runtime_packages)
 
-python="${PYTHON:-python3}"
-[ -x .venv/bin/python ] || "$python" -m venv .venv
+echo "== Installing the project and PyInstaller into .venv"
+venv_install build
 log="$(mktemp -t closeplan-build.XXXXXX)"
 trap 'rm -f "$log"' EXIT
-echo "== Installing the project and PyInstaller into .venv"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[build]' >"$log" 2>&1 \
-  || { cat "$log" >&2; exit 1; }
 
 echo "== Building the onedir (PyInstaller)"
 rm -rf dist/closeplan-desktop build/pyinstaller

@@ -37,13 +37,8 @@ need=()
 for tool in wixl:wixl msiinfo:msitools osslsigncode:osslsigncode openssl:openssl; do
   command -v "${tool%%:*}" >/dev/null || need+=("${tool##*:}")
 done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "Installing: ${need[*]}"
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    "${need[@]}" >/dev/null
-fi
+. packaging/lib.sh
+apt_install "${need[@]}"
 python="python3"
 [ -x .venv/bin/python ] && python=".venv/bin/python"
 VERSION="$($python -c 'import closeplan_desktop as c; print(c.__version__)' 2>/dev/null \

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import Env, sql
 
-from closeplan_desktop.core import audit, chain, deals
+from closeplan_desktop.core import audit, chain, deals, workers
 from closeplan_desktop.core.audit import AuditFilter
 from closeplan_desktop.core.errors import PermissionDenied, ValidationError
 from closeplan_desktop.core.models import AccessAction
@@ -50,19 +50,19 @@ def test_ranges_are_checked_at_once_and_cover_every_row(
         logged: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     here: list[tuple[int, int | None]] = []
     sent: list[tuple[int, int | None]] = []
-    scan, workers = chain._scan_range, chain._workers
+    scan = chain._scan_range
 
     def spy(conn, table, key, device, rng, report):  # type: ignore[no-untyped-def]
         here.append((rng.lo, rng.hi))
         return scan(conn, table, key, device, rng, report)
 
-    class Pool:
-        def submit(self, fn, *args):  # type: ignore[no-untyped-def]
+    class Job(workers.Job):
+        def __init__(self, fn, *args, **kw):  # type: ignore[no-untyped-def]
             sent.append((args[4], args[5]))
-            return workers().submit(fn, *args)
+            super().__init__(fn, *args, **kw)
 
     monkeypatch.setattr(chain, "_scan_range", spy)
-    monkeypatch.setattr(chain, "_workers", Pool)
+    monkeypatch.setattr(workers, "Job", Job)
     rows = sql(logged.path, "SELECT count(*) FROM access_logs")[0][0]
     events = sql(logged.path, "SELECT count(*) FROM security_events")[0][0]
     report = audit.verify(logged.admin)
@@ -71,6 +71,7 @@ def test_ranges_are_checked_at_once_and_cover_every_row(
         # The access log: its first range here, the other two in worker processes.
         assert here[0][0] == 1 and len(sent) >= 2
         tiles = [here[0], *sent[:2]]
+        assert report.ranges_in_workers == 4  # two per chain
         assert tiles[-1][1] is None
         assert [lo for lo, _ in tiles[1:]] == [hi + 1 for _, hi in tiles[:-1]]
     else:

@@ -105,7 +105,10 @@ def test_title_match_agrees_with_fts5_property(title: str, word: str) -> None:
 
 def _forced(monkeypatch: pytest.MonkeyPatch, plan: str) -> None:
     def choose(s: Any, query: DealQuery, *, walked: bool = False) -> str:
-        return "index" if walked and plan == "walk" else plan
+        # A walk only for searches the title test decides (as _search_plan chooses).
+        if plan == "walk" and (walked or search.simple_words(query.search) is None):
+            return "index"
+        return plan
 
     monkeypatch.setattr(deals, "_search_plan", choose)
     monkeypatch.setattr(deals, "WALK_ROWS", 23)  # small: the walk falls back often

@@ -12,10 +12,8 @@ lock from BEGIN: sequences are never taken twice.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from . import workers
-from .crypto import hmac_hex, keyed_mac, mac, mac_message
+from .crypto import hmac_hex, mac, mac_message
 from .models import AuditHead
 from .progress import Progress
 
@@ -95,14 +93,12 @@ def next_links(s: Session, key: bytes, table: str, device_id: str,
     seq = head.seq if head else 0
     prev = head.head_hash if head else GENESIS
     columns = CHAIN_COLUMNS[table]
-    base = keyed_mac(key)
+    digest = hmac_hex(key)
     field = _field
     for row in rows:
         seq += 1
         row["seq"] = seq
-        h = base.copy()
-        h.update(mac_message(prev, *[field(row[c]) for c in columns]))
-        prev = h.hexdigest()
+        prev = digest(mac_message(prev, *[field(row[c]) for c in columns]))
         row["chain_hash"] = prev
     new_mac = head_mac(key, chain, seq, prev)
     if head is None:
@@ -143,7 +139,6 @@ VERIFY_RANGES = max(1, min(2, os.cpu_count() or 1))
 PARALLEL_FROM = 200_000
 _FETCH = 20_000
 _MAX_INT = 2**63 - 1
-_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -207,9 +202,10 @@ def verify(s: Session, key: bytes, progress: Progress | None = None, *,
 def _verify_chain(conn: Any, table: str, key: bytes, device: str, before: int,
                   progress: Progress | None, connect: Callable[[], Any] | None,
                   parallel_from: int) -> _Range:
-    """Scan one device's chain; the result's counts cover the whole chain. If a range
-    finds anything amiss (or a worker cannot run), the chain is scanned again from the
-    start in one pass, so that the first problem is named exactly as one pass names it."""
+    """Scan one device's chain; the result's counts cover the whole chain. The ranges
+    after the first run as `workers.Job`s (here, if no worker process can). If a range
+    finds anything amiss, the chain is scanned again from the start in one pass, so that
+    the first problem is named exactly as one pass names it."""
     top = conn.execute(
         f"SELECT seq FROM {table} WHERE device_id = ? AND seq <= {_MAX_INT} "  # noqa: S608
         "ORDER BY seq DESC LIMIT 1", (device,)).fetchone()
@@ -227,36 +223,21 @@ def _verify_chain(conn: Any, table: str, key: bytes, device: str, before: int,
     bounds = [1 + i * top // parts for i in range(parts)] + [top + 1]
     ranges = [_Range(bounds[i], bounds[i + 1] - 1 if i < parts - 1 else None)
               for i in range(parts)]
-    try:
-        pool = _workers()
-        futures = [pool.submit(_scan_in_worker, connect, table, key, device, r.lo, r.hi)
-                   for r in ranges[1:]]
-    except (OSError, RuntimeError) as exc:  # no processes here (a sandbox): one pass
-        _log.warning("audit verify: no worker processes (%s); checking in one pass",
-                     exc.__class__.__name__)
-        return one_pass()
+    jobs = [workers.Job(_scan_in_worker, connect, table, key, device, r.lo, r.hi)
+            for r in ranges[1:]]
     _scan_range(conn, table, key, device, ranges[0],
                 lambda n: progress and progress(before + n, None))
-    try:
-        ranges[1:] = [f.result() for f in futures]
-    except Exception as exc:  # a worker failed: one pass here says why, or passes
-        _log.warning("audit verify: a worker process failed (%s); checking in one pass",
-                     exc.__class__.__name__)
-        return one_pass()
+    ranges[1:] = [job.result() for job in jobs]
     clean = all(r.problem is None for r in ranges) and all(
         r.expected_seq == r.hi + 1 for r in ranges[:-1] if r.hi is not None)
     if not clean:
         return one_pass()
     whole = ranges[-1]
     whole.checked = sum(r.checked for r in ranges)
-    whole.in_workers = len(futures)
+    whole.in_workers = sum(job.ran_in_worker for job in jobs)
     if progress:
         progress(before + whole.checked, None)
     return whole
-
-
-def _workers() -> ProcessPoolExecutor:
-    return workers.pool(VERIFY_RANGES - 1)
 
 
 def _scan_in_worker(connect: Callable[[], Any], table: str, key: bytes, device: str, lo: int,

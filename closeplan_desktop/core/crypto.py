@@ -159,13 +159,8 @@ def reseal_many(tenant_id: str, active: int, keys: dict[int, bytes],
 
 
 def mac(key: bytes, *parts: str) -> str:
-    """HMAC-SHA256 over the parts, separated unambiguously; hex."""
-    h = hmac.new(key, digestmod=hashlib.sha256)
-    for part in parts:
-        data = part.encode("utf-8")
-        h.update(len(data).to_bytes(4, "big"))
-        h.update(data)
-    return h.hexdigest()
+    """HMAC-SHA256 over the parts, separated unambiguously (`mac_message`); hex."""
+    return hmac.new(key, mac_message(*parts), hashlib.sha256).hexdigest()
 
 
 def mac_message(*parts: str) -> bytes:
@@ -176,12 +171,6 @@ def mac_message(*parts: str) -> bytes:
         out.append(len(data).to_bytes(4, "big"))
         out.append(data)
     return b"".join(out)
-
-
-def keyed_mac(key: bytes) -> hmac.HMAC:
-    """An HMAC-SHA256 already keyed: `.copy()` it per message (bulk `mac` over many rows
-    without re-deriving the key pads each time)."""
-    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def hmac_hex(key: bytes) -> Callable[[bytes], str]:

@@ -224,7 +224,7 @@ def _page(s: Session, tenant_id: str, query: DealQuery, offset: int, limit: int,
         plan = _search_plan(s, query)
         if plan == "walk":
             walked = _walk(s, tenant_id, query, after, _summary_select(), limit)
-            if walked is not None and len(walked) == limit:
+            if len(walked) == limit:
                 return [_summary(r) for r in walked]
             plan = _search_plan(s, query, walked=True)
         if plan == "sort":
@@ -271,13 +271,12 @@ def _estimate_matches(s: Session, query: DealQuery) -> tuple[int, int]:
 
 
 def _walk(s: Session, tenant_id: str, query: DealQuery, after: tuple[Any, str] | None,
-          columns: Select[Any], want: int) -> list[Any] | None:
+          columns: Select[Any], want: int) -> list[Any]:
     """Up to `want` matching rows (of `columns`, a select from deals) among the first
-    WALK_ROWS rows of the list after `after`, in order; None when the search is one
-    that only FTS5 can test."""
+    WALK_ROWS rows of the list after `after`, in order. Only for a search whose words
+    `search.simple_words` accepts (the plans choose a walk only then)."""
     condition = search.walk_condition(query.search)
-    if condition is None:
-        return None
+    assert condition is not None
     column = getattr(Deal, query.sort)
     window = _after(_filtered(select(_ROWID.label("rid"), column.label("k"),
                                      Deal.id.label("i")), tenant_id, query, searched=False),
@@ -334,7 +333,7 @@ def count_deals(session: AuthSession, query: DealQuery = DealQuery(), *,
         # merges every term a one-letter prefix starts before the first one: walk those.
         if _one_letter(query) and search.simple_words(query.search) is not None:
             walked = _walk(s, session.tenant_id, query, None, select(Deal.id), at_most + 1)
-            if walked is not None and len(walked) > at_most:
+            if len(walked) > at_most:
                 return at_most + 1
         return _count_streamed(s, session.tenant_id, query, at_most)
 

@@ -96,10 +96,3 @@ def in_matches(search: str) -> TextClause:
     """``deals.rowid`` among the matches of `search` (a non-empty search)."""
     return text("deals.rowid IN (SELECT rowid FROM deals_fts WHERE deals_fts MATCH :fts)"
                 ).bindparams(fts=fts_query(search))
-
-
-def match_count_sql() -> str:
-    """SQL counting the matches of :fts over every tenant, up to :n (cheap to run first:
-    FTS5 streams one term's rows)."""
-    return ("SELECT count(*) FROM (SELECT rowid FROM deals_fts WHERE deals_fts MATCH :fts "
-            "LIMIT :n)")

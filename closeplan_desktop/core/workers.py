@@ -54,6 +54,7 @@ class Job:
     def __init__(self, fn: Callable[..., Any], *args: Any, here: bool = False) -> None:
         self._fn, self._args = fn, args
         self._future: Future[Any] | None = None
+        self.ran_in_worker = False  # known once result() has returned
         if here:  # too little work to be worth a process (or to start the pool for)
             return
         try:
@@ -67,7 +68,9 @@ class Job:
             from concurrent.futures.process import BrokenProcessPool
 
             try:
-                return self._future.result()
+                found = self._future.result()
+                self.ran_in_worker = True
+                return found
             except BrokenProcessPool:
                 _log.warning("a worker process stopped; working in this one")
         return self._fn(*self._args)

@@ -41,23 +41,15 @@ def _app():  # type: ignore[no-untyped-def]
 
 
 def _painted_after(widget, app, timeout: float = 60.0) -> float:  # type: ignore[no-untyped-def]
-    """Wait for `widget`'s next paint to finish; returns its perf_counter time."""
-    from PySide6.QtCore import QEvent, QObject, QTimer
+    """Wait for `widget`'s next paint to finish (the app's own `after_first_paint`);
+    returns its perf_counter time."""
+    from closeplan_desktop.ui.paint import after_first_paint
 
     done: list[float] = []
-
-    class Watch(QObject):
-        def eventFilter(self, obj, event):  # type: ignore[no-untyped-def]
-            if event.type() == QEvent.Type.Paint and not done:
-                QTimer.singleShot(0, lambda: done or done.append(time.perf_counter()))
-            return False
-
-    watch = Watch()
-    widget.installEventFilter(watch)
+    after_first_paint(widget, lambda: done.append(time.perf_counter()))
     end = time.perf_counter() + timeout
     while not done and time.perf_counter() < end:
         app.processEvents()
-    widget.removeEventFilter(watch)
     if not done:
         raise SystemExit("no paint")
     return done[0]
