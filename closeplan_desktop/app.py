@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .core import hardening, layout, paths, workers
-from .core.errors import (
+from .core.domain import paths
+from .core.domain.errors import (
     ClosePlanError,
     KeyMismatch,
     KeyMissing,
@@ -28,10 +28,12 @@ from .core.errors import (
     NoKeyringBackend,
     WorkspaceBusy,
 )
-from .core.policy import load_policy
+from .core.security import hardening
+from .core.security.policy import load_policy
+from .core.store import layout, processes
 
 if TYPE_CHECKING:
-    from .core.workspace import Workspace
+    from .core.store.workspace import Workspace
     from .ui.signin import SignInDialog
     from .ui.warmup import WarmUp
     from .ui.worker import Task
@@ -67,7 +69,7 @@ def error_title(exc: BaseException | None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    workers.enter_if_worker()
+    processes.enter_if_worker()
     args = parse_args(argv)
     hardening.apply()
     _configure_logging()
@@ -109,7 +111,7 @@ def self_test() -> int:
     workspace. Prints each step; 0 on success, 1 with a one-line reason (no traceback)."""
     import os
 
-    from .core.selftest import run_self_test
+    from .core.tools.selftest import run_self_test
 
     _say(sys.stdout, f"closeplan-desktop {__version__} self-test")
     if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
@@ -228,7 +230,7 @@ class Controller:
             from PySide6.QtCore import Qt
             from PySide6.QtWidgets import QApplication
 
-            from .core import demo
+            from .core.tools import demo
 
             path = Path(self.args.workspace).expanduser() if self.args.workspace else None
             QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
@@ -264,7 +266,7 @@ class Controller:
         def work(_progress: object, _cancel: object) -> Workspace:
             if opener is not None:
                 return opener(path)
-            from .core import workspace
+            from .core.store import workspace
 
             return workspace.open_workspace(path)
 

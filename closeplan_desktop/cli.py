@@ -20,11 +20,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
-from .core import audit, auth, deals, demo, hardening, keys, paths, users, workers, workspace
-from .core.errors import ClosePlanError, ValidationError
-from .core.models import DealStatus
-from .core.policy import load_policy
-from .core.progress import Cancelled
+from .core.domain import paths
+from .core.domain.enums import DealStatus
+from .core.domain.errors import ClosePlanError, ValidationError
+from .core.domain.progress import Cancelled
+from .core.security import hardening
+from .core.security.policy import load_policy
+from .core.store import processes, workspace
+from .core.tools import demo
+from .core.usecases import audit, auth, deal_import, deal_list, deals, frame, key_admin, users
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -156,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--status", choices=[s.value for s in DealStatus])
     p.add_argument("--search", default="", help="full-text search over titles")
-    p.add_argument("--sort", default="updated_at", choices=list(deals.SORT_COLUMNS))
+    p.add_argument("--sort", default="updated_at", choices=list(deal_list.SORT_COLUMNS))
     p.add_argument("--asc", action="store_true", help="ascending (default: descending)")
     p.add_argument("--deleted", action="store_true", help="list deleted deals instead")
     p.add_argument("--offset", type=int, default=0)
@@ -248,7 +252,7 @@ class Context:
         print(*parts, file=self.out)
 
     @contextmanager
-    def session(self) -> Iterator[auth.AuthSession]:
+    def session(self) -> Iterator[frame.AuthSession]:
         with workspace.open_workspace(self.path) as ws:
             password = self.passwords.ask(f"Password for {self.args.as_email}")
             yield auth.sign_in(ws, self.args.as_email, password)
@@ -260,7 +264,7 @@ class Context:
 def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
          stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Entry point; returns the exit code (the console script exits with it)."""
-    workers.enter_if_worker()
+    processes.enter_if_worker()
     out, err, inp = stdout or sys.stdout, stderr or sys.stderr, stdin or sys.stdin
     parser = build_parser()
     try:
@@ -347,7 +351,7 @@ def cmd_init(ctx: Context) -> int:
     path = ctx.path
     password = ctx.passwords.ask("New admin password", confirm=True)
     policy = load_policy()
-    from .core import validation
+    from .core.domain import validation
 
     # Check everything before the workspace (and its keys) exist.
     validation.text(a.tenant, "Tenant name", max_len=200)
@@ -383,7 +387,7 @@ def cmd_demo(ctx: Context) -> int:
     return EXIT_OK
 
 
-def _user_id(s: auth.AuthSession, email: str) -> str:
+def _user_id(s: frame.AuthSession, email: str) -> str:
     return users.find_user_id(s, email)
 
 
@@ -449,11 +453,11 @@ def cmd_user_import(ctx: Context) -> int:
 
 def cmd_deals_list(ctx: Context) -> int:
     a = ctx.args
-    query = deals.DealQuery(status=DealStatus(a.status) if a.status else None, search=a.search,
+    query = deal_list.DealQuery(status=DealStatus(a.status) if a.status else None, search=a.search,
                             sort=a.sort, descending=not a.asc, deleted=a.deleted)
     with ctx.session() as s:
-        rows = deals.list_deals(s, query, offset=a.offset, limit=a.limit)
-        total = deals.count_deals(s, query)
+        rows = deal_list.list_deals(s, query, offset=a.offset, limit=a.limit)
+        total = deal_list.count_deals(s, query)
     if a.json:
         for d in rows:
             ctx.print(json.dumps({"id": d.id, "title": d.title, "status": d.status.value,
@@ -472,7 +476,7 @@ def cmd_deals_list(ctx: Context) -> int:
 
 def cmd_deals_summary(ctx: Context) -> int:
     with ctx.session() as s:
-        rows = deals.pipeline(s)
+        rows = deal_list.pipeline(s)
     top = max((r.total for r in rows), default=0) or 1
     table = [[r.status.value, f"{r.count:,}", _money(r.total),
               "#" * max(0, round(30 * r.total / top))] for r in rows]
@@ -521,9 +525,9 @@ def cmd_deals_add(ctx: Context) -> int:
 
 
 def cmd_deals_import(ctx: Context) -> int:
-    rows = deals.parse_import(paths.read_user_file(ctx.args.file))
+    rows = deal_import.parse_import(paths.read_user_file(ctx.args.file))
     with ctx.session() as s:
-        n = deals.import_deals(s, rows, ctx.progress("Importing deals"))
+        n = deal_import.import_deals(s, rows, ctx.progress("Importing deals"))
     ctx.print(f"Imported {n:,} deal{'s' if n != 1 else ''}.")
     return EXIT_OK
 
@@ -544,7 +548,7 @@ def cmd_deals_restore(ctx: Context) -> int:
 
 def cmd_keys_status(ctx: Context) -> int:
     with ctx.session() as s:
-        st = keys.status(s)
+        st = key_admin.status(s)
     ctx.print(f"Keyring backend: {st.backend}")
     ctx.print(f"Database key:    {'present' if st.db_key_present else 'MISSING'}")
     ctx.print(f"Audit key:       {'present' if st.audit_key_present else 'MISSING'}")
@@ -559,14 +563,14 @@ def cmd_keys_status(ctx: Context) -> int:
 
 def cmd_keys_rotate_phi(ctx: Context) -> int:
     with ctx.session() as s:
-        n = keys.rotate_phi(s, ctx.progress("Re-encrypting PHI"))
+        n = key_admin.rotate_phi(s, ctx.progress("Re-encrypting PHI"))
     ctx.print(f"PHI key rotated; {n:,} deals re-encrypted.")
     return EXIT_OK
 
 
 def cmd_keys_rotate_db(ctx: Context) -> int:
     with ctx.session() as s:
-        keys.rotate_db(s)
+        key_admin.rotate_db(s)
     ctx.print("Database key rotated. Export a new recovery kit: older kits no longer open "
               "this workspace.")
     return EXIT_OK
@@ -575,16 +579,16 @@ def cmd_keys_rotate_db(ctx: Context) -> int:
 def cmd_keys_export_kit(ctx: Context) -> int:
     with ctx.session() as s:
         passphrase = ctx.passwords.ask("Kit passphrase", confirm=True)
-        keys.export_kit(s, ctx.args.file, passphrase)
+        key_admin.export_kit(s, ctx.args.file, passphrase)
     ctx.print(f"Recovery kit written to {ctx.args.file}. Keep it and its passphrase apart, "
               "somewhere safe.")
     return EXIT_OK
 
 
 def cmd_keys_import_kit(ctx: Context) -> int:
-    data = keys.read_kit_file(ctx.args.file)
+    data = key_admin.read_kit_file(ctx.args.file)
     passphrase = ctx.passwords.ask("Kit passphrase")
-    restored = keys.import_kit(ctx.path, data, passphrase)
+    restored = key_admin.import_kit(ctx.path, data, passphrase)
     ctx.print(f"Recovery kit imported: {len(restored)} key(s) restored to this keyring.")
     return EXIT_OK
 
@@ -609,7 +613,7 @@ def cmd_audit_export(ctx: Context) -> int:
 
 
 def cmd_doctor(ctx: Context) -> int:
-    from .core import doctor
+    from .core.tools import doctor
 
     checks = doctor.run(ctx.path)
     width = max(len(c.name) for c in checks)

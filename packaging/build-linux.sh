@@ -21,8 +21,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
 
+. packaging/lib.sh
 step() { printf '\n== %s\n' "$*"; }
-sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
 step "Build tools"
 need=()
@@ -31,10 +31,7 @@ for tool in dpkg-deb:dpkg-dev debsigs:debsigs debsig-verify:debsig-verify gpg:gn
   command -v "${tool%%:*}" >/dev/null || need+=("${tool##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
-  echo "Installing: ${need[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    "${need[@]}" >/dev/null
+  apt_install "${need[@]}"
 else
   echo "all present"
 fi

@@ -28,12 +28,14 @@ apt_install() {
 }
 
 # Make .venv if needed (with $PYTHON, default python3) and install the project with the
-# extras named (e.g. test,bench); pip's output is shown only when it fails.
+# extras named (e.g. test,bench; none: the app alone); pip's output is shown only when it
+# fails.
 venv_install() {
-  local python="${PYTHON:-python3}" log
+  local python="${PYTHON:-python3}" log spec="."
+  [ -n "${1:-}" ] && spec=".[$1]"
   [ -x .venv/bin/python ] || "$python" -m venv .venv
   log="$(mktemp -t closeplan-pip.XXXXXX)"
-  if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$1]" \
+  if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec" \
       >"$log" 2>&1; then
     cat "$log" >&2
     rm -f "$log"

@@ -6,19 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_install() {
-  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" \
-    >/dev/null
-}
+. packaging/lib.sh
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
-[ -x .venv/bin/python ] || python3 -m venv .venv
 echo "Installing ClosePlan Desktop into .venv ..."
-log="$(mktemp -t closeplan-pip.XXXXXX)"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e . >"$log" 2>&1 \
-  || { cat "$log" >&2; exit 1; }
-rm -f "$log"
+venv_install
 export PATH="$PWD/.venv/bin:$PATH"
 
 tour() {

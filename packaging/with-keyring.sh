@@ -2,12 +2,16 @@
 # Runs a command with a fresh, unlocked gnome-keyring (Secret Service) of its own.
 # Call it inside a private D-Bus session: dbus-run-session -- packaging/with-keyring.sh CMD...
 # gnome-keyring unlocks a stored keyring only with the password it was made with, so each
-# run gets its own XDG_DATA_HOME and a random password it never writes down.
+# run gets its own XDG_DATA_HOME and a random password it never writes down. It also gets
+# its own XDG_RUNTIME_DIR: the daemon keeps its control socket there, and a second run
+# started beside this one (another test run on the same machine) would otherwise take
+# over this run's daemon and lock its keyring mid-run.
 set -euo pipefail
 XDG_DATA_HOME="$(mktemp -d -t closeplan-xdg-data.XXXXXX)"
 XDG_CONFIG_HOME="$(mktemp -d -t closeplan-xdg-config.XXXXXX)"
-export XDG_DATA_HOME XDG_CONFIG_HOME
-trap 'rm -rf "$XDG_DATA_HOME" "$XDG_CONFIG_HOME"' EXIT
+XDG_RUNTIME_DIR="$(mktemp -d -t closeplan-xdg-runtime.XXXXXX)"
+export XDG_DATA_HOME XDG_CONFIG_HOME XDG_RUNTIME_DIR
+trap 'rm -rf "$XDG_DATA_HOME" "$XDG_CONFIG_HOME" "$XDG_RUNTIME_DIR"' EXIT
 password="$(head -c 24 /dev/urandom | base64)"
 eval "$(printf '%s' "$password" | gnome-keyring-daemon --unlock --components=secrets 2>/dev/null)"
 unset password

@@ -5,25 +5,17 @@ Run the suite with tests/run.sh: it starts a private D-Bus session and gnome-key
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import keyring
 import pytest
+from support import ADMIN_EMAIL, ADMIN_PASSWORD, USER_EMAIL, USER_PASSWORD, Env, run_cli
 
-from closeplan_desktop import cli
-from closeplan_desktop.core import auth, users, workspace
-from closeplan_desktop.core.auth import AuthSession
-from closeplan_desktop.core.workspace import Workspace
-
-ADMIN_EMAIL = "ada@acme-health.example"
-ADMIN_PASSWORD = "correct horse battery"
-USER_EMAIL = "bob@acme-health.example"
-USER_PASSWORD = "another long password"
+from closeplan_desktop.core.store import workspace
+from closeplan_desktop.core.usecases import auth, users
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -46,15 +38,6 @@ def _policy(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monkey
     return path
 
 
-@dataclass
-class Env:
-    ws: Workspace
-    path: Path
-    tenant_id: str
-    admin: AuthSession
-    user: AuthSession
-
-
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
     """A workspace with a tenant, its admin and one USER, both signed in."""
@@ -69,36 +52,6 @@ def env(tmp_path: Path) -> Iterator[Env]:
         yield Env(ws, path, tenant_id, admin, user)
     finally:
         ws.close()
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-def run_cli(*args: str, stdin: str = "") -> Result:
-    """Run closeplan-admin in this process, as a user would from a shell."""
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main([str(a) for a in args], stdin=io.StringIO(stdin), stdout=out, stderr=err)
-    return Result(code, out.getvalue(), err.getvalue())
-
-
-def sql(path: Path, query: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    """Read the workspace database behind the app's back, with the keyring's key."""
-    from closeplan_desktop.core import db
-    from closeplan_desktop.core.keystore import DB_SLOT, KeyStore
-
-    meta = workspace.read_meta(path)
-    key = KeyStore(meta["workspace_id"]).require(DB_SLOT, "database key")
-    conn = db.raw_connect(path / workspace.DB_FILE, key)
-    try:
-        rows = conn.execute(query, params).fetchall()
-        conn.commit()
-        return rows
-    finally:
-        conn.close()
 
 
 @pytest.fixture

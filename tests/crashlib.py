@@ -21,9 +21,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from closeplan_desktop.core import audit, auth, crypto, deals, keys, workspace
-from closeplan_desktop.core.keystore import phi_slot
-from closeplan_desktop.core.models import DealStatus
+from closeplan_desktop.core.domain.enums import DealStatus
+from closeplan_desktop.core.security import crypto
+from closeplan_desktop.core.security.keyring_store import phi_slot
+from closeplan_desktop.core.store import audit_log, workspace
+from closeplan_desktop.core.usecases import audit, auth, deal_import, deal_list, deals, key_admin
 
 OPS = ("edit", "create", "import", "rotate_phi", "rotate_db", "export")
 IMPORT_ROWS = 300
@@ -72,7 +74,7 @@ def child(path: Path, email: str, password: str, seed: int, out_fd: int,
         tag = f"{seed}-{n}"
         if op == "edit":
             # Imported rows keep their titles: the check counts them by title.
-            ids = [d.id for d in deals.list_deals(s, limit=50)
+            ids = [d.id for d in deal_list.list_deals(s, limit=50)
                    if not d.title.startswith("Imported")]
             if not ids:
                 continue
@@ -91,15 +93,15 @@ def child(path: Path, email: str, password: str, seed: int, out_fd: int,
                      "value": Decimal("1.00"), "phi": {"mrn": f"I-{tag}-{i}"} if i % 3 == 0
                      else None} for i in range(IMPORT_ROWS)]
             say("B", "import", f"Imported {tag} #")
-            deals.import_deals(s, rows)
+            deal_import.import_deals(s, rows)
             say("C", "import", f"Imported {tag} #")
         elif op == "rotate_phi":
             say("B", "rotate_phi")
-            keys.rotate_phi(s)
+            key_admin.rotate_phi(s)
             say("C", "rotate_phi")
         elif op == "rotate_db":
             say("B", "rotate_db")
-            keys.rotate_db(s)
+            key_admin.rotate_db(s)
             say("C", "rotate_db")
         elif op == "export":
             target = export_dir / f"audit-{tag}.csv"
@@ -128,11 +130,11 @@ def check(path: Path, email: str, password: str, journal: Journal, outcome: Outc
             outcome.problems.append(f"integrity_check: {ok[:3]}")
         if cipher:
             outcome.problems.append(f"cipher_integrity_check: {cipher[:3]}")
-        report = audit.verify_workspace(ws)
+        report = audit_log.verify_workspace(ws)
         if not report.ok:
             outcome.problems.append(f"audit chain: {report.problem}")
         s = auth.sign_in(ws, email, password)
-        st = keys.status(s)
+        st = key_admin.status(s)
         if st.pending_rows:
             outcome.problems.append(f"{st.pending_rows} rows still under an old PHI key")
         _check_rows(ws, s.tenant_id, journal, outcome)
@@ -156,7 +158,7 @@ def _check_rows(ws: workspace.Workspace, tenant_id: str, journal: Journal,
             outcome.problems.append(f"deal {deal_id} has no DEAL_CREATE log row")
         if phi is not None:
             try:
-                key = ws.keys.require(phi_slot(tenant_id, version), "phi")
+                key = ws.keyring.require(phi_slot(tenant_id, version), "phi")
                 crypto.decrypt_phi(key, tenant_id, deal_id, phi)
             except Exception as exc:
                 outcome.problems.append(f"deal {deal_id} PHI does not decrypt: {exc}")

@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def sign_in_timing(samples: int = 25) -> dict[str, float]:
     """Median time of a failed sign-in (bcrypt cost 10) for a known and an unknown email."""
     os.environ["CLOSEPLAN_POLICY_FILE"] = str(Path(tempfile.mkdtemp()) / "none.json")
-    from closeplan_desktop.core import auth, users, workspace
-    from closeplan_desktop.core.errors import AuthError
+    from closeplan_desktop.core.domain.errors import AuthError
+    from closeplan_desktop.core.store import workspace
+    from closeplan_desktop.core.usecases import auth, users
 
     path = Path(tempfile.mkdtemp()) / "ws"
     with workspace.create(path) as ws:

@@ -39,8 +39,10 @@ def main() -> None:
 
     from PySide6.QtWidgets import QApplication, QDialog, QInputDialog, QWidget
 
-    from closeplan_desktop.core import auth, demo, workspace
-    from closeplan_desktop.core.policy import load_policy
+    from closeplan_desktop.core.security.policy import load_policy
+    from closeplan_desktop.core.store import workspace
+    from closeplan_desktop.core.tools import demo
+    from closeplan_desktop.core.usecases import auth
     from closeplan_desktop.ui.deal_dialog import DealDialog
     from closeplan_desktop.ui.main_window import MainWindow
     from closeplan_desktop.ui.session import AppSession

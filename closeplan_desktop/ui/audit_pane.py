@@ -50,15 +50,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import audit, audit_stats, users
-from ..core.audit import AccessEntry, AuditFilter, EventEntry
-from ..core.audit_stats import RevealStat
-from ..core.auth import AuthSession
-from ..core.chain import ChainReport
-from ..core.errors import ClosePlanError
-from ..core.events import SecurityEventType
-from ..core.models import AccessAction
-from ..core.progress import CancelToken, Progress
+from ..core.domain.enums import AccessAction, SecurityEventType
+from ..core.domain.errors import ClosePlanError
+from ..core.domain.progress import CancelToken, Progress
+from ..core.store.chain import ChainReport
+from ..core.usecases import audit, audit_stats, users
+from ..core.usecases.audit import AccessEntry, AuditFilter, EventEntry
+from ..core.usecases.audit_stats import RevealStat
+from ..core.usecases.frame import AuthSession
 from .icons import icon
 from .messages import error_text, show_error
 from .pane import Pane

@@ -22,9 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import deals, validation
-from ..core.deals import DealSummary
-from ..core.errors import ClosePlanError
+from ..core.domain import validation
+from ..core.domain.errors import ClosePlanError
+from ..core.usecases import deals
+from ..core.usecases.deal_list import DealSummary
 from .deals_model import STATUS_LABELS, money
 from .icons import icon
 from .messages import error_text, show_error

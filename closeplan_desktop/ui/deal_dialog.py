@@ -18,10 +18,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import deals, validation
-from ..core.deals import DealSummary
-from ..core.errors import ClosePlanError, ValidationError
-from ..core.models import DealStatus
+from ..core.domain import money, validation
+from ..core.domain.enums import DealStatus
+from ..core.domain.errors import ClosePlanError, ValidationError
+from ..core.usecases import deals
+from ..core.usecases.deal_list import DealSummary
 from .deals_model import STATUS_LABELS
 from .icons import icon
 from .messages import error_text
@@ -175,7 +176,7 @@ class DealDialog(QDialog):
 
     def validate(self) -> bool:
         ok = self._check(validation.title, self.title.text(), self.title_hint)
-        ok = self._check(validation.money, self.value.text(), self.value_hint) and ok
+        ok = self._check(money.parse, self.value.text(), self.value_hint) and ok
         if self.phi_loaded:
             ok = self._check(lambda _: self.phi_value(), None, self.phi_hint) and ok
         self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(ok)

@@ -19,9 +19,10 @@ from typing import Any, overload
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
-from ..core import deals, search
-from ..core.deals import DealQuery, DealSummary
-from ..core.models import DealStatus
+from ..core.domain.enums import DealStatus
+from ..core.store import search
+from ..core.usecases import deal_list
+from ..core.usecases.deal_list import DealQuery, DealSummary
 
 PAGE = 200
 # Pages of rows kept in memory; the rest are read again by key when shown.
@@ -151,10 +152,10 @@ class DealsModel(QAbstractTableModel):
         elif search.fts_query(self.query.search):
             # A search: its first page, and a count only when that page is full (and
             # then only up to SEARCH_COUNT_AT_MOST): per keystroke, no full count.
-            page = deals.list_deals(session, self.query, offset=0, limit=PAGE)
+            page = deal_list.list_deals(session, self.query, offset=0, limit=PAGE)
             self.total = len(page)
             if len(page) == PAGE:
-                self.total = deals.count_deals(session, self.query,
+                self.total = deal_list.count_deals(session, self.query,
                                                at_most=SEARCH_COUNT_AT_MOST)
                 self.total_exact = self.total <= SEARCH_COUNT_AT_MOST
             self.endResetModel()
@@ -162,7 +163,7 @@ class DealsModel(QAbstractTableModel):
                 self._append(page)
             return
         else:
-            self.total = deals.count_deals(session, self.query)
+            self.total = deal_list.count_deals(session, self.query)
         self.endResetModel()
         if self.total:
             self.fetchMore(QModelIndex())
@@ -183,8 +184,8 @@ class DealsModel(QAbstractTableModel):
         if session is None:  # locked: nothing is read until unlocked
             return []
         if key_before is None:
-            return deals.list_deals(session, self.query, offset=0, limit=count)
-        return deals.list_deals(session, self.query, after=key_before, limit=count)
+            return deal_list.list_deals(session, self.query, offset=0, limit=count)
+        return deal_list.list_deals(session, self.query, after=key_before, limit=count)
 
     def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
         return not parent.isValid() and (len(self.rows) < self.total or not self.total_exact)
@@ -193,7 +194,7 @@ class DealsModel(QAbstractTableModel):
         session = self._session()
         if parent.isValid() or session is None:
             return
-        page = deals.list_deals(session, self.query, offset=len(self.rows), limit=PAGE)
+        page = deal_list.list_deals(session, self.query, offset=len(self.rows), limit=PAGE)
         if not page:
             self.total, self.total_exact = len(self.rows), True
             return

@@ -24,10 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import deals, paths
-from ..core.deals import DealQuery, DealSummary
-from ..core.errors import ClosePlanError
-from ..core.models import DealStatus
+from ..core.domain import paths
+from ..core.domain.enums import DealStatus
+from ..core.domain.errors import ClosePlanError
+from ..core.usecases import deal_import, deal_list, deals
+from ..core.usecases.deal_list import DealQuery, DealSummary
 from .deal_detail import DealDetail
 from .deal_dialog import DealDialog
 from .deals_model import STATUS_LABELS, DealsModel
@@ -183,7 +184,7 @@ class DealsPane(Pane):
         selected = self.selected_deal()
         try:
             self.model.reload()
-            self.pipeline.set_rows(deals.pipeline(self.app_session.core))
+            self.pipeline.set_rows(deal_list.pipeline(self.app_session.core))
         except ClosePlanError as exc:
             show_error(self, "Cannot list deals", error_text(exc))
         self._after_load(selected.id if selected else None)
@@ -288,7 +289,7 @@ class DealsPane(Pane):
 
     def refresh_and_select(self, deal_id: str) -> None:
         self.model.reload()
-        self.pipeline.set_rows(deals.pipeline(self.app_session.core))
+        self.pipeline.set_rows(deal_list.pipeline(self.app_session.core))
         self._after_load(deal_id)
 
     def import_csv(self) -> None:
@@ -301,8 +302,8 @@ class DealsPane(Pane):
         session = self.app_session.core
 
         def work(progress: object, cancel: object) -> int:
-            rows = deals.parse_import(paths.read_user_file(Path(name)))
-            return deals.import_deals(session, rows, progress, cancel)  # type: ignore[arg-type]
+            rows = deal_import.parse_import(paths.read_user_file(Path(name)))
+            return deal_import.import_deals(session, rows, progress, cancel)  # type: ignore[arg-type]
 
         task = Task(self, "Importing deals", work)
         task.succeeded.connect(lambda n: (QMessageBox.information(

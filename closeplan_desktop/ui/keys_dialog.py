@@ -37,9 +37,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import keys, policy
-from ..core.errors import ClosePlanError
-from ..core.keys import KeyStatus
+from ..core.domain.errors import ClosePlanError
+from ..core.security import policy
+from ..core.usecases import key_admin
+from ..core.usecases.key_admin import KeyStatus
 from .icons import icon
 from .messages import confirm, error_text, show_error
 from .session import AppSession
@@ -308,7 +309,7 @@ class KeysDialog(QDialog):
 
     def refresh_status(self) -> None:
         try:
-            st = keys.status(self.app_session.core)
+            st = key_admin.status(self.app_session.core)
         except ClosePlanError as exc:
             self.status = None
             self.keys_notice.say(error_text(exc), "error")
@@ -398,7 +399,7 @@ class KeysDialog(QDialog):
     def start_rotate_phi(self) -> Task:
         session = self.app_session.core
         return self._start("Re-encrypting PHI",
-                           lambda progress, token: keys.rotate_phi(session, progress, token),
+                           lambda progress, token: key_admin.rotate_phi(session, progress, token),
                            self._phi_rotated)
 
     def _phi_rotated(self, count: object) -> None:
@@ -420,7 +421,7 @@ class KeysDialog(QDialog):
     def start_rotate_db(self) -> Task:
         session = self.app_session.core
         return self._start("Rotating the database key",
-                           lambda progress, token: keys.rotate_db(session),
+                           lambda progress, token: key_admin.rotate_db(session),
                            self._db_rotated, cancellable=False)
 
     def _db_rotated(self, _result: object) -> None:
@@ -454,7 +455,8 @@ class KeysDialog(QDialog):
     def start_export(self, target: Path, passphrase: str) -> Task:
         session = self.app_session.core
         return self._start("Exporting the recovery kit",
-                           lambda progress, token: keys.export_kit(session, target, passphrase),
+                           lambda progress, token: key_admin.export_kit(session, target,
+                                                                        passphrase),
                            lambda _r: self.keys_notice.say(
                                f"Recovery kit written to {target}. Keep it and its passphrase "
                                "apart, somewhere safe."),

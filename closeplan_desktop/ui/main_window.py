@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
-from ..core import users
-from ..core.errors import ClosePlanError
+from ..core.domain.errors import ClosePlanError
+from ..core.usecases import users
 from .deals_pane import DealsPane
 from .icons import icon
 from .idle import IdleWatcher, SessionSignals

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from ..core.errors import ClosePlanError
+from ..core.domain.errors import ClosePlanError
 
 
 def show_error(parent: QWidget | None, title: str, message: str) -> None:

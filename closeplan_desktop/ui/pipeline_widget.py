@@ -8,8 +8,8 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from ..core.deals import PipelineRow
-from ..core.models import DealStatus
+from ..core.domain.enums import DealStatus
+from ..core.usecases.deal_list import PipelineRow
 from .deals_model import STATUS_LABELS
 
 COLORS = {DealStatus.DRAFT: "#94a3b8", DealStatus.ACTIVE: "#0f766e",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from ..core import auth
-from ..core.auth import AuthSession
-from ..core.workspace import Workspace
+from ..core.store.workspace import Workspace
+from ..core.usecases import auth
+from ..core.usecases.frame import AuthSession
 
 
 class AppSession(QObject):

@@ -18,14 +18,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.errors import ClosePlanError
+from ..core.domain.errors import ClosePlanError
 from .icons import icon
 from .messages import error_text
 from .widgets import heading, muted
 
 if TYPE_CHECKING:  # the database stack is imported after the first paint (app.py)
-    from ..core.auth import AuthSession
-    from ..core.workspace import Workspace
+    from ..core.store.workspace import Workspace
+    from ..core.usecases.frame import AuthSession
 
 OPENING = "Opening workspace…"
 QUEUED = "Signing in once the workspace is open…"
@@ -138,7 +138,7 @@ class SignInDialog(QDialog):
             self.queued = True
             self.status.setText(QUEUED)
             return
-        from ..core import auth  # imported by then: the workspace is open
+        from ..core.usecases import auth  # imported by then: the workspace is open
 
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:

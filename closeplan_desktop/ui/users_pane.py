@@ -38,10 +38,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import users, validation
-from ..core.errors import ClosePlanError
-from ..core.models import UserRole
-from ..core.users import UserInfo
+from ..core.domain import validation
+from ..core.domain.enums import UserRole
+from ..core.domain.errors import ClosePlanError
+from ..core.usecases import users
+from ..core.usecases.users import UserInfo
 from .icons import icon
 from .messages import confirm, error_text, show_error
 from .pane import Pane

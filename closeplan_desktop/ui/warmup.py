@@ -16,13 +16,13 @@ from PySide6.QtCore import QObject, Signal
 from .worker import Task
 
 if TYPE_CHECKING:
-    from ..core.workspace import Workspace
+    from ..core.store.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 
 def _work(ws: Workspace) -> None:
-    from ..core.warmup import warm_up
+    from ..core.tools.warmup import warm_up
     from . import main_window  # noqa: F401  (its import chain: panes, models, dialogs)
 
     warm_up(ws)

@@ -19,9 +19,11 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from ..core import keys, users, validation, workspace
-from ..core.errors import ClosePlanError, ValidationError
-from ..core.policy import Policy
+from ..core.domain import validation
+from ..core.domain.errors import ClosePlanError, ValidationError
+from ..core.security.policy import Policy
+from ..core.store import workspace
+from ..core.usecases import key_admin, users
 from .icons import icon
 from .messages import error_text
 
@@ -270,7 +272,7 @@ class FirstRunWizard(QWizard):
 
     def _restore(self) -> None:
         path = Path(self.restore.path.text().strip()).expanduser()
-        data = keys.read_kit_file(Path(self.restore.kit.text().strip()).expanduser())
-        keys.import_kit(path, data, self.restore.passphrase.text())
+        data = key_admin.read_kit_file(Path(self.restore.kit.text().strip()).expanduser())
+        key_admin.import_kit(path, data, self.restore.passphrase.text())
         self.restore.passphrase.clear()
         self.path = path

@@ -8,8 +8,8 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
-from ..core.errors import ClosePlanError
-from ..core.progress import Cancelled, CancelToken
+from ..core.domain.errors import ClosePlanError
+from ..core.domain.progress import Cancelled, CancelToken
 
 
 class _Runner(QObject):

@@ -23,8 +23,8 @@ cd "$(dirname "$0")/../.."
 NOTARY_PROFILE="${NOTARY_PROFILE:-}"
 ENTITLEMENTS="packaging/macos/entitlements.plist"
 
-python3 -m venv .venv
-.venv/bin/python -m pip install -q -e '.[build]'
+. packaging/lib.sh
+venv_install build
 VERSION="$(.venv/bin/python -c 'import closeplan_desktop as c; print(c.__version__)')"
 APP="dist/ClosePlan Desktop.app"
 OUT="dist/macos"

@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape, quoteattr
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from closeplan_desktop.core.policy import SPECS  # noqa: E402
+from closeplan_desktop.core.security.policy import SPECS  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ADMX = HERE / "ClosePlan.admx"

@@ -33,9 +33,20 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fixture import bench_fixture_access_history
 from plain import export_plain, open_plain
 
-from closeplan_desktop.core import audit, auth, deals, demo, keys, users, workspace
-from closeplan_desktop.core.deals import SORT_COLUMNS, DealQuery
-from closeplan_desktop.core.models import DealStatus, UserRole
+from closeplan_desktop.core.domain.enums import DealStatus, UserRole
+from closeplan_desktop.core.store import workspace
+from closeplan_desktop.core.tools import demo
+from closeplan_desktop.core.usecases import (
+    audit,
+    auth,
+    deal_import,
+    deal_list,
+    deals,
+    frame,
+    key_admin,
+    users,
+)
+from closeplan_desktop.core.usecases.deal_list import SORT_COLUMNS, DealQuery
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -107,7 +118,7 @@ def build(path: Path, n: int) -> dict[str, Any]:
         for i, start in enumerate(range(0, n, CHUNK)):
             rows = demo.demo_rows(min(CHUNK, n - start), seed=2026 + i)
             t0 = time.perf_counter()
-            deals.import_deals(people[i % len(people)], rows)
+            deal_import.import_deals(people[i % len(people)], rows)
             import_s += time.perf_counter() - t0
             del rows
             if n > CHUNK:
@@ -128,7 +139,7 @@ def dir_size(path: Path) -> int:
 class Side:
     name: str
     ws: workspace.Workspace
-    admin: auth.AuthSession
+    admin: frame.AuthSession
     model: Any = None  # the deals table's model (ui.deals_model.DealsModel), no view
 
 
@@ -172,7 +183,7 @@ def measure_queries(sides: list[Side], reps: int, phi_ids: list[str]) -> dict[st
     prefixes = [w[:k] for w in SEARCH_WORDS for k in range(1, len(w) + 1)]
     res["search_keystroke"] = interleaved(sides, max(reps, len(prefixes)), page_op(
         lambda i: DealQuery(search=prefixes[i % len(prefixes)])))
-    res["pipeline"] = interleaved(sides, reps, lambda s, i: deals.pipeline(s.admin))
+    res["pipeline"] = interleaved(sides, reps, lambda s, i: deal_list.pipeline(s.admin))
     res["reveal"] = interleaved(sides, reps, lambda s, i: deals.reveal_phi(
         s.admin, phi_ids[i % len(phi_ids)]))
     return res
@@ -310,7 +321,7 @@ def measure_rss(ws_path: Path, plain_db: Path) -> dict[str, Any]:
     return out
 
 
-def profile_import(admin: auth.AuthSession, n: int, target: Path) -> None:
+def profile_import(admin: frame.AuthSession, n: int, target: Path) -> None:
     """cProfile of one more import of CHUNK deals into the workspace, by internal time:
     what bounds the import rate at this size."""
     import cProfile
@@ -321,7 +332,7 @@ def profile_import(admin: auth.AuthSession, n: int, target: Path) -> None:
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
-    deals.import_deals(admin, rows)
+    deal_import.import_deals(admin, rows)
     prof.disable()
     took = time.perf_counter() - t0
     buf = io.StringIO()
@@ -374,7 +385,7 @@ def run_size(n: int, work: Path, reps: int, gui_reps: int,
             verify_rate[side.name] = report.rows_checked / (time.perf_counter() - t0)
         for side in sides:
             t0 = time.perf_counter()
-            done = keys.rotate_phi(side.admin)
+            done = key_admin.rotate_phi(side.admin)
             rotation_rate[side.name] = done / (time.perf_counter() - t0)
         if profile_dir is not None:
             profile_import(admin, n, profile_dir / f"profile-import-{n}.txt")

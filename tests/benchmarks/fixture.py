@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from closeplan_desktop.core import chain, db
-from closeplan_desktop.core.audit import RESOURCE_DEAL, RESOURCE_DEAL_PHI
-from closeplan_desktop.core.clock import iso, utcnow
-from closeplan_desktop.core.ids import new_id
-from closeplan_desktop.core.keystore import AUDIT_SLOT
-from closeplan_desktop.core.workspace import Workspace
+from closeplan_desktop.core.domain.clock import iso, utcnow
+from closeplan_desktop.core.domain.ids import new_id
+from closeplan_desktop.core.security.keyring_store import AUDIT_SLOT
+from closeplan_desktop.core.store import chain, db
+from closeplan_desktop.core.store.audit_log import RESOURCE_DEAL, RESOURCE_DEAL_PHI
+from closeplan_desktop.core.store.workspace import Workspace
 
 BATCH = 10000
 _INSERT = ("INSERT INTO access_logs (id, user_id, deal_id, action, access_type, resource_type, "
@@ -30,7 +30,7 @@ def bench_fixture_access_history(ws: Workspace, tenant_id: str, user_ids: Sequen
                                  per_deal: int = 4) -> int:
     """BENCH FIXTURE: append `per_deal` chained access-log rows for every deal of the
     tenant (see the module docstring). Returns the number of rows written."""
-    key = ws.keys.require(AUDIT_SLOT, "audit key")
+    key = ws.keyring.require(AUDIT_SLOT, "audit key")
     written = 0
     last_rowid = 0
     turn = 0

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 def _open(ws_path: Path, plain_db: str | None):  # type: ignore[no-untyped-def]
-    from closeplan_desktop.core import workspace
+    from closeplan_desktop.core.store import workspace
 
     if plain_db:
         from plain import open_plain

@@ -10,19 +10,19 @@ from pathlib import Path
 import sqlcipher3.dbapi2 as sqlcipher
 from sqlalchemy import select
 
-from closeplan_desktop.core import db, workspace
-from closeplan_desktop.core.keystore import AUDIT_SLOT, DB_SLOT, KeyStore
-from closeplan_desktop.core.models import Meta
-from closeplan_desktop.core.policy import load_policy
-from closeplan_desktop.core.workspace import Workspace
+from closeplan_desktop.core.security.keyring_store import AUDIT_SLOT, DB_SLOT, KeyringStore
+from closeplan_desktop.core.security.policy import load_policy
+from closeplan_desktop.core.store import db, layout
+from closeplan_desktop.core.store.models import Meta
+from closeplan_desktop.core.store.workspace import Workspace
 
 
 def export_plain(ws_path: Path, target: Path) -> None:
     """Write an unencrypted copy of the (closed) workspace's database to `target`."""
-    meta = workspace.read_meta(ws_path)
-    key = KeyStore(meta["workspace_id"]).require(DB_SLOT, "database key")
+    meta = layout.read_meta(ws_path)
+    key = KeyringStore(meta["workspace_id"]).require(DB_SLOT, "database key")
     target.unlink(missing_ok=True)
-    conn = db.raw_connect(ws_path / workspace.DB_FILE, key)
+    conn = db.raw_connect(ws_path / layout.DB_FILE, key)
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.execute("ATTACH DATABASE ? AS plain KEY ''", (str(target),))
@@ -42,11 +42,11 @@ def _connect(path: Path) -> sqlcipher.Connection:
 def open_plain(ws_path: Path, plain_db: Path) -> Workspace:
     """A Workspace over the unencrypted copy: same ids, same keyring entries (PHI and
     audit keys), no database key and no lock."""
-    meta = workspace.read_meta(ws_path)
+    meta = layout.read_meta(ws_path)
     engine = db.engine_over(functools.partial(_connect, plain_db))
     with db.read_session(engine) as s:
         device_id = s.scalar(select(Meta.value).where(Meta.key == "device_id"))
-    keys = KeyStore(meta["workspace_id"])
+    keys = KeyringStore(meta["workspace_id"])
     # As workspace.open_workspace does: the keyring is reached, and the audit key read,
     # while opening, not at the first sign-in.
     keys.require(AUDIT_SLOT, "audit key")

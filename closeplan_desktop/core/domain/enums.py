@@ -1,0 +1,63 @@
+"""The seed's enums (role, deal status, access action and type), PHI key states, and the
+kinds of security event (DESIGN.md section 6): plain values every layer shares."""
+
+from __future__ import annotations
+
+import enum
+
+
+class UserRole(enum.StrEnum):
+    ADMIN = "ADMIN"
+    USER = "USER"
+
+
+class DealStatus(enum.StrEnum):
+    DRAFT = "DRAFT"
+    ACTIVE = "ACTIVE"
+    CLOSED_WON = "CLOSED_WON"
+    CLOSED_LOST = "CLOSED_LOST"
+
+
+class AccessAction(enum.StrEnum):
+    PHI_ACCESS = "PHI_ACCESS"
+    DEAL_CREATE = "DEAL_CREATE"
+    DEAL_UPDATE = "DEAL_UPDATE"
+    DEAL_DELETE = "DEAL_DELETE"
+
+
+class AccessType(enum.StrEnum):
+    READ = "READ"
+    WRITE = "WRITE"
+
+
+class PhiKeyState(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    DECRYPT_ONLY = "DECRYPT_ONLY"
+    RETIRED = "RETIRED"
+
+
+class SecurityEventType(enum.StrEnum):
+    LOGIN_SUCCESS = "LOGIN_SUCCESS"
+    LOGIN_FAILURE = "LOGIN_FAILURE"
+    LOCKOUT = "LOCKOUT"
+    LOGIN_LOCKED = "LOGIN_LOCKED"
+    PASSWORD_REHASHED = "PASSWORD_REHASHED"  # noqa: S105
+    USER_CREATED = "USER_CREATED"
+    USERS_IMPORTED = "USERS_IMPORTED"
+    ROLE_CHANGED = "ROLE_CHANGED"
+    PASSWORD_CHANGED = "PASSWORD_CHANGED"  # noqa: S105
+    PASSWORD_RESET = "PASSWORD_RESET"  # noqa: S105
+    USER_DEACTIVATED = "USER_DEACTIVATED"
+    USER_REACTIVATED = "USER_REACTIVATED"
+    TENANT_CREATED = "TENANT_CREATED"
+    KEY_CREATED = "KEY_CREATED"
+    KEY_ROTATED = "KEY_ROTATED"
+    KEY_RETIRED = "KEY_RETIRED"
+    DB_KEY_ROTATED = "DB_KEY_ROTATED"
+    RECOVERY_KIT_EXPORTED = "RECOVERY_KIT_EXPORTED"
+    RECOVERY_KIT_IMPORTED = "RECOVERY_KIT_IMPORTED"
+    AUDIT_EXPORTED = "AUDIT_EXPORTED"
+    AUDIT_VERIFIED = "AUDIT_VERIFIED"
+    BREAK_GLASS = "BREAK_GLASS"
+    ACCESS_DENIED = "ACCESS_DENIED"
+    DEALS_IMPORTED = "DEALS_IMPORTED"

@@ -1,0 +1,185 @@
+"""Rules for every value a user can type, in one place.
+
+Each function takes untrusted input (any type) and returns the clean value or raises
+`ValidationError` with a message that names the field and says what is allowed. The
+messages never repeat the value itself: it may be PHI or a password.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from typing import Any
+
+from .enums import DealStatus, UserRole
+from .errors import ValidationError
+
+MAX_TITLE = 200
+MAX_NAME = 100
+MAX_EMAIL = 254
+MAX_REASON = 500
+MAX_DOMAIN = 253
+MAX_PHI_FIELDS = 32
+MAX_PHI_VALUE = 4000
+MAX_PHI_BYTES = 64 * 1024
+BCRYPT_MAX_BYTES = 72
+
+PHI_FIELD_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@" + _LABEL + r"(?:\." + _LABEL + r")+$")
+DOMAIN_RE = re.compile(r"^(?=.{1,253}$)" + _LABEL + r"(?:\." + _LABEL + r")+$")
+
+# The PHI fields the forms offer; other lowercase names are allowed for imported data.
+STANDARD_PHI_FIELDS: tuple[tuple[str, str], ...] = (
+    ("patient_name", "Patient name"),
+    ("mrn", "Medical record number"),
+    ("date_of_birth", "Date of birth"),
+    ("diagnosis", "Diagnosis"),
+    ("insurance_id", "Insurance member ID"),
+    ("notes", "Clinical notes"),
+)
+
+
+def _has_control(text: str, allow_newlines: bool = False) -> bool:
+    for ch in text:
+        if allow_newlines and ch in "\n\t":
+            continue
+        if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") or ch in "\u2028\u2029":
+            return True
+    return False
+
+
+def text(value: Any, field: str, *, max_len: int, required: bool = True,
+         allow_newlines: bool = False) -> str:
+    """A trimmed single-line (or multi-line) text of at most `max_len` characters."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be text.")
+    clean = unicodedata.normalize("NFC", value.strip())
+    if required and not clean:
+        raise ValidationError(f"{field} is required.")
+    if len(clean) > max_len:
+        raise ValidationError(f"{field} is too long: at most {max_len} characters.")
+    if _has_control(clean, allow_newlines):
+        raise ValidationError(f"{field} contains control or unassigned characters; remove them.")
+    return clean
+
+
+def title(value: Any) -> str:
+    return text(value, "Title", max_len=MAX_TITLE)
+
+
+def person_name(value: Any, field: str) -> str:
+    return text(value, field, max_len=MAX_NAME)
+
+
+def email(value: Any) -> str:
+    """An email address, lower-cased (the seed's emails are unique regardless of case)."""
+    clean = text(value, "Email", max_len=MAX_EMAIL)
+    if not EMAIL_RE.match(clean):
+        raise ValidationError("Email is not a valid address (expected name@example.org).")
+    return clean.lower()
+
+
+def domain(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    clean = text(value, "Domain", max_len=MAX_DOMAIN).lower()
+    if not DOMAIN_RE.match(clean):
+        raise ValidationError("Domain is not a valid host name (expected example.org).")
+    return clean
+
+
+def status(value: Any) -> DealStatus:
+    if isinstance(value, DealStatus):
+        return value
+    names = ", ".join(s.value for s in DealStatus)
+    if not isinstance(value, str):
+        raise ValidationError(f"Status must be one of {names}.")
+    key = value.strip().upper().replace(" ", "_")
+    try:
+        return DealStatus(key)
+    except ValueError:
+        raise ValidationError(f"Status must be one of {names}.") from None
+
+
+def role(value: Any) -> UserRole:
+    if isinstance(value, UserRole):
+        return value
+    if isinstance(value, str):
+        try:
+            return UserRole(value.strip().upper())
+        except ValueError:
+            pass
+    raise ValidationError("Role must be ADMIN or USER.")
+
+
+def password(value: Any, min_length: int) -> str:
+    """A new password: long enough, and short enough for bcrypt (never silently cut)."""
+    if not isinstance(value, str) or not value:
+        raise ValidationError("Password is required.")
+    if len(value) < min_length:
+        raise ValidationError(f"Password is too short: use at least {min_length} characters.")
+    if len(value.encode("utf-8")) > BCRYPT_MAX_BYTES:
+        raise ValidationError(
+            f"Password is too long: at most {BCRYPT_MAX_BYTES} bytes (fewer with accented "
+            "or non-Latin characters)."
+        )
+    if "\x00" in value or _has_control(value):
+        raise ValidationError("Password contains control characters; use printable characters.")
+    if not value.strip():
+        raise ValidationError("Password cannot be only spaces.")
+    return value
+
+
+def reason(value: Any) -> str:
+    return text(value, "Reason", max_len=MAX_REASON)
+
+
+def phi(value: Any) -> dict[str, str] | None:
+    """PHI as a flat object of named text fields; None or {} means no PHI.
+
+    Accepts a dict or a JSON text. Nested objects, lists and numbers are refused so that
+    every PHI value is a form field a person can read and edit.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if len(value.encode("utf-8", "surrogatepass")) > MAX_PHI_BYTES:
+            raise ValidationError(f"PHI is too large: at most {MAX_PHI_BYTES // 1024} KiB.")
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            raise ValidationError("PHI is not valid JSON: give an object such as "
+                                  '{"patient_name": "..."}.') from None
+    if not isinstance(value, dict):
+        raise ValidationError('PHI must be an object of named fields, such as {"mrn": "..."}.')
+    if len(value) > MAX_PHI_FIELDS:
+        raise ValidationError(f"PHI has too many fields: at most {MAX_PHI_FIELDS}.")
+    clean: dict[str, str] = {}
+    for key, raw in value.items():
+        if not isinstance(key, str) or not PHI_FIELD_RE.match(key):
+            raise ValidationError("PHI field names must be lowercase letters, digits and "
+                                  "underscores, starting with a letter (such as patient_name).")
+        if raw is None:
+            continue
+        if not isinstance(raw, str):
+            raise ValidationError(f"PHI field {key} must be text, not a list, object or number.")
+        item = text(raw, f"PHI field {key}", max_len=MAX_PHI_VALUE, required=False,
+                    allow_newlines=True)
+        if item:
+            clean[key] = item
+    return clean or None
+
+
+def page(offset: Any, limit: Any, max_limit: int = 1000) -> tuple[int, int]:
+    for name, v in (("offset", offset), ("limit", limit)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValidationError(f"Paging {name} must be a whole number.")
+    if offset < 0:
+        raise ValidationError("Paging offset cannot be negative.")
+    if not 1 <= limit <= max_limit:
+        raise ValidationError(f"Paging limit must be between 1 and {max_limit}.")
+    return offset, limit

@@ -1,0 +1,157 @@
+"""The OS keyring: the only place keys are stored.
+
+Keys are kept per workspace under the service name ``ClosePlan Desktop``. Reads are
+cached in memory for the life of the open workspace (a Secret Service round trip costs
+milliseconds; a reveal must not). Backends that would store keys in a plain file, or
+store nothing, are refused: there is no fallback to a file.
+"""
+
+from __future__ import annotations
+
+import binascii
+import threading
+
+import keyring
+import keyring.errors
+
+from ..domain.errors import KeyMissing, KeyringError, KeyringLocked, NoKeyringBackend
+
+SERVICE = "ClosePlan Desktop"
+
+_UNSAFE_BACKENDS = ("keyring.backends.fail", "keyring.backends.null", "keyrings.alt",
+                    "keyring.backends.chainer")
+
+NO_BACKEND_MESSAGE = (
+    "No usable OS keyring was found, so the workspace keys cannot be read or stored. "
+    "On Linux, install and unlock a Secret Service provider (gnome-keyring or KWallet) in "
+    "your desktop session; ClosePlan never stores keys in a plain file."
+)
+LOCKED_MESSAGE = (
+    "The OS keyring is locked. Unlock it (sign in to your desktop session or open your "
+    "keyring manager), then try again."
+)
+
+
+def backend_name() -> str:
+    """The class of the keyring backend in use, for `doctor`."""
+    kr = keyring.get_keyring()
+    return f"{type(kr).__module__}.{type(kr).__name__}"
+
+
+def _usable_backend() -> None:
+    kr = keyring.get_keyring()
+    name = backend_name()
+    if name.startswith(_UNSAFE_BACKENDS) and not _chainer_has_backend(kr):
+        raise NoKeyringBackend(NO_BACKEND_MESSAGE)
+    if "Plaintext" in name or "EncryptedKeyring" in name:
+        raise NoKeyringBackend(NO_BACKEND_MESSAGE)
+
+
+def _chainer_has_backend(kr: object) -> bool:
+    backends = getattr(kr, "backends", None)
+    return bool(backends)
+
+
+def _translate(exc: Exception) -> KeyringError:
+    if isinstance(exc, keyring.errors.KeyringLocked):
+        return KeyringLocked(LOCKED_MESSAGE)
+    if isinstance(exc, keyring.errors.NoKeyringError):
+        return NoKeyringBackend(NO_BACKEND_MESSAGE)
+    text = str(exc).lower()
+    if "locked" in text or "unlock" in text or "dismissed" in text:
+        return KeyringLocked(LOCKED_MESSAGE)
+    if "no such interface" in text or "dbus" in text or "secret service" in text:
+        return NoKeyringBackend(NO_BACKEND_MESSAGE)
+    return KeyringError(f"The OS keyring refused the request ({exc.__class__.__name__}); "
+                        "check that it is running and unlocked.")
+
+
+class KeyringStore:
+    """Keys of one workspace in the OS keyring, with an in-memory cache."""
+
+    def __init__(self, workspace_id: str) -> None:
+        self.workspace_id = workspace_id
+        self._cache: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def _name(self, slot: str) -> str:
+        return f"workspace:{self.workspace_id}:{slot}"
+
+    def get(self, slot: str) -> bytes | None:
+        """The key in `slot`, or None when the keyring has none."""
+        with self._lock:
+            if slot in self._cache:
+                return self._cache[slot]
+        _usable_backend()
+        try:
+            raw = keyring.get_password(SERVICE, self._name(slot))
+        except Exception as exc:  # every backend error becomes a clear one
+            raise _translate(exc) from None
+        if raw is None:
+            return None
+        try:
+            key = binascii.unhexlify(raw)
+        except (binascii.Error, ValueError):
+            raise KeyringError(f"The keyring entry '{self._name(slot)}' is not a ClosePlan key; "
+                               "import the recovery kit to restore it.") from None
+        with self._lock:
+            self._cache[slot] = key
+        return key
+
+    def require(self, slot: str, what: str) -> bytes:
+        key = self.get(slot)
+        if key is None:
+            raise KeyMissing(
+                f"The {what} for this workspace is not in this keyring. If the workspace was "
+                "copied from another device or the keyring was reset, import its recovery kit "
+                "with 'closeplan-admin keys import-kit'."
+            )
+        return key
+
+    def put(self, slot: str, key: bytes) -> None:
+        """Store a key; refuses to overwrite a different key already in the slot."""
+        existing = self.get(slot)
+        if existing is not None and existing != key:
+            raise KeyringError(f"The keyring already holds a different key in "
+                               f"'{self._name(slot)}'; refusing to replace it.")
+        if existing == key:
+            return
+        self._write(slot, key)
+
+    def replace(self, slot: str, key: bytes) -> None:
+        """Overwrite a slot: only for the final step of a rotation whose new key is proven."""
+        self._write(slot, key)
+
+    def _write(self, slot: str, key: bytes) -> None:
+        _usable_backend()
+        try:
+            keyring.set_password(SERVICE, self._name(slot), key.hex())
+        except Exception as exc:
+            raise _translate(exc) from None
+        with self._lock:
+            self._cache[slot] = key
+
+    def delete(self, slot: str) -> None:
+        _usable_backend()
+        try:
+            keyring.delete_password(SERVICE, self._name(slot))
+        except keyring.errors.PasswordDeleteError:
+            pass
+        except Exception as exc:
+            raise _translate(exc) from None
+        with self._lock:
+            self._cache.pop(slot, None)
+
+    def forget(self) -> None:
+        """Drop cached keys from memory (on close)."""
+        with self._lock:
+            self._cache.clear()
+
+
+def phi_slot(tenant_id: str, version: int) -> str:
+    return f"phi:{tenant_id}:v{version}"
+
+
+DB_SLOT = "db"
+DB_PENDING_SLOT = "db:pending"
+AUDIT_SLOT = "audit"

@@ -1,0 +1,94 @@
+"""The audit log's low-level writers: chained access-log rows and security events.
+
+Each writer appends in the caller's transaction, so a change and its audit row commit
+together. Reading, verifying for an admin and exporting are use cases
+(`core.usecases.audit`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from ..domain.clock import iso, utcnow
+from ..domain.enums import AccessAction, AccessType, SecurityEventType
+from ..domain.ids import new_id
+from ..domain.progress import Progress, no_progress
+from ..security.keyring_store import AUDIT_SLOT
+from . import chain, db
+from .models import AccessLog, SecurityEvent
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+RESOURCE_DEAL_PHI = "deal.phi"
+RESOURCE_DEAL = "deal"
+OTHER_TENANT_DEAL = "(a deal outside this tenant)"
+
+
+def audit_key(ws: Workspace) -> bytes:
+    """The workspace's audit MAC key (from the keyring, cached)."""
+    return ws.keyring.require(AUDIT_SLOT, "audit key")
+
+
+def access_row(s: Session, ws: Workspace, *, tenant_id: str, user_id: str, deal_id: str,
+               action: AccessAction, access_type: AccessType, success: bool,
+               reason: str | None = None) -> dict[str, Any]:
+    """The column values of the next chained access-log row (moves the chain head).
+
+    For bulk writers that insert many rows at once; everyone else calls `log_access`.
+    """
+    resource = RESOURCE_DEAL_PHI if action == AccessAction.PHI_ACCESS else RESOURCE_DEAL
+    now = utcnow()
+    values: dict[str, Any] = {
+        "id": new_id(), "user_id": user_id, "deal_id": deal_id, "action": action.value,
+        "access_type": access_type.value, "resource_type": resource, "success": success,
+        "timestamp": iso(now), "tenant_id": tenant_id, "device_id": ws.device_id,
+        "reason": reason,
+    }
+    values["seq"], values["chain_hash"] = chain.next_link(
+        s, audit_key(ws), "access_logs", ws.device_id, values)
+    values["timestamp"] = now
+    values["action"], values["access_type"] = action, access_type
+    return values
+
+
+def log_access(s: Session, ws: Workspace, *, tenant_id: str, user_id: str, deal_id: str,
+               action: AccessAction, access_type: AccessType, success: bool,
+               reason: str | None = None) -> str:
+    """Append one chained access-log row in the caller's transaction; returns its id."""
+    values = access_row(s, ws, tenant_id=tenant_id, user_id=user_id, deal_id=deal_id,
+                        action=action, access_type=access_type, success=success, reason=reason)
+    s.execute(insert(AccessLog), [values])
+    return str(values["id"])
+
+
+def log_event(s: Session, ws: Workspace, type_: SecurityEventType, tenant_id: str | None,
+              user_id: str | None, detail: dict[str, Any]) -> str:
+    """Append one chained security event in the caller's transaction; returns its id.
+
+    `detail` holds ids, counts and emails only: never PHI, passwords or keys.
+    """
+    text = json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    now = utcnow()
+    values: dict[str, Any] = {
+        "id": new_id(), "tenant_id": tenant_id, "user_id": user_id, "type": type_.value,
+        "detail": text, "timestamp": iso(now), "device_id": ws.device_id,
+    }
+    values["seq"], values["chain_hash"] = chain.next_link(
+        s, audit_key(ws), "security_events", ws.device_id, values)
+    values["timestamp"] = now
+    s.execute(insert(SecurityEvent), [values])
+    return str(values["id"])
+
+
+def verify_workspace(ws: Workspace, progress: Progress = no_progress, *,
+                     parallel_from: int | None = None) -> chain.ChainReport:
+    """Verify every log chain of the workspace (no session: used by `doctor`, and by the
+    self-test, which sets `parallel_from` low to prove that worker processes start)."""
+    with db.read_session(ws.engine) as s:
+        return chain.verify(s, audit_key(ws), progress, connect=db.connector(ws.engine),
+                            parallel_from=parallel_from)

@@ -1,0 +1,282 @@
+"""The local mirror of ClosePlan's schema (seed-schema.md) and the desktop's additions.
+
+Table and column names follow the seed verbatim (snake_case); every addition is listed
+in the README's schema section with its reason. Times are stored as fixed-width UTC
+ISO text, so they sort as text and come back timezone-aware; money is stored as whole
+cents in a 64-bit integer, so it round-trips exactly and sums exactly.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from ..domain.clock import as_utc, iso, utcnow
+from ..domain.enums import AccessAction, AccessType, DealStatus, PhiKeyState, UserRole
+from ..domain.ids import new_id
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes stored as fixed-width ISO 8601 text (sorts correctly)."""
+
+    impl = String(27)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> str | None:
+        return None if value is None else iso(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+
+
+class Cents(TypeDecorator[Decimal]):
+    """A Decimal amount with two places stored as an integer number of cents."""
+
+    impl = Integer
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        return int((Decimal(value) * 100).to_integral_exact())
+
+    def process_result_value(self, value: int | None, dialect: Dialect) -> Decimal | None:
+        return None if value is None else cents_to_decimal(value)
+
+
+def cents_to_decimal(cents: int) -> Decimal:
+    """Whole cents to an exact two-place Decimal."""
+    return Decimal(cents).scaleb(-2).quantize(Decimal("0.01"))
+
+
+NAMING = {
+    "ix": "%(table_name)s_%(column_0_N_name)s_idx",
+    "uq": "%(table_name)s_%(column_0_N_name)s_key",
+    "ck": "%(table_name)s_%(constraint_name)s_check",
+    "fk": "%(table_name)s_%(column_0_name)s_fkey",
+    "pk": "%(table_name)s_pkey",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, native_enum=False, create_constraint=True, length=16,
+                validate_strings=True)
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(25), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(Text)
+    domain: Mapped[str | None] = mapped_column(Text, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    row_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (Index("users_email_idx", "email"), Index("users_tenant_id_idx", "tenant_id"))
+
+    id: Mapped[str] = mapped_column(String(25), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(Text, unique=True)
+    first_name: Mapped[str] = mapped_column(Text)
+    last_name: Mapped[str] = mapped_column(Text)
+    password: Mapped[str] = mapped_column(Text)  # bcrypt hash, never the password
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    role: Mapped[UserRole] = mapped_column(_enum(UserRole, "user_role"), default=UserRole.USER)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    row_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def active(self) -> bool:
+        return self.deactivated_at is None
+
+
+class Deal(Base):
+    __tablename__ = "deals"
+    __table_args__ = (
+        Index("deals_tenant_id_idx", "tenant_id"),
+        Index("deals_created_by_id_idx", "created_by_id"),
+        CheckConstraint("value >= 0", name="value_nonnegative"),
+        # Sorting and filtering run in SQL over the live rows of one tenant; every list
+        # is ordered by a column then by id, so each sort index ends in id (0003).
+        Index("deals_live_updated_idx", "tenant_id", "updated_at", "id",
+              sqlite_where=text("deleted_at IS NULL")),
+        Index("deals_live_status_idx", "tenant_id", "status", "updated_at", "id",
+              sqlite_where=text("deleted_at IS NULL")),
+        Index("deals_live_status_id_idx", "tenant_id", "status", "id",
+              sqlite_where=text("deleted_at IS NULL")),
+        Index("deals_live_title_idx", "tenant_id", "title", "id",
+              sqlite_where=text("deleted_at IS NULL")),
+        Index("deals_live_value_idx", "tenant_id", "value", "id",
+              sqlite_where=text("deleted_at IS NULL")),
+        Index("deals_live_created_idx", "tenant_id", "created_at", "id",
+              sqlite_where=text("deleted_at IS NULL")),
+        Index("deals_deleted_idx", "tenant_id", "deleted_at",
+              sqlite_where=text("deleted_at IS NOT NULL")),
+        Index("deals_phi_key_version_idx", "tenant_id", "phi_key_version",
+              sqlite_where=text("phi_key_version IS NOT NULL")),
+    )
+
+    id: Mapped[str] = mapped_column(String(25), primary_key=True, default=new_id)
+    title: Mapped[str] = mapped_column(Text)
+    status: Mapped[DealStatus] = mapped_column(_enum(DealStatus, "deal_status"))
+    value: Mapped[Decimal] = mapped_column(Cents)
+    phi: Mapped[str | None] = mapped_column(Text)  # AES-GCM envelope (JSON), never plaintext
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    created_by_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    phi_key_version: Mapped[int | None] = mapped_column(Integer)
+    row_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class DealStat(Base):
+    """Count and total value (cents) of a tenant's deals per status, live or deleted.
+
+    Kept in step by triggers on ``deals`` (migration 0003), in the transaction of each
+    change, so that the pipeline and list counts need not scan a million rows. A total
+    that overflowed 64 bits reads back as a float: core then sums exactly from the deals.
+    """
+
+    __tablename__ = "deal_stats"
+
+    tenant_id: Mapped[str] = mapped_column(String(25), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    deleted: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+
+
+class AccessLog(Base):
+    __tablename__ = "access_logs"
+    __table_args__ = (
+        Index("access_logs_user_id_idx", "user_id"),
+        Index("access_logs_deal_id_idx", "deal_id"),
+        Index("access_logs_timestamp_idx", "timestamp"),
+        Index("access_logs_device_seq_key", "device_id", "seq", unique=True),
+        Index("access_logs_tenant_ts_idx", "tenant_id", "timestamp"),
+    )
+
+    id: Mapped[str] = mapped_column(String(25), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    deal_id: Mapped[str] = mapped_column(ForeignKey("deals.id"))
+    action: Mapped[AccessAction] = mapped_column(_enum(AccessAction, "access_action"))
+    access_type: Mapped[AccessType] = mapped_column(_enum(AccessType, "access_type"))
+    resource_type: Mapped[str] = mapped_column(Text)
+    success: Mapped[bool] = mapped_column(Boolean)
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    device_id: Mapped[str] = mapped_column(String(25))
+    seq: Mapped[int] = mapped_column(Integer)
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    row_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class SecurityEvent(Base):
+    __tablename__ = "security_events"
+    __table_args__ = (
+        Index("security_events_tenant_ts_idx", "tenant_id", "timestamp"),
+        Index("security_events_user_id_idx", "user_id"),
+        Index("security_events_device_seq_key", "device_id", "seq", unique=True),
+    )
+
+    id: Mapped[str] = mapped_column(String(25), primary_key=True, default=new_id)
+    tenant_id: Mapped[str | None] = mapped_column(ForeignKey("tenants.id"))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    type: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    device_id: Mapped[str] = mapped_column(String(25))
+    seq: Mapped[int] = mapped_column(Integer)
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    row_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class PhiKey(Base):
+    __tablename__ = "phi_keys"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[PhiKeyState] = mapped_column(_enum(PhiKeyState, "phi_key_state"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Outbox(Base):
+    """Every local change, in the transaction of the change, for sync to push later."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(25))
+    op: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per email (known or not, so that both answer alike)."""
+
+    __tablename__ = "login_throttle"
+
+    email: Mapped[str] = mapped_column(Text, primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditHead(Base):
+    """The last row of each hash chain, MAC'd, so a cut-off tail is noticed."""
+
+    __tablename__ = "audit_heads"
+
+    chain: Mapped[str] = mapped_column(String(80), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    head_mac: Mapped[str] = mapped_column(String(64))
+
+
+class Meta(Base):
+    """Facts about this local database: device id, key-rotation progress."""
+
+    __tablename__ = "workspace_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

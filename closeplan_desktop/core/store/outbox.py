@@ -1,0 +1,58 @@
+"""The outbox: every local change, recorded with the change, for sync to push later.
+
+One format for every writer, the use cases through the ORM and the bulk imports alike:
+a JSON object of every column of the row in its stored form (times as UTC ISO text,
+money as text with two places, enums as their values, PHI as its encrypted envelope),
+keys sorted, no spaces. Sync pushes exactly these rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Literal
+
+from sqlalchemy import FromClause
+from sqlalchemy.orm import Session
+
+from ..domain import money
+from ..domain.clock import iso, utcnow
+from .models import Deal, Outbox, Tenant, User
+
+Op = Literal["create", "update", "delete", "restore"]
+
+INSERT_SQL = ("INSERT INTO outbox (tenant_id, entity, entity_id, op, payload, created_at) "
+              "VALUES (?, ?, ?, ?, ?, ?)")
+
+
+def json_value(value: Any) -> Any:
+    """A column value as the outbox carries it."""
+    if isinstance(value, Decimal):
+        return money.to_text(value)
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def payload(table: FromClause, values: Mapping[str, Any]) -> str:
+    """The payload of one row of `table`: every column, from `values` (a missing column is
+    a KeyError, so a bulk writer cannot drift from the table)."""
+    return json.dumps({c.key: json_value(values[c.key]) for c in table.columns},
+                      sort_keys=True, separators=(",", ":"))
+
+
+def row_payload(row: Deal | User | Tenant) -> str:
+    """The payload of an ORM row, as it stands in the session."""
+    return payload(row.__table__, {c.key: getattr(row, c.key) for c in row.__table__.columns})
+
+
+def record_row(s: Session, row: Deal | User | Tenant, op: Op) -> None:
+    """Add the outbox row of a changed row in the caller's transaction."""
+    tenant_id = row.id if isinstance(row, Tenant) else row.tenant_id
+    s.add(Outbox(tenant_id=tenant_id, entity=row.__tablename__, entity_id=row.id, op=op,
+                 payload=row_payload(row), created_at=utcnow()))

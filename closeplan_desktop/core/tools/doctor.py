@@ -1,0 +1,71 @@
+"""Health checks of a workspace, for `closeplan-admin doctor` and support."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from ..domain.enums import PhiKeyState
+from ..domain.errors import ClosePlanError
+from ..security import keyring_store
+from ..security.keyring_store import AUDIT_SLOT, phi_slot
+from ..store import audit_log, db, workspace
+from ..store.models import PhiKey
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def run(path: Path) -> list[Check]:
+    """Run every check; never raises for a workspace problem (each becomes a failed check)."""
+    checks: list[Check] = []
+    try:
+        keyring_store.KeyringStore("doctor-probe").get("probe")
+        checks.append(Check("keyring", True, keyring_store.backend_name()))
+    except ClosePlanError as exc:
+        checks.append(Check("keyring", False, str(exc)))
+        return checks
+    try:
+        ws = workspace.open_workspace(path)
+    except ClosePlanError as exc:
+        checks.append(Check("workspace", False, str(exc)))
+        return checks
+    with ws:
+        checks.append(Check("workspace", True, f"{path} opens with the keyring's database key"))
+        checks.append(Check("schema", workspace.schema_revision(ws.engine) ==
+                            workspace.SCHEMA_HEAD,
+                            f"revision {workspace.schema_revision(ws.engine)} "
+                            f"(this app: {workspace.SCHEMA_HEAD})"))
+        with ws.engine.connect() as conn:
+            problems = [r[0] for r in conn.exec_driver_sql("PRAGMA cipher_integrity_check")]
+            checks.append(Check("cipher_integrity_check", not problems,
+                                "every page authenticates" if not problems
+                                else f"{len(problems)} page(s) fail: {problems[0]}"))
+            quick = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check")]
+            checks.append(Check("integrity_check", quick == ["ok"],
+                                "ok" if quick == ["ok"] else quick[0]))
+        missing = []
+        with db.read_session(ws.engine) as s:
+            for key in s.scalars(select(PhiKey)):
+                if key.state != PhiKeyState.RETIRED and \
+                        ws.keyring.get(phi_slot(key.tenant_id, key.version)) is None:
+                    missing.append(f"PHI key v{key.version}")
+        if ws.keyring.get(AUDIT_SLOT) is None:
+            missing.append("audit key")
+        checks.append(Check("keys", not missing, "all present" if not missing else
+                            "missing: " + ", ".join(missing) +
+                            " (import the recovery kit)"))
+        try:
+            report = audit_log.verify_workspace(ws)
+            checks.append(Check("audit chain", report.ok,
+                                f"{report.rows_checked:,} rows verified" if report.ok
+                                else f"broken at {report.problem}"))
+        except ClosePlanError as exc:
+            checks.append(Check("audit chain", False, str(exc)))
+    return checks

@@ -1,0 +1,117 @@
+"""Sign-in: credentials checked, a session opened, failures counted and locked out.
+
+Passwords over 72 bytes are refused, never cut (`core.security.passwords` hashes them).
+Failed sign-ins are counted per email, known or not, and lock the email for the policy's
+time; unknown emails cost a bcrypt check too, so that answers and timings do not tell
+whether an email exists.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+import bcrypt
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..domain import validation
+from ..domain.clock import as_utc, utcnow
+from ..domain.enums import SecurityEventType as Ev
+from ..domain.errors import AccountLocked, AuthError, ValidationError
+from ..security.passwords import check_password, hash_cost, hash_password
+from ..store import audit_log, db
+from ..store.models import LoginThrottle, User
+from ..store.workspace import Workspace
+from .frame import AuthSession
+
+BAD_CREDENTIALS = "Email or password is incorrect."
+
+
+@lru_cache(maxsize=8)
+def _dummy_hash(cost: int) -> str:
+    return hash_password("closeplan-timing-equaliser", cost)
+
+
+def sign_in(ws: Workspace, email: str, password: str) -> AuthSession:
+    """Check credentials and open a session; every attempt is a security event."""
+    if not isinstance(password, str) or not password:
+        raise ValidationError("Password is required.")
+    if len(password.encode("utf-8")) > validation.BCRYPT_MAX_BYTES:
+        raise ValidationError("Password is too long: ClosePlan passwords are at most 72 bytes.")
+    email = validation.email(email)
+    policy = ws.policy
+    now = utcnow()
+    error: AuthError | None = None
+    session: AuthSession | None = None
+    with db.write_session(ws.engine) as s:
+        throttle = s.get(LoginThrottle, email)
+        if throttle and throttle.locked_until and as_utc(throttle.locked_until) > now:
+            user = user_by_email(s, email)
+            _dummy_check(password, policy.bcrypt_cost)
+            audit_log.log_event(s, ws, Ev.LOGIN_LOCKED, user.tenant_id if user else None,
+                            user.id if user else None, {"email": email})
+            error = AccountLocked(_locked_text(throttle.locked_until, now))
+        else:
+            user = user_by_email(s, email)
+            ok = False
+            if user is None or user.deactivated_at is not None:
+                _dummy_check(password, policy.bcrypt_cost)
+            else:
+                ok = check_password(password, user.password)
+            if ok and user is not None:
+                if throttle:
+                    s.delete(throttle)
+                cost = hash_cost(user.password) or 0
+                if cost < policy.bcrypt_cost:
+                    user.password = hash_password(password, policy.bcrypt_cost)
+                    audit_log.log_event(s, ws, Ev.PASSWORD_REHASHED, user.tenant_id, user.id,
+                                    {"from_cost": cost, "to_cost": policy.bcrypt_cost})
+                user.last_login_at = now
+                audit_log.log_event(s, ws, Ev.LOGIN_SUCCESS, user.tenant_id, user.id, {})
+                session = AuthSession(ws, user.id, user.tenant_id, user.email, user.role,
+                                      user.full_name, now)
+            else:
+                error = _record_failure(s, ws, email, user, now)
+    if error is not None:
+        raise error
+    assert session is not None
+    return session
+
+
+def user_by_email(s: Session, email: str) -> User | None:
+    return s.scalar(select(User).where(User.email == email))
+
+
+def _dummy_check(password: str, cost: int) -> None:
+    bcrypt.checkpw(password.encode("utf-8"), _dummy_hash(cost).encode("ascii"))
+
+
+def _locked_text(until: datetime, now: datetime) -> str:
+    minutes = max(1, math.ceil((as_utc(until) - now).total_seconds() / 60))
+    return (f"Too many failed sign-ins: this account is locked. Try again in {minutes} "
+            f"minute{'s' if minutes != 1 else ''}, or ask an administrator.")
+
+
+def _record_failure(s: Session, ws: Workspace, email: str, user: User | None,
+                    now: datetime) -> AuthError:
+    policy = ws.policy
+    throttle = s.get(LoginThrottle, email)
+    if throttle is None:
+        throttle = LoginThrottle(email=email, failures=0)
+        s.add(throttle)
+    window = timedelta(minutes=policy.lockout_minutes)
+    if throttle.last_failure_at and now - as_utc(throttle.last_failure_at) > window:
+        throttle.failures = 0
+    throttle.failures += 1
+    throttle.last_failure_at = now
+    tenant_id, user_id = (user.tenant_id, user.id) if user else (None, None)
+    audit_log.log_event(s, ws, Ev.LOGIN_FAILURE, tenant_id, user_id,
+                    {"email": email, "failures": throttle.failures})
+    if throttle.failures >= policy.lockout_threshold:
+        throttle.locked_until = now + window
+        audit_log.log_event(s, ws, Ev.LOCKOUT, tenant_id, user_id,
+                        {"email": email, "minutes": policy.lockout_minutes})
+        return AccountLocked(_locked_text(throttle.locked_until, now))
+    return AuthError(BAD_CREDENTIALS)

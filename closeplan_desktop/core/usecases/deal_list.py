@@ -1,0 +1,348 @@
+"""Deal lists: one page, its count and the pipeline, sorted, filtered and searched in
+SQL, never decrypting PHI.
+
+A search's page is found by the plan that stays cheap for the share of titles that
+match (a walk of the sort index, FTS5's matches sorted, or the index against the set of
+matches; `core/store/search.py`); which rows match is always FTS5's answer.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, Select, func, literal, literal_column, select, text, tuple_
+from sqlalchemy.orm import Session
+
+from ..domain import validation
+from ..domain.enums import DealStatus
+from ..domain.errors import ValidationError
+from ..domain.ids import is_id
+from ..store import search
+from ..store.models import Deal, DealStat, User, cents_to_decimal
+from .frame import AuthSession, actor, run
+
+SORT_COLUMNS: Final = ("updated_at", "created_at", "title", "value", "status")
+
+
+@dataclass(frozen=True)
+class DealSummary:
+    """A deal as lists and details show it: never its PHI."""
+
+    id: str
+    title: str
+    status: DealStatus
+    value: Decimal
+    created_by_id: str
+    created_by_name: str
+    has_phi: bool
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DealQuery:
+    status: DealStatus | None = None
+    search: str = ""
+    sort: str = "updated_at"
+    descending: bool = True
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class PipelineRow:
+    status: DealStatus
+    count: int
+    total: Decimal
+
+
+def _summary_select() -> Select[*tuple[Any, ...]]:
+    q: Select[*tuple[Any, ...]] = select(
+        Deal.id, Deal.title, Deal.status, Deal.value, Deal.created_by_id,
+        (User.first_name + " " + User.last_name), Deal.phi.is_not(None),
+        Deal.created_at, Deal.updated_at, Deal.deleted_at,
+    ).join(User, User.id == Deal.created_by_id)
+    return q
+
+
+def _summary(row: Any) -> DealSummary:
+    return DealSummary(*row)
+
+
+def summary_of(s: Session, deal: Deal) -> DealSummary:
+    """The summary of one deal, as lists show it."""
+    row = s.execute(_summary_select().where(Deal.id == deal.id)).one()
+    return _summary(row)
+
+
+def _filtered(q: Select[*tuple[Any, ...]], tenant_id: str, query: DealQuery, *,
+              searched: bool = True) -> Select[*tuple[Any, ...]]:
+    """The list's conditions; the search's only with `searched` (the index plan)."""
+    q = q.where(Deal.tenant_id == tenant_id)
+    q = q.where(Deal.deleted_at.is_not(None) if query.deleted else Deal.deleted_at.is_(None))
+    if query.status is not None:
+        q = q.where(Deal.status == validation.status(query.status))
+    if searched and search.fts_query(query.search):
+        q = q.where(search.in_matches(query.search))
+    return q
+
+
+def _check_query(query: DealQuery) -> None:
+    if query.sort not in SORT_COLUMNS:
+        raise ValidationError(f"Sort must be one of {', '.join(SORT_COLUMNS)}.")
+    if not isinstance(query.search, str) or len(query.search) > 200:
+        raise ValidationError("Search must be text of at most 200 characters.")
+
+
+class _Cursors:
+    """Where the last page of each list ended, so that the next page (offset = rows
+    already shown, as a scrolling view asks) continues from that row's sort key through
+    the index instead of counting `offset` rows again. Kept per open workspace."""
+
+    SIZE = 16
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ends: dict[tuple[str, DealQuery], tuple[int, Any, str]] = {}
+
+    def get(self, tenant_id: str, query: DealQuery, offset: int) -> tuple[Any, str] | None:
+        with self._lock:
+            end = self._ends.get((tenant_id, query))
+        return (end[1], end[2]) if end is not None and end[0] == offset else None
+
+    def put(self, tenant_id: str, query: DealQuery, offset: int, last: Any, last_id: str) -> None:
+        with self._lock:
+            self._ends.pop((tenant_id, query), None)
+            self._ends[(tenant_id, query)] = (offset, last, last_id)
+            while len(self._ends) > self.SIZE:
+                self._ends.pop(next(iter(self._ends)))
+
+
+def _cursors(session: AuthSession) -> _Cursors:
+    ws = session.ws
+    found = ws.__dict__.get("_deal_cursors")
+    if found is None:
+        found = ws.__dict__.setdefault("_deal_cursors", _Cursors())
+    return found  # type: ignore[no-any-return]
+
+
+def page_select(tenant_id: str, query: DealQuery, *, offset: int = 0, limit: int = 100,
+                after: tuple[Any, str] | None = None) -> Select[*tuple[Any, ...]]:
+    """The SQL of one page of a list by the sort index (checked arguments): by `offset`,
+    or after the row whose (sort value, id) is `after`. A search's cheaper plans are in
+    `_page`; the warm-up runs this for a tenant that cannot exist."""
+    q = _filtered(_summary_select(), tenant_id, query)
+    if after is None:
+        return q.order_by(*_order(query)).offset(offset).limit(limit)
+    return _after(q, query, after).order_by(*_order(query)).limit(limit)
+
+
+def list_deals(session: AuthSession, query: DealQuery = DealQuery(), *, offset: int = 0,
+               limit: int = 100, after: tuple[Any, str] | None = None) -> list[DealSummary]:
+    """One page of the tenant's deals, sorted, filtered and searched in SQL.
+
+    Every sort ends in the id, and every sort has an index ending in the id (0003), so a
+    page is an index range. `after` (the row's sort value and id) starts the page after
+    that row; and when `offset` is where this list's previous page ended, the page
+    continues from that row's key too (keyset paging) rather than skipping `offset` rows.
+    """
+    _check_query(query)
+    offset, limit = validation.page(offset, limit)
+    cursors = _cursors(session)
+    explicit = after is not None
+    if explicit:
+        if not (isinstance(after, tuple) and len(after) == 2 and is_id(after[1])):
+            raise ValidationError("after must be a (sort value, deal id) pair.")
+        offset = 0
+    with run(session, write=False) as s:
+        actor(s, session)
+        if after is None and offset:
+            after = cursors.get(session.tenant_id, query, offset)
+        page = _page(s, session.tenant_id, query, offset, limit, after)
+    if page and not explicit:
+        last = page[-1]
+        cursors.put(session.tenant_id, query, offset + len(page), getattr(last, query.sort),
+                    last.id)
+    return page
+
+
+_ROWID: ColumnElement[int] = literal_column("deals.rowid")
+# Search plans (core/search.py). A walk tests each row it reads; building the set of
+# matches costs less per match. The walk wins when matches**2 > WALK_FACTOR * rows (both
+# measured on this machine: about 9% of a million deals); a walk reads at most WALK_ROWS
+# rows before the set-based plans take over.
+WALK_FACTOR = 8000
+WALK_ROWS = 4000
+# Matches few enough to read from FTS5 and sort; more go through the sort index.
+SORT_MATCHES_AT_MOST = 2000
+# Matches FTS5 reads (in rowid order) to estimate how many there are.
+SAMPLE_MATCHES = 500
+
+
+def _order(query: DealQuery, on: Any = None) -> list[Any]:
+    column = getattr(Deal, query.sort) if on is None else on[0]
+    ident = Deal.id if on is None else on[1]
+    return [column.desc(), ident.desc()] if query.descending else [column.asc(), ident.asc()]
+
+
+def _after(q: Select[*tuple[Any, ...]], query: DealQuery,
+           after: tuple[Any, str] | None) -> Select[*tuple[Any, ...]]:
+    if after is None:
+        return q
+    column = getattr(Deal, query.sort)
+    key = tuple_(column, Deal.id)
+    # Typed binds: the key is compared in its stored form (ISO text, cents).
+    bound = tuple_(literal(after[0], column.type), literal(after[1], Deal.id.type))
+    return q.where(key < bound if query.descending else key > bound)
+
+
+def _page(s: Session, tenant_id: str, query: DealQuery, offset: int, limit: int,
+          after: tuple[Any, str] | None) -> list[DealSummary]:
+    """One page of a list, by the plan that stays cheap for it (core/search.py)."""
+    if search.fts_query(query.search) and not offset:
+        plan = search_plan(s, query)
+        if plan == "walk":
+            walked = _walk(s, tenant_id, query, after, _summary_select(), limit)
+            if len(walked) == limit:
+                return [_summary(r) for r in walked]
+            plan = search_plan(s, query, walked=True)
+        if plan == "sort":
+            # Few matches: read them through FTS5 and sort them; the unary plus keeps
+            # SQLite from walking the sort index instead.
+            q = _after(_filtered(_summary_select(), tenant_id, query), query, after)
+            direction = "DESC" if query.descending else "ASC"
+            q = q.order_by(text(f"+deals.{query.sort} {direction}, +deals.id {direction}"))
+            return [_summary(r) for r in s.execute(q.limit(limit))]
+    q = page_select(tenant_id, query, offset=offset, limit=limit, after=after)
+    return [_summary(r) for r in s.execute(q)]
+
+
+def search_plan(s: Session, query: DealQuery, *, walked: bool = False) -> str:
+    """"walk", "sort" or "index" (see core/search.py) for a search."""
+    walkable = search.simple_words(query.search) is not None
+    if walkable and not walked and _one_letter(query):
+        # One letter matches a large share of titles, and FTS5 would merge every term
+        # it starts before answering anything: walk first.
+        return "walk"
+    matches, rows = _estimate_matches(s, query)
+    if matches <= SORT_MATCHES_AT_MOST:
+        return "sort"
+    if walkable and not walked and matches * matches > WALK_FACTOR * rows:
+        return "walk"
+    return "index"
+
+
+def _one_letter(query: DealQuery) -> bool:
+    return min(map(len, search.words(query.search)), default=0) == 1
+
+
+def _estimate_matches(s: Session, query: DealQuery) -> tuple[int, int]:
+    """About how many deals of every tenant match, and how many deals there are: FTS5
+    answers in rowid order, so the rowid of its SAMPLE_MATCHES-th match tells the share."""
+    conn = s.connection()
+    rows = int(conn.exec_driver_sql("SELECT max(rowid) FROM deals").scalar() or 0)
+    sample = [r[0] for r in conn.execute(text(
+        "SELECT rowid FROM deals_fts WHERE deals_fts MATCH :fts LIMIT :n"),
+        {"fts": search.fts_query(query.search), "n": SAMPLE_MATCHES})]
+    if len(sample) < SAMPLE_MATCHES:
+        return len(sample), rows
+    return SAMPLE_MATCHES * rows // max(1, sample[-1]), rows
+
+
+def _walk(s: Session, tenant_id: str, query: DealQuery, after: tuple[Any, str] | None,
+          columns: Select[*tuple[Any, ...]], want: int) -> list[Any]:
+    """Up to `want` matching rows (of `columns`, a select from deals) among the first
+    WALK_ROWS rows of the list after `after`, in order. Only for a search whose words
+    `search.simple_words` accepts (the plans choose a walk only then)."""
+    condition = search.walk_condition(query.search)
+    assert condition is not None
+    column = getattr(Deal, query.sort)
+    window = _after(_filtered(select(_ROWID.label("rid"), column.label("k"),
+                                     Deal.id.label("i")), tenant_id, query, searched=False),
+                    query, after).order_by(*_order(query)).limit(WALK_ROWS).subquery("walk")
+    q = (columns.join(window, _ROWID == window.c.rid).where(condition)
+         .order_by(*_order(query, (window.c.k, window.c.i))).limit(want))
+    return list(s.execute(q))
+
+
+def _count_streamed(s: Session, tenant_id: str, query: DealQuery, at_most: int) -> int:
+    """Matches of a search counted up to `at_most` + 1, reading FTS5's matches in order
+    and each one's deal (nothing is built for every match)."""
+    conditions = ["deals_fts MATCH :fts", "deals.tenant_id = :t",
+                  "deals.deleted_at IS NOT NULL" if query.deleted else "deals.deleted_at IS NULL"]
+    params: dict[str, Any] = {"fts": search.fts_query(query.search), "t": tenant_id,
+                              "n": at_most + 1}
+    if query.status is not None:
+        conditions.append("deals.status = :st")
+        params["st"] = validation.status(query.status).value
+    # CROSS JOIN: SQLite keeps FTS5 as the outer loop.
+    sql = ("SELECT count(*) FROM (SELECT 1 FROM deals_fts CROSS JOIN deals ON "  # noqa: S608
+           f"deals.rowid = deals_fts.rowid WHERE {' AND '.join(conditions)} LIMIT :n)")
+    return int(s.execute(text(sql), params).scalar() or 0)
+
+
+def stats(s: Session, tenant_id: str, deleted: bool) -> list[tuple[str, int, Any]]:
+    """Count and total cents per status of a tenant's live or deleted deals (deal_stats)."""
+    return [(st, n, total) for st, n, total in s.execute(
+        select(DealStat.status, DealStat.count, DealStat.total)
+        .where(DealStat.tenant_id == tenant_id, DealStat.deleted == int(deleted)))]
+
+
+def count_deals(session: AuthSession, query: DealQuery = DealQuery(), *,
+                at_most: int | None = None) -> int:
+    """How many deals a list holds. Unsearched lists read the per-status counters that
+    triggers keep (0003) instead of counting rows.
+
+    With `at_most`, a search stops counting past that many and answers `at_most + 1`
+    ("more than at_most"): a broad prefix can match most of a million titles.
+    """
+    _check_query(query)
+    if at_most is not None and (not isinstance(at_most, int) or at_most < 0):
+        raise ValidationError("at_most must be a whole number of zero or more.")
+    with run(session, write=False) as s:
+        actor(s, session)
+        if not search.fts_query(query.search):
+            status = validation.status(query.status) if query.status is not None else None
+            return sum(n for st, n, _ in stats(s, session.tenant_id, query.deleted)
+                       if status is None or st == status.value)
+        if at_most is None:
+            q = _filtered(select(func.count()).select_from(Deal), session.tenant_id, query)
+            return s.scalar(q) or 0
+        # Past at_most the answer is "more". FTS5 streams its matches, except that it
+        # merges every term a one-letter prefix starts before the first one: walk those.
+        if _one_letter(query) and search.simple_words(query.search) is not None:
+            walked = _walk(s, session.tenant_id, query, None, select(Deal.id), at_most + 1)
+            if len(walked) > at_most:
+                return at_most + 1
+        return _count_streamed(s, session.tenant_id, query, at_most)
+
+
+def pipeline(session: AuthSession) -> list[PipelineRow]:
+    """Count and exact total value per status of the tenant's live deals.
+
+    Read from the counters that triggers keep (0003). A total that overflowed SQLite's
+    64-bit integers reads back as a float; that status is then summed exactly here.
+    """
+    where = (Deal.tenant_id == session.tenant_id, Deal.deleted_at.is_(None))
+    found: dict[DealStatus, tuple[int, Decimal]] = {}
+    with run(session, write=False) as s:
+        actor(s, session)
+        inexact = []
+        for st, n, total in stats(s, session.tenant_id, False):
+            if isinstance(total, int):
+                found[DealStatus(st)] = (n, cents_to_decimal(total))
+            else:
+                inexact.append(st)
+        for st in inexact:
+            tot = Decimal("0.00")
+            n = 0
+            for (amount,) in s.execute(select(Deal.value).where(*where, Deal.status == st)):
+                n += 1
+                tot += amount
+            found[DealStatus(st)] = (n, tot)
+    zero = (0, Decimal("0.00"))
+    return [PipelineRow(st, *found.get(st, zero)) for st in DealStatus]

@@ -1,0 +1,225 @@
+"""Deal use cases: create, edit, delete (tombstone), restore, reveal PHI (and
+break-glass). Lists are in `deal_list`, CSV import in `deal_import`.
+
+Permissions (DESIGN.md section 5): every user lists, searches and creates; edit, delete,
+restore and reveal are for the deal's creator and admins; a USER reveals another's PHI
+only by break-glass, with a typed reason. Anything of another tenant answers as missing
+and is logged as denied. Lists never decrypt PHI.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..domain import money, validation
+from ..domain.clock import utcnow
+from ..domain.enums import AccessAction, AccessType, DealStatus, UserRole
+from ..domain.enums import SecurityEventType as Ev
+from ..domain.errors import (
+    BreakGlassRequired,
+    CryptoError,
+    KeyringError,
+    NotFoundError,
+    PermissionDenied,
+    ValidationError,
+)
+from ..domain.ids import is_id, new_id
+from ..security import crypto
+from ..store.audit_log import log_access, log_event
+from ..store.changes import record_change
+from ..store.models import Deal
+from ..store.phi_keys import active_version, phi_key
+from .deal_list import DealSummary, summary_of
+from .frame import AuthSession, Denied, actor, run
+
+_UNSET: Any = object()
+
+
+def _denied_missing(session: AuthSession, deal_id: object, action: AccessAction,
+                    access_type: AccessType, found: Deal | None) -> Denied:
+    """Missing and other-tenant deals answer alike; both are logged as denied."""
+    other_tenant_id = found.id if found is not None else None
+
+    def record(s: Session) -> None:
+        if other_tenant_id is not None:
+            log_access(s, session.ws, tenant_id=session.tenant_id, user_id=session.user_id,
+                       deal_id=other_tenant_id, action=action, access_type=access_type,
+                       success=False)
+        else:
+            log_event(s, session.ws, Ev.ACCESS_DENIED, session.tenant_id, session.user_id,
+                      {"action": action.value,
+                       "deal": deal_id if is_id(deal_id) else "(not an id)"})
+
+    return Denied(NotFoundError("No such deal in your workspace."), record)
+
+
+def _deal(s: Session, session: AuthSession, deal_id: object, action: AccessAction,
+          access_type: AccessType) -> Deal:
+    deal = s.get(Deal, deal_id) if is_id(deal_id) else None
+    if deal is None or deal.tenant_id != session.tenant_id:
+        raise _denied_missing(session, deal_id, action, access_type, deal)
+    return deal
+
+
+def may_change(session: AuthSession, created_by_id: str) -> bool:
+    """Whether the session may edit, delete, restore and reveal (without break-glass) a
+    deal made by `created_by_id`: its creator and admins may (DESIGN.md section 5)."""
+    return session.role == UserRole.ADMIN or created_by_id == session.user_id
+
+
+def needs_break_glass(session: AuthSession, created_by_id: str) -> bool:
+    """Whether revealing the PHI of such a deal needs a typed reason."""
+    return not may_change(session, created_by_id)
+
+
+def _owned(s: Session, session: AuthSession, deal_id: object, action: AccessAction) -> Deal:
+    """A deal the actor may change: their own, or any if admin; else logged and refused."""
+    user = actor(s, session)
+    deal = _deal(s, session, deal_id, action, AccessType.WRITE)
+    if user.role != UserRole.ADMIN and deal.created_by_id != user.id:
+        deal_id_ok = deal.id
+
+        def record(s2: Session) -> None:
+            log_access(s2, session.ws, tenant_id=session.tenant_id, user_id=session.user_id,
+                       deal_id=deal_id_ok, action=action, access_type=AccessType.WRITE,
+                       success=False)
+
+        raise Denied(PermissionDenied("Only the deal's owner or an administrator can change "
+                                      "it."), record)
+    return deal
+
+
+def get_deal(session: AuthSession, deal_id: str) -> DealSummary:
+    """A deal of the tenant, without PHI."""
+    with run(session, write=False) as s:
+        actor(s, session)
+        deal = s.get(Deal, deal_id) if is_id(deal_id) else None
+        if deal is None or deal.tenant_id != session.tenant_id:
+            raise _denied_missing(session, deal_id, AccessAction.PHI_ACCESS, AccessType.READ,
+                                  deal)
+        return summary_of(s, deal)
+
+
+def _encrypt(session: AuthSession, s: Session, deal_id: str,
+             phi: dict[str, str] | None) -> tuple[str | None, int | None]:
+    if not phi:
+        return None, None
+    version = active_version(s, session.tenant_id)
+    key = phi_key(session.ws, session.tenant_id, version)
+    return crypto.encrypt_phi(key, version, session.tenant_id, deal_id, phi), version
+
+
+def create_deal(session: AuthSession, title: str, status: DealStatus | str,
+                value: Decimal | str | int, phi: dict[str, str] | str | None = None
+                ) -> DealSummary:
+    """Any user: create a deal (owned by the actor), its audit row and its outbox row."""
+    clean_title = validation.title(title)
+    clean_status = validation.status(status)
+    amount = money.parse(value)
+    clean_phi = validation.phi(phi)
+    with run(session) as s:
+        user = actor(s, session)
+        deal_id = new_id()
+        envelope, version = _encrypt(session, s, deal_id, clean_phi)
+        now = utcnow()
+        deal = Deal(id=deal_id, title=clean_title, status=clean_status, value=amount,
+                    phi=envelope, phi_key_version=version, tenant_id=session.tenant_id,
+                    created_by_id=user.id, created_at=now, updated_at=now)
+        s.add(deal)
+        s.flush()
+        record_change(s, session.ws, deal, "create", by=user.id)
+        return summary_of(s, deal)
+
+
+def update_deal(session: AuthSession, deal_id: str, *, title: Any = _UNSET,
+                status: Any = _UNSET, value: Any = _UNSET, phi: Any = _UNSET) -> DealSummary:
+    """Owner or admin: change fields of a deal. `phi` replaces the PHI (None clears it)."""
+    changes: dict[str, Any] = {}
+    if title is not _UNSET:
+        changes["title"] = validation.title(title)
+    if status is not _UNSET:
+        changes["status"] = validation.status(status)
+    if value is not _UNSET:
+        changes["value"] = money.parse(value)
+    new_phi = validation.phi(phi) if phi is not _UNSET else _UNSET
+    with run(session) as s:
+        deal = _owned(s, session, deal_id, AccessAction.DEAL_UPDATE)
+        if deal.deleted_at is not None:
+            raise ValidationError("This deal is deleted; restore it before editing.")
+        for key, val in changes.items():
+            setattr(deal, key, val)
+        if new_phi is not _UNSET:
+            deal.phi, deal.phi_key_version = _encrypt(session, s, deal.id, new_phi)
+        deal.updated_at = utcnow()
+        record_change(s, session.ws, deal, "update", by=session.user_id)
+        return summary_of(s, deal)
+
+
+def delete_deal(session: AuthSession, deal_id: str) -> DealSummary:
+    """Owner or admin: delete as a tombstone (logs keep pointing at it; it can be restored)."""
+    with run(session) as s:
+        deal = _owned(s, session, deal_id, AccessAction.DEAL_DELETE)
+        if deal.deleted_at is None:
+            deal.deleted_at = deal.updated_at = utcnow()
+            record_change(s, session.ws, deal, "delete", by=session.user_id)
+        return summary_of(s, deal)
+
+
+def restore_deal(session: AuthSession, deal_id: str) -> DealSummary:
+    """Owner or admin: bring a deleted deal back (logged as an update)."""
+    with run(session) as s:
+        deal = _owned(s, session, deal_id, AccessAction.DEAL_UPDATE)
+        if deal.deleted_at is not None:
+            deal.deleted_at = None
+            deal.updated_at = utcnow()
+            record_change(s, session.ws, deal, "restore", by=session.user_id)
+        return summary_of(s, deal)
+
+
+def reveal_phi(session: AuthSession, deal_id: str, reason: str | None = None) -> dict[str, str]:
+    """Decrypt a deal's PHI for display, after committing its access-log row.
+
+    The owner and admins reveal directly. A USER revealing another's deal must give a
+    reason (break-glass): the row carries it and a BREAK_GLASS event flags it. Without a
+    reason the attempt is logged as refused. If the log row cannot be written, nothing is
+    shown.
+    """
+    with run(session) as s:
+        user = actor(s, session)
+        deal = _deal(s, session, deal_id, AccessAction.PHI_ACCESS, AccessType.READ)
+        break_glass = user.role != UserRole.ADMIN and deal.created_by_id != user.id
+        clean_reason = None
+        if break_glass:
+            if reason is None or (isinstance(reason, str) and not reason.strip()):
+                raise Denied(
+                    BreakGlassRequired("This deal belongs to another user: give a reason to "
+                                       "reveal its PHI (break-glass; it is logged and "
+                                       "reviewed)."),
+                    _refused(session, deal.id))
+            clean_reason = validation.reason(reason)
+        plain: dict[str, str] = {}
+        if deal.phi is not None:
+            try:
+                plain = crypto.decrypt_phi(
+                    phi_key(session.ws, session.tenant_id, crypto.envelope_version(deal.phi)),
+                    session.tenant_id, deal.id, deal.phi)
+            except (CryptoError, KeyringError) as exc:
+                raise Denied(exc, _refused(session, deal.id)) from None
+        log_access(s, session.ws, tenant_id=session.tenant_id, user_id=user.id,
+                   deal_id=deal.id, action=AccessAction.PHI_ACCESS, access_type=AccessType.READ,
+                   success=True, reason=clean_reason)
+        if break_glass:
+            log_event(s, session.ws, Ev.BREAK_GLASS, session.tenant_id, user.id,
+                      {"deal": deal.id, "owner": deal.created_by_id})
+    return plain
+
+
+def _refused(session: AuthSession, deal_id: str) -> Any:
+    def record(s: Session) -> None:
+        log_access(s, session.ws, tenant_id=session.tenant_id, user_id=session.user_id,
+                   deal_id=deal_id, action=AccessAction.PHI_ACCESS, access_type=AccessType.READ,
+                   success=False)
+    return record

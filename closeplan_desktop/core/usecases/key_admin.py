@@ -1,0 +1,209 @@
+"""Key administration use cases: key status, PHI key rotation, database rekey, recovery
+kits. Rotation commits the new active version first, then re-encrypts old rows in
+resumable batches (`core.store.phi_keys`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..domain import paths, validation
+from ..domain.clock import iso, utcnow
+from ..domain.enums import PhiKeyState
+from ..domain.enums import SecurityEventType as Ev
+from ..domain.errors import CryptoError, ValidationError, WorkspaceError
+from ..domain.progress import CancelToken, Progress, no_progress
+from ..security import crypto
+from ..security.keyring_store import (
+    AUDIT_SLOT,
+    DB_PENDING_SLOT,
+    DB_SLOT,
+    KeyringStore,
+    backend_name,
+    phi_slot,
+)
+from ..store import db
+from ..store.audit_log import log_event
+from ..store.layout import DB_FILE, read_meta, write_meta
+from ..store.models import Deal, PhiKey
+from ..store.phi_keys import active_version, new_version, pending_rows, reencrypt
+from ..store.workspace import Workspace, open_workspace
+from . import frame
+
+if TYPE_CHECKING:
+    from .frame import AuthSession
+
+@dataclass(frozen=True)
+class KeyStatus:
+    backend: str
+    db_key_present: bool
+    audit_key_present: bool
+    phi_versions: list[tuple[int, str, int, bool]]  # version, state, rows, key present
+
+    @property
+    def pending_rows(self) -> int:
+        return sum(rows for _, state, rows, _ in self.phi_versions if state != "ACTIVE")
+
+
+def status(session: AuthSession) -> KeyStatus:
+    """Admin use case: which keys exist, how many rows use each, whether each is present."""
+    ws = session.ws
+    with frame.run(session, write=False) as s:
+        frame.require_admin(s, session, "keys.status")
+        return _status(s, ws, session.tenant_id)
+
+
+def _status(s: Session, ws: Workspace, tenant_id: str) -> KeyStatus:
+    counts = dict(s.execute(select(Deal.phi_key_version, func.count())
+                            .where(Deal.tenant_id == tenant_id,
+                                   Deal.phi_key_version.is_not(None))
+                            .group_by(Deal.phi_key_version)).all())
+    versions = [(k.version, k.state.value, counts.get(k.version, 0),
+                 ws.keyring.get(phi_slot(tenant_id, k.version)) is not None)
+                for k in s.scalars(select(PhiKey).where(PhiKey.tenant_id == tenant_id)
+                                   .order_by(PhiKey.version))]
+    return KeyStatus(backend_name(), ws.keyring.get(DB_SLOT) is not None,
+                     ws.keyring.get(AUDIT_SLOT) is not None, versions)
+
+
+def rotate_phi(session: AuthSession, progress: Progress = no_progress,
+               cancel: CancelToken | None = None) -> int:
+    """Admin use case: make a new active PHI key and re-encrypt every row under it.
+
+    Returns the number of rows re-encrypted. If cancelled or interrupted, the rows done
+    stay done and a later call (or the next open) finishes the rest.
+    """
+    ws = session.ws
+    with frame.run(session) as s:
+        frame.require_admin(s, session, "keys.rotate_phi")
+        pending = pending_rows(s, session.tenant_id)
+        if not pending:
+            current = active_version(s, session.tenant_id)
+            old = s.get(PhiKey, (session.tenant_id, current))
+            assert old is not None
+            old.state = PhiKeyState.DECRYPT_ONLY
+            s.flush()
+            new_version(s, ws, session.tenant_id, current + 1, session.user_id)
+            log_event(s, ws, Ev.KEY_ROTATED, session.tenant_id, session.user_id,
+                      {"key": "phi", "from": current, "to": current + 1})
+    return reencrypt(ws, session.tenant_id, session.user_id, progress, cancel)
+
+
+def rotate_db(session: AuthSession) -> None:
+    """Admin use case: re-encrypt the whole database file under a new random key.
+
+    Order, so that a crash at any step leaves a key that opens the file: the new key goes
+    to the keyring's pending slot, then PRAGMA rekey, then the fingerprint, then the
+    current slot. Opening a workspace finishes a rekey that was cut short.
+    """
+    ws = session.ws
+    with frame.run(session, write=False) as s:
+        frame.require_admin(s, session, "keys.rotate_db")
+    new = crypto.new_key()
+    ws.keyring.replace(DB_PENDING_SLOT, new)
+    ws.engine.dispose()
+    conn = db.raw_connect(ws.db_path, ws.keyring.require(DB_SLOT, "database key"))
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute(f"PRAGMA rekey = \"x'{new.hex()}'\"")
+    finally:
+        conn.close()
+    write_meta(ws.path, dict(read_meta(ws.path), key_check=crypto.key_check(new)))
+    ws.keyring.replace(DB_SLOT, new)
+    ws.keyring.delete(DB_PENDING_SLOT)
+    ws.engine = db.make_engine(ws.db_path, new)
+    with db.write_session(ws.engine) as s:
+        log_event(s, ws, Ev.DB_KEY_ROTATED, session.tenant_id, session.user_id,
+                  {"fingerprint": crypto.key_check(new)[:12]})
+
+
+def export_kit(session: AuthSession, target: Path, passphrase: str) -> None:
+    """Admin use case: write a recovery kit of every key of the workspace, sealed with a
+    passphrase (Argon2id, AES-256-GCM)."""
+    ws = session.ws
+    passphrase = validation.password(passphrase, ws.policy.password_min_length)
+    target = Path(target)
+    if target.is_dir() or not target.parent.is_dir():
+        raise ValidationError(f"Give a file name in an existing folder for the kit: {target}.")
+    with frame.run(session) as s:
+        frame.require_admin(s, session, "keys.export_kit")
+        phi: dict[str, dict[str, str]] = {}
+        for key in s.scalars(select(PhiKey).order_by(PhiKey.tenant_id, PhiKey.version)):
+            material = ws.keyring.get(phi_slot(key.tenant_id, key.version))
+            if material is not None:
+                phi.setdefault(key.tenant_id, {})[str(key.version)] = material.hex()
+        payload: dict[str, Any] = {
+            "workspace_id": ws.workspace_id,
+            "db_key": ws.keyring.require(DB_SLOT, "database key").hex(),
+            "audit_key": ws.keyring.require(AUDIT_SLOT, "audit key").hex(),
+            "phi_keys": phi,
+            "created_at": iso(utcnow()),
+        }
+        sealed = crypto.seal_kit(passphrase, payload)
+        del payload
+        log_event(s, ws, Ev.RECOVERY_KIT_EXPORTED, session.tenant_id, session.user_id,
+                  {"file": target.name})
+        # Written inside the transaction: if the file cannot be written, no event says so.
+        try:
+            paths.atomic_write_bytes(target, sealed)
+        except OSError as exc:
+            raise WorkspaceError(f"Cannot write the kit to {target} ({exc.strerror}).") from None
+
+
+def import_kit(path: Path, kit: bytes, passphrase: str) -> list[str]:
+    """Put a kit's keys into this machine's keyring for the workspace at `path`.
+
+    Checks that the kit belongs to the workspace and that its database key opens the
+    file before anything is written; never replaces a different key already stored.
+    Returns a line per key restored.
+    """
+    meta = read_meta(path)
+    payload = crypto.open_kit(passphrase, kit)
+    if payload.get("workspace_id") != meta["workspace_id"]:
+        raise ValidationError("This recovery kit belongs to another workspace; use the kit "
+                              "exported from this one.")
+    try:
+        db_key = bytes.fromhex(payload["db_key"])
+        audit_key = bytes.fromhex(payload["audit_key"])
+        phi = {t: {int(v): bytes.fromhex(k) for v, k in vs.items()}
+               for t, vs in payload["phi_keys"].items()}
+    except (KeyError, ValueError, AttributeError, TypeError):
+        raise ValidationError("The recovery kit is damaged; its keys cannot be read.") from None
+    if not db.key_opens(path / DB_FILE, db_key):
+        raise CryptoError("The kit's database key does not open this workspace's database "
+                          "(the database was rekeyed after the kit was made). Use a newer kit.")
+    keys = KeyringStore(meta["workspace_id"])
+    done = []
+    for slot, material in [(DB_SLOT, db_key), (AUDIT_SLOT, audit_key)] + [
+            (phi_slot(t, v), k) for t, vs in phi.items() for v, k in vs.items()]:
+        existing = keys.get(slot)
+        if existing == material:
+            continue
+        if existing is not None and slot != DB_SLOT:
+            raise ValidationError(f"The keyring already holds a different key for {slot}; "
+                                  "nothing was replaced.")
+        # The database slot may hold a stale key (that is why the kit is imported);
+        # the kit's key is proven to open the file, so it replaces it.
+        keys.replace(slot, material)
+        done.append(slot)
+    if crypto.key_check(db_key) != meta.get("key_check"):
+        write_meta(path, dict(meta, key_check=crypto.key_check(db_key)))
+    with open_workspace(path) as ws, db.write_session(ws.engine) as s:
+        log_event(s, ws, Ev.RECOVERY_KIT_IMPORTED, None, None, {"keys_restored": len(done)})
+    return done
+
+
+def read_kit_file(path: Path) -> bytes:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"Cannot read the kit file {path} ({exc.strerror}).") from None
+    if len(data) > 1 << 20:
+        raise ValidationError("The file is too large to be a ClosePlan recovery kit.")
+    return data
+

@@ -1,0 +1,162 @@
+"""Upgrades keep data: a workspace made at the previous schema revision, full of every
+kind of row, opens with this version's migrations with every row of every table, the
+PHI and the audit chain intact (issue 4, item 7).
+
+tests/test_workspace.py::test_older_cache_is_backed_up_then_migrated checks one deal;
+this test compares the full contents of every table before and after.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import ADMIN_EMAIL, ADMIN_PASSWORD, USER_EMAIL, USER_PASSWORD, sql
+
+from closeplan_desktop.core.domain.errors import AuthError, BreakGlassRequired
+from closeplan_desktop.core.security.keyring_store import DB_SLOT
+from closeplan_desktop.core.store import audit_log, db, workspace
+from closeplan_desktop.core.store.workspace import KNOWN_REVISIONS, SCHEMA_HEAD
+from closeplan_desktop.core.usecases import audit, auth, deal_list, deals, key_admin, users
+
+OTHER_ADMIN = "olga@other-clinic.example"
+OTHER_PASSWORD = "other tenant password"
+
+pytestmark = pytest.mark.skipif(len(KNOWN_REVISIONS) < 2, reason="only one schema revision")
+
+
+def snapshot(rows_of: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table (sorted), except alembic_version, SQLite's own tables
+    and the FTS5 shadow tables (a migration may rebuild the index; the searches are
+    compared instead). The FTS table itself is read through its content."""
+    names = [r[0] for r in rows_of(
+        "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    tables = [n for n in names if n != "alembic_version" and not n.startswith("sqlite_")
+              and not n.startswith("deals_fts_")]
+    return {t: sorted(rows_of(f'SELECT * FROM "{t}"'), key=repr) for t in tables}
+
+
+def build_previous(path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A workspace as the previous release made it, with every kind of row."""
+    previous = KNOWN_REVISIONS[-2]
+    facts: dict[str, Any] = {"phi": {}}
+    with monkeypatch.context() as m:
+        m.setattr(workspace, "SCHEMA_HEAD", previous)
+        with workspace.create(path) as ws:
+            users.create_tenant(ws, "Acme Health", "acme-health.example",
+                                ADMIN_EMAIL, "Ada", "Admin", ADMIN_PASSWORD)
+            users.create_tenant(ws, "Other Clinic", None, OTHER_ADMIN, "Olga", "Other",
+                                OTHER_PASSWORD)
+            admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+            users.add_user(admin, USER_EMAIL, "Bob", "Sales", "USER", USER_PASSWORD)
+            user = auth.sign_in(ws, USER_EMAIL, USER_PASSWORD)
+            other = auth.sign_in(ws, OTHER_ADMIN, OTHER_PASSWORD)
+            with pytest.raises(AuthError):
+                auth.sign_in(ws, USER_EMAIL, "not the password at all")  # a throttle row
+
+            made = [
+                (admin, "Big hospital renewal", "ACTIVE", "12345678901.23",
+                 {"patient_name": "Jane Roe", "mrn": "MRN-001", "notes": "ünïcode ✓"}),
+                (admin, "Clinic pilot", "DRAFT", "0.01", None),
+                (admin, "Lost deal", "CLOSED_LOST", "99999999999999.99", {"diagnosis": "J45"}),
+                (user, "Bob's own deal", "ACTIVE", "250000", {"insurance_id": "INS-9"}),
+                (user, "Bob's plain deal", "DRAFT", "1", None),
+                (other, "Other tenant deal", "CLOSED_WON", "777.70", {"mrn": "OTHER-1"}),
+            ]
+            ids = []
+            for session, title, status, value, phi in made:
+                d = deals.create_deal(session, title, status, value, phi)
+                ids.append(d.id)
+                if phi:
+                    facts["phi"][d.id] = (session.email, phi)
+            deals.update_deal(admin, ids[1], title="Clinic pilot (renamed)", value="12.50")
+            deals.delete_deal(admin, ids[2])
+            deals.delete_deal(user, ids[4])
+            deals.restore_deal(user, ids[4])
+            assert deals.reveal_phi(admin, ids[0])["mrn"] == "MRN-001"
+            with pytest.raises(BreakGlassRequired):
+                deals.reveal_phi(user, ids[0])  # refused: logged with success = false
+            deals.reveal_phi(user, ids[0], reason="patient on the phone")  # break-glass
+            key_admin.rotate_phi(admin)  # phi_keys v1 -> v2, rows re-encrypted
+            deals.create_deal(admin, "After rotation", "ACTIVE", "5", {"mrn": "V2-ROW"})
+            assert audit.verify(admin).ok
+            assert workspace.schema_revision(ws.engine) == previous
+    facts["ids"] = ids
+    facts["live_ids"] = [i for i in ids if i != ids[2]]
+    return facts
+
+
+def expected_pipeline(path: Path, tenant_email: str) -> dict[str, tuple[int, Decimal]]:
+    """Count and total per status of a tenant's live deals, summed here from the rows."""
+    tenant_id = sql(path, "SELECT tenant_id FROM users WHERE email = ?", (tenant_email,))[0][0]
+    found: dict[str, list[Any]] = defaultdict(lambda: [0, Decimal(0)])
+    for status, value in sql(path, "SELECT status, value FROM deals WHERE tenant_id = ? AND "
+                                   "deleted_at IS NULL", (tenant_id,)):
+        found[status][0] += 1
+        found[status][1] += Decimal(value) / 100
+    return {k: (v[0], v[1]) for k, v in found.items()}
+
+
+def test_upgrade_keeps_every_row_the_phi_and_the_audit_chain(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "ws"
+    facts = build_previous(path, monkeypatch)
+    previous = KNOWN_REVISIONS[-2]
+    before = snapshot(lambda q: sql(path, q))
+    assert all(before[t] for t in ("tenants", "users", "deals", "access_logs",
+                                   "security_events", "phi_keys", "outbox", "login_throttle",
+                                   "audit_heads", "workspace_meta"))
+    pipeline_before = expected_pipeline(path, ADMIN_EMAIL)
+    searches = {word: sql(path, "SELECT rowid FROM deals_fts WHERE deals_fts MATCH ? "
+                                "ORDER BY rowid", (f'"{word}"*',))
+                for word in ("hospital", "clinic", "bob", "deal", "rotation", "oth")}
+    assert not (path / "backups").exists()
+
+    # Open with this version: backup, then migrate. Nothing else is written yet.
+    with workspace.open_workspace(path) as ws:
+        assert workspace.schema_revision(ws.engine) == SCHEMA_HEAD
+        key = ws.keyring.require(DB_SLOT, "db")
+        report = audit_log.verify_workspace(ws)
+        assert report.ok, report.problem
+    after = snapshot(lambda q: sql(path, q))
+
+    # Every table that existed keeps every row, value for value.
+    for table, rows in before.items():
+        assert table in after, f"table {table} is gone after the upgrade"
+        assert after[table] == rows, f"rows of {table} changed in the upgrade"
+    # Search finds the same deals.
+    for word, rowids in searches.items():
+        assert sql(path, "SELECT rowid FROM deals_fts WHERE deals_fts MATCH ? ORDER BY rowid",
+                   (f'"{word}"*',)) == rowids, word
+
+    # The backup is the database as it was: previous revision, same rows.
+    backups = list((path / "backups").glob(f"*before-{SCHEMA_HEAD}-from-{previous}.db"))
+    assert len(backups) == 1
+    conn = db.raw_connect(backups[0], key)
+    try:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == previous
+        assert snapshot(lambda q: conn.execute(q).fetchall()) == before
+    finally:
+        conn.close()
+
+    # The app works on the upgraded data: PHI, totals, the chain, new writes.
+    with workspace.open_workspace(path) as ws:
+        sessions = {ADMIN_EMAIL: auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD),
+                    USER_EMAIL: auth.sign_in(ws, USER_EMAIL, USER_PASSWORD),
+                    OTHER_ADMIN: auth.sign_in(ws, OTHER_ADMIN, OTHER_PASSWORD)}
+        for deal_id, (email, phi) in facts["phi"].items():
+            assert deals.reveal_phi(sessions[email], deal_id) == phi
+        admin = sessions[ADMIN_EMAIL]
+        got = {row.status.value: (row.count, row.total) for row in deal_list.pipeline(admin)
+               if row.count}
+        assert got == pipeline_before
+        assert deals.get_deal(admin, facts["ids"][0]).value == Decimal("12345678901.23")
+        assert deal_list.count_deals(admin) == 5
+        new = deals.create_deal(admin, "Made after the upgrade", "DRAFT", "3", {"mrn": "NEW"})
+        assert deals.reveal_phi(admin, new.id) == {"mrn": "NEW"}
+        report = audit.verify(admin)
+        assert report.ok, report.problem
+        assert report.rows_checked > len(before["access_logs"]) + len(before["security_events"])

@@ -1,0 +1,57 @@
+"""Helpers the tests share: the test tenant's credentials, the `Env` the `env` fixture
+yields, running closeplan-admin in-process, and reading a workspace behind the app's back.
+Fixtures are in conftest.py; tests import these names from here."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from closeplan_desktop import cli
+from closeplan_desktop.core.security.keyring_store import DB_SLOT, KeyringStore
+from closeplan_desktop.core.store import db, layout
+from closeplan_desktop.core.store.workspace import Workspace
+from closeplan_desktop.core.usecases.frame import AuthSession
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository
+ADMIN_EMAIL = "ada@acme-health.example"
+ADMIN_PASSWORD = "correct horse battery"
+USER_EMAIL = "bob@acme-health.example"
+USER_PASSWORD = "another long password"
+
+
+@dataclass
+class Env:
+    ws: Workspace
+    path: Path
+    tenant_id: str
+    admin: AuthSession
+    user: AuthSession
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(*args: str, stdin: str = "") -> Result:
+    """Run closeplan-admin in this process, as a user would from a shell."""
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main([str(a) for a in args], stdin=io.StringIO(stdin), stdout=out, stderr=err)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def sql(path: Path, query: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Read the workspace database behind the app's back, with the keyring's key."""
+    meta = layout.read_meta(path)
+    key = KeyringStore(meta["workspace_id"]).require(DB_SLOT, "database key")
+    conn = db.raw_connect(path / layout.DB_FILE, key)
+    try:
+        rows = conn.execute(query, params).fetchall()
+        conn.commit()
+        return rows
+    finally:
+        conn.close()
