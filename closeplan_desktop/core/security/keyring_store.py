@@ -155,3 +155,6 @@ def phi_slot(tenant_id: str, version: int) -> str:
 DB_SLOT = "db"
 DB_PENDING_SLOT = "db:pending"
 AUDIT_SLOT = "audit"
+# Where the audit chains stood at the last commit (core.store.anchor): not a key, but
+# kept beside the audit key, out of reach of a copied-back database file.
+ANCHOR_SLOT = "anchor"

@@ -23,7 +23,7 @@ from ..domain.enums import AccessAction, SecurityEventType
 from ..domain.errors import StorageError, ValidationError
 from ..domain.progress import Progress, no_progress
 from ..store import chain, db
-from ..store.audit_log import OTHER_TENANT_DEAL, audit_key, log_event
+from ..store.audit_log import OTHER_TENANT_DEAL, against_anchor, audit_key, log_event
 from ..store.models import AccessLog, Deal, SecurityEvent, User
 from . import frame
 
@@ -35,8 +35,8 @@ def verify(session: AuthSession, progress: Progress = no_progress) -> chain.Chai
     """Admin use case: verify the chains and record that it was done."""
     with frame.run(session, write=False) as s:
         frame.require_admin(s, session, "audit.verify")
-        report = chain.verify(s, audit_key(session.ws), progress,
-                              connect=db.connector(session.ws.engine))
+        report = against_anchor(s, session.ws, chain.verify(
+            s, audit_key(session.ws), progress, connect=db.connector(session.ws.engine)))
     with db.write_session(session.ws.engine) as s:
         log_event(s, session.ws, SecurityEventType.AUDIT_VERIFIED, session.tenant_id,
                   session.user_id, {"ok": report.ok, "rows": report.rows_checked})

@@ -1,0 +1,167 @@
+"""The outside review's findings (issue 13): each test replays the attack and shows that it
+now fails safely. The names carry the finding's number; README "Reliability and security"
+lists them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from support import ADMIN_EMAIL, ADMIN_PASSWORD, USER_EMAIL, Env, sql
+
+from closeplan_desktop.core.domain.errors import RolledBack
+from closeplan_desktop.core.security.keyring_store import ANCHOR_SLOT, KeyringStore
+from closeplan_desktop.core.store import layout, workspace
+from closeplan_desktop.core.tools import doctor
+from closeplan_desktop.core.usecases import audit, auth, deals, users
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def db_files(path: Path) -> list[Path]:
+    return [path / f"{layout.DB_FILE}{suffix}" for suffix in ("", "-wal", "-shm")]
+
+
+def copy_db(path: Path, target: Path) -> None:
+    """A plain file copy of the database, as anyone who can read the folder can make."""
+    target.mkdir(parents=True, exist_ok=True)
+    for f in db_files(path):
+        if f.exists():
+            shutil.copyfile(f, target / f.name)
+
+
+def put_back(saved: Path, path: Path) -> None:
+    for f in db_files(path):
+        f.unlink(missing_ok=True)
+    for f in saved.iterdir():
+        shutil.copyfile(f, path / f.name)
+
+
+def drop_log_triggers(path: Path) -> None:
+    for table in ("access_logs", "security_events"):
+        for what in ("update", "delete"):
+            sql(path, f"DROP TRIGGER IF EXISTS {table}_no_{what}")
+
+
+def events(path: Path, type_: str) -> list[tuple[object, ...]]:
+    return sql(path, "SELECT tenant_id, detail FROM security_events WHERE type = ?", (type_,))
+
+
+# --- finding 1: rollback ---------------------------------------------------------------
+
+
+def test_finding_1_rollback_of_the_database_file_is_refused(env: Env, tmp_path: Path) -> None:
+    """An older closeplan.db copied back (no key needed) would erase every access row and
+    security event since, and undo a deactivation: it is refused, with a clear message
+    and a security event, and `doctor` says so."""
+    d = deals.create_deal(env.admin, "Before the copy", "ACTIVE", "1", {"mrn": "R-1"})
+    env.ws.close()
+    copy_db(env.path, tmp_path / "old")
+    with workspace.open_workspace(env.path) as ws:
+        admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        deals.reveal_phi(admin, d.id)
+        users.deactivate(admin, users.find_user_id(admin, USER_EMAIL))
+    put_back(tmp_path / "old", env.path)
+
+    with pytest.raises(RolledBack) as exc:
+        workspace.open_workspace(env.path)
+    assert "older than the last state" in str(exc.value) and "not opened" in str(exc.value)
+    assert "R-1" not in str(exc.value)
+    assert [r[0] for r in events(env.path, "ROLLBACK_DETECTED")] == [env.tenant_id]
+    checks = {c.name: c for c in doctor.run(env.path)}
+    assert not checks["workspace"].ok and "older than the last state" in checks["workspace"].detail
+    # Still refused the next time (the refusal does not move the anchor).
+    with pytest.raises(RolledBack):
+        workspace.open_workspace(env.path)
+
+
+def test_finding_1_an_emptied_log_with_its_head_is_noticed(env: Env) -> None:
+    """With the database key alone: empty a log table together with its chain head."""
+    d = deals.create_deal(env.admin, "Logged", "ACTIVE", "1", {"mrn": "E-1"})
+    deals.reveal_phi(env.admin, d.id)
+    assert audit.verify(env.admin).ok
+    env.ws.engine.dispose()
+    drop_log_triggers(env.path)
+    sql(env.path, "DELETE FROM access_logs")
+    sql(env.path, "DELETE FROM audit_heads WHERE chain LIKE 'access_logs:%'")
+    report = audit.verify(env.admin)
+    assert not report.ok and "access_logs" in str(report.problem)
+    env.ws.close()
+    with pytest.raises(RolledBack, match="missing"):
+        workspace.open_workspace(env.path)
+
+
+def test_finding_1_a_cut_tail_with_older_heads_put_back_is_noticed(env: Env) -> None:
+    """With the database key alone: cut every chain's tail and put back the heads (and
+    counter) saved earlier, so the database's own check finds nothing amiss."""
+    d = deals.create_deal(env.admin, "Logged", "ACTIVE", "1", {"mrn": "C-1"})
+    env.ws.engine.dispose()
+    heads = sql(env.path, "SELECT chain, seq, head_hash, head_mac FROM audit_heads")
+    meta = sql(env.path, "SELECT key, value FROM workspace_meta")
+    for _ in range(3):
+        deals.reveal_phi(env.admin, d.id)
+    users.deactivate(env.admin, env.user.user_id)
+    env.ws.engine.dispose()
+    drop_log_triggers(env.path)
+    for chain_name, seq, head_hash, head_mac in heads:
+        table, _, device = str(chain_name).partition(":")
+        sql(env.path, f"DELETE FROM {table} WHERE device_id = ? AND seq > ?", (device, seq))
+        sql(env.path, "UPDATE audit_heads SET seq = ?, head_hash = ?, head_mac = ? "
+                      "WHERE chain = ?", (seq, head_hash, head_mac, chain_name))
+    sql(env.path, "DELETE FROM workspace_meta")
+    for key, value in meta:
+        sql(env.path, "INSERT INTO workspace_meta (key, value) VALUES (?, ?)", (key, value))
+    sql(env.path, "UPDATE users SET deactivated_at = NULL")
+    report = audit.verify(env.admin)
+    assert not report.ok and "behind" in str(report.problem)
+    env.ws.close()
+    with pytest.raises(RolledBack, match="behind"):
+        workspace.open_workspace(env.path)
+
+
+def test_finding_1_the_anchor_lags_only_ahead_and_costs_one_write_at_most(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The anchor moves after the commit (a crash between leaves the database ahead, which
+    opens); it costs at most one keyring write per write transaction, off the caller's
+    thread."""
+    d = deals.create_deal(env.admin, "Revealed", "ACTIVE", "1", {"mrn": "A-1"})
+    assert env.ws.anchor is not None
+    env.ws.anchor.flush()
+    writes: list[str] = []
+    real = KeyringStore.replace
+
+    def counting(self: KeyringStore, slot: str, key: bytes) -> None:
+        writes.append(slot)
+        real(self, slot, key)
+
+    monkeypatch.setattr(KeyringStore, "replace", counting)
+    for _ in range(5):
+        deals.reveal_phi(env.admin, d.id)
+    env.ws.anchor.flush()
+    assert 1 <= writes.count(ANCHOR_SLOT) <= 5
+    # A crash after the commit, before the anchor moved: the database is ahead, and opens.
+    monkeypatch.setattr(type(env.ws.anchor), "committed", lambda *a, **k: None)
+    deals.reveal_phi(env.admin, d.id)
+    env.ws.close()
+    with workspace.open_workspace(env.path) as ws:
+        assert audit.verify(auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)).ok
+
+
+def test_finding_1_migration_backup_is_removed_once_verified(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copy taken before a migration is not left behind as a ready rollback."""
+    previous = workspace.KNOWN_REVISIONS[-2]
+    path = tmp_path / "old"
+    with monkeypatch.context() as m:
+        m.setattr(workspace, "SCHEMA_HEAD", previous)
+        with workspace.create(path) as ws:
+            users.create_tenant(ws, "Old Co", None, ADMIN_EMAIL, "Ada", "Admin", ADMIN_PASSWORD)
+    taken: list[Path] = []
+    real = workspace.backup_database
+    monkeypatch.setattr(workspace, "backup_database",
+                        lambda *a: taken.append(real(*a)) or taken[-1])
+    with workspace.open_workspace(path) as ws:
+        assert workspace.schema_revision(ws.engine) == workspace.SCHEMA_HEAD
+    assert len(taken) == 1 and not taken[0].exists()
+    assert [p.name for p in path.rglob("*.db")] == [layout.DB_FILE]
