@@ -5,12 +5,15 @@ Fixtures are in conftest.py; tests import these names from here."""
 from __future__ import annotations
 
 import io
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from closeplan_desktop import cli
 from closeplan_desktop.core.security.keyring_store import DB_SLOT, KeyringStore
-from closeplan_desktop.core.store import db, layout
+from closeplan_desktop.core.store import db, layout, workspace
 from closeplan_desktop.core.store.workspace import Workspace
 from closeplan_desktop.core.usecases.frame import AuthSession
 
@@ -55,3 +58,17 @@ def sql(path: Path, query: str, params: tuple[object, ...] = ()) -> list[tuple[o
         return rows
     finally:
         conn.close()
+
+
+def keep_discarded_backups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder that receives a copy of each migration backup just before it is removed."""
+    kept = tmp_path / "kept-backups"
+    kept.mkdir()
+    real = workspace.discard_backup
+
+    def keep(backup: Path) -> None:
+        shutil.copyfile(backup, kept / backup.name)
+        real(backup)
+
+    monkeypatch.setattr(workspace, "discard_backup", keep)
+    return kept

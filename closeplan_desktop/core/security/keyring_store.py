@@ -142,6 +142,12 @@ class KeyringStore:
         with self._lock:
             self._cache.pop(slot, None)
 
+    def remember(self, slot: str, key: bytes) -> None:
+        """Hold a key in memory only, as if read from the keyring (a kit's keys, used to
+        log its import before anything is written to the keyring)."""
+        with self._lock:
+            self._cache[slot] = key
+
     def forget(self) -> None:
         """Drop cached keys from memory (on close)."""
         with self._lock:
@@ -150,6 +156,12 @@ class KeyringStore:
 
 def phi_slot(tenant_id: str, version: int) -> str:
     return f"phi:{tenant_id}:v{version}"
+
+
+def db_slot_for(fingerprint: str) -> str:
+    """The slot of a database key kept by its fingerprint (`crypto.key_check`): a key a
+    kit brought for a copy of the folder whose key is not the one in `DB_SLOT`."""
+    return f"db:fp:{fingerprint}"
 
 
 DB_SLOT = "db"

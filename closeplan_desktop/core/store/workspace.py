@@ -42,7 +42,13 @@ from ..domain.errors import (
 )
 from ..domain.ids import new_id
 from ..security import crypto, hardening
-from ..security.keyring_store import AUDIT_SLOT, DB_PENDING_SLOT, DB_SLOT, KeyringStore
+from ..security.keyring_store import (
+    AUDIT_SLOT,
+    DB_PENDING_SLOT,
+    DB_SLOT,
+    KeyringStore,
+    db_slot_for,
+)
 from ..security.policy import Policy, load_policy
 from . import anchor as rollback
 from . import audit_log, db, phi_keys
@@ -67,6 +73,7 @@ class Workspace:
     _lock: filelock.BaseFileLock | None = field(default=None, repr=False)
     anchor: rollback.AnchorWriter | None = field(default=None, repr=False)
     sole_tenant_id: str | None = None  # cached by audit_log.sole_tenant
+    db_slot: str = DB_SLOT  # the keyring slot that holds this folder's database key
 
     @property
     def db_path(self) -> Path:
@@ -89,6 +96,11 @@ class Workspace:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def acquire(path: Path) -> filelock.BaseFileLock:
+    """Take the workspace's lock (WorkspaceBusy when another process holds it)."""
+    return _acquire(path)
 
 
 def _acquire(path: Path) -> filelock.BaseFileLock:
@@ -159,7 +171,7 @@ def open_workspace(path: Path) -> Workspace:
     lock = _acquire(path)
     try:
         keys = KeyringStore(meta["workspace_id"])
-        db_key = _db_key(path, meta, keys)
+        db_key, db_slot = _db_key(path, meta, keys)
         engine = db.make_engine(path / DB_FILE, db_key)
         try:
             revision = _check_revision(engine, path)
@@ -169,7 +181,8 @@ def open_workspace(path: Path) -> Workspace:
                 raise NotAWorkspace(f"{path} is not a usable workspace: its database has no "
                                     "device record. Restore it from a backup.")
             keys.require(AUDIT_SLOT, "audit key")
-            ws = Workspace(path, meta["workspace_id"], device_id, engine, keys, policy, lock)
+            ws = Workspace(path, meta["workspace_id"], device_id, engine, keys, policy, lock,
+                           db_slot=db_slot)
             ws.anchor = _check_anchor(ws)
             if revision != SCHEMA_HEAD:
                 _backup_and_migrate(engine, path, revision)
@@ -253,8 +266,10 @@ def loose_modes(path: Path) -> list[str]:
     return found
 
 
-def _db_key(path: Path, meta: dict[str, Any], keys: KeyringStore) -> bytes:
-    """The database key, finishing a rekey that a crash interrupted."""
+def _db_key(path: Path, meta: dict[str, Any], keys: KeyringStore) -> tuple[bytes, str]:
+    """The database key and its slot, finishing a rekey that a crash interrupted. The
+    key the folder names (its fingerprint) is looked for in `DB_SLOT`, then under its
+    fingerprint (another copy of the folder may use `DB_SLOT`)."""
     db_file = path / DB_FILE
     expected = meta.get("key_check")
     key = keys.get(DB_SLOT)
@@ -262,7 +277,12 @@ def _db_key(path: Path, meta: dict[str, Any], keys: KeyringStore) -> bytes:
     if key is not None and crypto.key_check(key) == expected and db.key_opens(db_file, key):
         if pending is not None:
             keys.delete(DB_PENDING_SLOT)
-        return key
+        return key, DB_SLOT
+    if isinstance(expected, str):
+        kept = keys.get(db_slot_for(expected))
+        if kept is not None and crypto.key_check(kept) == expected and \
+                db.key_opens(db_file, kept):
+            return kept, db_slot_for(expected)
     # A rekey writes the pending key, rekeys the file, then the fingerprint, then the
     # slot: whichever step a crash cut, one of the two keys opens the file.
     for candidate in (pending, key):
@@ -274,7 +294,7 @@ def _db_key(path: Path, meta: dict[str, Any], keys: KeyringStore) -> bytes:
                 keys.replace(DB_SLOT, candidate)
             if pending is not None:
                 keys.delete(DB_PENDING_SLOT)
-            return candidate
+            return candidate, DB_SLOT
     if key is None:
         raise KeyMissing(
             f"The database key of the workspace at {path} is not in this keyring. If the "

@@ -10,11 +10,19 @@ from pathlib import Path
 import pytest
 from support import ADMIN_EMAIL, ADMIN_PASSWORD, USER_EMAIL, Env, sql
 
-from closeplan_desktop.core.domain.errors import RolledBack
-from closeplan_desktop.core.security.keyring_store import ANCHOR_SLOT, KeyringStore
+from closeplan_desktop.core.domain.errors import RolledBack, WorkspaceBusy
+from closeplan_desktop.core.security.keyring_store import (
+    ANCHOR_SLOT,
+    AUDIT_SLOT,
+    DB_SLOT,
+    KeyringStore,
+    phi_slot,
+)
 from closeplan_desktop.core.store import layout, workspace
 from closeplan_desktop.core.tools import doctor
-from closeplan_desktop.core.usecases import audit, auth, deals, users
+from closeplan_desktop.core.usecases import audit, auth, deals, key_admin, users
+
+KIT_PASS = "a long kit passphrase"
 
 # --- helpers ---------------------------------------------------------------------------
 
@@ -165,3 +173,59 @@ def test_finding_1_migration_backup_is_removed_once_verified(
         assert workspace.schema_revision(ws.engine) == workspace.SCHEMA_HEAD
     assert len(taken) == 1 and not taken[0].exists()
     assert [p.name for p in path.rglob("*.db")] == [layout.DB_FILE]
+
+
+# --- finding 3: importing a kit never overwrites a database key ------------------------
+
+
+def test_finding_3_importing_an_old_kit_into_an_old_copy_keeps_the_live_key(
+        env: Env, tmp_path: Path) -> None:
+    """Copies of a folder share its id. An old kit imported into an old copy must not
+    replace the key of the live, rekeyed workspace: keys are kept by fingerprint."""
+    d = deals.create_deal(env.admin, "Live deal", "ACTIVE", "1", {"mrn": "L-1"})
+    kit = tmp_path / "old-kit.json"
+    key_admin.export_kit(env.admin, kit, KIT_PASS)
+    env.ws.close()
+    old_copy = tmp_path / "old-copy"
+    shutil.copytree(env.path, old_copy)
+    with workspace.open_workspace(env.path) as ws:
+        key_admin.rotate_db(auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD))
+    live_key = KeyringStore(env.ws.workspace_id).require(DB_SLOT, "db")
+
+    restored = key_admin.import_kit(old_copy, kit.read_bytes(), KIT_PASS)
+    assert restored and all(slot != DB_SLOT for slot in restored)
+    assert KeyringStore(env.ws.workspace_id).require(DB_SLOT, "db") == live_key
+    with workspace.open_workspace(env.path) as ws:
+        s = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        assert deals.reveal_phi(s, d.id) == {"mrn": "L-1"}
+    # The old copy's key is there too, by its fingerprint (the copy itself is older than
+    # the live workspace, so opening it is refused as a rollback).
+    with pytest.raises(RolledBack):
+        workspace.open_workspace(old_copy)
+
+
+def test_finding_3_kit_import_takes_the_lock_and_logs_before_the_keyring(
+        env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An import into a workspace that is open elsewhere writes nothing; otherwise the
+    import's log row is committed before any key is written, and it belongs to the
+    tenant (finding 7)."""
+    kit = tmp_path / "kit.json"
+    key_admin.export_kit(env.admin, kit, KIT_PASS)
+    store = KeyringStore(env.ws.workspace_id)
+    for slot in (AUDIT_SLOT, phi_slot(env.tenant_id, 1)):
+        store.delete(slot)
+    with pytest.raises(WorkspaceBusy):  # env.ws holds the lock
+        key_admin.import_kit(env.path, kit.read_bytes(), KIT_PASS)
+    assert KeyringStore(env.ws.workspace_id).get(AUDIT_SLOT) is None
+    env.ws.close()
+
+    order: list[str] = []
+    real_put = KeyringStore.put
+    monkeypatch.setattr(KeyringStore, "put", lambda self, slot, key: (
+        order.append(f"key {slot}"), real_put(self, slot, key))[1])
+    real_log = key_admin.log_event
+    monkeypatch.setattr(key_admin, "log_event", lambda *a, **k: (
+        order.append("log"), real_log(*a, **k))[1])
+    key_admin.import_kit(env.path, kit.read_bytes(), KIT_PASS)
+    assert order[0] == "log" and len(order) == 3
+    assert [r[0] for r in events(env.path, "RECOVERY_KIT_IMPORTED")] == [env.tenant_id]
