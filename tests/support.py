@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import io
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -15,6 +18,7 @@ from closeplan_desktop import cli
 from closeplan_desktop.core.security.keyring_store import DB_SLOT, KeyringStore
 from closeplan_desktop.core.store import db, layout, workspace
 from closeplan_desktop.core.store.workspace import Workspace
+from closeplan_desktop.core.usecases import users
 from closeplan_desktop.core.usecases.frame import AuthSession
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
@@ -72,3 +76,19 @@ def keep_discarded_backups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
 
     monkeypatch.setattr(workspace, "discard_backup", keep)
     return kept
+
+
+@contextmanager
+def legacy_tenants() -> Iterator[None]:
+    """Let `users.create_tenant` add a second tenant to a workspace, as versions before
+    issue 13 did: core now refuses that, and these tests check that such older
+    workspaces still keep their tenants apart."""
+    with mock.patch.object(users, "refuse_second_tenant", lambda s: None):
+        yield
+
+
+def add_legacy_tenant(ws: Workspace, name: str, domain: str | None, email: str, first: str,
+                      last: str, password: str) -> tuple[str, str]:
+    """A second tenant in `ws`, as an older version could make one (`legacy_tenants`)."""
+    with legacy_tenants():
+        return users.create_tenant(ws, name, domain, email, first, last, password)

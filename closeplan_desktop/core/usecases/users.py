@@ -57,7 +57,8 @@ def _info(u: User) -> UserInfo:
 
 def create_tenant(ws: Workspace, name: str, domain: str | None, admin_email: str,
                   first_name: str, last_name: str, password: str) -> tuple[str, str]:
-    """Create a tenant, its first PHI key and its first admin. Returns (tenant, user) ids."""
+    """Create the workspace's tenant, its first PHI key and its first admin. Returns
+    (tenant, user) ids. A workspace holds exactly one tenant: a second is refused."""
     name = validation.text(name, "Tenant name", max_len=200)
     clean_domain = validation.domain(domain)
     email = validation.email(admin_email)
@@ -66,7 +67,8 @@ def create_tenant(ws: Workspace, name: str, domain: str | None, admin_email: str
     password = validation.password(password, ws.policy.password_min_length)
     hashed = hash_password(password, ws.policy.bcrypt_cost)
     with db.write_session(ws.engine) as s:
-        _email_free(s, email)
+        refuse_second_tenant(s)
+        _email_free(s, email, None)
         tenant = Tenant(id=new_id(), name=name, domain=clean_domain)
         s.add(tenant)
         s.flush()
@@ -82,9 +84,31 @@ def create_tenant(ws: Workspace, name: str, domain: str | None, admin_email: str
         return tenant.id, user.id
 
 
-def _email_free(s: Session, email: str) -> None:
-    if s.scalar(select(User.id).where(User.email == email)):
-        raise ValidationError("A user with this email already exists; use another email.")
+def refuse_second_tenant(s: Session) -> None:
+    """A workspace holds exactly one tenant (README): its database key, audit key and
+    recovery kit are that tenant's alone (issue 13, finding 2)."""
+    if s.scalar(select(Tenant.id).limit(1)) is not None:
+        raise ValidationError("This workspace already holds an organisation, and a workspace "
+                              "holds exactly one. Create another workspace (another folder) "
+                              "for another organisation.")
+
+
+def _email_clash(s: Session, email: str, tenant_id: str | None) -> str | None:
+    """Why `email` cannot be used, or None. Emails are unique in the workspace; a clash
+    with a user of another tenant (only in an older workspace that holds two) is named
+    without saying that such a user exists."""
+    owner = s.scalar(select(User.tenant_id).where(User.email == email))
+    if owner is None:
+        return None
+    if tenant_id is not None and owner != tenant_id:
+        return "this email cannot be used here"
+    return "a user with this email already exists"
+
+
+def _email_free(s: Session, email: str, tenant_id: str | None) -> None:
+    clash = _email_clash(s, email, tenant_id)
+    if clash is not None:
+        raise ValidationError(f"{clash[0].upper()}{clash[1:]}; use another email.")
 
 
 def _target(s: Session, session: AuthSession, user_id: str, action: str) -> User:
@@ -130,7 +154,7 @@ def add_user(session: AuthSession, email: str, first_name: str, last_name: str,
     hashed = hash_password(password, session.ws.policy.bcrypt_cost)
     with run(session) as s:
         require_admin(s, session, "users.add")
-        _email_free(s, email)
+        _email_free(s, email, session.tenant_id)
         user = User(id=new_id(), email=email, first_name=first, last_name=last, password=hashed,
                     tenant_id=session.tenant_id, role=role)
         s.add(user)
@@ -259,9 +283,10 @@ def import_users(session: AuthSession, lines: list[str]) -> int:
     with run(session) as s:
         require_admin(s, session, "users.import")
         for n, item in enumerate(parsed, 1):
-            if s.scalar(select(User.id).where(User.email == item["email"])):
-                raise ValidationError(f"User {n} in the file: a user with this email "
-                                      "already exists; nothing was imported.")
+            clash = _email_clash(s, item["email"], session.tenant_id)
+            if clash is not None:
+                raise ValidationError(f"User {n} in the file: {clash}; nothing was "
+                                      "imported.")
             if item["id"] and s.get(User, item["id"]) is not None:
                 raise ValidationError(f"User {n} in the file: the id already exists; nothing "
                                       "was imported.")

@@ -8,9 +8,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support import ADMIN_EMAIL, ADMIN_PASSWORD, USER_EMAIL, Env, sql
+from support import ADMIN_EMAIL, ADMIN_PASSWORD, USER_EMAIL, Env, add_legacy_tenant, sql
 
-from closeplan_desktop.core.domain.errors import RolledBack, WorkspaceBusy
+from closeplan_desktop.core.domain.errors import (
+    PermissionDenied,
+    RolledBack,
+    ValidationError,
+    WorkspaceBusy,
+)
+from closeplan_desktop.core.security import crypto
 from closeplan_desktop.core.security.keyring_store import (
     ANCHOR_SLOT,
     AUDIT_SLOT,
@@ -229,3 +235,50 @@ def test_finding_3_kit_import_takes_the_lock_and_logs_before_the_keyring(
     key_admin.import_kit(env.path, kit.read_bytes(), KIT_PASS)
     assert order[0] == "log" and len(order) == 3
     assert [r[0] for r in events(env.path, "RECOVERY_KIT_IMPORTED")] == [env.tenant_id]
+
+
+# --- finding 2: a workspace holds exactly one tenant -----------------------------------
+
+
+def test_finding_2_a_second_tenant_is_refused(env: Env) -> None:
+    with pytest.raises(ValidationError, match="exactly one"):
+        users.create_tenant(env.ws, "Other Clinic", None, "eve@other.example", "Eve", "O",
+                            "other tenant password")
+    assert sql(env.path, "SELECT count(*) FROM tenants") == [(1,)]
+    assert sql(env.path, "SELECT count(*) FROM users WHERE email = 'eve@other.example'") == \
+        [(0,)]
+
+
+def test_finding_2_in_an_older_two_tenant_workspace_no_admin_takes_the_others_keys(
+        env: Env, tmp_path: Path) -> None:
+    """An older workspace may hold two tenants: one admin cannot export a kit (it would hold
+    the database key) or rekey the database (it would break the other's kits); the verify
+    count and the events stay the admin's own."""
+    add_legacy_tenant(env.ws, "Other Clinic", None, "eve@other.example", "Eve", "O",
+                      "other tenant password")
+    eve = auth.sign_in(env.ws, "eve@other.example", "other tenant password")
+    deals.create_deal(eve, "Eve's deal", "ACTIVE", "1", {"mrn": "EVE-1"})
+    for op in (lambda: key_admin.export_kit(env.admin, tmp_path / "kit", KIT_PASS),
+               lambda: key_admin.rotate_db(env.admin)):
+        with pytest.raises(PermissionDenied, match="more than one organisation"):
+            op()
+    assert not (tmp_path / "kit").exists()
+    mine = sum(int(sql(env.path, f"SELECT count(*) FROM {t} WHERE tenant_id = ?",
+                       (env.tenant_id,))[0][0]) for t in ("access_logs", "security_events"))
+    report = audit.verify(env.admin)
+    assert report.ok and report.rows_checked == mine
+    events_seen, _ = audit.list_events(env.admin, limit=1000)
+    assert all(e.user_email != "eve@other.example" for e in events_seen)
+    # Adding a user whose email the other tenant uses does not say that it exists.
+    with pytest.raises(ValidationError) as exc:
+        users.add_user(env.admin, "eve@other.example", "E", "V", "USER", "a long password 1")
+    assert "exists" not in str(exc.value)
+
+
+def test_finding_2_a_kit_holds_only_the_tenants_keys_in_use(env: Env, tmp_path: Path) -> None:
+    key_admin.rotate_phi(env.admin)  # v1 retired: no row uses it
+    kit = tmp_path / "kit.json"
+    key_admin.export_kit(env.admin, kit, KIT_PASS)
+    payload = crypto.open_kit(KIT_PASS, kit.read_bytes())
+    assert list(payload["phi_keys"]) == [env.tenant_id]
+    assert list(payload["phi_keys"][env.tenant_id]) == ["2"]
