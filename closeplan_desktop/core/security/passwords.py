@@ -29,6 +29,13 @@ def is_bcrypt_hash(value: object) -> bool:
     return isinstance(value, str) and bool(BCRYPT_RE.match(value))
 
 
+def dummy_hash(cost: int) -> str:
+    """A well-formed bcrypt hash that no password matches, at `cost`: checking a password
+    against it costs what checking a real hash of that cost costs. Nothing is hashed to
+    make it, so the first use in a process costs no more than the next."""
+    return f"$2b${cost:02d}${'.' * 53}"
+
+
 def check_password(password: str, hashed: str) -> bool:
     """Whether `password` matches the bcrypt hash (False for anything not a hash)."""
     if not is_bcrypt_hash(hashed):

@@ -4,7 +4,12 @@ lists them."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -282,3 +287,87 @@ def test_finding_2_a_kit_holds_only_the_tenants_keys_in_use(env: Env, tmp_path: 
     payload = crypto.open_kit(KIT_PASS, kit.read_bytes())
     assert list(payload["phi_keys"]) == [env.tenant_id]
     assert list(payload["phi_keys"][env.tenant_id]) == ["2"]
+
+
+# --- finding 8: file modes -------------------------------------------------------------
+
+
+def test_finding_8_workspace_files_are_the_users_alone(tmp_path: Path) -> None:
+    """In a folder that already exists (0755) and under a umask of 022, the database, WAL,
+    SHM, lock and metadata come out 0600 and the folder 0700; `doctor` checks them."""
+    path = tmp_path / "shared"
+    path.mkdir(mode=0o755)
+    os.chmod(path, 0o755)  # noqa: S103 - the loose folder under test
+    old = os.umask(0o022)
+    try:
+        with workspace.create(path) as ws:
+            users.create_tenant(ws, "Acme Health", None, ADMIN_EMAIL, "Ada", "Admin",
+                                ADMIN_PASSWORD)
+            s = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+            deals.create_deal(s, "Deal", "ACTIVE", "1", {"mrn": "M-8"})
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.iterdir()}
+            assert stat.S_IMODE(path.stat().st_mode) == 0o700
+            assert {f"{layout.DB_FILE}-wal", f"{layout.DB_FILE}-shm", layout.DB_FILE,
+                    layout.LOCK_FILE, layout.META_FILE} <= set(modes)
+            assert all(mode == 0o600 for mode in modes.values()), modes
+            assert os.umask(0o077) == 0o077  # the process's umask was tightened too
+    finally:
+        os.umask(old)
+    checks = {c.name: c for c in doctor.run(path)}
+    assert checks["file modes"].ok
+    os.chmod(path / layout.DB_FILE, 0o644)
+    os.chmod(path, 0o755)  # noqa: S103 - the loose folder under test
+    checks = {c.name: c for c in doctor.run(path)}
+    assert not checks["file modes"].ok and layout.DB_FILE in checks["file modes"].detail
+    assert stat.S_IMODE((path / layout.DB_FILE).stat().st_mode) == 0o600  # and fixed
+
+
+# --- finding 5: sign-in timing ---------------------------------------------------------
+
+FRESH_SIGN_IN = """
+import json, sys, time
+from pathlib import Path
+import bcrypt
+from closeplan_desktop.core.domain.errors import AuthError
+from closeplan_desktop.core.store import workspace
+from closeplan_desktop.core.usecases import auth
+
+work = []
+real_check, real_hash = bcrypt.checkpw, bcrypt.hashpw
+def check(pw, hashed):
+    work.append(("check", int(hashed[4:6])))
+    return real_check(pw, hashed)
+def hashpw(pw, salt):
+    work.append(("hash", int(salt[4:6])))
+    return real_hash(pw, salt)
+bcrypt.checkpw, bcrypt.hashpw = check, hashpw
+with workspace.open_workspace(Path(sys.argv[1])) as ws:
+    t = time.perf_counter()
+    try:
+        auth.sign_in(ws, sys.argv[2], "not the password 123")
+    except AuthError:
+        pass
+    ms = (time.perf_counter() - t) * 1000
+print(json.dumps({"work": work, "ms": ms}))
+"""
+
+
+def test_finding_5_unknown_and_known_emails_cost_the_same_in_a_fresh_process(
+        tmp_path: Path, _policy: Path) -> None:
+    """Each CLI call is a fresh process: the first failed sign-in of an unknown email must
+    not build a dummy hash (a second bcrypt run), and it runs at the stored hashes' cost,
+    not the policy's (the policy here asks for 6; the users' hashes were made at 4)."""
+    path = tmp_path / "ws"
+    with workspace.create(path) as ws:
+        users.create_tenant(ws, "Acme Health", None, ADMIN_EMAIL, "Ada", "Admin",
+                            ADMIN_PASSWORD)
+    _policy.write_text(json.dumps({"bcrypt_cost": 6}))
+    seen = {}
+    for email in (ADMIN_EMAIL, "nobody@acme-health.example"):
+        out = subprocess.run([sys.executable, "-c", FRESH_SIGN_IN, str(path), email],
+                             capture_output=True, text=True, timeout=120, check=True)
+        seen[email] = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen[ADMIN_EMAIL]["work"] == [["check", 4]]
+    assert seen["nobody@acme-health.example"]["work"] == [["check", 4]]
+    print("fresh-process failed sign-in, ms:",
+          {k: round(v["ms"], 1) for k, v in seen.items()})
