@@ -28,6 +28,7 @@ from ..security.keyring_store import (
     db_slot_for,
     phi_slot,
 )
+from ..security.passwords import require_strong
 from ..security.policy import load_policy
 from ..store import db, workspace
 from ..store.audit_log import log_event
@@ -149,7 +150,7 @@ def export_kit(session: AuthSession, target: Path, passphrase: str) -> None:
     passphrase (Argon2id, AES-256-GCM). It holds the database and audit keys and the
     tenant's PHI keys still in use; retired PHI keys (no row uses them) are left out."""
     ws = session.ws
-    passphrase = validation.password(passphrase, ws.policy.password_min_length)
+    passphrase = require_strong(validation.password(passphrase, ws.policy.password_min_length))
     target = Path(target)
     if target.is_dir() or not target.parent.is_dir():
         raise ValidationError(f"Give a file name in an existing folder for the kit: {target}.")

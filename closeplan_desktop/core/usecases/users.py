@@ -21,11 +21,11 @@ from ..domain.enums import SecurityEventType as Ev
 from ..domain.enums import UserRole
 from ..domain.errors import NotFoundError, PermissionDenied, ValidationError
 from ..domain.ids import is_id, new_id
-from ..security.passwords import check_password, hash_password, is_bcrypt_hash
+from ..security.passwords import check_password, hash_password, is_bcrypt_hash, require_strong
 from ..store import db
 from ..store.audit_log import log_event
 from ..store.changes import record_change
-from ..store.models import Tenant, User
+from ..store.models import LoginThrottle, Tenant, User
 from ..store.outbox import record_row
 from ..store.phi_keys import create_first_phi_key
 from ..store.workspace import Workspace
@@ -64,7 +64,8 @@ def create_tenant(ws: Workspace, name: str, domain: str | None, admin_email: str
     email = validation.email(admin_email)
     first = validation.person_name(first_name, "First name")
     last = validation.person_name(last_name, "Last name")
-    password = validation.password(password, ws.policy.password_min_length)
+    password = require_strong(validation.password(password, ws.policy.password_min_length),
+                              (email, first, last, name, clean_domain or ""))
     hashed = hash_password(password, ws.policy.bcrypt_cost)
     with db.write_session(ws.engine) as s:
         refuse_second_tenant(s)
@@ -150,7 +151,9 @@ def add_user(session: AuthSession, email: str, first_name: str, last_name: str,
     first = validation.person_name(first_name, "First name")
     last = validation.person_name(last_name, "Last name")
     role = validation.role(role)
-    password = validation.password(password, session.ws.policy.password_min_length)
+    password = require_strong(
+        validation.password(password, session.ws.policy.password_min_length),
+        (email, first, last))
     hashed = hash_password(password, session.ws.policy.bcrypt_cost)
     with run(session) as s:
         require_admin(s, session, "users.add")
@@ -226,7 +229,8 @@ def reactivate(session: AuthSession, user_id: str) -> UserInfo:
 
 def reset_password(session: AuthSession, user_id: str, new_password: str) -> UserInfo:
     """Admin use case: set a new password for a user."""
-    new_password = validation.password(new_password, session.ws.policy.password_min_length)
+    new_password = require_strong(
+        validation.password(new_password, session.ws.policy.password_min_length))
     hashed = hash_password(new_password, session.ws.policy.bcrypt_cost)
     with run(session) as s:
         require_admin(s, session, "users.reset_password")
@@ -235,12 +239,35 @@ def reset_password(session: AuthSession, user_id: str, new_password: str) -> Use
         user.updated_at = utcnow()
         record_change(s, session.ws, user, "update", by=session.user_id,
                       event=Ev.PASSWORD_RESET, detail={"user": user.id})
+        # A reset also lifts a lockout: the admin has just given the user a way in.
+        _clear_lockout(s, session, user, "password reset")
         return _info(user)
+
+
+def unlock(session: AuthSession, user_id: str) -> UserInfo:
+    """Admin use case: lift a user's sign-in lockout (logged). Lockouts count failures
+    per email, so anyone who knows an admin's email could otherwise keep them out."""
+    with run(session) as s:
+        require_admin(s, session, "users.unlock")
+        user = _target(s, session, user_id, "users.unlock")
+        _clear_lockout(s, session, user, "unlock")
+        return _info(user)
+
+
+def _clear_lockout(s: Session, session: AuthSession, user: User, why: str) -> None:
+    throttle = s.get(LoginThrottle, user.email)
+    if throttle is None:
+        return
+    s.delete(throttle)
+    log_event(s, session.ws, Ev.USER_UNLOCKED, session.tenant_id, session.user_id,
+              {"user": user.id, "by": why, "failures": throttle.failures})
 
 
 def change_password(session: AuthSession, current: str, new_password: str) -> None:
     """Any user: change your own password, proving the current one."""
-    new_password = validation.password(new_password, session.ws.policy.password_min_length)
+    new_password = require_strong(
+        validation.password(new_password, session.ws.policy.password_min_length),
+        (session.email,))
     hashed = hash_password(new_password, session.ws.policy.bcrypt_cost)
     with run(session) as s:
         user = actor(s, session)
