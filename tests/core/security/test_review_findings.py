@@ -10,18 +10,29 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from support import ADMIN_EMAIL, ADMIN_PASSWORD, USER_EMAIL, Env, add_legacy_tenant, sql
+from support import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    USER_EMAIL,
+    USER_PASSWORD,
+    Env,
+    add_legacy_tenant,
+    sql,
+)
 
 from closeplan_desktop.core.domain.errors import (
+    AccountLocked,
+    AuthError,
     PermissionDenied,
     RolledBack,
     ValidationError,
     WorkspaceBusy,
 )
-from closeplan_desktop.core.security import crypto
+from closeplan_desktop.core.security import crypto, hardening, passwords
 from closeplan_desktop.core.security.keyring_store import (
     ANCHOR_SLOT,
     AUDIT_SLOT,
@@ -371,3 +382,90 @@ def test_finding_5_unknown_and_known_emails_cost_the_same_in_a_fresh_process(
     assert seen["nobody@acme-health.example"]["work"] == [["check", 4]]
     print("fresh-process failed sign-in, ms:",
           {k: round(v["ms"], 1) for k, v in seen.items()})
+
+
+# --- finding 11: bounded KDF parameters ------------------------------------------------
+
+
+@pytest.mark.parametrize("kdf", [
+    {"iterations": 10**7}, {"memory_kib": 1 << 21}, {"lanes": 10**6}, {"iterations": 0},
+    {"iterations": "3"},
+])
+def test_finding_11_a_crafted_kit_cannot_hang_the_import(tmp_path: Path,
+                                                         kdf: dict[str, object]) -> None:
+    """The KDF parameters come from the file: only bounded ones are used."""
+    sealed = json.loads(crypto.seal_kit(KIT_PASS, {"workspace_id": "x"}))
+    sealed["kdf"] = dict(sealed["kdf"], **kdf)
+    started = time.perf_counter()
+    with pytest.raises(ValidationError, match=r"safe range|not a ClosePlan recovery kit"):
+        crypto.open_kit(KIT_PASS, json.dumps(sealed).encode())
+    assert time.perf_counter() - started < 1.0
+    # This version's own kits still open.
+    assert crypto.open_kit(KIT_PASS, crypto.seal_kit(KIT_PASS, {"a": 1})) == {"a": 1}
+
+
+# --- finding 10: lockout can be lifted -------------------------------------------------
+
+
+def test_finding_10_a_reset_or_an_admin_unlock_lifts_the_lockout(env: Env) -> None:
+    """Anyone who knows an email can lock it out; an admin can lift that (logged), and a
+    password reset lifts it too."""
+    def lock_out() -> None:
+        for _ in range(env.ws.policy.lockout_threshold):
+            with pytest.raises(AuthError):
+                auth.sign_in(env.ws, USER_EMAIL, "not the password 123")
+        with pytest.raises(AccountLocked):
+            auth.sign_in(env.ws, USER_EMAIL, USER_PASSWORD)
+
+    lock_out()
+    users.unlock(env.admin, env.user.user_id)
+    auth.sign_in(env.ws, USER_EMAIL, USER_PASSWORD)
+    lock_out()
+    users.reset_password(env.admin, env.user.user_id, "a brand new strong secret 7")
+    auth.sign_in(env.ws, USER_EMAIL, "a brand new strong secret 7")
+    unlocked = events(env.path, "USER_UNLOCKED")
+    assert len(unlocked) == 2 and all(r[0] == env.tenant_id for r in unlocked)
+    with pytest.raises(PermissionDenied):
+        users.unlock(env.user, env.admin.user_id)
+
+
+# --- finding 7: events with no tenant --------------------------------------------------
+
+
+def test_finding_7_failed_sign_ins_for_unknown_emails_reach_the_tenants_audit(env: Env) -> None:
+    with pytest.raises(AuthError):
+        auth.sign_in(env.ws, "nobody@acme-health.example", "not the password 123")
+    seen, _ = audit.list_events(env.admin, audit.AuditFilter(event_type="LOGIN_FAILURE"))
+    assert any("nobody@acme-health.example" in e.detail for e in seen)
+    assert sql(env.path, "SELECT count(*) FROM security_events WHERE tenant_id IS NULL") == \
+        [(0,)]
+
+
+# --- finding 12: passwords, dumpable flag, reveal of a deal without PHI ----------------
+
+
+@pytest.mark.parametrize("weak", ["aaaaaaaaaaaa", "password1234", "qwertyuiop123",
+                                  "Password2026!"])
+def test_finding_12_common_and_patterned_passwords_are_refused_with_advice(
+        env: Env, weak: str) -> None:
+    with pytest.raises(ValidationError, match="too weak") as exc:
+        users.add_user(env.admin, "new@acme-health.example", "New", "User", "USER", weak)
+    assert weak not in str(exc.value)
+    found = passwords.strength(weak, ["new@acme-health.example"])
+    assert not found.ok and found.message.startswith("Password is too weak")
+    with pytest.raises(ValidationError, match="too weak"):
+        users.reset_password(env.admin, env.user.user_id, weak)
+    assert passwords.strength("correct horse battery").ok
+
+
+def test_finding_12_the_process_is_not_dumpable_once_a_workspace_is_open(env: Env) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("prctl is Linux's")
+    assert hardening.is_dumpable() is False
+
+
+def test_finding_12_revealing_a_deal_without_phi_logs_no_phi_access(env: Env) -> None:
+    d = deals.create_deal(env.admin, "No PHI here", "ACTIVE", "1")
+    assert deals.reveal_phi(env.admin, d.id) == {}
+    assert sql(env.path, "SELECT count(*) FROM access_logs WHERE deal_id = ? AND "
+                         "action = 'PHI_ACCESS'", (d.id,)) == [(0,)]
