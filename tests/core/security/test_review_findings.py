@@ -469,3 +469,25 @@ def test_finding_12_revealing_a_deal_without_phi_logs_no_phi_access(env: Env) ->
     assert deals.reveal_phi(env.admin, d.id) == {}
     assert sql(env.path, "SELECT count(*) FROM access_logs WHERE deal_id = ? AND "
                          "action = 'PHI_ACCESS'", (d.id,)) == [(0,)]
+
+
+# --- finding 6: removed PHI stays recoverable ------------------------------------------
+
+
+def test_finding_6_superseded_envelopes_and_retired_keys_are_gone(env: Env) -> None:
+    """Outbox rows kept every old envelope, and retired PHI keys stayed in the keyring:
+    only the latest outbox row of a deal keeps its envelope, and a retired key is deleted
+    (and left out of kits, test_finding_2_a_kit_holds_only_the_tenants_keys_in_use)."""
+    d = deals.create_deal(env.admin, "Changing PHI", "ACTIVE", "1", {"mrn": "OLD-1"})
+    deals.update_deal(env.admin, d.id, phi={"mrn": "OLD-2"})
+    deals.update_deal(env.admin, d.id, phi={"mrn": "NOW-3"})
+    rows = sql(env.path, "SELECT json_extract(payload, '$.phi') FROM outbox WHERE "
+                         "entity = 'deals' AND entity_id = ? ORDER BY id", (d.id,))
+    assert [r[0] is None for r in rows] == [True, True, False]
+    key_admin.rotate_phi(env.admin)
+    assert KeyringStore(env.ws.workspace_id).get(phi_slot(env.tenant_id, 1)) is None
+    env.ws.close()
+    with workspace.open_workspace(env.path) as ws:
+        s = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        assert deals.reveal_phi(s, d.id) == {"mrn": "NOW-3"}
+        assert not [v for v in key_admin.status(s).phi_versions if v[0] == 1 and v[3]]
