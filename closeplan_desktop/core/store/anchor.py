@@ -9,9 +9,10 @@ Opening a workspace compares the database with the anchor (`problem`) and refuse
 that is behind, lost a chain it once had, or holds another history. The anchor moves
 only after a commit (`AnchorWriter`, from SQLAlchemy's ``after_commit``), so a crash
 between the two leaves the database ahead of the anchor, which is allowed, never behind.
-A keyring write costs tens of milliseconds, so it runs on a thread of its own and
-coalesces: at most one write per write transaction, usually fewer, and a reveal does not
-wait for it. Closing the workspace waits for the last one.
+A keyring write costs tens of milliseconds (and the keyring daemon's CPU), so it runs
+on a thread of its own, at most every `MIN_INTERVAL` seconds, and coalesces: at most one
+write per write transaction, far fewer in a burst, and a reveal does not wait for it.
+Closing the workspace writes the last position at once and waits for it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from ..security.keyring_store import ANCHOR_SLOT, KeyringStore
 from . import chain
 
 ANCHOR_FORMAT = "closeplan/anchor/v1"
+# Seconds between two anchor writes while commits keep coming: bounds the keyring's load
+# (each write also costs the keyring daemon CPU). The anchor then lags a busy database by
+# up to this much, only until the workspace closes (closing writes the last position).
+MIN_INTERVAL = 2.0
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,7 @@ class AnchorWriter:
         self._dirty = not written
         self._writing = False
         self._closed = False
+        self._hurry = False  # a flush or close waits: no pause between writes
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
         self.last_error: ClosePlanError | None = None
@@ -190,11 +196,15 @@ class AnchorWriter:
                 with self._cv:
                     self._writing = False
                     self._cv.notify_all()
+                    self._cv.wait_for(lambda: self._hurry or self._closed, MIN_INTERVAL)
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every committed position is in the keyring."""
         with self._cv:
+            self._hurry = True
+            self._cv.notify_all()
             self._cv.wait_for(lambda: not self._dirty and not self._writing, timeout)
+            self._hurry = False
 
     def close(self) -> None:
         """Write what is pending, then stop the thread."""
