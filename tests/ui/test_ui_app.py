@@ -308,7 +308,7 @@ def test_model_reads_only_the_rows_the_view_shows(big: tuple[Path, str], qtbot: 
         calls.append((offset, limit))
         return real(session, query, offset=offset, limit=limit)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("closeplan_desktop.ui.deals_model.deals.list_deals", counting)
+    monkeypatch.setattr("closeplan_desktop.ui.deals_model.deal_list.list_deals", counting)
     with workspace.open_workspace(path) as ws:
         pane = DealsPane(AppSession(ws, auth.sign_in(ws, email, ADMIN_PASSWORD)))
         qtbot.addWidget(pane)
