@@ -43,9 +43,9 @@ def main() -> None:
     from closeplan_desktop.core.store import workspace
     from closeplan_desktop.core.tools import demo
     from closeplan_desktop.core.usecases import auth
-    from closeplan_desktop.ui.deal_dialog import DealDialog
+    from closeplan_desktop.ui.deals.dialog import DealDialog
     from closeplan_desktop.ui.main_window import MainWindow
-    from closeplan_desktop.ui.session import AppSession
+    from closeplan_desktop.ui.signed_in import SignedIn
     from closeplan_desktop.ui.signin import SignInDialog
     from closeplan_desktop.ui.theme import apply_theme
     from closeplan_desktop.ui.wizard import FirstRunWizard
@@ -106,7 +106,7 @@ def main() -> None:
     # A sales user's window: deals.
     t0 = time.perf_counter()
     rep = auth.sign_in(ws, demo.DEMO_USERS[0][0], demo.DEMO_PASSWORD)
-    window = MainWindow(AppSession(ws, rep))
+    window = MainWindow(SignedIn(ws, rep))
     window.resize(1360, 820)
     window.show()
     settle()
@@ -125,9 +125,9 @@ def main() -> None:
     grab(window, "deals-search")
     pane.search.clear()
     pane.apply_filters()
-    shot_dialog(DealDialog(window.app_session, None, window), "deal-new")
+    shot_dialog(DealDialog(window.signed_in, None, window), "deal-new")
     pane.table.selectRow(own)
-    shot_dialog(DealDialog(window.app_session, pane.selected_deal(), window), "deal-edit")
+    shot_dialog(DealDialog(window.signed_in, pane.selected_deal(), window), "deal-edit")
     other = next(i for i, d in enumerate(pane.model.rows)
                  if d.has_phi and d.created_by_id != rep.user_id)
     pane.table.selectRow(other)
@@ -141,14 +141,14 @@ def main() -> None:
     pane.deleted_action.setChecked(True)
     grab(window, "deals-deleted-empty")
     pane.deleted_action.setChecked(False)
-    window.app_session.lock()
+    window.signed_in.lock()
     grab(window, "locked")
-    window.app_session.unlock(demo.DEMO_PASSWORD)
+    window.signed_in.unlock(demo.DEMO_PASSWORD)
     window.close()
 
     # The admin's window: users, audit, keys and settings.
     admin = auth.sign_in(ws, info.admin_email, info.password)
-    window = MainWindow(AppSession(ws, admin))
+    window = MainWindow(SignedIn(ws, admin))
     window.resize(1360, 820)
     window.show()
     grab(window, "deals-admin")
@@ -164,9 +164,9 @@ def main() -> None:
             tabs.setCurrentIndex(i)
             grab(window, f"audit-tab-{i + 1}")
     try:
-        from closeplan_desktop.ui.keys_dialog import KeysDialog
+        from closeplan_desktop.ui.keys.dialog import KeysDialog
 
-        keys_dialog = KeysDialog(window.app_session, window)
+        keys_dialog = KeysDialog(window.signed_in, window)
         keys_dialog.show()
         grab(keys_dialog, "keys")
         tab_widget = keys_dialog.findChild(QWidget, "keysTabs") or next(
