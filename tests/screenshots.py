@@ -2,7 +2,8 @@
 
     .venv/bin/python tests/screenshots.py [OUT_DIR]      (default: screenshots/)
 
-Runs offscreen with a private keyring (it starts one when none is running) and a fresh
+The main window is 1360x820, or CLOSEPLAN_SCREENSHOT_SIZE=WxH (e.g. 1366x768). Runs
+offscreen (or on QT_QPA_PLATFORM's platform) with a private keyring (it starts one when none is running) and a fresh
 demo workspace, as a new user would see them. Not part of the test suite's pass/fail.
 """
 
@@ -23,7 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def _reexec_in_keyring_session() -> None:
     if os.environ.get("CLOSEPLAN_SCREENSHOTS_INNER"):
         return
-    env = dict(os.environ, CLOSEPLAN_SCREENSHOTS_INNER="1", QT_QPA_PLATFORM="offscreen")
+    # Offscreen unless a platform is named (QT_QPA_PLATFORM=xcb on a real X display).
+    env = dict(os.environ, CLOSEPLAN_SCREENSHOTS_INNER="1",
+               QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM") or "offscreen")
     code = subprocess.call(["dbus-run-session", "--", str(ROOT / "packaging/with-keyring.sh"),
                             sys.executable, __file__, *sys.argv[1:]], env=env)
     sys.exit(code)
@@ -32,6 +35,8 @@ def _reexec_in_keyring_session() -> None:
 def main() -> None:
     _reexec_in_keyring_session()
     out = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "screenshots").resolve()
+    width, height = (int(n) for n in os.environ.get("CLOSEPLAN_SCREENSHOT_SIZE",
+                                                    "1360x820").split("x"))
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="closeplan-shots-"))
     (tmp / "policy.json").write_text(json.dumps({}))
@@ -107,7 +112,7 @@ def main() -> None:
     t0 = time.perf_counter()
     rep = auth.sign_in(ws, demo.DEMO_USERS[0][0], demo.DEMO_PASSWORD)
     window = MainWindow(SignedIn(ws, rep))
-    window.resize(1360, 820)
+    window.resize(width, height)
     window.show()
     settle()
     usable_ms = (time.perf_counter() - t0) * 1000
@@ -149,7 +154,7 @@ def main() -> None:
     # The admin's window: users, audit, keys and settings.
     admin = auth.sign_in(ws, info.admin_email, info.password)
     window = MainWindow(SignedIn(ws, admin))
-    window.resize(1360, 820)
+    window.resize(width, height)
     window.show()
     grab(window, "deals-admin")
     for key in ("users", "audit"):
