@@ -3,8 +3,9 @@
     .venv/bin/python tests/screenshots.py [OUT_DIR]      (default: screenshots/)
 
 The main window is 1360x820, or CLOSEPLAN_SCREENSHOT_SIZE=WxH (e.g. 1366x768). Runs
-offscreen (or on QT_QPA_PLATFORM's platform) with a private keyring (it starts one when none is running) and a fresh
-demo workspace, as a new user would see them. Not part of the test suite's pass/fail.
+offscreen (or on QT_QPA_PLATFORM's platform) with a private keyring (it starts one when
+none is running) and a fresh demo workspace, as a new user would see them. Not part of
+the test suite's pass/fail.
 """
 
 from __future__ import annotations

@@ -256,7 +256,9 @@ class MainWindow(QMainWindow):
     def open_keys(self) -> None:
         from .keys.dialog import KeysDialog
 
-        KeysDialog(self.signed_in, self).exec()
+        dialog = KeysDialog(self.signed_in, self)
+        dialog.exec()
+        dialog.deleteLater()  # it listens to the window's changes while it exists
 
     def about(self) -> None:
         dialogs.about(
