@@ -6,16 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, Qt, QTimer
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -24,33 +22,54 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.domain import paths
-from ..core.domain.enums import DealStatus
-from ..core.domain.errors import ClosePlanError
-from ..core.usecases import deal_import, deal_list, deals
-from ..core.usecases.deal_list import DealQuery, DealSummary
-from .deal_detail import DealDetail
-from .deal_dialog import DealDialog
-from .deals_model import STATUS_LABELS, DealsModel
-from .icons import icon
-from .messages import confirm, error_text, show_error
-from .pane import Pane
-from .pipeline_widget import PipelineWidget
-from .session import AppSession
-from .widgets import heading, muted
-from .worker import Task
+from ...core.domain import paths
+from ...core.domain.enums import DealStatus
+from ...core.domain.progress import CancelToken, Progress
+from ...core.usecases import deal_import, deal_list, deals
+from ...core.usecases.deal_list import DealQuery, DealSummary
+from ..icons import icon
+from ..kit import dialogs
+from ..kit.ops import Kind
+from ..kit.widgets import button, heading, muted
+from ..pane import Command, Pane
+from ..signed_in import SignedIn
+from .detail import DealDetail
+from .dialog import DealDialog
+from .model import STATUS_LABELS, DealsModel
+from .pipeline import PipelineWidget
 
 SEARCH_DELAY_MS = 120
+WRITES = frozenset({Kind.DEALS, Kind.AUDIT})  # every deal write logs itself
 
 
 class DealsPane(Pane):
+    key = "deals"
     title = "Deals"
+    icon_name = "deals"
+    shortcut = "Ctrl+1"
+    shows = frozenset({Kind.DEALS})
+    commands = (
+        Command("file", "&New Deal…", lambda p: p.new_deal(), QKeySequence.StandardKey.New,
+                "add"),
+        Command("file", "&Import Deals from CSV…", lambda p: p.import_csv(), "Ctrl+I",
+                "download"),
+        Command("edit", "&Edit Deal…", lambda p: p.edit_deal(), "Ctrl+E", "edit"),
+        Command("edit", "&Delete Deal…", lambda p: p.delete_deal(),
+                QKeySequence.StandardKey.Delete, "delete"),
+        Command("edit", "&Restore Deal", lambda p: p.restore_deal(), "Ctrl+Shift+R",
+                "restore"),
+        Command("edit", "&Find Deals", lambda p: p.focus_search(),
+                QKeySequence.StandardKey.Find, "search", separator_before=True),
+        Command("edit", "&Reveal PHI", lambda p: p.detail.reveal(), "Ctrl+Shift+P", "reveal"),
+        Command("edit", "&Hide PHI", lambda p: p.detail.hide_phi(), "Ctrl+Shift+H", "hide"),
+        Command("view", "Show &Deleted Deals", own_action=lambda p: p.deleted_action),
+    )
 
-    def __init__(self, app_session: AppSession, parent: QWidget | None = None) -> None:
-        super().__init__(app_session, parent)
-        self.model = DealsModel(lambda: None if app_session.is_locked else app_session.core,
-                                self)
-        self.tasks: list[Task] = []
+    def __init__(self, signed_in: SignedIn, parent: QWidget | None = None) -> None:
+        super().__init__(signed_in, parent)
+        self.model = DealsModel(signed_in.session_or_none, self)
+        # A deal to select once the pane next loads (made while the pane was hidden).
+        self._select_next: str | None = None
 
         self.search = QLineEdit()
         self.search.setObjectName("dealSearch")
@@ -76,12 +95,12 @@ class DealsPane(Pane):
         self.deleted_action.setCheckable(True)
         self.deleted_action.toggled.connect(lambda _c: self.apply_filters())
 
-        self.new_button = self._button("New deal", "add", self.new_deal, "newDealButton")
-        self.edit_button = self._button("Edit", "edit", self.edit_deal, "editDealButton")
-        self.delete_button = self._button("Delete", "delete", self.delete_deal,
-                                          "deleteDealButton")
-        self.restore_button = self._button("Restore", "restore", self.restore_deal,
-                                           "restoreDealButton")
+        self.new_button = button("New deal", "add", self.new_deal, name="newDealButton")
+        self.edit_button = button("Edit", "edit", self.edit_deal, name="editDealButton")
+        self.delete_button = button("Delete", "delete", self.delete_deal,
+                                    name="deleteDealButton")
+        self.restore_button = button("Restore", "restore", self.restore_deal,
+                                     name="restoreDealButton")
         self.deleted_toggle = QPushButton(icon("restore"), "Deleted")
         self.deleted_toggle.setObjectName("deletedToggle")
         self.deleted_toggle.setCheckable(True)
@@ -128,8 +147,7 @@ class DealsPane(Pane):
         self.table_stack.addWidget(self.table)
         self.table_stack.addWidget(self.empty)
 
-        self.detail = DealDetail(app_session)
-        self.detail.changed.connect(self._after_reveal)
+        self.detail = DealDetail(signed_in)
         split = QSplitter()
         split.addWidget(self.table_stack)
         split.addWidget(self.detail)
@@ -155,13 +173,6 @@ class DealsPane(Pane):
         layout.addWidget(self.count_label)
         self._update_buttons()
 
-    def _button(self, text: str, icon_name: str, slot: object, name: str) -> QPushButton:
-        b = QPushButton(icon(icon_name), text)
-        b.setObjectName(name)
-        b.setAccessibleName(text)
-        b.clicked.connect(slot)  # type: ignore[arg-type]
-        return b
-
     # ---- loading --------------------------------------------------------------------
 
     def current_query(self) -> DealQuery:
@@ -170,24 +181,29 @@ class DealsPane(Pane):
                          deleted=self.deleted_action.isChecked())
 
     def apply_filters(self) -> None:
-        if self.app_session.is_locked:
+        if self.signed_in.is_locked:
             return
-        try:
-            self.model.set_query(self.current_query())
-        except ClosePlanError as exc:
-            show_error(self, "Cannot list deals", error_text(exc))
+        self.read("Cannot list deals", lambda: self.model.set_query(self.current_query()))
         self._after_load()
 
     def refresh(self) -> None:
-        if self.app_session.is_locked:
+        """Reload the table and the pipeline, keeping the selected deal selected."""
+        if self.signed_in.is_locked:
             return
         selected = self.selected_deal()
-        try:
+        select_id, self._select_next = self._select_next, None
+        session = self.signed_in.core
+
+        def load() -> None:
             self.model.reload()
-            self.pipeline.set_rows(deal_list.pipeline(self.app_session.core))
-        except ClosePlanError as exc:
-            show_error(self, "Cannot list deals", error_text(exc))
-        self._after_load(selected.id if selected else None)
+            self.pipeline.set_rows(deal_list.pipeline(session))
+
+        self.read("Cannot list deals", load)
+        self._after_load(select_id or (selected.id if selected else None))
+
+    def refresh_and_select(self, deal_id: str) -> None:
+        self._select_next = deal_id
+        self.reload()
 
     def _after_load(self, select_id: str | None = None) -> None:
         total = self.model.total
@@ -231,7 +247,7 @@ class DealsPane(Pane):
 
     def _update_buttons(self) -> None:
         deal = self.selected_deal()
-        session = self.app_session.core
+        session = self.signed_in.core
         mine = deal is not None and deals.may_change(session, deal.created_by_id)
         self.edit_button.setEnabled(mine and deal is not None and deal.deleted_at is None)
         self.delete_button.setEnabled(mine and deal is not None and deal.deleted_at is None)
@@ -240,9 +256,6 @@ class DealsPane(Pane):
         self.restore_button.setVisible(self.deleted_action.isChecked())
         self.delete_button.setVisible(not self.deleted_action.isChecked())
 
-    def _after_reveal(self) -> None:
-        pass
-
     # ---- actions --------------------------------------------------------------------
 
     def focus_search(self) -> None:
@@ -250,71 +263,67 @@ class DealsPane(Pane):
         self.search.selectAll()
 
     def new_deal(self) -> None:
-        if self.app_session.is_locked:
+        if self.signed_in.is_locked:
             return
-        dialog = DealDialog(self.app_session, None, self)
+        dialog = DealDialog(self.signed_in, None, self)
         if dialog.exec() and dialog.result_deal:
-            self.refresh_and_select(dialog.result_deal.id)
+            self._select_saved(dialog.result_deal.id)
 
     def edit_deal(self) -> None:
         deal = self.selected_deal()
-        if deal is None or self.app_session.is_locked or not self.edit_button.isEnabled():
+        if deal is None or self.signed_in.is_locked or not self.edit_button.isEnabled():
             return
-        dialog = DealDialog(self.app_session, deal, self)
+        dialog = DealDialog(self.signed_in, deal, self)
         if dialog.exec() and dialog.result_deal:
-            self.refresh_and_select(deal.id)
+            self._select_saved(deal.id)
+
+    def _select_saved(self, deal_id: str) -> None:
+        """Select a deal the dialog saved: the save's announcement has reloaded the pane
+        if it is on screen; a hidden pane selects it when it next loads."""
+        if self.stale:
+            self._select_next = deal_id
+        else:
+            self._after_load(deal_id)
 
     def delete_deal(self) -> None:
         deal = self.selected_deal()
         if deal is None or not self.delete_button.isEnabled():
             return
-        if not confirm(self, "Delete deal", f"Delete “{deal.title}”?\n\nIt moves to Deleted "
-                       "deals, where you can restore it.", "Delete"):
+        if not dialogs.confirm(self, "Delete deal", f"Delete “{deal.title}”?\n\nIt moves to "
+                               "Deleted deals, where you can restore it.", "Delete"):
             return
-        try:
-            deals.delete_deal(self.app_session.core, deal.id)
-        except ClosePlanError as exc:
-            show_error(self, "Cannot delete", error_text(exc))
-        self.refresh()
+        session = self.signed_in.core
+        self.run_now("Cannot delete", lambda: deals.delete_deal(session, deal.id),
+                     changes=WRITES)
 
     def restore_deal(self) -> None:
         deal = self.selected_deal()
         if deal is None or not self.restore_button.isEnabled():
             return
-        try:
-            deals.restore_deal(self.app_session.core, deal.id)
-        except ClosePlanError as exc:
-            show_error(self, "Cannot restore", error_text(exc))
-        self.refresh()
-
-    def refresh_and_select(self, deal_id: str) -> None:
-        self.model.reload()
-        self.pipeline.set_rows(deal_list.pipeline(self.app_session.core))
-        self._after_load(deal_id)
+        session = self.signed_in.core
+        self.run_now("Cannot restore", lambda: deals.restore_deal(session, deal.id),
+                     changes=WRITES)
 
     def import_csv(self) -> None:
-        if self.app_session.is_locked:
+        if self.signed_in.is_locked:
             return
-        name, _ = QFileDialog.getOpenFileName(self, "Import deals from CSV", str(Path.home()),
-                                              "CSV files (*.csv);;All files (*)")
-        if not name:
+        path = dialogs.open_file(self, "Import deals from CSV", Path.home(),
+                                 "CSV files (*.csv);;All files (*)")
+        if path is None:
             return
-        session = self.app_session.core
+        session = self.signed_in.core
 
-        def work(progress: object, cancel: object) -> int:
-            rows = deal_import.parse_import(paths.read_user_file(Path(name)))
-            return deal_import.import_deals(session, rows, progress, cancel)  # type: ignore[arg-type]
+        def work(progress: Progress, cancel: CancelToken) -> int:
+            rows = deal_import.parse_import(paths.read_user_file(path))
+            return deal_import.import_deals(session, rows, progress, cancel)
 
-        task = Task(self, "Importing deals", work)
-        task.succeeded.connect(lambda n: (QMessageBox.information(
-            self, "Import finished", f"Imported {n:,} deals."), self.refresh()))
-        task.failed.connect(lambda m: show_error(self, "Import failed", m + "\n\nNothing was "
-                                                 "imported."))
-        task.cancelled.connect(lambda: QMessageBox.information(
-            self, "Import cancelled", "Nothing was imported."))
-        task.finished.connect(lambda: self.tasks.remove(task))
-        self.tasks.append(task)
-        task.start()
+        (self.start("Importing deals", work, changes=WRITES)
+         .on_success(lambda n: dialogs.inform(self, "Import finished",
+                                              f"Imported {n:,} deals."))
+         .on_failure(lambda m: dialogs.show_error(self, "Import failed",
+                                                  m + "\n\nNothing was imported."))
+         .on_cancel(lambda: dialogs.inform(self, "Import cancelled", "Nothing was imported."))
+         .run_in_background())
 
     # ---- locking --------------------------------------------------------------------
 

@@ -241,7 +241,7 @@ def test_sign_in_pressed_before_the_workspace_is_open_is_kept(
     assert controller.start() is True
     window = controller.window
     qtbot.addWidget(window)
-    assert seen["queued"] is True and not window.app_session.is_locked
+    assert seen["queued"] is True and not window.signed_in.is_locked
     assert window.deals.model.total == 0 and window.isVisible()
     window.close()
     controller.warm_up.wait()
@@ -250,9 +250,9 @@ def test_sign_in_pressed_before_the_workspace_is_open_is_kept(
 
 def test_admin_panes_are_built_when_first_opened(env: Env, qtbot: QtBot) -> None:
     from closeplan_desktop.ui.main_window import MainWindow
-    from closeplan_desktop.ui.session import AppSession
+    from closeplan_desktop.ui.signed_in import SignedIn
 
-    window = MainWindow(AppSession(env.ws, env.admin))
+    window = MainWindow(SignedIn(env.ws, env.admin))
     qtbot.addWidget(window)
     window.show()
     assert window.pane_keys == ["deals", "users", "audit"] and list(window.panes) == ["deals"]
@@ -296,8 +296,8 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 def test_model_reads_only_the_rows_the_view_shows(big: tuple[Path, str], qtbot: QtBot,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from closeplan_desktop.ui.deals_pane import DealsPane
-    from closeplan_desktop.ui.session import AppSession
+    from closeplan_desktop.ui.deals.pane import DealsPane
+    from closeplan_desktop.ui.signed_in import SignedIn
 
     path, email = big
     calls: list[tuple[int, int]] = []
@@ -308,9 +308,9 @@ def test_model_reads_only_the_rows_the_view_shows(big: tuple[Path, str], qtbot: 
         calls.append((offset, limit))
         return real(session, query, offset=offset, limit=limit)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("closeplan_desktop.ui.deals_model.deal_list.list_deals", counting)
+    monkeypatch.setattr("closeplan_desktop.ui.deals.model.deal_list.list_deals", counting)
     with workspace.open_workspace(path) as ws:
-        pane = DealsPane(AppSession(ws, auth.sign_in(ws, email, ADMIN_PASSWORD)))
+        pane = DealsPane(SignedIn(ws, auth.sign_in(ws, email, ADMIN_PASSWORD)))
         qtbot.addWidget(pane)
         pane.resize(1200, 700)
         pane.show()

@@ -8,23 +8,18 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from ..core.domain.enums import DealStatus
-from ..core.usecases.deal_list import PipelineRow
-from .deals_model import STATUS_LABELS
+from ...core.domain.enums import DealStatus
+from ...core.usecases.deal_list import PipelineRow
+from ..kit.formatting import amount, short_amount
+from .model import STATUS_LABELS
 
 COLORS = {DealStatus.DRAFT: "#94a3b8", DealStatus.ACTIVE: "#0f766e",
           DealStatus.CLOSED_WON: "#2563eb", DealStatus.CLOSED_LOST: "#dc2626"}
 
 
-def short_money(value: Decimal) -> str:
-    v = float(value)
-    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(v) >= size:
-            return f"${v / size:,.1f}{unit}"
-    return f"${v:,.0f}"
-
-
 class PipelineWidget(QWidget):
+    """Count and total per status, as bars scaled to the largest total."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.rows: list[PipelineRow] = []
@@ -39,8 +34,8 @@ class PipelineWidget(QWidget):
         self.rows = rows
         total = sum(r.total for r in rows)
         self.setToolTip("\n".join(f"{STATUS_LABELS[r.status]}: {r.count:,} deals, "
-                                  f"${r.total:,.2f}" for r in rows) +
-                        f"\nAll: ${total:,.2f}")
+                                  f"{amount(r.total)}" for r in rows) +
+                        f"\nAll: {amount(Decimal(total))}")
         self.setAccessibleDescription(self.toolTip())
         self.update()
 
@@ -71,7 +66,7 @@ class PipelineWidget(QWidget):
                        f"{STATUS_LABELS[r.status]} · {r.count:,}")
             p.setFont(bold)
             p.setPen(text)
-            p.drawText(QRectF(x, 24, w, 26), Qt.AlignmentFlag.AlignLeft, short_money(r.total))
+            p.drawText(QRectF(x, 24, w, 26), Qt.AlignmentFlag.AlignLeft, short_amount(r.total))
             bar = QRectF(x, 58, w, 12)
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(track)

@@ -19,10 +19,11 @@ from typing import Any, overload
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
-from ..core.domain.enums import DealStatus
-from ..core.store import search
-from ..core.usecases import deal_list
-from ..core.usecases.deal_list import DealQuery, DealSummary
+from ...core.domain.enums import DealStatus
+from ...core.store import search
+from ...core.usecases import deal_list
+from ...core.usecases.deal_list import DealQuery, DealSummary
+from ..kit.formatting import amount, local_minute
 
 PAGE = 200
 # Pages of rows kept in memory; the rest are read again by key when shown.
@@ -39,14 +40,10 @@ _BLANK = ("",) * len(COLUMNS)
 Index = QModelIndex | QPersistentModelIndex
 
 
-def money(value: object) -> str:
-    return f"${value:,.2f}"
-
-
 def render(d: DealSummary) -> tuple[str, ...]:
     """A row's display strings, made once when the row is read."""
-    return (d.title, STATUS_LABELS[d.status], money(d.value), d.created_by_name,
-            "", d.updated_at.astimezone().strftime("%Y-%m-%d %H:%M"))
+    return (d.title, STATUS_LABELS[d.status], amount(d.value), d.created_by_name,
+            "", local_minute(d.updated_at))
 
 
 class PagedRows(Sequence[DealSummary]):
@@ -276,7 +273,7 @@ class DealsModel(QAbstractTableModel):
 
     def _lock_icon(self) -> Any:
         if self._lock is None:
-            from .icons import icon
+            from ..icons import icon
 
             self._lock = icon("lock")
         return self._lock

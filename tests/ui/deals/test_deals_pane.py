@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from conftest import FakeDialogs
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDialogButtonBox, QLineEdit
@@ -12,10 +13,9 @@ from pytestqt.qtbot import QtBot
 from support import USER_EMAIL, USER_PASSWORD, Env, sql
 
 from closeplan_desktop.core.usecases import deals
-from closeplan_desktop.ui import deal_detail, deals_pane
-from closeplan_desktop.ui.deal_dialog import DealDialog
+from closeplan_desktop.ui.deals.dialog import DealDialog
 from closeplan_desktop.ui.main_window import MainWindow
-from closeplan_desktop.ui.session import AppSession
+from closeplan_desktop.ui.signed_in import SignedIn
 
 PHI = {"patient_name": "Winifred Okonkwo-Lindqvist", "mrn": "MRN-55510"}
 
@@ -25,7 +25,7 @@ def window(env: Env, qtbot: QtBot) -> Iterator[MainWindow]:
     """The main window of a USER with one own deal with PHI and one of the admin's."""
     deals.create_deal(env.admin, "Admin's cath lab deal", "ACTIVE", "900000", PHI)
     deals.create_deal(env.user, "Bob's infusion pumps", "DRAFT", "12500.50", PHI)
-    w = MainWindow(AppSession(env.ws, env.user))
+    w = MainWindow(SignedIn(env.ws, env.user))
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
@@ -124,19 +124,12 @@ def test_copy_clears_the_clipboard_after_the_policy_time(window: MainWindow,
 
 
 def test_break_glass_asks_for_a_reason_first(window: MainWindow, env: Env,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+                                             dialogs: FakeDialogs) -> None:
     select(window, "Admin's cath lab deal")
-    asked: list[str] = []
-
-    def cancel(*args: object, **kw: object) -> tuple[str, bool]:
-        asked.append(str(args[1]))
-        return "", False
-
-    monkeypatch.setattr(deal_detail.QInputDialog, "getMultiLineText", cancel)
+    dialogs.text = None  # the user cancels
     window.deals.detail.reveal()
-    assert asked == ["Break-glass access"] and phi_reads(env) == []
-    monkeypatch.setattr(deal_detail.QInputDialog, "getMultiLineText",
-                        lambda *a, **k: ("Patient on the phone, urgent", True))
+    assert dialogs.prompts == ["Break-glass access"] and phi_reads(env) == []
+    dialogs.text = "Patient on the phone, urgent"
     window.deals.detail.reveal()
     assert PHI["mrn"] in window.deals.detail.visible_phi_text()
     assert phi_reads(env) == [(1, "Patient on the phone, urgent")]
@@ -150,7 +143,7 @@ def test_lock_clears_phi_everywhere_and_unlock_asks_the_password(
     assert window.idle.timer.interval() == 15 * 60_000  # the policy's idle minutes
     window.idle.timer.setInterval(100)  # as if the policy's time had passed
     window.idle.start()
-    qtbot.waitUntil(lambda: window.app_session.is_locked, timeout=3000)
+    qtbot.waitUntil(lambda: window.signed_in.is_locked, timeout=3000)
     assert PHI["mrn"] not in all_texts(window)
     assert PHI["patient_name"] not in all_texts(window)
     assert QGuiApplication.clipboard().text() == ""
@@ -158,32 +151,32 @@ def test_lock_clears_phi_everywhere_and_unlock_asks_the_password(
     assert not window.nav.isEnabled() and not window.menuBar().isEnabled()
     window.lock_screen.password.setText("wrong password!!")
     window.lock_screen._submit()
-    assert window.app_session.is_locked and "incorrect" in window.lock_screen.error.text()
+    assert window.signed_in.is_locked and "incorrect" in window.lock_screen.error.text()
     window.lock_screen.password.setText(USER_PASSWORD)
     window.lock_screen._submit()
-    assert not window.app_session.is_locked
+    assert not window.signed_in.is_locked
     assert window.stack.currentWidget() is window.deals
 
 
 def test_ctrl_l_locks(window: MainWindow, qtbot: QtBot) -> None:
     qtbot.keyClick(window, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
-    assert window.app_session.is_locked
+    assert window.signed_in.is_locked
 
 
 def test_lock_closes_an_open_edit_dialog_with_phi(window: MainWindow, qtbot: QtBot) -> None:
     select(window, "Bob's infusion pumps")
-    dialog = DealDialog(window.app_session, window.deals.selected_deal(), window)
+    dialog = DealDialog(window.signed_in, window.deals.selected_deal(), window)
     dialog.show()
     dialog.load_phi()
     assert dialog.phi_fields["mrn"].text() == PHI["mrn"]
-    window.app_session.lock()
+    window.signed_in.lock()
     assert not dialog.isVisible() and dialog.phi_fields["mrn"].text() == ""
 
 
 def test_create_edit_delete_restore(window: MainWindow, env: Env, qtbot: QtBot,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+                                    dialogs: FakeDialogs) -> None:
     pane = window.deals
-    dialog = DealDialog(window.app_session, None, window)
+    dialog = DealDialog(window.signed_in, None, window)
     save = dialog.buttons.button(QDialogButtonBox.StandardButton.Save)
     assert not save.isEnabled()
     dialog.title.setText("Telemetry monitors – Harbor")
@@ -198,12 +191,12 @@ def test_create_edit_delete_restore(window: MainWindow, env: Env, qtbot: QtBot,
     pane.refresh_and_select(created.id)
     assert pane.selected_deal().id == created.id
     # Edit without loading PHI keeps it.
-    edit = DealDialog(window.app_session, pane.selected_deal(), window)
+    edit = DealDialog(window.signed_in, pane.selected_deal(), window)
     assert not edit.phi_fields["mrn"].isEnabled()
     edit.title.setText("Telemetry monitors – Harbor (phase 2)")
     edit.save()
     assert deals.reveal_phi(env.user, created.id) == {"mrn": "MRN-NEW-1"}
-    monkeypatch.setattr(deals_pane, "confirm", lambda *a: True)
+    dialogs.answers["Delete deal"] = True
     pane.refresh_and_select(created.id)
     pane.delete_deal()
     assert created.id not in [d.id for d in pane.model.rows]

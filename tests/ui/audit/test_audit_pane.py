@@ -6,48 +6,31 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
+from conftest import FakeDialogs
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import QComboBox, QFileDialog, QMessageBox, QPushButton, QTableView
+from PySide6.QtWidgets import QComboBox, QPushButton, QTableView
 from pytestqt.qtbot import QtBot
 from support import Env, sql
 
 from closeplan_desktop.core.domain.errors import BreakGlassRequired
 from closeplan_desktop.core.usecases import audit, deals
-from closeplan_desktop.ui.audit_pane import ACCESS_COLUMNS, AuditPane
-from closeplan_desktop.ui.session import AppSession
+from closeplan_desktop.ui.audit.models import ACCESS_COLUMNS
+from closeplan_desktop.ui.audit.pane import AuditPane
+from closeplan_desktop.ui.signed_in import SignedIn
 
 OUTCOME = ACCESS_COLUMNS.index("Outcome")
 REASON = ACCESS_COLUMNS.index("Reason")
 
 
-@pytest.fixture
-def messages(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
-    """Message boxes that do not block: (kind, title, text) of each."""
-    shown: list[tuple[str, str, str]] = []
-
-    def box(kind: str) -> Any:
-        def fake(_parent: object, title: str, text: str, *_a: object, **_k: object) -> int:
-            shown.append((kind, title, text))
-            return int(QMessageBox.StandardButton.Ok.value)
-        return fake
-
-    monkeypatch.setattr(QMessageBox, "information", box("information"))
-    monkeypatch.setattr(QMessageBox, "warning", box("warning"))
-    monkeypatch.setattr(QMessageBox, "critical", box("critical"))
-    monkeypatch.setattr(QMessageBox, "exec", lambda self: shown.append(
-        ("exec", self.windowTitle(), self.text())) or 0)
-    return shown
-
-
 def make_pane(qtbot: QtBot, env: Env) -> AuditPane:
-    pane = AuditPane(AppSession(env.ws, env.admin))
+    pane = AuditPane(SignedIn(env.ws, env.admin))
     qtbot.addWidget(pane)
     pane.resize(1100, 650)
-    pane.refresh()
+    pane.show()  # on screen: what core work changes is reloaded at once
+    pane.reload()
     return pane
 
 
@@ -111,7 +94,7 @@ def test_break_glass_rows_are_highlighted(qtbot: QtBot, env: Env) -> None:
     assert isinstance(rm.index(0, 0).data(Qt.ItemDataRole.BackgroundRole), QColor)
     font = rm.index(0, 1).data(Qt.ItemDataRole.FontRole)
     assert isinstance(font, QFont) and font.bold()
-    assert "break-glass" in pane.legend.text()
+    assert "break-glass" in pane.reveals_page.legend.text()
 
 
 def test_empty_states(qtbot: QtBot, env: Env) -> None:
@@ -121,7 +104,7 @@ def test_empty_states(qtbot: QtBot, env: Env) -> None:
     assert pane.access_page.stack.currentWidget() is pane.access_page.empty
     assert "No access has been logged yet" in pane.access_page.empty.text()
     assert pane.events_model.rowCount() > 0  # sign-ins and user creation
-    pane.filter_outcome.setCurrentText("Refused")
+    pane.access_page.filter_outcome.setCurrentText("Refused")
     assert "No entries match" in pane.access_page.empty.text()
 
 
@@ -138,14 +121,14 @@ def test_user_filter_lists_the_tenants_users(qtbot: QtBot, env: Env) -> None:
 
 
 def test_verify_chain_reports_intact(qtbot: QtBot, env: Env,
-                                     messages: list[tuple[str, str, str]]) -> None:
+                                     dialogs: FakeDialogs) -> None:
     deal = deals.create_deal(env.user, "Deal", "ACTIVE", "10", {"mrn": "x"})
     deals.reveal_phi(env.user, deal.id)
     pane = make_pane(qtbot, env)
     assert pane.findChild(QPushButton, "verifyButton") is pane.verify_button
     pane.verify_chain()
-    qtbot.waitUntil(lambda: bool(messages) and pane.task is None, timeout=20000)
-    kind, _title, text = messages[0]
+    qtbot.waitUntil(lambda: bool(dialogs.messages) and pane.running_op is None, timeout=20000)
+    kind, _title, text = dialogs.messages[0]
     assert kind == "information"
     assert text.startswith("Audit chain intact:") and "rows verified" in text
     # The verification is itself a security event, and the events tab shows it.
@@ -154,7 +137,7 @@ def test_verify_chain_reports_intact(qtbot: QtBot, env: Env,
 
 
 def test_verify_chain_names_the_bad_row(qtbot: QtBot, env: Env,
-                                        messages: list[tuple[str, str, str]]) -> None:
+                                        dialogs: FakeDialogs) -> None:
     for i in range(3):
         d = deals.create_deal(env.admin, f"Deal {i}", "ACTIVE", "1", {"mrn": f"M{i}"})
         deals.reveal_phi(env.admin, d.id)
@@ -164,46 +147,42 @@ def test_verify_chain_names_the_bad_row(qtbot: QtBot, env: Env,
     sql(env.path, f"UPDATE access_logs SET success=0 WHERE id='{rid}'")
     pane = make_pane(qtbot, env)
     pane.verify_chain()
-    qtbot.waitUntil(lambda: bool(messages) and pane.task is None, timeout=20000)
-    kind, _title, text = messages[0]
+    qtbot.waitUntil(lambda: bool(dialogs.messages) and pane.running_op is None, timeout=20000)
+    kind, _title, text = dialogs.messages[0]
     assert kind == "warning"
     assert str(rid) in text and "changed" in text
 
 
 def test_export_writes_csv(qtbot: QtBot, env: Env, tmp_path: Path,
-                           monkeypatch: pytest.MonkeyPatch,
-                           messages: list[tuple[str, str, str]]) -> None:
+                           dialogs: FakeDialogs) -> None:
     deal = deals.create_deal(env.user, "=HYPERLINK(\"x\")", "ACTIVE", "10", {"mrn": "x"})
     deals.reveal_phi(env.user, deal.id)
     target = tmp_path / "audit.csv"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName",
-                        lambda *_a, **_k: (str(target), "CSV (*.csv)"))
+    dialogs.save = (target, "CSV (*.csv)")
     pane = make_pane(qtbot, env)
     assert pane.findChild(QPushButton, "exportButton") is pane.export_button
     pane.export_audit()
-    qtbot.waitUntil(lambda: bool(messages) and pane.task is None, timeout=20000)
+    qtbot.waitUntil(lambda: bool(dialogs.messages) and pane.running_op is None, timeout=20000)
     assert target.exists()
     rows = list(csv.reader(target.open(encoding="utf-8", newline="")))
     assert rows[0][:3] == ["kind", "id", "timestamp"]
-    kind, _title, text = messages[0]
+    kind, _title, text = dialogs.messages[0]
     assert kind == "information"
     assert f"Exported {len(rows) - 1:,} audit records" in text
     assert {r[0] for r in rows[1:]} == {"access", "security"}
 
 
 def test_export_fhir_uses_the_current_filter(qtbot: QtBot, env: Env, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch,
-                                             messages: list[tuple[str, str, str]]) -> None:
+                                             dialogs: FakeDialogs) -> None:
     theirs = deals.create_deal(env.admin, "Admin's deal", "ACTIVE", "10", {"mrn": "x"})
     with pytest.raises(BreakGlassRequired):
         deals.reveal_phi(env.user, theirs.id)
     target = tmp_path / "audit"  # no extension: the chosen filter decides
-    monkeypatch.setattr(QFileDialog, "getSaveFileName",
-                        lambda *_a, **_k: (str(target), "FHIR R4 JSON (*.json)"))
+    dialogs.save = (target, "FHIR R4 JSON (*.json)")
     pane = make_pane(qtbot, env)
-    pane.filter_outcome.setCurrentText("Refused")
+    pane.access_page.filter_outcome.setCurrentText("Refused")
     pane.export_audit()
-    qtbot.waitUntil(lambda: bool(messages) and pane.task is None, timeout=20000)
+    qtbot.waitUntil(lambda: bool(dialogs.messages) and pane.running_op is None, timeout=20000)
     bundle = json.loads((tmp_path / "audit.json").read_text(encoding="utf-8"))
     access = [e["resource"] for e in bundle["entry"]
               if e["resource"]["type"]["code"] == "rest"]
@@ -219,7 +198,7 @@ def test_clear_sensitive_drops_rows(qtbot: QtBot, env: Env) -> None:
     assert pane.access_model.rowCount() == 0
     assert pane.events_model.rowCount() == 0
     assert pane.reveals_model.rowCount() == 0
-    pane.refresh()
+    pane.reload()
     assert pane.access_model.rowCount() == 2
 
 
@@ -246,8 +225,8 @@ def test_double_click_narrows_to_a_deal(qtbot: QtBot, env: Env) -> None:
     pane = make_pane(qtbot, env)
     m = pane.access_model
     row = next(r for r in range(m.rowCount()) if m.rows[r].deal_id == two.id)
-    pane._narrow_access(m.index(row, ACCESS_COLUMNS.index("Deal")))
-    assert pane.filter_deal.text() == two.id
+    pane.access_page.narrow(m.index(row, ACCESS_COLUMNS.index("Deal")))
+    assert pane.access_page.filter_deal.text() == two.id
     assert {e.deal_id for e in m.rows} == {two.id} and m.rowCount() == 2
-    pane.clear_access_filters()
+    pane.access_page.clear_filters()
     assert m.rowCount() == 4

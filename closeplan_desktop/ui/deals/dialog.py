@@ -18,33 +18,28 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.domain import money, validation
-from ..core.domain.enums import DealStatus
-from ..core.domain.errors import ClosePlanError, ValidationError
-from ..core.usecases import deals
-from ..core.usecases.deal_list import DealSummary
-from .deals_model import STATUS_LABELS
-from .icons import icon
-from .messages import error_text
-from .session import AppSession
-
-
-def _hint() -> QLabel:
-    label = QLabel()
-    label.setStyleSheet("color: #b91c1c;")
-    label.setWordWrap(True)
-    label.hide()
-    return label
+from ...core.domain import money, validation
+from ...core.domain.enums import DealStatus
+from ...core.domain.errors import ValidationError
+from ...core.usecases import deals
+from ...core.usecases.deal_list import DealSummary
+from ..icons import icon
+from ..kit import ops
+from ..kit.formatting import amount_field
+from ..kit.ops import Kind
+from ..kit.widgets import message_label, set_message
+from ..signed_in import SignedIn
+from .model import STATUS_LABELS
 
 
 class DealDialog(QDialog):
     """New deal when `deal` is None; otherwise edit it. Existing PHI is only loaded (and
     logged) when the user asks to edit it."""
 
-    def __init__(self, app_session: AppSession, deal: DealSummary | None = None,
+    def __init__(self, signed_in: SignedIn, deal: DealSummary | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.app_session = app_session
+        self.signed_in = signed_in
         self.deal = deal
         self.result_deal: DealSummary | None = None
         self.phi_loaded = deal is None or not deal.has_phi
@@ -57,17 +52,17 @@ class DealDialog(QDialog):
         self.title = QLineEdit(deal.title if deal else "")
         self.title.setAccessibleName("Title")
         self.title.setPlaceholderText("e.g. MRI scanner upgrade – St. Mary's")
-        self.title_hint = _hint()
+        self.title_hint = message_label()
         self.status = QComboBox()
         self.status.setAccessibleName("Status")
         for st in DealStatus:
             self.status.addItem(STATUS_LABELS[st], st)
         if deal:
             self.status.setCurrentIndex(list(DealStatus).index(deal.status))
-        self.value = QLineEdit(f"{deal.value:.2f}" if deal else "")
+        self.value = QLineEdit(amount_field(deal.value) if deal else "")
         self.value.setAccessibleName("Value")
         self.value.setPlaceholderText("0.00")
-        self.value_hint = _hint()
+        self.value_hint = message_label()
         form.addRow("&Title", self.title)
         form.addRow("", self.title_hint)
         form.addRow("&Status", self.status)
@@ -101,11 +96,11 @@ class DealDialog(QDialog):
             phi_form.addRow(label, widget)
         self.extra_phi: dict[str, str] = {}
         phi_layout.addLayout(phi_form)
-        self.phi_hint = _hint()
+        self.phi_hint = message_label()
         phi_layout.addWidget(self.phi_hint)
         layout.addWidget(self.phi_box)
 
-        self.error = _hint()
+        self.error = message_label()
         self.error.setObjectName("dialogError")
         layout.addWidget(self.error)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save |
@@ -133,19 +128,16 @@ class DealDialog(QDialog):
 
     def load_phi(self) -> None:
         assert self.deal is not None
-        session = self.app_session.core
+        session = self.signed_in.core
         reason = None
         if deals.needs_break_glass(session, self.deal.created_by_id):
-            self.error.setText("Only the deal's owner or an administrator can edit it.")
-            self.error.show()
+            self.show_problem("Only the deal's owner or an administrator can edit it.")
             return
-        try:
-            phi = deals.reveal_phi(session, self.deal.id, reason)
-        except ClosePlanError as exc:
-            self.error.setText(error_text(exc))
-            self.error.show()
+        deal_id = self.deal.id
+        done = self._run(lambda: deals.reveal_phi(session, deal_id, reason), {Kind.AUDIT})
+        if not done.ok or done.value is None:
             return
-        for key, value in phi.items():
+        for key, value in done.value.items():
             widget = self.phi_fields.get(key)
             if widget is None:
                 self.extra_phi[key] = value
@@ -185,23 +177,32 @@ class DealDialog(QDialog):
     def save(self) -> None:
         if not self.validate():
             return
-        session = self.app_session.core
+        session = self.signed_in.core
         status = self.status.currentData()
-        try:
-            if self.deal is None:
-                self.result_deal = deals.create_deal(session, self.title.text(), status,
-                                                     self.value.text(), self.phi_value())
-            else:
-                kwargs: dict[str, Any] = {"title": self.title.text(), "status": status,
-                                          "value": self.value.text()}
-                if self.phi_loaded:
-                    kwargs["phi"] = self.phi_value()
-                self.result_deal = deals.update_deal(session, self.deal.id, **kwargs)
-        except ClosePlanError as exc:
-            self.error.setText(error_text(exc))
-            self.error.show()
+        if self.deal is None:
+            title, value, phi = self.title.text(), self.value.text(), self.phi_value()
+            done = self._run(lambda: deals.create_deal(session, title, status, value, phi),
+                             {Kind.DEALS, Kind.AUDIT})
+        else:
+            kwargs: dict[str, Any] = {"title": self.title.text(), "status": status,
+                                      "value": self.value.text()}
+            if self.phi_loaded:
+                kwargs["phi"] = self.phi_value()
+            deal_id = self.deal.id
+            done = self._run(lambda: deals.update_deal(session, deal_id, **kwargs),
+                             {Kind.DEALS, Kind.AUDIT})
+        if not done.ok:
             return
+        self.result_deal = done.value
         self.accept()
+
+    def _run(self, work: Any, changes: set[Kind]) -> ops.Outcome[Any]:
+        """Core work whose refusal shows in the dialog's message line (it stays open)."""
+        return ops.run_now(work, parent=self, on_failure=self.show_problem, changes=changes,
+                           hub=self.signed_in.changes)
+
+    def show_problem(self, text: str) -> None:
+        set_message(self.error, text)
 
     def done(self, result: int) -> None:
         # PHI typed or loaded here must not outlive the dialog.

@@ -1,67 +1,32 @@
-"""The Users pane and the Keys and Settings dialog, driven through their real widgets.
+"""The Users pane and its dialogs, driven through their real widgets.
 
 Modal dialogs are driven from a QTimer.singleShot that runs inside the dialog's own event
-loop; message boxes are replaced by recorders so that nothing blocks.
+loop; message boxes and questions are answered by the `dialogs` fixture (conftest.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import pytest
+from conftest import FakeDialogs
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QPalette
-from PySide6.QtWidgets import QDialog, QLabel, QLineEdit, QPushButton, QSpinBox, QTableWidget
+from PySide6.QtWidgets import QDialog, QLabel, QLineEdit, QPushButton
 from support import ADMIN_EMAIL, USER_EMAIL, Env
 
 from closeplan_desktop.core.domain.enums import UserRole
-from closeplan_desktop.core.security import policy
-from closeplan_desktop.core.usecases import auth, deal_list, deals, key_admin, users
-from closeplan_desktop.ui import keys_dialog, users_pane
-from closeplan_desktop.ui.keys_dialog import KeysDialog
-from closeplan_desktop.ui.session import AppSession
-from closeplan_desktop.ui.users_pane import (
-    USER_ROLE,
-    AddUserDialog,
-    ResetPasswordDialog,
-    RoleDialog,
-    UsersPane,
-)
+from closeplan_desktop.core.usecases import auth, users
+from closeplan_desktop.ui.signed_in import SignedIn
+from closeplan_desktop.ui.users.dialogs import AddUserDialog, ResetPasswordDialog, RoleDialog
+from closeplan_desktop.ui.users.model import USER_ROLE
+from closeplan_desktop.ui.users.pane import UsersPane
 
 NEW_PASSWORD = "a brand new long password"
 
 
-@pytest.fixture
-def errors(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """Every show_error of the pane and the dialog, instead of a blocking message box."""
-    seen: list[tuple[str, str]] = []
-
-    def record(parent: object, title: str, message: str) -> None:
-        seen.append((title, message))
-
-    monkeypatch.setattr(users_pane, "show_error", record)
-    monkeypatch.setattr(keys_dialog, "show_error", record)
-    return seen
-
-
-@pytest.fixture
-def confirms(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Answer every confirm() with yes, and record its title."""
-    seen: list[str] = []
-
-    def yes(parent: object, title: str, text: str, ok: str) -> bool:
-        seen.append(title)
-        return True
-
-    monkeypatch.setattr(users_pane, "confirm", yes)
-    monkeypatch.setattr(keys_dialog, "confirm", yes)
-    return seen
-
-
 def make_pane(qtbot: Any, env: Env) -> UsersPane:
-    pane = UsersPane(AppSession(env.ws, env.admin))
+    pane = UsersPane(SignedIn(env.ws, env.admin))
     qtbot.addWidget(pane)
     pane.resize(1000, 600)
     pane.show()
@@ -202,25 +167,25 @@ def test_add_user_shows_cores_refusal_inline_and_stays_open(qtbot: Any, env: Env
 
 
 def test_deactivating_yourself_shows_cores_message_and_leaves_you_active(
-        qtbot: Any, env: Env, errors: list[tuple[str, str]], confirms: list[str]) -> None:
+        qtbot: Any, env: Env, dialogs: FakeDialogs) -> None:
     pane = make_pane(qtbot, env)
     assert pane.select_user(env.admin.user_id)
     assert pane.deactivate_button.isEnabled()  # the rule is core's, not the pane's
     qtbot.mouseClick(pane.deactivate_button, Qt.MouseButton.LeftButton)
-    assert confirms == ["Deactivate user"]
-    assert len(errors) == 1
-    assert "cannot deactivate your own account" in errors[0][1]
+    assert dialogs.confirms == ["Deactivate user"]
+    assert len(dialogs.errors) == 1
+    assert "cannot deactivate your own account" in dialogs.errors[0][1]
     me = next(u for u in users.list_users(env.admin) if u.id == env.admin.user_id)
     assert me.active
 
 
 def test_deactivate_then_reactivate_another_user(
-        qtbot: Any, env: Env, errors: list[tuple[str, str]], confirms: list[str]) -> None:
+        qtbot: Any, env: Env, dialogs: FakeDialogs) -> None:
     pane = make_pane(qtbot, env)
     assert pane.select_user(env.user.user_id)
     assert not pane.reactivate_button.isEnabled()
     pane.deactivate_button.click()
-    assert errors == []
+    assert dialogs.errors == []
     bob = next(u for u in users.list_users(env.admin) if u.id == env.user.user_id)
     assert not bob.active
     # Still selected after the refresh; shown greyed, with the other button enabled.
@@ -238,7 +203,7 @@ def test_deactivate_then_reactivate_another_user(
 
 
 def test_change_role_of_the_last_admin_shows_cores_message(
-        qtbot: Any, env: Env, errors: list[tuple[str, str]]) -> None:
+        qtbot: Any, env: Env, dialogs: FakeDialogs) -> None:
     pane = make_pane(qtbot, env)
     assert pane.select_user(env.admin.user_id)
 
@@ -249,7 +214,7 @@ def test_change_role_of_the_last_admin_shows_cores_message(
     problems = while_open(pane, RoleDialog, demote)
     pane.role_button.click()
     assert problems == []
-    assert len(errors) == 1 and "last active administrator" in errors[0][1]
+    assert len(dialogs.errors) == 1 and "last active administrator" in dialogs.errors[0][1]
     assert users.list_users(env.admin)[0].role == UserRole.ADMIN
 
     # Promoting Bob works, and the table shows it.
@@ -262,7 +227,7 @@ def test_change_role_of_the_last_admin_shows_cores_message(
     problems = while_open(pane, RoleDialog, promote)
     pane.change_role()
     assert problems == []
-    assert len(errors) == 1
+    assert len(dialogs.errors) == 1
     bob = next(u for u in users.list_users(env.admin) if u.id == env.user.user_id)
     assert bob.role == UserRole.ADMIN
     row = pane.table.selectionModel().selectedRows()[0].row()
@@ -308,7 +273,7 @@ def test_clear_sensitive_closes_an_open_dialog_and_its_passwords(qtbot: Any, env
 
 
 def test_a_user_who_lost_admin_sees_cores_message_not_a_crash(qtbot: Any, env: Env) -> None:
-    pane = UsersPane(AppSession(env.ws, env.user))
+    pane = UsersPane(SignedIn(env.ws, env.user))
     qtbot.addWidget(pane)
     assert pane.stack.currentWidget() is pane.empty
     assert pane.empty.text()
@@ -320,197 +285,3 @@ def test_model_rows_carry_user_info(qtbot: Any, env: Env) -> None:
     pane = make_pane(qtbot, env)
     infos = {pane.proxy.index(r, 0).data(USER_ROLE).id for r in range(pane.proxy.rowCount())}
     assert infos == {env.admin.user_id, env.user.user_id}
-
-
-# ---- Keys and Settings ------------------------------------------------------------------
-
-
-def make_dialog(qtbot: Any, env: Env) -> KeysDialog:
-    dialog = KeysDialog(AppSession(env.ws, env.admin))
-    qtbot.addWidget(dialog)
-    dialog.show()
-    return dialog
-
-
-def test_keys_tab_shows_core_status(qtbot: Any, env: Env) -> None:
-    deals.create_deal(env.admin, "With PHI", "ACTIVE", "10", {"mrn": "K-1"})
-    dialog = make_dialog(qtbot, env)
-    assert dialog.objectName() == "keysDialog"
-    assert dialog.windowTitle() == "Keys and Settings"
-    table = dialog.findChild(QTableWidget, "phiKeysTable")
-    assert table.rowCount() == 1
-    assert [table.item(0, c).text() for c in range(4)] == [
-        "v1", keys_dialog.STATE_LABELS["ACTIVE"], "1", "Present"]
-    assert "SecretService" in dialog.backend.text()
-    assert dialog.db_key.text().startswith("Present")
-    for name in ("rotatePhiButton", "rotateDbButton", "exportKitButton"):
-        button = dialog.findChild(QPushButton, name)
-        assert button.isEnabled() and button.accessibleName(), name
-    assert "import-kit" in dialog.import_note.text()
-
-
-def test_rotate_phi_runs_off_the_ui_thread_and_reports(
-        qtbot: Any, env: Env, errors: list[tuple[str, str]], confirms: list[str]) -> None:
-    for n in range(3):
-        deals.create_deal(env.admin, f"PHI {n}", "ACTIVE", "10", {"mrn": f"R-{n}"})
-    dialog = make_dialog(qtbot, env)
-    dialog.rotate_phi_button.click()
-    assert confirms == ["Rotate PHI key"]
-    task = dialog.task
-    assert task is not None
-    assert not dialog.rotate_phi_button.isEnabled()  # busy while it runs
-    with qtbot.waitSignal(task.finished, timeout=30000):
-        pass
-    qtbot.waitUntil(lambda: "re-encrypted" in dialog.keys_notice.text(), timeout=5000)
-    assert errors == []
-    assert "3 deals re-encrypted" in dialog.keys_notice.text()
-    assert "v2" in dialog.keys_notice.text()
-    st = key_admin.status(env.admin)
-    assert [(v, state, rows) for v, state, rows, _ in st.phi_versions] == [
-        (1, "RETIRED", 0), (2, "ACTIVE", 3)]
-    assert dialog.phi_table.rowCount() == 2
-    assert dialog.rotate_phi_button.isEnabled()
-    first = deal_list.list_deals(env.admin)[0].id
-    assert deals.reveal_phi(env.admin, first)["mrn"].startswith("R-")
-
-
-def test_cancelled_rotation_says_it_will_finish_later(qtbot: Any, env: Env,
-                                                      errors: list[tuple[str, str]]) -> None:
-    deals.create_deal(env.admin, "PHI", "ACTIVE", "10", {"mrn": "C-1"})
-    dialog = make_dialog(qtbot, env)
-    task = dialog.start_rotate_phi()
-    task.token.cancel()  # before the first batch: the new key exists, no row moved yet
-    with qtbot.waitSignal(task.finished, timeout=30000):
-        pass
-    assert errors == []
-    assert "next open or the next rotation" in dialog.keys_notice.text()
-    assert dialog.pending.isVisibleTo(dialog)
-    assert "1 deals still use an older key" in dialog.pending.text()
-
-
-def test_export_kit_through_the_dialogs(qtbot: Any, env: Env, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch,
-                                        errors: list[tuple[str, str]]) -> None:
-    target = tmp_path / "kit.cpkit"
-    monkeypatch.setattr(keys_dialog.QFileDialog, "getSaveFileName",
-                        lambda *a, **k: (str(target), keys_dialog.KIT_FILTER))
-    dialog = make_dialog(qtbot, env)
-    problems: list[str] = []
-
-    def act() -> None:
-        d = dialog.active_dialog
-        if not isinstance(d, keys_dialog.PassphraseDialog):
-            problems.append(f"no passphrase dialog: {d!r}")
-            return
-        qtbot.keyClicks(d.fields.password, "tiny")
-        if d.ok.isEnabled():
-            problems.append("a short passphrase was accepted")
-        d.fields.password.clear()
-        qtbot.keyClicks(d.fields.password, "kit passphrase long enough")
-        qtbot.keyClicks(d.fields.confirm, "kit passphrase long enough")
-        qtbot.mouseClick(d.ok, Qt.MouseButton.LeftButton)
-
-    QTimer.singleShot(0, act)
-    dialog.export_kit_button.click()
-    assert problems == []
-    assert dialog.task is not None
-    with qtbot.waitSignal(dialog.task.finished, timeout=30000):
-        pass
-    assert errors == []
-    assert target.is_file() and target.stat().st_size > 0
-    assert "Recovery kit written" in dialog.keys_notice.text()
-
-
-def test_rotate_db_reminds_to_export_a_new_kit(qtbot: Any, env: Env,
-                                               monkeypatch: pytest.MonkeyPatch,
-                                               errors: list[tuple[str, str]]) -> None:
-    asked: list[str] = []
-
-    def answer(parent: object, title: str, text: str, ok: str) -> bool:
-        asked.append(title)
-        return title == "Rotate database key"  # decline the offer to export now
-
-    monkeypatch.setattr(keys_dialog, "confirm", answer)
-    deals.create_deal(env.admin, "Kept", "ACTIVE", "10", {"mrn": "D-1"})
-    dialog = make_dialog(qtbot, env)
-    before = env.ws.meta()["key_check"]
-    dialog.rotate_db_button.click()
-    assert dialog.task is not None
-    with qtbot.waitSignal(dialog.task.finished, timeout=30000):
-        pass
-    qtbot.waitUntil(lambda: len(asked) == 2, timeout=5000)
-    assert errors == []
-    assert asked == ["Rotate database key", "Export a new recovery kit"]
-    assert "Export a new recovery kit" in dialog.keys_notice.text()
-    assert env.ws.meta()["key_check"] != before
-    assert [d.title for d in deal_list.list_deals(env.admin)] == ["Kept"]
-
-
-def test_settings_show_enforced_keys_locked(qtbot: Any, env: Env, _policy: Path) -> None:
-    dialog = make_dialog(qtbot, env)
-    dialog.tabs.setCurrentIndex(1)
-    bcrypt = dialog.findChild(QSpinBox, "setting_bcrypt_cost")
-    assert bcrypt is not None and not bcrypt.isEnabled()
-    assert bcrypt.value() == 4
-    assert bcrypt.toolTip() == f"Enforced by IT ({_policy})"
-    lock = dialog.locks["bcrypt_cost"]
-    assert lock.isVisibleTo(dialog) and lock.toolTip() == f"Enforced by IT ({_policy})"
-    autohide = dialog.findChild(QSpinBox, "setting_phi_autohide_seconds")
-    assert autohide.isEnabled() and not dialog.locks["phi_autohide_seconds"].isVisibleTo(dialog)
-    assert autohide.minimum() == policy.SPECS["phi_autohide_seconds"].minimum
-    assert autohide.maximum() == policy.SPECS["phi_autohide_seconds"].maximum
-    assert isinstance(dialog.findChild(QLineEdit, "setting_sync_server"), QLineEdit)
-    for key in policy.SPECS:
-        assert dialog.findChild(object, f"setting_{key}") is not None, key
-
-
-def test_saving_a_setting_changes_core_policy_and_the_running_app(
-        qtbot: Any, env: Env, errors: list[tuple[str, str]]) -> None:
-    dialog = make_dialog(qtbot, env)
-    save = dialog.findChild(QPushButton, "settingsSave")
-    assert not save.isEnabled()  # nothing changed yet
-    spin = dialog.findChild(QSpinBox, "setting_phi_autohide_seconds")
-    spin.setValue(45)
-    assert save.isEnabled()
-    qtbot.mouseClick(save, Qt.MouseButton.LeftButton)
-    assert errors == []
-    assert policy.load_policy().phi_autohide_seconds == 45
-    assert env.ws.policy.phi_autohide_seconds == 45
-    assert policy.load_policy().bcrypt_cost == 4
-    assert not save.isEnabled()
-    assert "Saved 1 setting" in dialog.settings_notice.text()
-
-
-def test_a_bad_setting_shows_cores_message(qtbot: Any, env: Env,
-                                           errors: list[tuple[str, str]]) -> None:
-    dialog = make_dialog(qtbot, env)
-    line = dialog.findChild(QLineEdit, "setting_sync_server")
-    qtbot.keyClicks(line, "http://plain.example.org")
-    dialog.save_button.click()
-    assert len(errors) == 1 and "https://" in errors[0][1]
-    assert policy.load_policy().sync_server == ""
-    assert dialog.save_button.isEnabled()  # still unsaved
-
-
-def test_enforced_setting_cannot_be_saved_even_if_the_widget_is_forced(
-        qtbot: Any, env: Env, errors: list[tuple[str, str]]) -> None:
-    dialog = make_dialog(qtbot, env)
-    spin = dialog.findChild(QSpinBox, "setting_bcrypt_cost")
-    spin.setEnabled(True)
-    spin.setValue(12)
-    assert "bcrypt_cost" not in dialog.changed_settings()
-    assert policy.load_policy().bcrypt_cost == 4
-
-
-def test_closing_while_key_work_runs_cancels_and_closes_when_stopped(
-        qtbot: Any, env: Env, errors: list[tuple[str, str]]) -> None:
-    deals.create_deal(env.admin, "PHI", "ACTIVE", "10", {"mrn": "Z-1"})
-    dialog = make_dialog(qtbot, env)
-    task = dialog.start_rotate_phi()
-    dialog.reject()  # what the window does when it locks, or the user pressing Esc
-    assert task.token.cancelled
-    with qtbot.waitSignal(task.finished, timeout=30000):
-        pass
-    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=5000)
-    assert dialog.task is None
-    assert errors == []

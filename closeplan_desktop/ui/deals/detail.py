@@ -7,13 +7,12 @@ if it is still there. For another user's deal, Reveal first asks for a break-gla
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -22,14 +21,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.domain import validation
-from ..core.domain.errors import ClosePlanError
-from ..core.usecases import deals
-from ..core.usecases.deal_list import DealSummary
-from .deals_model import STATUS_LABELS, money
-from .icons import icon
-from .messages import error_text, show_error
-from .session import AppSession
+from ...core.domain import validation
+from ...core.usecases import deals
+from ...core.usecases.deal_list import DealSummary
+from ..icons import icon
+from ..kit import dialogs, ops
+from ..kit.formatting import amount, local_minute
+from ..kit.ops import Kind
+from ..signed_in import SignedIn
+from .model import STATUS_LABELS
 
 MASK = "••••••••"
 FIELD_LABELS = dict(validation.STANDARD_PHI_FIELDS)
@@ -58,11 +58,11 @@ class ClipboardGuard:
 
 
 class DealDetail(QWidget):
-    changed = Signal()
+    """The selected deal's facts, and its PHI masked until revealed."""
 
-    def __init__(self, app_session: AppSession, parent: QWidget | None = None) -> None:
+    def __init__(self, signed_in: SignedIn, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.app_session = app_session
+        self.signed_in = signed_in
         self.deal: DealSummary | None = None
         self.revealed: dict[str, str] = {}
         self.clipboard = ClipboardGuard()
@@ -141,10 +141,10 @@ class DealDetail(QWidget):
         self.title.setText(deal.title)
         self.status.setText(STATUS_LABELS[deal.status] +
                             ("  (deleted)" if deal.deleted_at else ""))
-        self.value.setText(money(deal.value))
+        self.value.setText(amount(deal.value))
         self.owner.setText(deal.created_by_name)
-        self.created.setText(deal.created_at.astimezone().strftime("%Y-%m-%d %H:%M"))
-        self.updated.setText(deal.updated_at.astimezone().strftime("%Y-%m-%d %H:%M"))
+        self.created.setText(local_minute(deal.created_at))
+        self.updated.setText(local_minute(deal.updated_at))
         self.phi_box.setVisible(True)
         self._render_phi()
 
@@ -163,11 +163,11 @@ class DealDetail(QWidget):
             self.hide_button.setEnabled(False)
             return
         if not self.revealed:
-            session = self.app_session.core
+            session = self.signed_in.core
             glass = deals.needs_break_glass(session, deal.created_by_id)
             self.phi_note.setText(
                 "Masked. Reveal shows it for "
-                f"{self.app_session.policy.phi_autohide_seconds} seconds; the access is logged."
+                f"{self.signed_in.policy.phi_autohide_seconds} seconds; the access is logged."
                 + (" This is another user's deal: you will be asked for a reason "
                    "(break-glass)." if glass else ""))
             masked = QLabel(MASK)
@@ -186,7 +186,7 @@ class DealDetail(QWidget):
             copy = QToolButton()
             copy.setIcon(icon("copy"))
             copy.setToolTip(f"Copy (cleared from the clipboard after "
-                            f"{self.app_session.policy.clipboard_clear_seconds} s)")
+                            f"{self.signed_in.policy.clipboard_clear_seconds} s)")
             copy.setAccessibleName(f"Copy {FIELD_LABELS.get(key, key)}")
             copy.clicked.connect(lambda _=False, k=key: self.copy_field(k))
             row.addWidget(field, 1)
@@ -209,27 +209,27 @@ class DealDetail(QWidget):
         deal = self.deal
         if deal is None or not deal.has_phi or self.revealed:
             return
-        session = self.app_session.core
+        session = self.signed_in.core
         reason = None
         if deals.needs_break_glass(session, deal.created_by_id):
-            reason, ok = QInputDialog.getMultiLineText(
+            reason = dialogs.ask_text(
                 self, "Break-glass access",
                 f"This deal belongs to {deal.created_by_name}. Revealing its PHI is an "
                 "emergency access: it is logged with your reason and flagged for review.\n\n"
                 "Reason:")
-            if not ok:
+            if reason is None:
                 return
-        try:
-            phi = deals.reveal_phi(session, deal.id, reason)
-        except ClosePlanError as exc:
-            show_error(self, "Cannot reveal PHI", error_text(exc))
+        # A reveal writes its access-log row (and a break-glass event) before the PHI.
+        done = ops.run_now(lambda: deals.reveal_phi(session, deal.id, reason), parent=self,
+                           title="Cannot reveal PHI", changes={Kind.AUDIT},
+                           hub=self.signed_in.changes)
+        if not done.ok or done.value is None:
             return
-        self.revealed = phi
-        seconds = self.app_session.policy.phi_autohide_seconds
+        self.revealed = done.value
+        seconds = self.signed_in.policy.phi_autohide_seconds
         self.hide_timer.start(seconds * 1000)
         self.countdown.start()
         self._render_phi()
-        self.changed.emit()
 
     def hide_phi(self) -> None:
         self.hide_timer.stop()
@@ -240,7 +240,7 @@ class DealDetail(QWidget):
     def copy_field(self, key: str) -> None:
         value = self.revealed.get(key)
         if value is not None:
-            self.clipboard.copy(value, self.app_session.policy.clipboard_clear_seconds)
+            self.clipboard.copy(value, self.signed_in.policy.clipboard_clear_seconds)
 
     def clear_sensitive(self) -> None:
         self.hide_phi()
