@@ -8,7 +8,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from closeplan_desktop import cli
+from closeplan_desktop.cli.main import main as cli_main
 from closeplan_desktop.core.security.keyring_store import DB_SLOT, KeyringStore
 from closeplan_desktop.core.store import db, layout
 from closeplan_desktop.core.store.workspace import Workspace
@@ -40,7 +40,7 @@ class Result:
 def run_cli(*args: str, stdin: str = "") -> Result:
     """Run closeplan-admin in this process, as a user would from a shell."""
     out, err = io.StringIO(), io.StringIO()
-    code = cli.main([str(a) for a in args], stdin=io.StringIO(stdin), stdout=out, stderr=err)
+    code = cli_main([str(a) for a in args], stdin=io.StringIO(stdin), stdout=out, stderr=err)
     return Result(code, out.getvalue(), err.getvalue())
 
 
