@@ -23,13 +23,13 @@ from ..core.domain.progress import Cancelled
 from ..core.security import hardening
 from ..core.security.policy import load_policy
 from ..core.store import processes
-from . import audit, deals, keys, registry, users, workspace
+from . import audit, deals, keys, registry, settings, users, workspace
 from .context import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Context, UsageError
 
 # The modules whose commands closeplan-admin offers.
-COMMAND_MODULES = (workspace, users, deals, keys, audit)
-# The order of `closeplan-admin --help`: setting up first, the daily work, then the check.
-TOP_LEVEL = ("init", "demo", "user", "deals", "keys", "audit", "doctor")
+COMMAND_MODULES = (workspace, users, deals, keys, audit, settings)
+# The order of `closeplan-admin --help` (the newest group last, so older usage lines stay).
+TOP_LEVEL = ("init", "demo", "user", "deals", "keys", "audit", "doctor", "settings")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,7 +4,7 @@ Sources, strongest first:
 1. the machine policy: ``/etc/closeplan/policy.json`` on Linux (``CLOSEPLAN_POLICY_FILE``
    names another file, for tests and for other platforms until their native stores land);
 2. the user's settings: ``settings.json`` in the user config directory;
-3. the defaults below.
+3. the defaults of the settings registry (domain/settings).
 
 A key set by the machine policy is *enforced*: the UI shows it locked, with the file
 it came from as the reason.
@@ -19,51 +19,29 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..domain import paths
+from ..domain import paths, settings
 from ..domain.errors import PolicyError
 
 LINUX_POLICY_FILE = Path("/etc/closeplan/policy.json")
 
 
-@dataclass(frozen=True)
-class PolicySpec:
-    type: type
-    default: Any
-    minimum: int | None
-    maximum: int | None
-    help: str
-
-
-SPECS: dict[str, PolicySpec] = {
-    "idle_lock_minutes": PolicySpec(int, 15, 1, 240,
-                                    "Minutes of inactivity before the window locks."),
-    "lockout_threshold": PolicySpec(int, 5, 1, 100,
-                                    "Failed sign-ins that lock an account."),
-    "lockout_minutes": PolicySpec(int, 15, 1, 1440,
-                                  "Minutes an account stays locked after the threshold."),
-    "password_min_length": PolicySpec(int, 12, 8, 72, "Minimum password length."),
-    "bcrypt_cost": PolicySpec(int, 10, 4, 16,
-                              "bcrypt cost for new hashes (10 as on the server; below 10 only "
-                              "for tests)."),
-    "phi_autohide_seconds": PolicySpec(int, 30, 5, 600,
-                                       "Seconds revealed PHI stays visible."),
-    "clipboard_clear_seconds": PolicySpec(int, 20, 5, 600,
-                                          "Seconds before copied PHI is cleared."),
-    "sync_server": PolicySpec(str, "", None, None,
-                              "The only sync server allowed (HTTPS URL); empty: none yet."),
-}
+# The settings registry, under the name the policy's callers know it by.
+SPECS = settings.SETTINGS
 
 
 @dataclass(frozen=True)
 class Policy:
-    idle_lock_minutes: int = 15
-    lockout_threshold: int = 5
-    lockout_minutes: int = 15
-    password_min_length: int = 12
-    bcrypt_cost: int = 10
-    phi_autohide_seconds: int = 30
-    clipboard_clear_seconds: int = 20
-    sync_server: str = ""
+    """The effective settings, typed; one attribute per key of the settings registry,
+    with its default (tests/core/domain/test_settings.py checks that they agree)."""
+
+    idle_lock_minutes: int = settings.IDLE_LOCK_MINUTES.default
+    lockout_threshold: int = settings.LOCKOUT_THRESHOLD.default
+    lockout_minutes: int = settings.LOCKOUT_MINUTES.default
+    password_min_length: int = settings.PASSWORD_MIN_LENGTH.default
+    bcrypt_cost: int = settings.BCRYPT_COST.default
+    phi_autohide_seconds: int = settings.PHI_AUTOHIDE_SECONDS.default
+    clipboard_clear_seconds: int = settings.CLIPBOARD_CLEAR_SECONDS.default
+    sync_server: str = settings.SYNC_SERVER.default
     # key -> the file that enforces it
     enforced: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -81,7 +59,7 @@ def _check_value(key: str, value: Any, source: Path) -> Any:
             raise PolicyError(f"{source}: '{key}' must be between {spec.minimum} and "
                               f"{spec.maximum}.")
         return value
-    if not isinstance(value, str) or len(value) > 2000:
+    if not isinstance(value, str) or len(value) > settings.TEXT_MAX_LENGTH:
         raise PolicyError(f"{source}: '{key}' must be text.")
     if key == "sync_server" and value and not value.startswith("https://"):
         raise PolicyError(f"{source}: 'sync_server' must be an https:// URL.")
