@@ -7,7 +7,8 @@ given by its caller, so `--help` lists the commands as people look for them.
 
 Every command that signs in gets `--workspace`, `--as` and `--password-stdin` first
 (`acting=True`, the default); `passwords` names, for its help, the lines
---password-stdin reads. `common=False` leaves all three to the command's own `args`.
+--password-stdin reads. `common=False` leaves all three to the command's own `args`
+(such a command does not sign in).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class Command:
     help: str
     handler: Handler
     args: tuple[Arg, ...]
-    acting: bool
+    acting: bool  # signs in: has --as and --password-stdin
     passwords: str
     common: bool
 
@@ -73,7 +74,8 @@ def command(*path: str, help: str, args: Sequence[Arg] = (),
     def register(handler: Handler) -> Handler:
         if any(c.path == path for c in COMMANDS):
             raise ValueError(f"command {' '.join(path)!r} is declared twice")
-        COMMANDS.append(Command(path, help, handler, tuple(args), acting, passwords, common))
+        COMMANDS.append(Command(path, help, handler, tuple(args), acting and common,
+                                passwords, common))
         return handler
 
     return register
