@@ -5,10 +5,10 @@ Fixtures are in conftest.py; tests import these names from here."""
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from closeplan_desktop import cli
+from closeplan_desktop.cli.main import main as cli_main
 from closeplan_desktop.core.security.keyring_store import DB_SLOT, KeyringStore
 from closeplan_desktop.core.store import db, layout
 from closeplan_desktop.core.store.workspace import Workspace
@@ -40,7 +40,7 @@ class Result:
 def run_cli(*args: str, stdin: str = "") -> Result:
     """Run closeplan-admin in this process, as a user would from a shell."""
     out, err = io.StringIO(), io.StringIO()
-    code = cli.main([str(a) for a in args], stdin=io.StringIO(stdin), stdout=out, stderr=err)
+    code = cli_main([str(a) for a in args], stdin=io.StringIO(stdin), stdout=out, stderr=err)
     return Result(code, out.getvalue(), err.getvalue())
 
 
@@ -55,3 +55,28 @@ def sql(path: Path, query: str, params: tuple[object, ...] = ()) -> list[tuple[o
         return rows
     finally:
         conn.close()
+
+
+@dataclass
+class FakeDialogs:
+    """What the window showed and asked, and the answers it gets."""
+
+    # (kind, title, text) of each message: "error", "information", "warning", "about"
+    shown: list[tuple[str, str, str]] = field(default_factory=list)
+    confirms: list[str] = field(default_factory=list)  # the title of each question
+    answers: dict[str, bool] = field(default_factory=dict)  # by title; yes by default
+    prompts: list[str] = field(default_factory=list)  # the title of each text/file prompt
+    text: str | None = None  # what ask_text answers (None: cancelled)
+    save: tuple[Path, str] | None = None  # what save_file answers (None: cancelled)
+    open: Path | None = None  # what open_file answers
+    folder: Path | None = None  # what choose_folder answers
+
+    @property
+    def errors(self) -> list[tuple[str, str]]:
+        """(title, text) of each error dialog."""
+        return [(title, text) for kind, title, text in self.shown if kind == "error"]
+
+    @property
+    def messages(self) -> list[tuple[str, str, str]]:
+        """(kind, title, text) of each information or warning box."""
+        return [m for m in self.shown if m[0] in ("information", "warning")]

@@ -6,38 +6,13 @@ a dialog opened any other way fail the test."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
+from support import FakeDialogs
 
 from closeplan_desktop.ui.kit import dialogs as kit_dialogs
-
-
-@dataclass
-class FakeDialogs:
-    """What the window showed and asked, and the answers it gets."""
-
-    # (kind, title, text) of each message: "error", "information", "warning", "about"
-    shown: list[tuple[str, str, str]] = field(default_factory=list)
-    confirms: list[str] = field(default_factory=list)  # the title of each question
-    answers: dict[str, bool] = field(default_factory=dict)  # by title; yes by default
-    prompts: list[str] = field(default_factory=list)  # the title of each text/file prompt
-    text: str | None = None  # what ask_text answers (None: cancelled)
-    save: tuple[Path, str] | None = None  # what save_file answers (None: cancelled)
-    open: Path | None = None  # what open_file answers
-    folder: Path | None = None  # what choose_folder answers
-
-    @property
-    def errors(self) -> list[tuple[str, str]]:
-        """(title, text) of each error dialog."""
-        return [(title, text) for kind, title, text in self.shown if kind == "error"]
-
-    @property
-    def messages(self) -> list[tuple[str, str, str]]:
-        """(kind, title, text) of each information or warning box."""
-        return [m for m in self.shown if m[0] in ("information", "warning")]
 
 
 def _around_the_kit(*_a: object, **_k: object) -> object:

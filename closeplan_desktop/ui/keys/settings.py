@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.domain import settings
 from ...core.domain.errors import ClosePlanError
 from ...core.security import policy
 from ..kit import dialogs
@@ -54,16 +55,15 @@ class SettingsSection:
         grid.setVerticalSpacing(10)
         grid.setColumnStretch(0, 1)
         self.locks: dict[str, LockBadge] = {}
-        for row, (key, spec) in enumerate(policy.SPECS.items()):
-            label = QLabel(spec.help)
+        for row, (key, spec) in enumerate(settings.SETTINGS.items()):
+            label = QLabel(spec.label)
             label.setWordWrap(True)
-            label.setToolTip(key)
+            label.setToolTip(f"{spec.help} ({key})")
             widget: QSpinBox | QLineEdit
             if spec.type is int:
                 spin = QSpinBox()
                 spin.setRange(int(spec.minimum or 0), int(spec.maximum or 0))
-                spin.setSuffix(" min" if key.endswith("_minutes") else
-                               " s" if key.endswith("_seconds") else "")
+                spin.setSuffix(f" {spec.unit.symbol}" if spec.unit.symbol else "")
                 spin.setFixedWidth(120)
                 spin.setAlignment(Qt.AlignmentFlag.AlignRight)
                 spin.valueChanged.connect(self._settings_changed)
@@ -75,7 +75,8 @@ class SettingsSection:
                 line.textChanged.connect(self._settings_changed)
                 widget = line
             widget.setObjectName(f"setting_{key}")
-            widget.setAccessibleName(spec.help.rstrip("."))
+            widget.setAccessibleName(spec.label)
+            widget.setAccessibleDescription(spec.help)
             label.setBuddy(widget)
             lock = LockBadge(f"lock_{key}")
             self.locks[key] = lock

@@ -8,12 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FakeDialogs
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QComboBox, QPushButton, QTableView
 from pytestqt.qtbot import QtBot
-from support import Env, sql
+from support import Env, FakeDialogs, sql
 
 from closeplan_desktop.core.domain.errors import BreakGlassRequired
 from closeplan_desktop.core.usecases import audit, deals

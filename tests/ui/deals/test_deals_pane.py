@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import FakeDialogs
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDialogButtonBox, QLineEdit
 from pytestqt.qtbot import QtBot
-from support import USER_EMAIL, USER_PASSWORD, Env, sql
+from support import USER_EMAIL, USER_PASSWORD, Env, FakeDialogs, sql
 
 from closeplan_desktop.core.usecases import deals
 from closeplan_desktop.ui.deals.dialog import DealDialog

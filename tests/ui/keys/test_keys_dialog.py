@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conftest import FakeDialogs
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLineEdit, QPushButton, QSpinBox, QTableWidget
-from support import Env
+from support import Env, FakeDialogs
 
+from closeplan_desktop.core.domain import settings
 from closeplan_desktop.core.security import policy
 from closeplan_desktop.core.usecases import deal_list, deals, key_admin
 from closeplan_desktop.ui.keys import dialog as keys_dialog
@@ -143,8 +143,8 @@ def test_settings_show_enforced_keys_locked(qtbot: Any, env: Env, _policy: Path)
     assert lock.isVisibleTo(dialog) and lock.toolTip() == f"Enforced by IT ({_policy})"
     autohide = dialog.findChild(QSpinBox, "setting_phi_autohide_seconds")
     assert autohide.isEnabled() and not dialog.locks["phi_autohide_seconds"].isVisibleTo(dialog)
-    assert autohide.minimum() == policy.SPECS["phi_autohide_seconds"].minimum
-    assert autohide.maximum() == policy.SPECS["phi_autohide_seconds"].maximum
+    assert autohide.minimum() == settings.SETTINGS["phi_autohide_seconds"].minimum
+    assert autohide.maximum() == settings.SETTINGS["phi_autohide_seconds"].maximum
     assert isinstance(dialog.findChild(QLineEdit, "setting_sync_server"), QLineEdit)
     for key in policy.SPECS:
         assert dialog.findChild(object, f"setting_{key}") is not None, key

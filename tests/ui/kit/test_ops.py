@@ -6,10 +6,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from conftest import FakeDialogs
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
-from support import Env
+from support import Env, FakeDialogs
 
 from closeplan_desktop.core.domain.errors import ClosePlanError
 from closeplan_desktop.core.domain.progress import CancelToken, Progress

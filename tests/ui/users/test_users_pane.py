@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from conftest import FakeDialogs
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import QDialog, QLabel, QLineEdit, QPushButton
-from support import ADMIN_EMAIL, USER_EMAIL, Env
+from support import ADMIN_EMAIL, USER_EMAIL, Env, FakeDialogs
 
 from closeplan_desktop.core.domain.enums import UserRole
 from closeplan_desktop.core.usecases import auth, users
