@@ -146,7 +146,7 @@ def test_settings_show_enforced_keys_locked(qtbot: Any, env: Env, _policy: Path)
     assert autohide.minimum() == settings.SETTINGS["phi_autohide_seconds"].minimum
     assert autohide.maximum() == settings.SETTINGS["phi_autohide_seconds"].maximum
     assert isinstance(dialog.findChild(QLineEdit, "setting_sync_server"), QLineEdit)
-    for key in policy.SPECS:
+    for key in settings.SETTINGS:
         assert dialog.findChild(object, f"setting_{key}") is not None, key
 
 

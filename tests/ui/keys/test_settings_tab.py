@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from closeplan_desktop.ui.keys_dialog import KeysDialog
-from closeplan_desktop.ui.session import AppSession
 from PySide6.QtWidgets import QLabel, QLineEdit, QSpinBox
 from support import Env
 
 from closeplan_desktop.core.domain.settings import SETTINGS
+from closeplan_desktop.ui.keys.dialog import KeysDialog
+from closeplan_desktop.ui.signed_in import SignedIn
 
 
 def test_each_setting_shows_its_declared_label_unit_and_range(qtbot: Any, env: Env) -> None:
-    dialog = KeysDialog(AppSession(env.ws, env.admin))
+    dialog = KeysDialog(SignedIn(env.ws, env.admin))
     qtbot.addWidget(dialog)
     dialog.show()
     labels = {label.buddy(): label for label in dialog.findChildren(QLabel)
