@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 . packaging/lib.sh
 # shellcheck disable=SC2046  # one package per word
 apt_install $(missing_runtime_packages)
-venv_install test
+venv_install test,server
 
 export QT_QPA_PLATFORM=offscreen
 # dbus-daemon's notice about the fd limit of unprivileged containers is noise.
