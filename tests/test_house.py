@@ -1,6 +1,6 @@
 """The house rules that a reviewer would otherwise check by eye: ruff is clean, mypy is
-clean on core, the command line and the server, and no module of core or the server grows past about
-500 lines without its docstring saying why."""
+clean on core, the command line and the server, and no module of core or the server
+grows past about 500 lines without its docstring saying why."""
 
 from __future__ import annotations
 
