@@ -22,7 +22,8 @@ missing_runtime_packages() {
 missing_server_packages() {
   [ -x /usr/lib/postgresql/15/bin/initdb ] || echo postgresql-15
   [ -f /usr/lib/postgresql/15/lib/plpython3.so ] || echo postgresql-plpython3-15
-  dpkg -s python3-cryptography >/dev/null 2>&1 || echo python3-cryptography
+  [ "$(dpkg-query -W -f='${Status}' python3-cryptography 2>/dev/null)" = \
+    "install ok installed" ] || echo python3-cryptography
 }
 
 # apt-get install the packages named (nothing when none are), with sudo unless root.
