@@ -34,9 +34,9 @@ from .core.store import layout, processes
 
 if TYPE_CHECKING:
     from .core.store.workspace import Workspace
+    from .ui.kit.ops import Op
     from .ui.signin import SignInDialog
     from .ui.warmup import WarmUp
-    from .ui.worker import Task
 
 ERROR_TITLES = {
     NoKeyringBackend: "No system keyring",
@@ -205,14 +205,14 @@ class Controller:
         self.window: Any = None
         self.demo_credentials: tuple[str, str] | None = None
         self.dialog: SignInDialog | None = None
-        self.opening: Task | None = None  # opens the workspace, after the first paint
+        self.opening: Op | None = None  # opens the workspace, after the first paint
         self.warm_up: WarmUp | None = None  # once the workspace is open
         self.open_error: tuple[str, str] | None = None  # (title, message)
 
     def _error(self, title: str, message: str) -> None:
-        from .ui.messages import show_error
+        from .ui.kit import dialogs
 
-        show_error(None, title, message)
+        dialogs.show_error(None, title, message)
 
     def start(self) -> bool:
         try:
@@ -255,7 +255,7 @@ class Controller:
 
     def _open_workspace(self) -> None:
         """Open the workspace on a worker thread (keyring, key check, migrations)."""
-        from .ui.worker import Task
+        from .ui.kit.ops import Op
 
         if self.opening is not None or self.dialog is None:  # started, or nobody waits
             return
@@ -270,10 +270,9 @@ class Controller:
 
             return workspace.open_workspace(path)
 
-        self.opening = Task(None, "Opening workspace", work, show_dialog=False)
-        self.opening.succeeded.connect(self._opened)
-        self.opening.failed.connect(self._open_failed)
-        self.opening.start()
+        self.opening = (Op(None, "Opening workspace", work, progress=False)
+                        .on_success(self._opened).on_failure(self._open_failed)
+                        .run_in_background())
 
     def _opened(self, ws: Workspace) -> None:
         from .ui.warmup import WarmUp
@@ -331,10 +330,10 @@ class Controller:
             self._stop_opening()
             return False
         from .ui.main_window import MainWindow
-        from .ui.session import AppSession
+        from .ui.signed_in import SignedIn
 
         assert self.ws is not None
-        self.window = MainWindow(AppSession(self.ws, dialog.session))
+        self.window = MainWindow(SignedIn(self.ws, dialog.session))
         self.window.signed_out.connect(self._signed_out)
         self.window.show()
         return True

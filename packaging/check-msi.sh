@@ -9,7 +9,8 @@
 #   3. signs it with osslsigncode and a throwaway self-signed code-signing certificate
 #      made here with openssl (deleted at the end), verifies the signature, and checks
 #      that a copy with one changed byte fails verification;
-#   4. checks that the ADMX/ADML templates match core.policy.SPECS and are well-formed.
+#   4. checks that the ADMX/ADML templates match the settings registry
+#      (core/domain/settings.py) and are well-formed.
 #
 # THE MSI BUILT HERE IS NOT A WINDOWS PROGRAM. The Windows executables come from a
 # Windows runner; here the two .exe entries are stand-ins: the Linux onedir's ELF

@@ -16,6 +16,16 @@ missing_runtime_packages() {
   have_lib 'libdbus-1.so.3' || echo libdbus-1-3
 }
 
+# The Debian packages missing for the server's tests: PostgreSQL 15 (the tests start a
+# private cluster of their own), PL/Python for decrypt_phi, and the system Python's
+# cryptography, which PL/Python imports. Prints them, space-separated.
+missing_server_packages() {
+  [ -x /usr/lib/postgresql/15/bin/initdb ] || echo postgresql-15
+  [ -f /usr/lib/postgresql/15/lib/plpython3.so ] || echo postgresql-plpython3-15
+  [ "$(dpkg-query -W -f='${Status}' python3-cryptography 2>/dev/null)" = \
+    "install ok installed" ] || echo python3-cryptography
+}
+
 # apt-get install the packages named (nothing when none are), with sudo unless root.
 apt_install() {
   [ $# -gt 0 ] || return 0

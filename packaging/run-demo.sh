@@ -37,6 +37,7 @@ if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && has_keyring; then
   # Qt's X11 and Wayland plugins need these on a minimal Debian desktop.
   need=()
   for lib in libxcb-cursor.so.0:libxcb-cursor0 libxkbcommon-x11.so.0:libxkbcommon-x11-0 \
+             libxcb-icccm.so.4:libxcb-icccm4 libxcb-keysyms.so.1:libxcb-keysyms1 \
              libEGL.so.1:libegl1 libfontconfig.so.1:libfontconfig1; do
     ldconfig -p | grep "${lib%%:*}" >/dev/null || need+=("${lib##*:}")
   done

@@ -1,7 +1,8 @@
 """The figures of README "Reliability and security", measured afresh.
 
-    bash tests/run.sh -q tests/test_crash.py tests/test_faults.py tests/test_properties.py \
-        tests/test_isolation.py tests/test_leaks.py tests/test_signin_abuse.py \
+    bash tests/run.sh -q tests/core/test_crash.py tests/core/test_faults.py \
+        tests/core/test_properties.py tests/core/usecases/test_isolation.py \
+        tests/core/test_leaks.py tests/core/usecases/test_signin_abuse.py \
         --crash-kills 1000        # with CLOSEPLAN_CRASH_REPORT / CLOSEPLAN_PROPERTY_REPORT set
     .venv/bin/python tests/reliability_report.py     # runs all of it and prints the table
 """
@@ -59,10 +60,13 @@ def main() -> None:
                CLOSEPLAN_PROPERTY_REPORT=str(tmp / "props.json"))
     t = time.time()
     code = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                            "tests/test_crash.py", "tests/test_faults.py",
-                            "tests/test_properties.py", "tests/test_isolation.py",
-                            "tests/test_leaks.py", "tests/test_signin_abuse.py",
-                            "tests/test_workspace.py", "tests/test_hardening.py",
+                            "tests/core/test_crash.py", "tests/core/test_faults.py",
+                            "tests/core/test_properties.py",
+                            "tests/core/usecases/test_isolation.py",
+                            "tests/core/test_leaks.py",
+                            "tests/core/usecases/test_signin_abuse.py",
+                            "tests/core/store/test_workspace.py",
+                            "tests/core/security/test_hardening.py",
                             "--crash-kills", kills], cwd=ROOT, env=env)
     report = {"pytest_exit": code, "minutes": round((time.time() - t) / 60, 1),
               "crash": json.loads((tmp / "crash.json").read_text()),

@@ -2,8 +2,10 @@
 
     .venv/bin/python tests/screenshots.py [OUT_DIR]      (default: screenshots/)
 
-Runs offscreen with a private keyring (it starts one when none is running) and a fresh
-demo workspace, as a new user would see them. Not part of the test suite's pass/fail.
+The main window is 1360x820, or CLOSEPLAN_SCREENSHOT_SIZE=WxH (e.g. 1366x768). Runs
+offscreen (or on QT_QPA_PLATFORM's platform) with a private keyring (it starts one when
+none is running) and a fresh demo workspace, as a new user would see them. Not part of
+the test suite's pass/fail.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def _reexec_in_keyring_session() -> None:
     if os.environ.get("CLOSEPLAN_SCREENSHOTS_INNER"):
         return
-    env = dict(os.environ, CLOSEPLAN_SCREENSHOTS_INNER="1", QT_QPA_PLATFORM="offscreen")
+    # Offscreen unless a platform is named (QT_QPA_PLATFORM=xcb on a real X display).
+    env = dict(os.environ, CLOSEPLAN_SCREENSHOTS_INNER="1",
+               QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM") or "offscreen")
     code = subprocess.call(["dbus-run-session", "--", str(ROOT / "packaging/with-keyring.sh"),
                             sys.executable, __file__, *sys.argv[1:]], env=env)
     sys.exit(code)
@@ -32,6 +36,8 @@ def _reexec_in_keyring_session() -> None:
 def main() -> None:
     _reexec_in_keyring_session()
     out = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "screenshots").resolve()
+    width, height = (int(n) for n in os.environ.get("CLOSEPLAN_SCREENSHOT_SIZE",
+                                                    "1360x820").split("x"))
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="closeplan-shots-"))
     (tmp / "policy.json").write_text(json.dumps({}))
@@ -43,9 +49,9 @@ def main() -> None:
     from closeplan_desktop.core.store import workspace
     from closeplan_desktop.core.tools import demo
     from closeplan_desktop.core.usecases import auth
-    from closeplan_desktop.ui.deal_dialog import DealDialog
+    from closeplan_desktop.ui.deals.dialog import DealDialog
     from closeplan_desktop.ui.main_window import MainWindow
-    from closeplan_desktop.ui.session import AppSession
+    from closeplan_desktop.ui.signed_in import SignedIn
     from closeplan_desktop.ui.signin import SignInDialog
     from closeplan_desktop.ui.theme import apply_theme
     from closeplan_desktop.ui.wizard import FirstRunWizard
@@ -106,8 +112,8 @@ def main() -> None:
     # A sales user's window: deals.
     t0 = time.perf_counter()
     rep = auth.sign_in(ws, demo.DEMO_USERS[0][0], demo.DEMO_PASSWORD)
-    window = MainWindow(AppSession(ws, rep))
-    window.resize(1360, 820)
+    window = MainWindow(SignedIn(ws, rep))
+    window.resize(width, height)
     window.show()
     settle()
     usable_ms = (time.perf_counter() - t0) * 1000
@@ -125,9 +131,9 @@ def main() -> None:
     grab(window, "deals-search")
     pane.search.clear()
     pane.apply_filters()
-    shot_dialog(DealDialog(window.app_session, None, window), "deal-new")
+    shot_dialog(DealDialog(window.signed_in, None, window), "deal-new")
     pane.table.selectRow(own)
-    shot_dialog(DealDialog(window.app_session, pane.selected_deal(), window), "deal-edit")
+    shot_dialog(DealDialog(window.signed_in, pane.selected_deal(), window), "deal-edit")
     other = next(i for i, d in enumerate(pane.model.rows)
                  if d.has_phi and d.created_by_id != rep.user_id)
     pane.table.selectRow(other)
@@ -141,15 +147,15 @@ def main() -> None:
     pane.deleted_action.setChecked(True)
     grab(window, "deals-deleted-empty")
     pane.deleted_action.setChecked(False)
-    window.app_session.lock()
+    window.signed_in.lock()
     grab(window, "locked")
-    window.app_session.unlock(demo.DEMO_PASSWORD)
+    window.signed_in.unlock(demo.DEMO_PASSWORD)
     window.close()
 
     # The admin's window: users, audit, keys and settings.
     admin = auth.sign_in(ws, info.admin_email, info.password)
-    window = MainWindow(AppSession(ws, admin))
-    window.resize(1360, 820)
+    window = MainWindow(SignedIn(ws, admin))
+    window.resize(width, height)
     window.show()
     grab(window, "deals-admin")
     for key in ("users", "audit"):
@@ -164,9 +170,9 @@ def main() -> None:
             tabs.setCurrentIndex(i)
             grab(window, f"audit-tab-{i + 1}")
     try:
-        from closeplan_desktop.ui.keys_dialog import KeysDialog
+        from closeplan_desktop.ui.keys.dialog import KeysDialog
 
-        keys_dialog = KeysDialog(window.app_session, window)
+        keys_dialog = KeysDialog(window.signed_in, window)
         keys_dialog.show()
         grab(keys_dialog, "keys")
         tab_widget = keys_dialog.findChild(QWidget, "keysTabs") or next(

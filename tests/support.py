@@ -8,13 +8,13 @@ import io
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from unittest import mock
 
 import pytest
 
-from closeplan_desktop import cli
+from closeplan_desktop.cli.main import main as cli_main
 from closeplan_desktop.core.security.keyring_store import DB_SLOT, KeyringStore
 from closeplan_desktop.core.store import db, layout, workspace
 from closeplan_desktop.core.store.workspace import Workspace
@@ -47,7 +47,7 @@ class Result:
 def run_cli(*args: str, stdin: str = "") -> Result:
     """Run closeplan-admin in this process, as a user would from a shell."""
     out, err = io.StringIO(), io.StringIO()
-    code = cli.main([str(a) for a in args], stdin=io.StringIO(stdin), stdout=out, stderr=err)
+    code = cli_main([str(a) for a in args], stdin=io.StringIO(stdin), stdout=out, stderr=err)
     return Result(code, out.getvalue(), err.getvalue())
 
 
@@ -92,3 +92,28 @@ def add_legacy_tenant(ws: Workspace, name: str, domain: str | None, email: str, 
     """A second tenant in `ws`, as an older version could make one (`legacy_tenants`)."""
     with legacy_tenants():
         return users.create_tenant(ws, name, domain, email, first, last, password)
+
+
+@dataclass
+class FakeDialogs:
+    """What the window showed and asked, and the answers it gets."""
+
+    # (kind, title, text) of each message: "error", "information", "warning", "about"
+    shown: list[tuple[str, str, str]] = field(default_factory=list)
+    confirms: list[str] = field(default_factory=list)  # the title of each question
+    answers: dict[str, bool] = field(default_factory=dict)  # by title; yes by default
+    prompts: list[str] = field(default_factory=list)  # the title of each text/file prompt
+    text: str | None = None  # what ask_text answers (None: cancelled)
+    save: tuple[Path, str] | None = None  # what save_file answers (None: cancelled)
+    open: Path | None = None  # what open_file answers
+    folder: Path | None = None  # what choose_folder answers
+
+    @property
+    def errors(self) -> list[tuple[str, str]]:
+        """(title, text) of each error dialog."""
+        return [(title, text) for kind, title, text in self.shown if kind == "error"]
+
+    @property
+    def messages(self) -> list[tuple[str, str, str]]:
+        """(kind, title, text) of each information or warning box."""
+        return [m for m in self.shown if m[0] in ("information", "warning")]

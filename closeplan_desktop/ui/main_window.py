@@ -1,4 +1,11 @@
-"""The main window: navigation between panes, menus and shortcuts, status bar, locking."""
+"""The main window: navigation between panes, menus and shortcuts, status bar, locking.
+
+The panes are listed once, in PANES; each declares its key, title, icon, View shortcut,
+whether only admins have it, and its menu commands (pane.Pane). The window builds the
+navigation, the menus and the shortcuts from those declarations. Only the Deals pane is
+built at start; the others are built when first shown or when a command needs them (a
+faster first page after sign-in).
+"""
 
 from __future__ import annotations
 
@@ -14,38 +21,41 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
-    QMessageBox,
+    QMenu,
     QStackedWidget,
     QWidget,
 )
 
 from .. import __version__
-from ..core.domain.errors import ClosePlanError
 from ..core.usecases import users
-from .deals_pane import DealsPane
+from .audit.pane import AuditPane
+from .deals.pane import DealsPane
 from .icons import icon
 from .idle import IdleWatcher, SessionSignals
-from .messages import error_text
-from .pane import Pane
-from .session import AppSession
+from .kit import dialogs, ops
+from .kit.ops import Kind
+from .pane import Command, Pane
+from .signed_in import SignedIn
 from .signin import LockScreen
+from .users.pane import UsersPane
+
+# Every pane, in the order of the navigation and the View menu.
+PANES: tuple[type[Pane], ...] = (DealsPane, UsersPane, AuditPane)
 
 
 class MainWindow(QMainWindow):
     signed_out = Signal()
 
-    def __init__(self, app_session: AppSession) -> None:
+    def __init__(self, signed_in: SignedIn) -> None:
         super().__init__()
-        self.app_session = app_session
+        self.signed_in = signed_in
         self.setWindowTitle("ClosePlan Desktop")
         self.setWindowIcon(icon("closeplan"))
         self.setObjectName("mainWindow")
-        core = app_session.core
+        core = signed_in.core
         self.is_admin = core.is_admin
-        try:
-            self.tenant = users.tenant_name(core)
-        except ClosePlanError:
-            self.tenant = ""
+        self.tenant = ops.read(lambda: users.tenant_name(core), on_failure=lambda _t: None
+                               ).value or ""
 
         self.nav = QListWidget()
         self.nav.setObjectName("navigation")
@@ -53,16 +63,17 @@ class MainWindow(QMainWindow):
         self.nav.setIconSize(QSize(20, 20))
         self.nav.setFixedWidth(168)
         self.stack = QStackedWidget()
-        # The panes built so far; the others are built when first shown (a faster first
-        # page after sign-in). `pane_keys` lists every pane this user has.
+        # The panes this user has, by key; `panes` holds those built so far.
+        self.pane_classes = {cls.key: cls for cls in PANES if self.is_admin or not cls.admin_only}
+        self.pane_keys = list(self.pane_classes)
         self.panes: dict[str, Pane] = {}
-        self.pane_keys: list[str] = []
-        self._factories: dict[str, Callable[[], Pane]] = {}
-        self.deals = DealsPane(app_session)
-        self._add_pane("deals", "Deals", lambda: self.deals)
-        if self.is_admin:
-            self._add_pane("users", "Users", self._users_pane)
-            self._add_pane("audit", "Audit", self._audit_pane)
+        for cls in self.pane_classes.values():
+            item = QListWidgetItem(icon(cls.icon_name), cls.title)
+            item.setData(Qt.ItemDataRole.UserRole, cls.key)
+            item.setSizeHint(QSize(150, 40))
+            self.nav.addItem(item)
+        self.deals = self.pane("deals")
+        assert isinstance(self.deals, DealsPane)
         self.lock_screen = LockScreen()
         self.lock_screen.unlock_requested.connect(self._unlock)
         self.stack.addWidget(self.lock_screen)
@@ -80,46 +91,28 @@ class MainWindow(QMainWindow):
         self._build_status()
         self.nav.setCurrentRow(0)
 
-        app_session.locked.connect(self._on_locked)
-        app_session.unlocked.connect(self._on_unlocked)
-        self.idle = IdleWatcher(app_session.policy.idle_lock_minutes, self)
-        self.idle.idle.connect(app_session.lock)
+        signed_in.locked.connect(self._on_locked)
+        signed_in.unlocked.connect(self._on_unlocked)
+        self.idle = IdleWatcher(signed_in.policy.idle_lock_minutes, self)
+        self.idle.idle.connect(signed_in.lock)
         QApplication.instance().installEventFilter(self.idle)
         self.idle.start()
         self.session_signals = SessionSignals(self)
-        self.session_signals.lock_requested.connect(app_session.lock)
+        self.session_signals.lock_requested.connect(signed_in.lock)
         self._restore_geometry()
 
     # ---- construction ---------------------------------------------------------------
-
-    def _add_pane(self, key: str, label: str, factory: Callable[[], Pane]) -> None:
-        self.pane_keys.append(key)
-        self._factories[key] = factory
-        item = QListWidgetItem(icon(key), label)
-        item.setData(Qt.ItemDataRole.UserRole, key)
-        item.setSizeHint(QSize(150, 40))
-        self.nav.addItem(item)
-
-    def _users_pane(self) -> Pane:
-        from .users_pane import UsersPane
-
-        return UsersPane(self.app_session)
-
-    def _audit_pane(self) -> Pane:
-        from .audit_pane import AuditPane
-
-        return AuditPane(self.app_session)
 
     def pane(self, key: str) -> Pane:
         """The pane for `key` (one of `pane_keys`), built on first use."""
         found = self.panes.get(key)
         if found is None:
-            found = self.panes[key] = self._factories[key]()
+            found = self.panes[key] = self.pane_classes[key](self.signed_in)
             self.stack.addWidget(found)
         return found
 
-    def _action(self, text: str, slot: object, shortcut: QKeySequence | str | None = None,
-                icon_name: str | None = None) -> QAction:
+    def _action(self, text: str, slot: object, shortcut: QKeySequence | QKeySequence.StandardKey
+                | str | None = None, icon_name: str | None = None) -> QAction:
         action = QAction(text, self)
         if icon_name:
             action.setIcon(icon(icon_name))
@@ -129,65 +122,73 @@ class MainWindow(QMainWindow):
         self.addAction(action)
         return action
 
+    def _command_actions(self, menu: str) -> list[QAction | None]:
+        """The actions the panes declare for `menu`, None where a separator goes."""
+        found: list[QAction | None] = []
+        for key, cls in self.pane_classes.items():
+            for command in cls.commands:
+                if command.menu != menu:
+                    continue
+                if command.separator_before:
+                    found.append(None)
+                if command.own_action is not None:
+                    found.append(command.own_action(self.pane(key)))
+                else:
+                    found.append(self._action(command.text, self._runner(key, command),
+                                              command.shortcut, command.icon))
+        return found
+
+    def _runner(self, key: str, command: Command) -> Callable[[], None]:
+        def run() -> None:
+            if not self.signed_in.is_locked and command.run is not None:
+                command.run(self.pane(key))
+        return run
+
+    @staticmethod
+    def _fill(menu: QMenu, actions: list[QAction | None]) -> None:
+        for action in actions:
+            if action is None:
+                menu.addSeparator()
+            else:
+                menu.addAction(action)
+
     def _build_menus(self) -> None:
         bar = self.menuBar()
-        d = self.deals
         file = bar.addMenu("&File")
-        self.act_new = self._action("&New Deal…", d.new_deal, QKeySequence.StandardKey.New,
-                                    "add")
-        file.addAction(self.act_new)
-        file.addAction(self._action("&Import Deals from CSV…", d.import_csv, "Ctrl+I",
-                                    "download"))
+        self._fill(file, self._command_actions("file"))
         file.addSeparator()
-        self.act_lock = self._action("&Lock", self.app_session.lock, "Ctrl+L", "lock")
+        self.act_lock = self._action("&Lock", self.signed_in.lock, "Ctrl+L", "lock")
         file.addAction(self.act_lock)
         file.addAction(self._action("Sign &Out", self.sign_out, "Ctrl+Shift+Q", "signout"))
         file.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
 
-        edit = bar.addMenu("&Edit")
-        edit.addAction(self._action("&Edit Deal…", d.edit_deal, "Ctrl+E", "edit"))
-        edit.addAction(self._action("&Delete Deal…", d.delete_deal, QKeySequence.StandardKey
-                                    .Delete, "delete"))
-        edit.addAction(self._action("&Restore Deal", d.restore_deal, "Ctrl+Shift+R",
-                                    "restore"))
-        edit.addSeparator()
-        edit.addAction(self._action("&Find Deals", d.focus_search, QKeySequence.StandardKey
-                                    .Find, "search"))
-        edit.addAction(self._action("&Reveal PHI", d.detail.reveal, "Ctrl+Shift+P", "reveal"))
-        edit.addAction(self._action("&Hide PHI", d.detail.hide_phi, "Ctrl+Shift+H", "hide"))
+        self._fill(bar.addMenu("&Edit"), self._command_actions("edit"))
 
         view = bar.addMenu("&View")
-        view.addAction(self._action("&Deals", lambda: self.show_pane("deals"), "Ctrl+1",
-                                    "deals"))
-        if self.is_admin:
-            view.addAction(self._action("&Users", lambda: self.show_pane("users"), "Ctrl+2",
-                                        "users"))
-            view.addAction(self._action("&Audit", lambda: self.show_pane("audit"), "Ctrl+3",
-                                        "audit"))
+        for key, cls in self.pane_classes.items():
+            view.addAction(self._action(f"&{cls.title}", lambda _c=False, k=key:
+                                        self.show_pane(k), cls.shortcut, cls.icon_name))
         view.addSeparator()
-        view.addAction(d.deleted_action)
+        self._fill(view, self._command_actions("view"))
         view.addAction(self._action("&Refresh", self.refresh, QKeySequence.StandardKey.Refresh,
                                     "refresh"))
         if self.is_admin:
             tools = bar.addMenu("&Tools")
             tools.addAction(self._action("&Keys and Settings…", self.open_keys, "Ctrl+K",
                                          "key"))
-            tools.addAction(self._action("&Verify Audit Chain", lambda: self._audit(
-                "verify_chain"), None, "verify"))
-            tools.addAction(self._action("E&xport Audit…", lambda: self._audit("export_audit"),
-                                         None, "export"))
+            self._fill(tools, self._command_actions("tools"))
         help_ = bar.addMenu("&Help")
         help_.addAction(self._action("&About ClosePlan Desktop", self.about, None, "about"))
 
     def _build_status(self) -> None:
-        core = self.app_session.core
+        core = self.signed_in.core
         who = QLabel(f"{core.display_name} ({core.email})")
         who.setObjectName("statusUser")
         role = QLabel(core.role.value.title())
         role.setObjectName("statusRole")
         tenant = QLabel(self.tenant)
         tenant.setObjectName("statusTenant")
-        where = QLabel(str(self.app_session.ws.path))
+        where = QLabel(str(self.signed_in.ws.path))
         where.setObjectName("statusWorkspace")
         where.setToolTip("Workspace folder")
         sb = self.statusBar()
@@ -197,12 +198,8 @@ class MainWindow(QMainWindow):
 
     # ---- navigation -----------------------------------------------------------------
 
-    def _audit(self, method: str) -> None:
-        if not self.app_session.is_locked:
-            getattr(self.pane("audit"), method)()
-
     def show_pane(self, key: str) -> None:
-        if self.app_session.is_locked or key not in self.pane_keys:
+        if self.signed_in.is_locked or key not in self.pane_keys:
             return
         for row in range(self.nav.count()):
             if self.nav.item(row).data(Qt.ItemDataRole.UserRole) == key:
@@ -213,23 +210,25 @@ class MainWindow(QMainWindow):
         return str(item.data(Qt.ItemDataRole.UserRole)) if item else ""
 
     def _show_row(self, row: int) -> None:
-        if self.app_session.is_locked or row < 0:
+        if self.signed_in.is_locked or row < 0:
             return
         key = self.nav.item(row).data(Qt.ItemDataRole.UserRole)
         pane = self.pane(key)
         self.stack.setCurrentWidget(pane)
-        pane.refresh()
+        pane.shown()
 
     def refresh(self) -> None:
+        """View > Refresh: reload the current pane whether or not anything changed."""
         pane = self.stack.currentWidget()
         if isinstance(pane, Pane):
-            pane.refresh()
+            pane.reload()
 
     # ---- locking --------------------------------------------------------------------
 
     def _on_locked(self) -> None:
         for pane in self.panes.values():
             pane.clear_sensitive()
+            pane.stale = True  # reloaded when shown after unlocking
         # Dialogs can hold PHI (an edit form): close them.
         for widget in QApplication.topLevelWidgets():
             if isinstance(widget, QDialog) and widget.isVisible():
@@ -237,14 +236,14 @@ class MainWindow(QMainWindow):
         self.idle.stop()
         self.nav.setEnabled(False)
         self.menuBar().setEnabled(False)
-        self.lock_screen.prepare(self.app_session.core.email)
+        self.lock_screen.prepare(self.signed_in.core.email)
         self.stack.setCurrentWidget(self.lock_screen)
 
     def _unlock(self, password: str) -> None:
-        try:
-            self.app_session.unlock(password)
-        except ClosePlanError as exc:
-            self.lock_screen.show_error(error_text(exc))
+        # A sign-in is a security event, whether it succeeds or not.
+        ops.run_now(lambda: self.signed_in.unlock(password), parent=self,
+                    on_failure=self.lock_screen.show_error, changes={Kind.AUDIT},
+                    hub=self.signed_in.changes)
 
     def _on_unlocked(self) -> None:
         self.nav.setEnabled(True)
@@ -255,18 +254,20 @@ class MainWindow(QMainWindow):
     # ---- actions --------------------------------------------------------------------
 
     def open_keys(self) -> None:
-        from .keys_dialog import KeysDialog
+        from .keys.dialog import KeysDialog
 
-        KeysDialog(self.app_session, self).exec()
+        dialog = KeysDialog(self.signed_in, self)
+        dialog.exec()
+        dialog.deleteLater()  # it listens to the window's changes while it exists
 
     def about(self) -> None:
-        QMessageBox.about(
+        dialogs.about(
             self, "About ClosePlan Desktop",
             f"<h3>ClosePlan Desktop {__version__}</h3>"
             "<p>Offline deal management for healthcare sales.</p>"
             "<p>PHI is encrypted at rest (AES-256-GCM, keys in the OS keyring) and every "
             "view of it is logged.</p>"
-            f"<p>Workspace: {self.app_session.ws.path}</p>")
+            f"<p>Workspace: {self.signed_in.ws.path}</p>")
 
     def sign_out(self) -> None:
         for pane in self.panes.values():

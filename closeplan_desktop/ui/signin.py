@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QApplication,
     QDialog,
     QFormLayout,
     QFrame,
@@ -18,10 +17,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.domain.errors import ClosePlanError
 from .icons import icon
-from .messages import error_text
-from .widgets import heading, muted
+from .kit import ops
+from .kit.widgets import heading, message_label, muted, set_message
 
 if TYPE_CHECKING:  # the database stack is imported after the first paint (app.py)
     from ..core.store.workspace import Workspace
@@ -32,13 +30,7 @@ QUEUED = "Signing in once the workspace is open…"
 
 
 def _error_label() -> QLabel:
-    label = QLabel()
-    label.setObjectName("errorLabel")
-    label.setWordWrap(True)
-    label.setStyleSheet("color: #b91c1c;")
-    label.setAccessibleName("Sign-in message")
-    label.hide()
-    return label
+    return message_label("Sign-in message", "errorLabel")
 
 
 class SignInDialog(QDialog):
@@ -140,19 +132,19 @@ class SignInDialog(QDialog):
             return
         from ..core.usecases import auth  # imported by then: the workspace is open
 
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            self.session = auth.sign_in(self.ws, self.email.text(), self.password.text())
-        except ClosePlanError as exc:
-            self.error.setText(error_text(exc))
-            self.error.show()
-            self.password.clear()
-            self.password.setFocus()
+        ws, email, password = self.ws, self.email.text(), self.password.text()
+        done = ops.run_now(lambda: auth.sign_in(ws, email, password), parent=self,
+                           on_failure=self._failed)
+        if not done.ok:
             return
-        finally:
-            QApplication.restoreOverrideCursor()
+        self.session = done.value
         self.password.clear()
         self.accept()
+
+    def _failed(self, message: str) -> None:
+        set_message(self.error, message)
+        self.password.clear()
+        self.password.setFocus()
 
 
 class LockScreen(QWidget):
@@ -205,8 +197,7 @@ class LockScreen(QWidget):
         self.password.setFocus()
 
     def show_error(self, text: str) -> None:
-        self.error.setText(text)
-        self.error.show()
+        set_message(self.error, text)
         self.password.clear()
 
     def _submit(self) -> None:

@@ -7,8 +7,7 @@ from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
 from .icons import icon
-
-ACCENT = "#0f766e"
+from .kit.palette import ACCENT
 
 STYLE = """
 QListWidget#navigation { border: none; padding-top: 8px; font-size: 11pt; }
@@ -29,7 +28,8 @@ QStatusBar QLabel { padding: 0 8px; }
 """
 
 
-def is_dark() -> bool:
+def system_is_dark() -> bool:
+    """True when the desktop asks for a dark scheme (before the app's palette is set)."""
     hints = QGuiApplication.styleHints()
     scheme = getattr(hints, "colorScheme", None)
     if scheme is not None:
@@ -41,7 +41,7 @@ def apply_theme(app: QApplication) -> None:
     """Follow the system's light or dark palette; add the accent and the style sheet."""
     app.setStyle("Fusion")
     palette = app.palette()
-    if is_dark():
+    if system_is_dark():
         palette = QPalette(QColor("#1f2327"))
         palette.setColor(QPalette.ColorRole.Base, QColor("#171a1d"))
         palette.setColor(QPalette.ColorRole.AlternateBase, QColor("#22262b"))

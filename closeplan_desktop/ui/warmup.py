@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from .worker import Task
+from .kit.ops import Op
 
 if TYPE_CHECKING:
     from ..core.store.workspace import Workspace
@@ -36,26 +36,24 @@ class WarmUp(QObject):
     def __init__(self, ws: Workspace, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.ws = ws
-        self.task: Task | None = None
+        self.op: Op | None = None
         self.ms: float | None = None
         self._t0 = 0.0
 
     def start(self) -> None:
         self._t0 = time.perf_counter()
-        self.task = Task(None, "Warm-up", lambda _p, _c: _work(self.ws), show_dialog=False)
-        self.task.succeeded.connect(self._finish)
-        self.task.failed.connect(self._failed)
-        self.task.start()
+        self.op = (Op(None, "Warm-up", lambda _p, _c: _work(self.ws), progress=False)
+                   .on_success(self._finish).on_failure(self._failed).run_in_background())
 
     def wait(self) -> None:
         """Block until the work off the UI thread has returned (before closing the
         workspace under it)."""
-        if self.task is not None:
-            self.task.wait()
+        if self.op is not None:
+            self.op.wait()
 
     def _failed(self, _message: str) -> None:
         # The type only: a warm-up failure costs speed, never data; the real use shows it.
-        log.warning("warm-up skipped (%s)", type(self.task.error).__name__ if self.task else "")
+        log.warning("warm-up skipped (%s)", type(self.op.error).__name__ if self.op else "")
         self._finish()
 
     def _finish(self, _result: object = None) -> None:

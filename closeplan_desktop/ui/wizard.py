@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtWidgets import (
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -20,21 +19,19 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.domain import validation
-from ..core.domain.errors import ClosePlanError, ValidationError
+from ..core.domain.errors import ValidationError
 from ..core.security.policy import Policy
 from ..core.store import workspace
 from ..core.usecases import key_admin, users
 from .icons import icon
-from .messages import error_text
-
-OK_STYLE = "color: #15803d;"
-BAD_STYLE = "color: #b91c1c;"
+from .kit import dialogs, ops, palette
 
 
 def _hint() -> QLabel:
+    """A line in the error colour; it shows nothing while empty."""
     label = QLabel()
     label.setWordWrap(True)
-    label.setStyleSheet(BAD_STYLE)
+    label.setStyleSheet(f"color: {palette.error_name()};")
     return label
 
 
@@ -89,9 +86,9 @@ class OrgPage(QWizardPage):
             w.textChanged.connect(self.completeChanged)
 
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Workspace folder", self.path.text())
-        if folder:
-            self.path.setText(str(Path(folder) / "ClosePlan"))
+        folder = dialogs.choose_folder(self, "Workspace folder", self.path.text())
+        if folder is not None:
+            self.path.setText(str(folder / "ClosePlan"))
 
     def isComplete(self) -> bool:
         try:
@@ -145,12 +142,12 @@ class AdminPage(QWizardPage):
         try:
             validation.password(pw, n)
             self.policy_hint.setText(f"✓ Password: at least {n} characters, at most 72 bytes.")
-            self.policy_hint.setStyleSheet(OK_STYLE)
+            self.policy_hint.setStyleSheet(f"color: {palette.ok_name()};")
             pw_ok = True
         except ValidationError as exc:
             self.policy_hint.setText(str(exc) if pw else f"Password: at least {n} characters, "
                                      "at most 72 bytes.")
-            self.policy_hint.setStyleSheet(BAD_STYLE if pw else "")
+            self.policy_hint.setStyleSheet(f"color: {palette.error_name()};" if pw else "")
             pw_ok = False
         try:
             validation.person_name(self.first.text(), "First name")
@@ -202,15 +199,15 @@ class RestorePage(QWizardPage):
             w.textChanged.connect(self.completeChanged)
 
     def _pick_dir(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Workspace folder", self.path.text())
-        if folder:
-            self.path.setText(folder)
+        folder = dialogs.choose_folder(self, "Workspace folder", self.path.text())
+        if folder is not None:
+            self.path.setText(str(folder))
 
     def _pick_kit(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Recovery kit", str(Path.home()),
-                                              "Recovery kits (*.json *.cpkit);;All files (*)")
-        if name:
-            self.kit.setText(name)
+        kit = dialogs.open_file(self, "Recovery kit", Path.home(),
+                                "Recovery kits (*.json *.cpkit);;All files (*)")
+        if kit is not None:
+            self.kit.setText(str(kit))
 
     def isComplete(self) -> bool:
         return bool(self.path.text().strip() and self.kit.text().strip()
@@ -247,15 +244,11 @@ class FirstRunWizard(QWizard):
 
     def validateCurrentPage(self) -> bool:
         page = self.currentId()
-        try:
-            if page == self.ADMIN:
-                self._create()
-            elif page == self.RESTORE:
-                self._restore()
-        except ClosePlanError as exc:
-            target = self.admin.hint if page == self.ADMIN else self.restore.hint
-            target.setText(error_text(exc))
-            return False
+        if page == self.ADMIN:
+            return ops.run_now(self._create, parent=self, on_failure=self.admin.hint.setText).ok
+        if page == self.RESTORE:
+            return ops.run_now(self._restore, parent=self,
+                               on_failure=self.restore.hint.setText).ok
         return True
 
     def _create(self) -> None:

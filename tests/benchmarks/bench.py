@@ -167,7 +167,7 @@ def page_op(query_of: Callable[[int], DealQuery]) -> Callable[[Side, int], objec
 def measure_queries(sides: list[Side], reps: int, phi_ids: list[str]) -> dict[str, Any]:
     from PySide6.QtWidgets import QApplication
 
-    from closeplan_desktop.ui.deals_model import DealsModel
+    from closeplan_desktop.ui.deals.model import DealsModel
 
     QApplication.instance() or QApplication(sys.argv[:1])
     for side in sides:
@@ -195,9 +195,9 @@ def measure_widgets(sides: list[Side], reps: int) -> dict[str, Any]:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
-    from closeplan_desktop.ui.deals_model import DealsModel
-    from closeplan_desktop.ui.deals_pane import DealsPane
-    from closeplan_desktop.ui.session import AppSession
+    from closeplan_desktop.ui.deals.model import DealsModel
+    from closeplan_desktop.ui.deals.pane import DealsPane
+    from closeplan_desktop.ui.signed_in import SignedIn
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     calls = {"n": 0}
@@ -210,7 +210,7 @@ def measure_widgets(sides: list[Side], reps: int) -> dict[str, Any]:
     data_us: dict[str, list[float]] = {}
     repaint: dict[str, list[float]] = {}
     for side in sides:
-        pane = DealsPane(AppSession(side.ws, side.admin))
+        pane = DealsPane(SignedIn(side.ws, side.admin))
         pane.resize(1280, 800)
         pane.show()
         app.processEvents()

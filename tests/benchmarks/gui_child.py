@@ -85,9 +85,9 @@ def _signed_in_window(ws, email: str, password: str, app):  # type: ignore[no-un
     dialog.submit()
     assert dialog.session is not None
     from closeplan_desktop.ui.main_window import MainWindow  # imported by the warm-up
-    from closeplan_desktop.ui.session import AppSession
+    from closeplan_desktop.ui.signed_in import SignedIn
 
-    window = MainWindow(AppSession(ws, dialog.session))
+    window = MainWindow(SignedIn(ws, dialog.session))
     window.resize(1280, 800)
     dialog.hide()
     window.show()

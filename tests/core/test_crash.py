@@ -1,6 +1,6 @@
 """Crash consistency: writers killed with SIGKILL at random moments, hundreds of times.
 
-`bash tests/run.sh tests/test_crash.py --crash-kills 2000` runs a longer campaign; the
+`bash tests/run.sh tests/core/test_crash.py --crash-kills 2000` runs a longer campaign; the
 summary is written to $CLOSEPLAN_CRASH_REPORT when set.
 """
 

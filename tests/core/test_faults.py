@@ -77,8 +77,8 @@ def test_full_disk_through_the_cli_is_one_line(cli_ws: Path, tmp_path: Path) -> 
                 conn.execute(f"PRAGMA max_page_count = {pages + 20}")
             return engine
         db.make_engine = capped
-        from closeplan_desktop import cli
-        sys.exit(cli.main(sys.argv[1:]))
+        from closeplan_desktop.cli.main import main
+        sys.exit(main(sys.argv[1:]))
     """)
     out = subprocess.run([sys.executable, "-c", code, "deals", "import", str(csv_file),
                           "--workspace", str(cli_ws), "--as", ADMIN_EMAIL, "--password-stdin"],

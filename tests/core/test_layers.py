@@ -22,6 +22,14 @@ FORBIDDEN_EXTERNAL = {
     "security": ("sqlalchemy", "sqlcipher3", "alembic", "PySide6"),
 }
 NEVER_IN_CORE = (f"{ROOT}.ui", f"{ROOT}.cli", f"{ROOT}.app", f"{ROOT}.server", "PySide6")
+SERVER = f"{ROOT}.server"
+# What the server takes from the rest of the package: the domain layer (enums, errors,
+# ids, money) and the PHI envelope format. Never Qt, the window, the command line, the
+# store (SQLCipher) or the use cases (the keyring).
+SERVER_MAY_IMPORT = (SERVER, f"{ROOT}.core.domain", f"{ROOT}.core.security.crypto")
+NEVER_IN_SERVER = ("PySide6", "sqlcipher3", "keyring", f"{ROOT}.ui", f"{ROOT}.cli",
+                   f"{ROOT}.app", f"{ROOT}.core.store", f"{ROOT}.core.usecases",
+                   f"{ROOT}.core.tools")
 
 
 @dataclass(frozen=True)
@@ -182,3 +190,31 @@ def test_lower_layers_import_without_the_database_stack(layer_name: str) -> None
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=120).stdout.strip()
     assert out == "[]", f"importing the {layer_name} layer loaded {out}"
+
+
+def _within(name: str, roots: tuple[str, ...]) -> bool:
+    return any(name == r or name.startswith(r + ".") for r in roots)
+
+
+def test_the_server_imports_only_the_domain_and_the_envelope_format() -> None:
+    # A package on the way to an allowed module (its __init__ is empty) is allowed too.
+    parents = {".".join(m.split(".")[:i]) for m in SERVER_MAY_IMPORT
+               for i in range(1, m.count(".") + 1)}
+    wrong = [f"{e.source}:{e.line} imports {e.target}" for e in all_edges()
+             if e.source.startswith(SERVER)
+             and ((e.target.startswith(ROOT) and not _within(e.target, SERVER_MAY_IMPORT)
+                   and e.target not in parents)
+                  or _within(e.target, NEVER_IN_SERVER))]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_server_imports_without_qt_sqlcipher_or_the_keyring() -> None:
+    """Run for real: importing every server module loads nothing of NEVER_IN_SERVER."""
+    names = sorted(n for n in all_modules() if n.startswith(SERVER))
+    assert f"{SERVER}.db.pool" in names
+    code = (f"import sys\nfor n in {names!r}: __import__(n)\n"
+            f"print(sorted(m for m in sys.modules if any(m == b or m.startswith(b + '.') "
+            f"for b in {NEVER_IN_SERVER!r})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.strip()
+    assert out == "[]", f"importing the server loaded {out}"

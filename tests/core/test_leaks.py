@@ -66,7 +66,7 @@ def test_no_phi_outside_the_encrypted_database(tmp_path: Path, fresh_tmp: Path,
     from closeplan_desktop.core.store import workspace
     from closeplan_desktop.core.usecases import auth
     from closeplan_desktop.ui.main_window import MainWindow
-    from closeplan_desktop.ui.session import AppSession
+    from closeplan_desktop.ui.signed_in import SignedIn
 
     ws_path = tmp_path / "ws"
     log = tmp_path / "cli-output.log"
@@ -101,7 +101,7 @@ def test_no_phi_outside_the_encrypted_database(tmp_path: Path, fresh_tmp: Path,
     cli("doctor", "--workspace", ws_path)
     # The window: reveal, copy to the clipboard, wait for it to be cleared, lock.
     with workspace.open_workspace(ws_path) as ws:
-        window = MainWindow(AppSession(ws, auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)))
+        window = MainWindow(SignedIn(ws, auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)))
         qtbot.addWidget(window)
         window.show()
         window.deals.refresh()
@@ -111,7 +111,7 @@ def test_no_phi_outside_the_encrypted_database(tmp_path: Path, fresh_tmp: Path,
         assert QGuiApplication.clipboard().text() == MARKERS["mrn"]
         window.deals.detail.clipboard.timer.start(50)
         qtbot.waitUntil(lambda: QGuiApplication.clipboard().text() == "", timeout=3000)
-        window.app_session.lock()
+        window.signed_in.lock()
         window.close()
     log.write_text("\n".join(outputs))  # every other command's terminal output
     config = Path(os.environ["XDG_CONFIG_HOME"])

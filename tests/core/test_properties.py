@@ -18,6 +18,7 @@ from support import ADMIN_EMAIL, ADMIN_PASSWORD, Env, run_cli, sql
 
 from closeplan_desktop.core.domain import money, validation
 from closeplan_desktop.core.domain.errors import ClosePlanError, ValidationError
+from closeplan_desktop.core.domain.settings import SETTINGS as DECLARED_SETTINGS
 from closeplan_desktop.core.security import policy
 from closeplan_desktop.core.usecases import deal_import, deal_list, deals, users
 from closeplan_desktop.core.usecases.deal_list import DealQuery
@@ -253,7 +254,7 @@ def test_csv_parsing_of_hostile_bytes(body: bytes) -> None:
     TRIED["CSV import: hostile bytes/encodings -> parsed"] += 1
 
 
-@given(data=st.one_of(JSONISH, st.dictionaries(st.sampled_from(sorted(policy.SPECS)),
+@given(data=st.one_of(JSONISH, st.dictionaries(st.sampled_from(sorted(DECLARED_SETTINGS)),
                                                ANY_VALUE.filter(lambda v: not isinstance(
                                                    v, Decimal)), max_size=4)))
 @SETTINGS

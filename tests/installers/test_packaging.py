@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from closeplan_desktop.core.security.policy import SPECS, read_policy_file
+from closeplan_desktop.core.domain.settings import SETTINGS
+from closeplan_desktop.core.security.policy import read_policy_file
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository
 PACKAGING = ROOT / "packaging"
@@ -26,8 +27,8 @@ WIX = "{http://schemas.microsoft.com/wix/2006/wi}"
 def test_example_policy_sets_every_key_to_its_default() -> None:
     path = ROOT / "resources" / "policy.example.json"
     data = read_policy_file(path)  # valid for the app: it is installed as a conffile
-    assert data == {key: spec.default for key, spec in SPECS.items()}
-    assert list(json.loads(path.read_text())) == list(SPECS)
+    assert data == {key: spec.default for key, spec in SETTINGS.items()}
+    assert list(json.loads(path.read_text())) == list(SETTINGS)
 
 
 def test_group_policy_templates_are_current() -> None:
@@ -51,8 +52,8 @@ def test_admx_has_every_key_with_its_type_and_range() -> None:
         assert policy.get("presentation", "")[15:-1] in presentations
         (element,) = list(policy.find(f"{GP}elements") or [])
         found[element.get("valueName", "")] = element
-    assert set(found) == set(SPECS)
-    for key, spec in SPECS.items():
+    assert set(found) == set(SETTINGS)
+    for key, spec in SETTINGS.items():
         element = found[key]
         if spec.type is int:
             assert element.tag == f"{GP}decimal"  # REG_DWORD

@@ -4,7 +4,7 @@ Sources, strongest first:
 1. the machine policy: ``/etc/closeplan/policy.json`` on Linux (``CLOSEPLAN_POLICY_FILE``
    names another file, for tests and for other platforms until their native stores land);
 2. the user's settings: ``settings.json`` in the user config directory;
-3. the defaults below.
+3. the defaults of the settings registry (domain/settings).
 
 A key set by the machine policy is *enforced*: the UI shows it locked, with the file
 it came from as the reason.
@@ -19,51 +19,25 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..domain import paths
+from ..domain import paths, settings
 from ..domain.errors import PolicyError
 
 LINUX_POLICY_FILE = Path("/etc/closeplan/policy.json")
 
 
 @dataclass(frozen=True)
-class PolicySpec:
-    type: type
-    default: Any
-    minimum: int | None
-    maximum: int | None
-    help: str
-
-
-SPECS: dict[str, PolicySpec] = {
-    "idle_lock_minutes": PolicySpec(int, 15, 1, 240,
-                                    "Minutes of inactivity before the window locks."),
-    "lockout_threshold": PolicySpec(int, 5, 1, 100,
-                                    "Failed sign-ins that lock an account."),
-    "lockout_minutes": PolicySpec(int, 15, 1, 1440,
-                                  "Minutes an account stays locked after the threshold."),
-    "password_min_length": PolicySpec(int, 12, 8, 72, "Minimum password length."),
-    "bcrypt_cost": PolicySpec(int, 10, 4, 16,
-                              "bcrypt cost for new hashes (10 as on the server; below 10 only "
-                              "for tests)."),
-    "phi_autohide_seconds": PolicySpec(int, 30, 5, 600,
-                                       "Seconds revealed PHI stays visible."),
-    "clipboard_clear_seconds": PolicySpec(int, 20, 5, 600,
-                                          "Seconds before copied PHI is cleared."),
-    "sync_server": PolicySpec(str, "", None, None,
-                              "The only sync server allowed (HTTPS URL); empty: none yet."),
-}
-
-
-@dataclass(frozen=True)
 class Policy:
-    idle_lock_minutes: int = 15
-    lockout_threshold: int = 5
-    lockout_minutes: int = 15
-    password_min_length: int = 12
-    bcrypt_cost: int = 10
-    phi_autohide_seconds: int = 30
-    clipboard_clear_seconds: int = 20
-    sync_server: str = ""
+    """The effective settings, typed; one attribute per key of the settings registry,
+    with its default (tests/core/domain/test_settings.py checks that they agree)."""
+
+    idle_lock_minutes: int = settings.IDLE_LOCK_MINUTES.default
+    lockout_threshold: int = settings.LOCKOUT_THRESHOLD.default
+    lockout_minutes: int = settings.LOCKOUT_MINUTES.default
+    password_min_length: int = settings.PASSWORD_MIN_LENGTH.default
+    bcrypt_cost: int = settings.BCRYPT_COST.default
+    phi_autohide_seconds: int = settings.PHI_AUTOHIDE_SECONDS.default
+    clipboard_clear_seconds: int = settings.CLIPBOARD_CLEAR_SECONDS.default
+    sync_server: str = settings.SYNC_SERVER.default
     # key -> the file that enforces it
     enforced: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -72,7 +46,7 @@ class Policy:
 
 
 def _check_value(key: str, value: Any, source: Path) -> Any:
-    spec = SPECS[key]
+    spec = settings.SETTINGS[key]
     if spec.type is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise PolicyError(f"{source}: '{key}' must be a whole number "
@@ -81,7 +55,7 @@ def _check_value(key: str, value: Any, source: Path) -> Any:
             raise PolicyError(f"{source}: '{key}' must be between {spec.minimum} and "
                               f"{spec.maximum}.")
         return value
-    if not isinstance(value, str) or len(value) > 2000:
+    if not isinstance(value, str) or len(value) > settings.TEXT_MAX_LENGTH:
         raise PolicyError(f"{source}: '{key}' must be text.")
     if key == "sync_server" and value and not value.startswith("https://"):
         raise PolicyError(f"{source}: 'sync_server' must be an https:// URL.")
@@ -103,9 +77,9 @@ def read_policy_file(path: Path) -> dict[str, Any]:
         raise PolicyError(f"{path}: is not valid JSON; fix the file or remove it.") from None
     if not isinstance(data, dict):
         raise PolicyError(f"{path}: must hold a JSON object of settings.")
-    known = ", ".join(SPECS)
+    known = ", ".join(settings.SETTINGS)
     for key, value in data.items():
-        if key not in SPECS:
+        if key not in settings.SETTINGS:
             raise PolicyError(f"{path}: unknown key '{key}' (known keys: {known}).")
         _check_value(key, value, path)
     return data
@@ -148,9 +122,9 @@ def read_windows_policy() -> dict[str, Any]:  # pragma: no cover - Windows only
             except OSError:
                 break
             index += 1
-            if name not in SPECS:
+            if name not in settings.SETTINGS:
                 raise PolicyError(f"{source}: unknown value '{name}' (known keys: "
-                                  f"{', '.join(SPECS)}).")
+                                  f"{', '.join(settings.SETTINGS)}).")
             data[name] = _check_value(name, value, source)
     return data
 
@@ -175,8 +149,8 @@ def load_policy() -> Policy:
 
 def save_user_setting(key: str, value: Any) -> Policy:
     """Store one user setting (refused when the machine policy enforces the key)."""
-    if key not in SPECS:
-        raise PolicyError(f"Unknown setting '{key}' (known: {', '.join(SPECS)}).")
+    if key not in settings.SETTINGS:
+        raise PolicyError(f"Unknown setting '{key}' (known: {', '.join(settings.SETTINGS)}).")
     current = load_policy()
     if current.is_enforced(key):
         raise PolicyError(f"'{key}' is enforced by {current.enforced[key]}; ask IT to change it.")

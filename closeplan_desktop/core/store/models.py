@@ -1,4 +1,4 @@
-"""The local mirror of ClosePlan's schema (seed-schema.md) and the desktop's additions.
+"""The local mirror of ClosePlan's schema (the seed's names) and the desktop's additions.
 
 Table and column names follow the seed verbatim (snake_case); every addition is listed
 in the README's schema section with its reason. Times are stored as fixed-width UTC

@@ -9,7 +9,7 @@ import resource
 import pytest
 from support import Env
 
-from closeplan_desktop.cli import Passwords
+from closeplan_desktop.cli.context import Passwords
 from closeplan_desktop.core.domain.errors import ValidationError
 from closeplan_desktop.core.security import crypto, hardening
 

@@ -1,0 +1,313 @@
+"""The audit's table models: the access log and security events paged in from core as
+the view scrolls, and PHI reveals per user and day (with core's `unusual`).
+
+Paging reads run on the UI thread inside Qt's fetchMore (see kit.ops): one page of at most
+PAGE rows through an index. The models only render and colour; core decides what is
+shown and which days are unusual.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QFont, QIcon
+
+from ...core.domain.enums import AccessAction, SecurityEventType
+from ...core.usecases import audit
+from ...core.usecases.audit import AccessEntry, AuditFilter, EventEntry
+from ...core.usecases.audit_stats import RevealStat
+from ...core.usecases.frame import AuthSession
+from ..icons import icon
+from ..kit import dialogs, palette
+from ..kit.formatting import local_second, utc_second
+
+PAGE = 200
+ACCESS_COLUMNS = ("Time", "User", "Action", "Deal", "Outcome", "Reason", "Device / Seq")
+EVENT_COLUMNS = ("Time", "Type", "User", "Detail")
+REVEAL_COLUMNS = ("Day (UTC)", "User", "Reveals", "Refused", "Break-glass")
+ACTION_HINTS = {
+    AccessAction.PHI_ACCESS: "PHI was revealed (or a reveal was attempted)",
+    AccessAction.DEAL_CREATE: "A deal was created",
+    AccessAction.DEAL_UPDATE: "A deal was changed or restored",
+    AccessAction.DEAL_DELETE: "A deal was deleted",
+}
+# Event types drawn in the alert color (presentation only: core decides nothing here).
+ALERT_EVENTS = frozenset({SecurityEventType.LOGIN_FAILURE, SecurityEventType.LOCKOUT,
+                          SecurityEventType.LOGIN_LOCKED, SecurityEventType.ACCESS_DENIED})
+FLAG_EVENTS = frozenset({SecurityEventType.BREAK_GLASS})
+# Detail keys that hold a user id: shown as the user's name when known.
+_USER_KEYS = ("user", "owner")
+
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+Index = QModelIndex | QPersistentModelIndex
+SessionGetter = Callable[[], AuthSession | None]
+Row = TypeVar("Row")
+
+
+class PagingModel(QAbstractTableModel, Generic[Row]):
+    """Pages rows in from a core list use case as the view scrolls (fetchMore).
+
+    Each reload pins the upper time bound to "now", so that rows logged while the admin
+    scrolls do not shift the pages; Refresh shows them.
+    """
+
+    failed = Signal(str)
+    loaded = Signal()
+    columns: tuple[str, ...] = ()
+
+    def __init__(self, session_getter: SessionGetter, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._session = session_getter
+        self.filter = AuditFilter()
+        self._pinned = AuditFilter()
+        self.rows: list[Row] = []
+        self._display: list[tuple[str, ...]] = []
+        self.total = 0
+        self.names: dict[str, str] = {}
+
+    # subclasses: one page from core, and a row's display strings
+    def _page(self, session: AuthSession, f: AuditFilter,
+              offset: int) -> tuple[list[Row], int]:
+        raise NotImplementedError
+
+    def _render(self, row: Row) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def set_filter(self, f: AuditFilter) -> None:
+        self.filter = f
+        self.reload()
+
+    def reload(self) -> None:
+        self.beginResetModel()
+        self.rows, self._display, self.total = [], [], 0
+        self.endResetModel()
+        now = datetime.now(UTC)
+        until = self.filter.until if self.filter.until and self.filter.until < now else now
+        self._pinned = replace(self.filter, until=until)
+        self._fetch()
+        self.loaded.emit()
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self.rows, self._display, self.total = [], [], 0
+        self.endResetModel()
+        self.loaded.emit()
+
+    def _fetch(self) -> None:
+        session = self._session()
+        if session is None:
+            return
+        try:
+            page, total = self._page(session, self._pinned, len(self.rows))
+        except Exception as exc:  # shown in the pane's banner, as kit.dialogs words it
+            self.total = len(self.rows)
+            self.failed.emit(dialogs.error_text(exc))
+            return
+        if not page:
+            self.total = len(self.rows)
+            return
+        self.total = max(total, len(self.rows) + len(page))
+        first = len(self.rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(page) - 1)
+        self.rows.extend(page)
+        self._display.extend(self._render(r) for r in page)
+        self.endInsertRows()
+
+    def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
+        return not parent.isValid() and len(self.rows) < self.total
+
+    def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: B008
+        if not parent.isValid():
+            self._fetch()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._display)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.columns[section]
+        return None
+
+    def _name(self, user_id: str | None, email: str | None) -> str:
+        if user_id and user_id in self.names:
+            return self.names[user_id]
+        return email or ""
+
+
+class AccessModel(PagingModel[AccessEntry]):
+    columns = ACCESS_COLUMNS
+    OUTCOME = 4
+    REASON = 5
+
+    def __init__(self, session_getter: SessionGetter, parent: QObject | None = None) -> None:
+        super().__init__(session_getter, parent)
+        self._glass_icon: QIcon | None = None
+
+    def _page(self, session: AuthSession, f: AuditFilter,
+              offset: int) -> tuple[list[AccessEntry], int]:
+        return audit.list_access(session, f, offset=offset, limit=PAGE)
+
+    def _render(self, e: AccessEntry) -> tuple[str, ...]:
+        return (local_second(e.timestamp), self._name(e.user_id, e.user_email), e.action,
+                e.deal_title, "Allowed" if e.success else "Refused", e.reason or "",
+                f"{e.device_id[:8]} · #{e.seq}")
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row, col = index.row(), index.column()
+        e = self.rows[row]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display[row][col]
+        if role == Qt.ItemDataRole.ForegroundRole and col == self.OUTCOME and not e.success:
+            return palette.error()
+        if role == Qt.ItemDataRole.BackgroundRole and e.reason:
+            return palette.flag()
+        if role == Qt.ItemDataRole.DecorationRole and col == self.REASON and e.reason:
+            if self._glass_icon is None:
+                self._glass_icon = icon("break-glass")
+            return self._glass_icon
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(e, col)
+        return None
+
+    @staticmethod
+    def _tooltip(e: AccessEntry, col: int) -> str | None:
+        if col == 0:
+            return utc_second(e.timestamp)
+        if col == 1:
+            return f"{e.user_email}\nDouble-click to show only this user"
+        if col == 2:
+            return ACTION_HINTS.get(AccessAction(e.action), e.action) + f" ({e.access_type})"
+        if col == 3:
+            return f"{e.deal_title}\nDeal id: {e.deal_id}\nDouble-click to show only this deal"
+        if col == 4:
+            return "Allowed" if e.success else "Refused: the attempt was denied and logged"
+        if col == 5 and e.reason:
+            return f"Break-glass reason: {e.reason}"
+        if col == 6:
+            return f"Device {e.device_id}, sequence {e.seq} in its hash chain"
+        return None
+
+
+class EventsModel(PagingModel[EventEntry]):
+    columns = EVENT_COLUMNS
+    TYPE = 1
+
+    def _page(self, session: AuthSession, f: AuditFilter,
+              offset: int) -> tuple[list[EventEntry], int]:
+        return audit.list_events(session, f, offset=offset, limit=PAGE)
+
+    def _render(self, e: EventEntry) -> tuple[str, ...]:
+        return (local_second(e.timestamp), e.type, self._name(e.user_id, e.user_email),
+                self._detail(e.detail))
+
+    def _detail(self, text: str) -> str:
+        try:
+            detail = json.loads(text)
+        except ValueError:
+            return text
+        if not isinstance(detail, dict):
+            return text
+        parts = []
+        for key, value in detail.items():
+            if key in _USER_KEYS and isinstance(value, str) and value in self.names:
+                value = self.names[value]
+            parts.append(f"{key.replace('_', ' ')}: {value}")
+        return ", ".join(parts)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row, col = index.row(), index.column()
+        e = self.rows[row]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display[row][col]
+        if role == Qt.ItemDataRole.ForegroundRole and col == self.TYPE and e.type in ALERT_EVENTS:
+            return palette.error()
+        if role == Qt.ItemDataRole.BackgroundRole and e.type in FLAG_EVENTS:
+            return palette.flag()
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if col == 0:
+                return utc_second(e.timestamp)
+            if col == 2:
+                return e.user_email
+            if col == 3:
+                return f"{self._display[row][col]}\nDevice {e.device_id}, sequence {e.seq}"
+        return None
+
+
+class RevealsModel(QAbstractTableModel):
+    """PHI reveals per user and UTC day, as core computes them (with `unusual`)."""
+
+    SORT_ROLE = Qt.ItemDataRole.UserRole
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.rows: list[RevealStat] = []
+        self._bold = QFont()
+        self._bold.setBold(True)
+
+    def set_rows(self, rows: list[RevealStat]) -> None:
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(REVEAL_COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal:
+            if role == Qt.ItemDataRole.DisplayRole:
+                return REVEAL_COLUMNS[section]
+            if role == Qt.ItemDataRole.TextAlignmentRole:
+                return _RIGHT if section >= 2 else _LEFT
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        r, col = self.rows[index.row()], index.column()
+        values: tuple[Any, ...] = (r.day, r.user_name, r.reveals, r.refused, r.break_glass)
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 0:
+                return r.day.strftime("%Y-%m-%d  %a")
+            return f"{values[col]:,}" if col >= 2 else values[col]
+        if role == self.SORT_ROLE:
+            return r.day.toordinal() if col == 0 else values[col]
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return _RIGHT if col >= 2 else _LEFT
+        if role == Qt.ItemDataRole.BackgroundRole and r.unusual:
+            return palette.flag()
+        if role == Qt.ItemDataRole.FontRole and r.unusual:
+            return self._bold
+        if role == Qt.ItemDataRole.ForegroundRole and col == 3 and r.refused:
+            return palette.error()
+        if role == Qt.ItemDataRole.ToolTipRole:
+            usual = f"Usual: {r.usual_reveals:g} reveals a day ({r.user_email})"
+            return f"Unusual: {r.why}\n{usual}" if r.unusual else usual
+        return None
+
+    def stat_at(self, row: int) -> RevealStat | None:
+        return self.rows[row] if 0 <= row < len(self.rows) else None

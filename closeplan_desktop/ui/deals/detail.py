@@ -1,0 +1,252 @@
+"""The detail panel of the selected deal, with its PHI masked until revealed.
+
+Reveal asks core (which logs it) and shows the fields for the policy's seconds, then hides
+them again. Copy puts one field on the clipboard and clears it after the policy's seconds
+if it is still there. For another user's deal, Reveal first asks for a break-glass reason.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...core.domain import validation
+from ...core.usecases import deals
+from ...core.usecases.deal_list import DealSummary
+from ..icons import icon
+from ..kit import dialogs, ops
+from ..kit.formatting import amount, local_minute
+from ..kit.ops import Kind
+from ..signed_in import SignedIn
+from .model import STATUS_LABELS
+
+MASK = "••••••••"
+FIELD_LABELS = dict(validation.STANDARD_PHI_FIELDS)
+
+
+class ClipboardGuard:
+    """Clears PHI from the clipboard after a timeout, if the user has not replaced it."""
+
+    def __init__(self) -> None:
+        self.timer = QTimer()
+        self.timer.setSingleShot(True)
+        self.timer.timeout.connect(self.clear)
+        self._text: str | None = None
+
+    def copy(self, text: str, seconds: int) -> None:
+        QGuiApplication.clipboard().setText(text)
+        self._text = text
+        self.timer.start(seconds * 1000)
+
+    def clear(self) -> None:
+        clipboard = QGuiApplication.clipboard()
+        if self._text is not None and clipboard.text() == self._text:
+            clipboard.clear()
+        self._text = None
+        self.timer.stop()
+
+
+class DealDetail(QWidget):
+    """The selected deal's facts, and its PHI masked until revealed."""
+
+    def __init__(self, signed_in: SignedIn, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.signed_in = signed_in
+        self.deal: DealSummary | None = None
+        self.revealed: dict[str, str] = {}
+        self.clipboard = ClipboardGuard()
+        self.hide_timer = QTimer(self)
+        self.hide_timer.setSingleShot(True)
+        self.hide_timer.timeout.connect(self.hide_phi)
+        self.countdown = QTimer(self)
+        self.countdown.setInterval(1000)
+        self.countdown.timeout.connect(self._tick)
+        self.setMinimumWidth(320)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        self.title = QLabel("Select a deal")
+        self.title.setObjectName("detailTitle")
+        self.title.setWordWrap(True)
+        font = self.title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.title)
+        self.facts = QWidget()
+        form = QFormLayout(self.facts)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.status = QLabel()
+        self.value = QLabel()
+        self.owner = QLabel()
+        self.created = QLabel()
+        self.updated = QLabel()
+        for name, w in (("Status", self.status), ("Value", self.value), ("Owner", self.owner),
+                        ("Created", self.created), ("Updated", self.updated)):
+            w.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            form.addRow(name, w)
+        layout.addWidget(self.facts)
+
+        self.phi_box = QGroupBox("Protected health information")
+        self.phi_box.setObjectName("phiBox")
+        phi_layout = QVBoxLayout(self.phi_box)
+        self.phi_note = QLabel()
+        self.phi_note.setWordWrap(True)
+        self.phi_note.setObjectName("phiNote")
+        phi_layout.addWidget(self.phi_note)
+        self.phi_form = QFormLayout()
+        # Labels above values: PHI values get the panel's whole width.
+        self.phi_form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
+        phi_layout.addLayout(self.phi_form)
+        buttons = QHBoxLayout()
+        self.reveal_button = QPushButton(icon("reveal"), "Reveal")
+        self.reveal_button.setAccessibleName("Reveal PHI")
+        self.reveal_button.setToolTip("Show the PHI (this access is logged)")
+        self.reveal_button.clicked.connect(self.reveal)
+        self.hide_button = QPushButton(icon("hide"), "Hide")
+        self.hide_button.setAccessibleName("Hide PHI")
+        self.hide_button.clicked.connect(self.hide_phi)
+        buttons.addWidget(self.reveal_button)
+        buttons.addWidget(self.hide_button)
+        buttons.addStretch(1)
+        phi_layout.addLayout(buttons)
+        layout.addWidget(self.phi_box)
+        layout.addStretch(1)
+        self.show_deal(None)
+
+    # ---- showing --------------------------------------------------------------------
+
+    def show_deal(self, deal: DealSummary | None) -> None:
+        if self.deal is None or deal is None or deal.id != self.deal.id:
+            self.hide_phi()
+        self.deal = deal
+        if deal is None:
+            self.title.setText("Select a deal to see its details")
+            self.facts.hide()
+            self.phi_box.hide()
+            return
+        self.facts.show()
+        self.title.setText(deal.title)
+        self.status.setText(STATUS_LABELS[deal.status] +
+                            ("  (deleted)" if deal.deleted_at else ""))
+        self.value.setText(amount(deal.value))
+        self.owner.setText(deal.created_by_name)
+        self.created.setText(local_minute(deal.created_at))
+        self.updated.setText(local_minute(deal.updated_at))
+        self.phi_box.setVisible(True)
+        self._render_phi()
+
+    def _clear_phi_form(self) -> None:
+        while self.phi_form.rowCount():
+            self.phi_form.removeRow(0)
+
+    def _render_phi(self) -> None:
+        self._clear_phi_form()
+        deal = self.deal
+        if deal is None:
+            return
+        if not deal.has_phi:
+            self.phi_note.setText("This deal holds no PHI.")
+            self.reveal_button.setEnabled(False)
+            self.hide_button.setEnabled(False)
+            return
+        if not self.revealed:
+            session = self.signed_in.core
+            glass = deals.needs_break_glass(session, deal.created_by_id)
+            self.phi_note.setText(
+                "Masked. Reveal shows it for "
+                f"{self.signed_in.policy.phi_autohide_seconds} seconds; the access is logged."
+                + (" This is another user's deal: you will be asked for a reason "
+                   "(break-glass)." if glass else ""))
+            masked = QLabel(MASK)
+            masked.setObjectName("phiMasked")
+            self.phi_form.addRow("PHI", masked)
+            self.reveal_button.setEnabled(True)
+            self.hide_button.setEnabled(False)
+            return
+        self._tick()
+        for key, value in self.revealed.items():
+            row = QHBoxLayout()
+            field = QLineEdit(value)
+            field.setReadOnly(True)
+            field.setObjectName(f"phi_{key}")
+            field.setAccessibleName(FIELD_LABELS.get(key, key))
+            copy = QToolButton()
+            copy.setIcon(icon("copy"))
+            copy.setToolTip(f"Copy (cleared from the clipboard after "
+                            f"{self.signed_in.policy.clipboard_clear_seconds} s)")
+            copy.setAccessibleName(f"Copy {FIELD_LABELS.get(key, key)}")
+            copy.clicked.connect(lambda _=False, k=key: self.copy_field(k))
+            row.addWidget(field, 1)
+            row.addWidget(copy)
+            holder = QWidget()
+            holder.setLayout(row)
+            row.setContentsMargins(0, 0, 0, 0)
+            self.phi_form.addRow(FIELD_LABELS.get(key, key.replace("_", " ").capitalize()),
+                                 holder)
+        self.reveal_button.setEnabled(False)
+        self.hide_button.setEnabled(True)
+
+    def _tick(self) -> None:
+        left = max(0, self.hide_timer.remainingTime() // 1000)
+        self.phi_note.setText(f"Revealed (logged). Hides again in {left} s.")
+
+    # ---- actions --------------------------------------------------------------------
+
+    def reveal(self) -> None:
+        deal = self.deal
+        if deal is None or not deal.has_phi or self.revealed:
+            return
+        session = self.signed_in.core
+        reason = None
+        if deals.needs_break_glass(session, deal.created_by_id):
+            reason = dialogs.ask_text(
+                self, "Break-glass access",
+                f"This deal belongs to {deal.created_by_name}. Revealing its PHI is an "
+                "emergency access: it is logged with your reason and flagged for review.\n\n"
+                "Reason:")
+            if reason is None:
+                return
+        # A reveal writes its access-log row (and a break-glass event) before the PHI.
+        done = ops.run_now(lambda: deals.reveal_phi(session, deal.id, reason), parent=self,
+                           title="Cannot reveal PHI", changes={Kind.AUDIT},
+                           hub=self.signed_in.changes)
+        if not done.ok or done.value is None:
+            return
+        self.revealed = done.value
+        seconds = self.signed_in.policy.phi_autohide_seconds
+        self.hide_timer.start(seconds * 1000)
+        self.countdown.start()
+        self._render_phi()
+
+    def hide_phi(self) -> None:
+        self.hide_timer.stop()
+        self.countdown.stop()
+        self.revealed = {}
+        self._render_phi()
+
+    def copy_field(self, key: str) -> None:
+        value = self.revealed.get(key)
+        if value is not None:
+            self.clipboard.copy(value, self.signed_in.policy.clipboard_clear_seconds)
+
+    def clear_sensitive(self) -> None:
+        self.hide_phi()
+        self.clipboard.clear()
+
+    def visible_phi_text(self) -> list[str]:
+        """Every PHI text a widget of this panel holds (for tests and the lock check)."""
+        return [w.text() for w in self.findChildren(QLineEdit) if w.objectName()
+                .startswith("phi_")]

@@ -1,0 +1,212 @@
+"""Create and edit a deal, with inline validation from core and PHI as named fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...core.domain import money, validation
+from ...core.domain.enums import DealStatus
+from ...core.domain.errors import ValidationError
+from ...core.usecases import deals
+from ...core.usecases.deal_list import DealSummary
+from ..icons import icon
+from ..kit import ops
+from ..kit.formatting import amount_field
+from ..kit.ops import Kind
+from ..kit.widgets import message_label, set_message
+from ..signed_in import SignedIn
+from .model import STATUS_LABELS
+
+
+class DealDialog(QDialog):
+    """New deal when `deal` is None; otherwise edit it. Existing PHI is only loaded (and
+    logged) when the user asks to edit it."""
+
+    def __init__(self, signed_in: SignedIn, deal: DealSummary | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.signed_in = signed_in
+        self.deal = deal
+        self.result_deal: DealSummary | None = None
+        self.phi_loaded = deal is None or not deal.has_phi
+        self.setWindowTitle("New Deal" if deal is None else "Edit Deal")
+        self.setObjectName("dealDialog")
+        self.setMinimumWidth(520)
+        layout = QVBoxLayout(self)
+
+        form = QFormLayout()
+        self.title = QLineEdit(deal.title if deal else "")
+        self.title.setAccessibleName("Title")
+        self.title.setPlaceholderText("e.g. MRI scanner upgrade – St. Mary's")
+        self.title_hint = message_label()
+        self.status = QComboBox()
+        self.status.setAccessibleName("Status")
+        for st in DealStatus:
+            self.status.addItem(STATUS_LABELS[st], st)
+        if deal:
+            self.status.setCurrentIndex(list(DealStatus).index(deal.status))
+        self.value = QLineEdit(amount_field(deal.value) if deal else "")
+        self.value.setAccessibleName("Value")
+        self.value.setPlaceholderText("0.00")
+        self.value_hint = message_label()
+        form.addRow("&Title", self.title)
+        form.addRow("", self.title_hint)
+        form.addRow("&Status", self.status)
+        form.addRow("&Value (USD)", self.value)
+        form.addRow("", self.value_hint)
+        layout.addLayout(form)
+
+        self.phi_box = QGroupBox("Protected health information (encrypted)")
+        phi_layout = QVBoxLayout(self.phi_box)
+        self.phi_note = QLabel()
+        self.phi_note.setWordWrap(True)
+        phi_layout.addWidget(self.phi_note)
+        self.load_phi_button = QPushButton(icon("reveal"), "Load current PHI to edit (logged)")
+        self.load_phi_button.setAccessibleName("Load current PHI")
+        self.load_phi_button.clicked.connect(self.load_phi)
+        phi_layout.addWidget(self.load_phi_button)
+        phi_form = QFormLayout()
+        self.phi_fields: dict[str, QLineEdit | QPlainTextEdit] = {}
+        for key, label in validation.STANDARD_PHI_FIELDS:
+            widget: QLineEdit | QPlainTextEdit
+            if key == "notes":
+                widget = QPlainTextEdit()
+                widget.setFixedHeight(70)
+                widget.textChanged.connect(self.validate)
+            else:
+                widget = QLineEdit()
+                widget.textChanged.connect(self.validate)
+            widget.setAccessibleName(label)
+            widget.setObjectName(f"phiEdit_{key}")
+            self.phi_fields[key] = widget
+            phi_form.addRow(label, widget)
+        self.extra_phi: dict[str, str] = {}
+        phi_layout.addLayout(phi_form)
+        self.phi_hint = message_label()
+        phi_layout.addWidget(self.phi_hint)
+        layout.addWidget(self.phi_box)
+
+        self.error = message_label()
+        self.error.setObjectName("dialogError")
+        layout.addWidget(self.error)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save |
+                                        QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self.title.textChanged.connect(self.validate)
+        self.value.textChanged.connect(self.validate)
+        self._set_phi_editable(self.phi_loaded)
+        self.validate()
+
+    # ---- PHI ------------------------------------------------------------------------
+
+    def _set_phi_editable(self, editable: bool) -> None:
+        for w in self.phi_fields.values():
+            w.setEnabled(editable)
+        self.load_phi_button.setVisible(not editable)
+        if editable:
+            self.phi_note.setText("Fill in only what the deal needs. PHI is encrypted and "
+                                  "masked in lists; every view is logged.")
+        else:
+            self.phi_note.setText("This deal holds PHI. It stays unchanged unless you load "
+                                  "it to edit (loading is logged like a reveal).")
+
+    def load_phi(self) -> None:
+        assert self.deal is not None
+        session = self.signed_in.core
+        reason = None
+        if deals.needs_break_glass(session, self.deal.created_by_id):
+            self.show_problem("Only the deal's owner or an administrator can edit it.")
+            return
+        deal_id = self.deal.id
+        done = self._run(lambda: deals.reveal_phi(session, deal_id, reason), {Kind.AUDIT})
+        if not done.ok or done.value is None:
+            return
+        for key, value in done.value.items():
+            widget = self.phi_fields.get(key)
+            if widget is None:
+                self.extra_phi[key] = value
+            elif isinstance(widget, QPlainTextEdit):
+                widget.setPlainText(value)
+            else:
+                widget.setText(value)
+        self.phi_loaded = True
+        self._set_phi_editable(True)
+
+    def phi_value(self) -> dict[str, str] | None:
+        data = dict(self.extra_phi)
+        for key, w in self.phi_fields.items():
+            data[key] = w.toPlainText() if isinstance(w, QPlainTextEdit) else w.text()
+        return validation.phi(data)
+
+    # ---- validation and saving ------------------------------------------------------
+
+    def _check(self, fn: Any, value: Any, hint: QLabel) -> bool:
+        try:
+            fn(value)
+        except ValidationError as exc:
+            hint.setText(str(exc))
+            hint.show()
+            return False
+        hint.hide()
+        return True
+
+    def validate(self) -> bool:
+        ok = self._check(validation.title, self.title.text(), self.title_hint)
+        ok = self._check(money.parse, self.value.text(), self.value_hint) and ok
+        if self.phi_loaded:
+            ok = self._check(lambda _: self.phi_value(), None, self.phi_hint) and ok
+        self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(ok)
+        return ok
+
+    def save(self) -> None:
+        if not self.validate():
+            return
+        session = self.signed_in.core
+        status = self.status.currentData()
+        if self.deal is None:
+            title, value, phi = self.title.text(), self.value.text(), self.phi_value()
+            done = self._run(lambda: deals.create_deal(session, title, status, value, phi),
+                             {Kind.DEALS, Kind.AUDIT})
+        else:
+            kwargs: dict[str, Any] = {"title": self.title.text(), "status": status,
+                                      "value": self.value.text()}
+            if self.phi_loaded:
+                kwargs["phi"] = self.phi_value()
+            deal_id = self.deal.id
+            done = self._run(lambda: deals.update_deal(session, deal_id, **kwargs),
+                             {Kind.DEALS, Kind.AUDIT})
+        if not done.ok:
+            return
+        self.result_deal = done.value
+        self.accept()
+
+    def _run(self, work: Any, changes: set[Kind]) -> ops.Outcome[Any]:
+        """Core work whose refusal shows in the dialog's message line (it stays open)."""
+        return ops.run_now(work, parent=self, on_failure=self.show_problem, changes=changes,
+                           hub=self.signed_in.changes)
+
+    def show_problem(self, text: str) -> None:
+        set_message(self.error, text)
+
+    def done(self, result: int) -> None:
+        # PHI typed or loaded here must not outlive the dialog.
+        for w in self.phi_fields.values():
+            w.clear()
+        self.extra_phi = {}
+        super().done(result)

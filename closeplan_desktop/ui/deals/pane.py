@@ -1,0 +1,331 @@
+"""The deals pane: search as you type, status filter, the paging table, the pipeline
+summary and the detail panel, with create, edit, delete and restore."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QItemSelection, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...core.domain import paths
+from ...core.domain.enums import DealStatus
+from ...core.domain.progress import CancelToken, Progress
+from ...core.usecases import deal_import, deal_list, deals
+from ...core.usecases.deal_list import DealQuery, DealSummary
+from ..icons import icon
+from ..kit import dialogs
+from ..kit.ops import Kind
+from ..kit.widgets import button, heading, muted
+from ..pane import Command, Pane
+from ..signed_in import SignedIn
+from .detail import DealDetail
+from .dialog import DealDialog
+from .model import STATUS_LABELS, DealsModel
+from .pipeline import PipelineWidget
+
+SEARCH_DELAY_MS = 120
+WRITES = frozenset({Kind.DEALS, Kind.AUDIT})  # every deal write logs itself
+
+
+class DealsPane(Pane):
+    key = "deals"
+    title = "Deals"
+    icon_name = "deals"
+    shortcut = "Ctrl+1"
+    shows = frozenset({Kind.DEALS})
+    commands = (
+        Command("file", "&New Deal…", lambda p: p.new_deal(), QKeySequence.StandardKey.New,
+                "add"),
+        Command("file", "&Import Deals from CSV…", lambda p: p.import_csv(), "Ctrl+I",
+                "download"),
+        Command("edit", "&Edit Deal…", lambda p: p.edit_deal(), "Ctrl+E", "edit"),
+        Command("edit", "&Delete Deal…", lambda p: p.delete_deal(),
+                QKeySequence.StandardKey.Delete, "delete"),
+        Command("edit", "&Restore Deal", lambda p: p.restore_deal(), "Ctrl+Shift+R",
+                "restore"),
+        Command("edit", "&Find Deals", lambda p: p.focus_search(),
+                QKeySequence.StandardKey.Find, "search", separator_before=True),
+        Command("edit", "&Reveal PHI", lambda p: p.detail.reveal(), "Ctrl+Shift+P", "reveal"),
+        Command("edit", "&Hide PHI", lambda p: p.detail.hide_phi(), "Ctrl+Shift+H", "hide"),
+        Command("view", "Show &Deleted Deals", own_action=lambda p: p.deleted_action),
+    )
+
+    def __init__(self, signed_in: SignedIn, parent: QWidget | None = None) -> None:
+        super().__init__(signed_in, parent)
+        self.model = DealsModel(signed_in.session_or_none, self)
+        # A deal to select once the pane next loads (made while the pane was hidden).
+        self._select_next: str | None = None
+
+        self.search = QLineEdit()
+        self.search.setObjectName("dealSearch")
+        self.search.setPlaceholderText("Search deal titles…")
+        self.search.setClearButtonEnabled(True)
+        self.search.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+        self.search.setAccessibleName("Search deals")
+        self.search_timer = QTimer(self)
+        self.search_timer.setSingleShot(True)
+        self.search_timer.setInterval(SEARCH_DELAY_MS)
+        self.search_timer.timeout.connect(self.apply_filters)
+        self.search.textChanged.connect(lambda _t: self.search_timer.start())
+
+        self.status_filter = QComboBox()
+        self.status_filter.setObjectName("statusFilter")
+        self.status_filter.setAccessibleName("Status filter")
+        self.status_filter.addItem("All statuses", None)
+        for st in DealStatus:
+            self.status_filter.addItem(STATUS_LABELS[st], st)
+        self.status_filter.currentIndexChanged.connect(lambda _i: self.apply_filters())
+
+        self.deleted_action = QAction(icon("delete"), "Show &Deleted Deals", self)
+        self.deleted_action.setCheckable(True)
+        self.deleted_action.toggled.connect(lambda _c: self.apply_filters())
+
+        self.new_button = button("New deal", "add", self.new_deal, name="newDealButton")
+        self.edit_button = button("Edit", "edit", self.edit_deal, name="editDealButton")
+        self.delete_button = button("Delete", "delete", self.delete_deal,
+                                    name="deleteDealButton")
+        self.restore_button = button("Restore", "restore", self.restore_deal,
+                                     name="restoreDealButton")
+        self.deleted_toggle = QPushButton(icon("restore"), "Deleted")
+        self.deleted_toggle.setObjectName("deletedToggle")
+        self.deleted_toggle.setCheckable(True)
+        self.deleted_toggle.setAccessibleName("Show deleted deals")
+        self.deleted_toggle.toggled.connect(self.deleted_action.setChecked)
+        self.deleted_action.toggled.connect(self.deleted_toggle.setChecked)
+
+        bar = QHBoxLayout()
+        bar.addWidget(self.search, 3)
+        bar.addWidget(self.status_filter, 1)
+        bar.addWidget(self.deleted_toggle)
+        bar.addStretch(1)
+        for b in (self.new_button, self.edit_button, self.delete_button, self.restore_button):
+            bar.addWidget(b)
+
+        self.pipeline = PipelineWidget()
+        self.table = QTableView()
+        self.table.setObjectName("dealsTable")
+        self.table.setAccessibleName("Deals")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # The indicator first: enabling sorting then asks the model for the order it
+        # already has, so nothing is loaded twice.
+        self.table.horizontalHeader().setSortIndicator(5, Qt.SortOrder.DescendingOrder)
+        self.table.setSortingEnabled(True)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(28)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col, width in ((1, 104), (2, 124), (3, 124), (4, 56), (5, 128)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(col, width)
+        self.table.doubleClicked.connect(lambda _i: self.edit_deal())
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+
+        self.empty = QLabel()
+        self.empty.setObjectName("dealsEmpty")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.table_stack = QStackedWidget()
+        self.table_stack.addWidget(self.table)
+        self.table_stack.addWidget(self.empty)
+
+        self.detail = DealDetail(signed_in)
+        split = QSplitter()
+        split.addWidget(self.table_stack)
+        split.addWidget(self.detail)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        split.setSizes([900, 360])
+
+        self.count_label = QLabel()
+        self.count_label.setObjectName("dealCount")
+
+        title = heading("Deals")
+        title.setObjectName("paneTitle")
+        subtitle = muted("Your tenant's pipeline. PHI stays masked until you reveal it, and "
+                         "every reveal is logged.")
+        subtitle.setObjectName("paneSubtitle")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 10, 12, 6)
+        layout.addWidget(title)
+        layout.addWidget(subtitle)
+        layout.addWidget(self.pipeline)
+        layout.addLayout(bar)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.count_label)
+        self._update_buttons()
+
+    # ---- loading --------------------------------------------------------------------
+
+    def current_query(self) -> DealQuery:
+        return DealQuery(status=self.status_filter.currentData(), search=self.search.text(),
+                         sort=self.model.query.sort, descending=self.model.query.descending,
+                         deleted=self.deleted_action.isChecked())
+
+    def apply_filters(self) -> None:
+        if self.signed_in.is_locked:
+            return
+        self.read("Cannot list deals", lambda: self.model.set_query(self.current_query()))
+        self._after_load()
+
+    def refresh(self) -> None:
+        """Reload the table and the pipeline, keeping the selected deal selected."""
+        if self.signed_in.is_locked:
+            return
+        selected = self.selected_deal()
+        select_id, self._select_next = self._select_next, None
+        session = self.signed_in.core
+
+        def load() -> None:
+            self.model.reload()
+            self.pipeline.set_rows(deal_list.pipeline(session))
+
+        self.read("Cannot list deals", load)
+        self._after_load(select_id or (selected.id if selected else None))
+
+    def refresh_and_select(self, deal_id: str) -> None:
+        self._select_next = deal_id
+        self.reload()
+
+    def _after_load(self, select_id: str | None = None) -> None:
+        total = self.model.total
+        q = self.model.query
+        if total:
+            self.table_stack.setCurrentWidget(self.table)
+        else:
+            self.table_stack.setCurrentWidget(self.empty)
+            if q.search or q.status:
+                self.empty.setText("No deals match this search or filter.\nClear the search "
+                                   "box or choose “All statuses”.")
+            elif q.deleted:
+                self.empty.setText("No deleted deals. Deals you delete appear here, ready "
+                                   "to restore.")
+            else:
+                self.empty.setText("No deals yet.\nCreate one with “New deal” (Ctrl+N) or "
+                                   "import a CSV file (Ctrl+I).")
+        label = "deleted deals" if q.deleted else "deals"
+        if self.model.total_exact:
+            self.count_label.setText(f"{total:,} {label}")
+        else:  # a broad search counts up to a bound
+            self.count_label.setText(f"more than {total - 1:,} {label}")
+        row = 0
+        if select_id:
+            row = next((i for i, d in enumerate(self.model.rows) if d.id == select_id), 0)
+        if self.model.rowCount():
+            self.table.selectRow(row)
+        else:
+            self.detail.show_deal(None)
+        self._update_buttons()
+
+    # ---- selection ------------------------------------------------------------------
+
+    def selected_deal(self) -> DealSummary | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.deal_at(rows[0].row()) if rows else None
+
+    def _selection_changed(self, _a: QItemSelection, _b: QItemSelection) -> None:
+        self.detail.show_deal(self.selected_deal())
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        deal = self.selected_deal()
+        session = self.signed_in.core
+        mine = deal is not None and deals.may_change(session, deal.created_by_id)
+        self.edit_button.setEnabled(mine and deal is not None and deal.deleted_at is None)
+        self.delete_button.setEnabled(mine and deal is not None and deal.deleted_at is None)
+        self.restore_button.setEnabled(mine and deal is not None and
+                                       deal.deleted_at is not None)
+        self.restore_button.setVisible(self.deleted_action.isChecked())
+        self.delete_button.setVisible(not self.deleted_action.isChecked())
+
+    # ---- actions --------------------------------------------------------------------
+
+    def focus_search(self) -> None:
+        self.search.setFocus()
+        self.search.selectAll()
+
+    def new_deal(self) -> None:
+        if self.signed_in.is_locked:
+            return
+        dialog = DealDialog(self.signed_in, None, self)
+        if dialog.exec() and dialog.result_deal:
+            self._select_saved(dialog.result_deal.id)
+
+    def edit_deal(self) -> None:
+        deal = self.selected_deal()
+        if deal is None or self.signed_in.is_locked or not self.edit_button.isEnabled():
+            return
+        dialog = DealDialog(self.signed_in, deal, self)
+        if dialog.exec() and dialog.result_deal:
+            self._select_saved(deal.id)
+
+    def _select_saved(self, deal_id: str) -> None:
+        """Select a deal the dialog saved: the save's announcement has reloaded the pane
+        if it is on screen; a hidden pane selects it when it next loads."""
+        if self.stale:
+            self._select_next = deal_id
+        else:
+            self._after_load(deal_id)
+
+    def delete_deal(self) -> None:
+        deal = self.selected_deal()
+        if deal is None or not self.delete_button.isEnabled():
+            return
+        if not dialogs.confirm(self, "Delete deal", f"Delete “{deal.title}”?\n\nIt moves to "
+                               "Deleted deals, where you can restore it.", "Delete"):
+            return
+        session = self.signed_in.core
+        self.run_now("Cannot delete", lambda: deals.delete_deal(session, deal.id),
+                     changes=WRITES)
+
+    def restore_deal(self) -> None:
+        deal = self.selected_deal()
+        if deal is None or not self.restore_button.isEnabled():
+            return
+        session = self.signed_in.core
+        self.run_now("Cannot restore", lambda: deals.restore_deal(session, deal.id),
+                     changes=WRITES)
+
+    def import_csv(self) -> None:
+        if self.signed_in.is_locked:
+            return
+        path = dialogs.open_file(self, "Import deals from CSV", Path.home(),
+                                 "CSV files (*.csv);;All files (*)")
+        if path is None:
+            return
+        session = self.signed_in.core
+
+        def work(progress: Progress, cancel: CancelToken) -> int:
+            rows = deal_import.parse_import(paths.read_user_file(path))
+            return deal_import.import_deals(session, rows, progress, cancel)
+
+        (self.start("Importing deals", work, changes=WRITES)
+         .on_success(lambda n: dialogs.inform(self, "Import finished",
+                                              f"Imported {n:,} deals."))
+         .on_failure(lambda m: dialogs.show_error(self, "Import failed",
+                                                  m + "\n\nNothing was imported."))
+         .on_cancel(lambda: dialogs.inform(self, "Import cancelled", "Nothing was imported."))
+         .run_in_background())
+
+    # ---- locking --------------------------------------------------------------------
+
+    def clear_sensitive(self) -> None:
+        self.detail.clear_sensitive()

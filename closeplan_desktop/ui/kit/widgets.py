@@ -1,0 +1,78 @@
+"""Small widget helpers every pane and dialog shares, so that they look alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QFont, QPalette
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+
+from ..icons import icon
+from . import palette
+
+
+def heading(text: str, scale: float = 1.35) -> QLabel:
+    """A bold title label, `scale` times the normal font size."""
+    label = QLabel(text)
+    font = QFont(label.font())
+    font.setPointSizeF(font.pointSizeF() * scale)
+    font.setBold(True)
+    label.setFont(font)
+    return label
+
+
+def muted(text: str = "") -> QLabel:
+    """A wrapped, quieter label for explanations under a title or a control."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    return label
+
+
+def button(text: str, icon_name: str, slot: Callable[[], object] | None = None, *,
+           name: str, accessible: str | None = None, tip: str = "",
+           icon_size: int | None = None) -> QPushButton:
+    """A push button with an icon. Its accessible name defaults to its text without a
+    trailing "…"; `slot` is called with no arguments when it is clicked."""
+    b = QPushButton(icon(icon_name), text)
+    b.setObjectName(name)
+    b.setAccessibleName(accessible or text.rstrip("…"))
+    if tip:
+        b.setToolTip(tip)
+    if icon_size:
+        b.setIconSize(QSize(icon_size, icon_size))
+    if slot is not None:
+        b.clicked.connect(lambda _checked=False: slot())
+    return b
+
+
+def message_label(accessible: str = "", name: str = "") -> QLabel:
+    """A hidden, wrapped line in the error colour for a message (core's validation, a
+    refusal) under a field or a form; `set_message` shows and hides it."""
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setStyleSheet(f"color: {palette.error_name()};")
+    if accessible:
+        label.setAccessibleName(accessible)
+    if name:
+        label.setObjectName(name)
+    label.hide()
+    return label
+
+
+def set_message(label: QLabel, text: str) -> None:
+    """Show `text` in `label`, or hide the label when `text` is empty."""
+    label.setText(text)
+    label.setVisible(bool(text))
+
+
+def with_message(field: QWidget, message: QLabel) -> QWidget:
+    """A field with its message line right under it (one row of a form)."""
+    holder = QWidget()
+    box = QVBoxLayout(holder)
+    box.setContentsMargins(0, 0, 0, 0)
+    box.setSpacing(2)
+    box.addWidget(field)
+    box.addWidget(message)
+    return holder
