@@ -5,13 +5,20 @@ Fixtures are in conftest.py; tests import these names from here."""
 from __future__ import annotations
 
 import io
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
+
+import pytest
 
 from closeplan_desktop.cli.main import main as cli_main
 from closeplan_desktop.core.security.keyring_store import DB_SLOT, KeyringStore
-from closeplan_desktop.core.store import db, layout
+from closeplan_desktop.core.store import db, layout, workspace
 from closeplan_desktop.core.store.workspace import Workspace
+from closeplan_desktop.core.usecases import users
 from closeplan_desktop.core.usecases.frame import AuthSession
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
@@ -55,6 +62,36 @@ def sql(path: Path, query: str, params: tuple[object, ...] = ()) -> list[tuple[o
         return rows
     finally:
         conn.close()
+
+
+def keep_discarded_backups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder that receives a copy of each migration backup just before it is removed."""
+    kept = tmp_path / "kept-backups"
+    kept.mkdir()
+    real = workspace.discard_backup
+
+    def keep(backup: Path) -> None:
+        shutil.copyfile(backup, kept / backup.name)
+        real(backup)
+
+    monkeypatch.setattr(workspace, "discard_backup", keep)
+    return kept
+
+
+@contextmanager
+def legacy_tenants() -> Iterator[None]:
+    """Let `users.create_tenant` add a second tenant to a workspace, as versions before
+    issue 13 did: core now refuses that, and these tests check that such older
+    workspaces still keep their tenants apart."""
+    with mock.patch.object(users, "refuse_second_tenant", lambda s: None):
+        yield
+
+
+def add_legacy_tenant(ws: Workspace, name: str, domain: str | None, email: str, first: str,
+                      last: str, password: str) -> tuple[str, str]:
+    """A second tenant in `ws`, as an older version could make one (`legacy_tenants`)."""
+    with legacy_tenants():
+        return users.create_tenant(ws, name, domain, email, first, last, password)
 
 
 @dataclass

@@ -56,6 +56,11 @@ class NewerWorkspace(WorkspaceError):
     """The workspace was written by a newer version of ClosePlan Desktop."""
 
 
+class RolledBack(WorkspaceError):
+    """The database is older than the last state this device recorded (a copied-back
+    older file, or log rows cut with their chain head): it is refused."""
+
+
 class StorageError(WorkspaceError):
     """A write could not complete (disk full, read-only media)."""
 

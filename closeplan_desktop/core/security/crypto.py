@@ -31,6 +31,10 @@ KIT_FORMAT = "closeplan-recovery-kit"
 KIT_VERSION = 1
 # Argon2id parameters (RFC 9106 second recommendation: 64 MiB, 3 passes).
 KIT_KDF = {"name": "argon2id", "iterations": 3, "lanes": 4, "memory_kib": 65536}
+# What an imported kit may ask for: its parameters come from the file, so a crafted kit
+# could otherwise hang the import (10^7 passes ran past 20 s) or exhaust memory. The
+# bounds hold this version's kits with room for stronger ones (about 2 s at most).
+KIT_KDF_BOUNDS = {"iterations": (1, 10), "lanes": (1, 16), "memory_kib": (8192, 262144)}
 
 
 def new_key() -> bytes:
@@ -225,7 +229,16 @@ def open_kit(passphrase: str, data: bytes) -> dict[str, Any]:
             raise ValidationError("This recovery kit was made by a newer ClosePlan Desktop; "
                                   "update the app to import it.")
         kdf = kit["kdf"]
-        if kdf.get("name") != "argon2id" or int(kdf["memory_kib"]) > 1 << 21:
+        if kdf.get("name") != "argon2id" or set(kdf) != {"name", *KIT_KDF_BOUNDS}:
+            raise ValueError
+        for name, (low, high) in KIT_KDF_BOUNDS.items():
+            value = kdf[name]
+            if isinstance(value, bool) or not isinstance(value, int) or \
+                    not low <= value <= high:
+                raise ValidationError("This recovery kit asks for key-derivation settings "
+                                      f"outside the safe range ({name}); it was not "
+                                      "opened. Use a kit exported by ClosePlan Desktop.")
+        if kdf["memory_kib"] < 8 * kdf["lanes"]:
             raise ValueError
         salt, nonce, ct = _unb64(kit["salt"]), _unb64(kit["nonce"]), _unb64(kit["ciphertext"])
         header = {k: kit[k] for k in ("format", "version", "kdf", "salt")}

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 
 _applied = False
+PR_SET_DUMPABLE = 4  # prctl(2)
 
 
 def apply() -> None:
-    """Turn core dumps off for this process (no PHI or keys in a crash file)."""
+    """Harden this process before it holds PHI or keys: no core dumps (no PHI or keys in
+    a crash file), not dumpable on Linux (no ptrace attach or /proc/PID/mem reads by
+    other processes of the same user), and a umask of 0077 (every file it makes is the
+    user's alone)."""
     global _applied
+    os.umask(0o077)  # every call: something may have loosened it since
     if _applied:
         return
     if sys.platform != "win32":
@@ -21,7 +27,29 @@ def apply() -> None:
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         except (ValueError, OSError):  # pragma: no cover - some sandboxes refuse
             pass
+    if sys.platform.startswith("linux"):
+        _not_dumpable()
     _applied = True
+
+
+def _not_dumpable() -> None:
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - no prctl: nothing to clear
+        pass
+
+
+def is_dumpable() -> bool | None:
+    """Whether the process is dumpable (Linux; None elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    return bool(libc.prctl(3, 0, 0, 0, 0))  # PR_GET_DUMPABLE
 
 
 # Values that look like secrets or PHI: hex keys, bcrypt hashes, PHI envelopes, emails.

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import binascii
 import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import keyring
 import keyring.errors
@@ -52,6 +55,23 @@ def _chainer_has_backend(kr: object) -> bool:
     return bool(backends)
 
 
+T = TypeVar("T")
+# A Secret Service call that fails at its start ("Failed to create the collection") is
+# tried again: on a loaded machine the daemon's collection lookup fails now and then.
+_TRANSIENT_TRIES = 3
+
+
+def _call(fn: Callable[[], T]) -> T:
+    for attempt in range(_TRANSIENT_TRIES):
+        try:
+            return fn()
+        except keyring.errors.InitError:
+            if attempt == _TRANSIENT_TRIES - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def _translate(exc: Exception) -> KeyringError:
     if isinstance(exc, keyring.errors.KeyringLocked):
         return KeyringLocked(LOCKED_MESSAGE)
@@ -84,7 +104,7 @@ class KeyringStore:
                 return self._cache[slot]
         _usable_backend()
         try:
-            raw = keyring.get_password(SERVICE, self._name(slot))
+            raw = _call(lambda: keyring.get_password(SERVICE, self._name(slot)))
         except Exception as exc:  # every backend error becomes a clear one
             raise _translate(exc) from None
         if raw is None:
@@ -125,7 +145,7 @@ class KeyringStore:
     def _write(self, slot: str, key: bytes) -> None:
         _usable_backend()
         try:
-            keyring.set_password(SERVICE, self._name(slot), key.hex())
+            _call(lambda: keyring.set_password(SERVICE, self._name(slot), key.hex()))
         except Exception as exc:
             raise _translate(exc) from None
         with self._lock:
@@ -134,13 +154,19 @@ class KeyringStore:
     def delete(self, slot: str) -> None:
         _usable_backend()
         try:
-            keyring.delete_password(SERVICE, self._name(slot))
+            _call(lambda: keyring.delete_password(SERVICE, self._name(slot)))
         except keyring.errors.PasswordDeleteError:
             pass
         except Exception as exc:
             raise _translate(exc) from None
         with self._lock:
             self._cache.pop(slot, None)
+
+    def remember(self, slot: str, key: bytes) -> None:
+        """Hold a key in memory only, as if read from the keyring (a kit's keys, used to
+        log its import before anything is written to the keyring)."""
+        with self._lock:
+            self._cache[slot] = key
 
     def forget(self) -> None:
         """Drop cached keys from memory (on close)."""
@@ -152,6 +178,15 @@ def phi_slot(tenant_id: str, version: int) -> str:
     return f"phi:{tenant_id}:v{version}"
 
 
+def db_slot_for(fingerprint: str) -> str:
+    """The slot of a database key kept by its fingerprint (`crypto.key_check`): a key a
+    kit brought for a copy of the folder whose key is not the one in `DB_SLOT`."""
+    return f"db:fp:{fingerprint}"
+
+
 DB_SLOT = "db"
 DB_PENDING_SLOT = "db:pending"
 AUDIT_SLOT = "audit"
+# Where the audit chains stood at the last commit (core.store.anchor): not a key, but
+# kept beside the audit key, out of reach of a copied-back database file.
+ANCHOR_SLOT = "anchor"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from ..domain.clock import iso, utcnow
@@ -18,8 +18,8 @@ from ..domain.enums import AccessAction, AccessType, SecurityEventType
 from ..domain.ids import new_id
 from ..domain.progress import Progress, no_progress
 from ..security.keyring_store import AUDIT_SLOT
-from . import chain, db
-from .models import AccessLog, SecurityEvent
+from . import anchor, chain, db
+from .models import AccessLog, SecurityEvent, Tenant
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -51,6 +51,7 @@ def access_row(s: Session, ws: Workspace, *, tenant_id: str, user_id: str, deal_
     }
     values["seq"], values["chain_hash"] = chain.next_link(
         s, audit_key(ws), "access_logs", ws.device_id, values)
+    anchor.track(s, ws.anchor)
     values["timestamp"] = now
     values["action"], values["access_type"] = action, access_type
     return values
@@ -66,12 +67,26 @@ def log_access(s: Session, ws: Workspace, *, tenant_id: str, user_id: str, deal_
     return str(values["id"])
 
 
+def sole_tenant(s: Session, ws: Workspace) -> str | None:
+    """The workspace's one tenant (None before it is made, or in an older workspace that
+    holds more than one)."""
+    if ws.sole_tenant_id is None:
+        ids = list(s.scalars(select(Tenant.id).limit(2)))
+        if len(ids) == 1:
+            ws.sole_tenant_id = ids[0]
+    return ws.sole_tenant_id
+
+
 def log_event(s: Session, ws: Workspace, type_: SecurityEventType, tenant_id: str | None,
               user_id: str | None, detail: dict[str, Any]) -> str:
     """Append one chained security event in the caller's transaction; returns its id.
 
-    `detail` holds ids, counts and emails only: never PHI, passwords or keys.
+    `detail` holds ids, counts and emails only: never PHI, passwords or keys. An event
+    of no particular tenant (a kit import, a failed sign-in for an unknown email) belongs
+    to the workspace's one tenant, so that its admins see it.
     """
+    if tenant_id is None:
+        tenant_id = sole_tenant(s, ws)
     text = json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     now = utcnow()
     values: dict[str, Any] = {
@@ -80,6 +95,7 @@ def log_event(s: Session, ws: Workspace, type_: SecurityEventType, tenant_id: st
     }
     values["seq"], values["chain_hash"] = chain.next_link(
         s, audit_key(ws), "security_events", ws.device_id, values)
+    anchor.track(s, ws.anchor)
     values["timestamp"] = now
     s.execute(insert(SecurityEvent), [values])
     return str(values["id"])
@@ -90,5 +106,19 @@ def verify_workspace(ws: Workspace, progress: Progress = no_progress, *,
     """Verify every log chain of the workspace (no session: used by `doctor`, and by the
     self-test, which sets `parallel_from` low to prove that worker processes start)."""
     with db.read_session(ws.engine) as s:
-        return chain.verify(s, audit_key(ws), progress, connect=db.connector(ws.engine),
-                            parallel_from=parallel_from)
+        report = chain.verify(s, audit_key(ws), progress, connect=db.connector(ws.engine),
+                              parallel_from=parallel_from)
+        return against_anchor(s, ws, report)
+
+
+def against_anchor(s: Session, ws: Workspace, report: chain.ChainReport) -> chain.ChainReport:
+    """`report`, or a problem when the chains verify but stand behind the position the
+    keyring recorded (emptied together with their heads, or cut back to an older head)."""
+    if not report.ok or ws.anchor is None:
+        return report
+    why = anchor.problem(s, ws.anchor.state)
+    if why is None:
+        return report
+    return chain.ChainReport(report.rows_checked, chain.ChainProblem(
+        "audit log", None, None, f"{why}: rows were removed or the database was rolled back"),
+        report.ranges_in_workers)

@@ -4,7 +4,10 @@ Each log row carries ``seq`` (1, 2, 3, ... per device and table) and ``chain_has
 HMAC(audit key, previous hash, the row's fields). The audit key lives in the OS keyring,
 so someone who can open the database but not the keyring cannot forge a chain. The head
 (last seq and hash) is kept MAC'd in ``audit_heads`` so that cutting rows off the end is
-noticed too.
+noticed too. Each write transaction that appends also moves a monotonic counter
+(``workspace_meta`` row `COUNTER`) and MACs every head with it, so that an older head
+cannot be put back beside newer ones; `core.store.anchor` keeps the counter and each
+chain's position outside the database, where a copied-back older file cannot reach.
 
 Append happens inside the caller's write transaction, which holds the database's write
 lock from BEGIN: sequences are never taken twice.
@@ -23,9 +26,10 @@ from sqlalchemy.orm import Session
 from ..domain.progress import Progress
 from ..security.crypto import hmac_hex, mac, mac_message
 from . import processes
-from .models import AuditHead
+from .models import AuditHead, Meta
 
 GENESIS = "0" * 64
+COUNTER = "audit_counter"  # workspace_meta key of the chains' monotonic counter
 CHAINED_TABLES = ("access_logs", "security_events")
 
 # Columns that each chained row's hash covers, in order (the stored text forms).
@@ -49,8 +53,61 @@ def row_hash(key: bytes, prev: str, values: Iterable[object]) -> str:
     return mac(key, prev, *(_field(v) for v in values))
 
 
-def head_mac(key: bytes, chain: str, seq: int, head_hash: str) -> str:
-    return mac(key, "closeplan/audit-head/v1", chain, str(seq), head_hash)
+def head_mac(key: bytes, chain: str, seq: int, head_hash: str,
+             counter: int | None = None) -> str:
+    """The MAC of a chain head; with the counter bound in (v2), or without (v1: heads
+    written before the counter existed, accepted only while the database has none)."""
+    if counter is None:
+        return mac(key, "closeplan/audit-head/v1", chain, str(seq), head_hash)
+    return mac(key, "closeplan/audit-head/v2", chain, str(seq), head_hash, str(counter))
+
+
+def stored_counter(s: Session) -> int | None:
+    """The database's chain counter, or None when no head was written since it exists."""
+    row = s.get(Meta, COUNTER)
+    return int(row.value) if row is not None else None
+
+
+_TX = "closeplan_chain_tx"  # Session.info: (transaction, counter, moved heads)
+
+
+def _transaction_counter(s: Session, key: bytes) -> tuple[int, dict[str, Any]]:
+    """This transaction's counter, moved once at its first append, with every head
+    MAC'd again under it; and the heads moved so far (for the anchor, after commit)."""
+    tx = s.get_transaction()
+    held = s.info.get(_TX)
+    if held is not None and held[0] is tx:
+        return held[1], held[2]
+    row = s.get(Meta, COUNTER)
+    counter = (int(row.value) if row is not None else 0) + 1
+    if row is None:
+        s.add(Meta(key=COUNTER, value=str(counter)))
+    else:
+        row.value = str(counter)
+    for head in s.query(AuditHead):
+        head.head_mac = head_mac(key, head.chain, head.seq, head.head_hash, counter)
+    moves: dict[str, Any] = {}
+    s.info[_TX] = (tx, counter, moves)
+    return counter, moves
+
+
+def take_moves(s: Session) -> tuple[int, dict[str, tuple[int, str, str | None]]] | None:
+    """The counter and the heads (seq, hash, genesis if the chain began) the session's
+    transaction moved, cleared; None when it appended nothing."""
+    held = s.info.pop(_TX, None)
+    return None if held is None else (held[1], held[2])
+
+
+def _move_head(s: Session, key: bytes, chain: str, head: AuditHead | None, seq: int,
+               digest: str, first: str | None) -> None:
+    counter, moves = _transaction_counter(s, key)
+    new_mac = head_mac(key, chain, seq, digest, counter)
+    if head is None:
+        s.add(AuditHead(chain=chain, seq=seq, head_hash=digest, head_mac=new_mac))
+    else:
+        head.seq, head.head_hash, head.head_mac = seq, digest, new_mac
+    genesis = moves[chain][2] if chain in moves else first
+    moves[chain] = (seq, digest, genesis)
 
 
 def chain_name(table: str, device_id: str) -> str:
@@ -70,11 +127,7 @@ def next_link(s: Session, key: bytes, table: str, device_id: str,
     prev = head.head_hash if head else GENESIS
     values = dict(values_without_seq, seq=seq)
     digest = row_hash(key, prev, (values[c] for c in CHAIN_COLUMNS[table]))
-    new_mac = head_mac(key, chain, seq, digest)
-    if head is None:
-        s.add(AuditHead(chain=chain, seq=seq, head_hash=digest, head_mac=new_mac))
-    else:
-        head.seq, head.head_hash, head.head_mac = seq, digest, new_mac
+    _move_head(s, key, chain, head, seq, digest, digest if seq == 1 else None)
     return seq, digest
 
 
@@ -95,16 +148,15 @@ def next_links(s: Session, key: bytes, table: str, device_id: str,
     columns = CHAIN_COLUMNS[table]
     digest = hmac_hex(key)
     field = _field
+    first = None
     for row in rows:
         seq += 1
         row["seq"] = seq
         prev = digest(mac_message(prev, *[field(row[c]) for c in columns]))
         row["chain_hash"] = prev
-    new_mac = head_mac(key, chain, seq, prev)
-    if head is None:
-        s.add(AuditHead(chain=chain, seq=seq, head_hash=prev, head_mac=new_mac))
-    else:
-        head.seq, head.head_hash, head.head_mac = seq, prev, new_mac
+        if seq == 1:
+            first = prev
+    _move_head(s, key, chain, head, seq, prev, first)
 
 
 @dataclass(frozen=True)
@@ -165,6 +217,7 @@ def verify(s: Session, key: bytes, progress: Progress | None = None, *,
     are checked in ranges at once, in worker processes."""
     checked = in_workers = 0
     heads = {h.chain: h for h in s.query(AuditHead)}
+    counter = stored_counter(s)
     conn = s.connection().connection.dbapi_connection  # this session's snapshot
     assert conn is not None
     for table in CHAINED_TABLES:
@@ -189,7 +242,7 @@ def verify(s: Session, key: bytes, progress: Progress | None = None, *,
                 return ChainReport(checked, ChainProblem(
                     table, last_seq, last.last_id, "the chain has no recorded head: the head "
                     "was removed"))
-            if head.head_mac != head_mac(key, chain, head.seq, head.head_hash):
+            if head.head_mac != head_mac(key, chain, head.seq, head.head_hash, counter):
                 return ChainReport(checked, ChainProblem(
                     table, head.seq, None, "the chain head was altered"))
             if head.seq != last_seq or head.head_hash != last.prev:

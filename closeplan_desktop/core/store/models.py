@@ -240,6 +240,8 @@ class Outbox(Base):
     """Every local change, in the transaction of the change, for sync to push later."""
 
     __tablename__ = "outbox"
+    # A change drops the PHI envelopes of its entity's earlier rows (0004).
+    __table_args__ = (Index("outbox_entity_idx", "entity", "entity_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))

@@ -4,6 +4,10 @@ One format for every writer, the use cases through the ORM and the bulk imports 
 a JSON object of every column of the row in its stored form (times as UTC ISO text,
 money as text with two places, enums as their values, PHI as its encrypted envelope),
 keys sorted, no spaces. Sync pushes exactly these rows.
+
+Sync needs only the latest state of an entity, so a deal's change drops the PHI envelope
+from the deal's earlier outbox rows (its ``phi`` becomes null): no superseded envelope
+stays behind to be opened later (issue 13, finding 6).
 """
 
 from __future__ import annotations
@@ -51,8 +55,16 @@ def row_payload(row: Deal | User | Tenant) -> str:
     return payload(row.__table__, {c.key: getattr(row, c.key) for c in row.__table__.columns})
 
 
+DROP_OLD_ENVELOPES_SQL = (
+    "UPDATE outbox SET payload = json_set(payload, '$.phi', NULL) WHERE entity = 'deals' "
+    "AND entity_id = ? AND json_extract(payload, '$.phi') IS NOT NULL")
+
+
 def record_row(s: Session, row: Deal | User | Tenant, op: Op) -> None:
-    """Add the outbox row of a changed row in the caller's transaction."""
+    """Add the outbox row of a changed row in the caller's transaction (for a deal, after
+    dropping the PHI envelopes of its earlier rows)."""
+    if isinstance(row, Deal):
+        s.connection().exec_driver_sql(DROP_OLD_ENVELOPES_SQL, (row.id,))
     tenant_id = row.id if isinstance(row, Tenant) else row.tenant_id
     s.add(Outbox(tenant_id=tenant_id, entity=row.__tablename__, entity_id=row.id, op=op,
                  payload=row_payload(row), created_at=utcnow()))

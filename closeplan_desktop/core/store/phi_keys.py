@@ -145,6 +145,10 @@ def _write_resealed(ws: Workspace, active: int, version: int, rows: list[Any],
 
 
 def _retire_unused(ws: Workspace, tenant_id: str, user_id: str | None) -> None:
+    """Retire the versions no row uses, then delete their keys from the keyring: removed
+    PHI must not stay recoverable (issue 13, finding 6). The delete follows the commit,
+    so a crash between leaves a spare key, never a row without its key."""
+    retired = []
     with db.write_session(ws.engine) as s:
         used = set(s.scalars(select(Deal.phi_key_version).where(
             Deal.tenant_id == tenant_id, Deal.phi_key_version.is_not(None)).distinct()))
@@ -154,6 +158,9 @@ def _retire_unused(ws: Workspace, tenant_id: str, user_id: str | None) -> None:
                 key.state, key.retired_at = PhiKeyState.RETIRED, utcnow()
                 log_event(s, ws, Ev.KEY_RETIRED, tenant_id, user_id,
                           {"key": "phi", "version": key.version})
+                retired.append(key.version)
+    for version in retired:
+        ws.keyring.delete(phi_slot(tenant_id, version))
 
 
 def resume_rotation(ws: Workspace) -> None:

@@ -4,17 +4,22 @@ Layout::
 
     workspace.json   public facts: workspace id, key fingerprint, app version (no secrets)
     closeplan.db     the SQLCipher database (plus -wal/-shm while open)
-    backups/         encrypted copies taken before each schema migration
+    backups/         an encrypted copy taken before a schema migration, removed once
+                     the migrated database checks out (never left as a ready rollback)
     .lock            held by the process that has the workspace open
 
 Opening takes the database key from the OS keyring, checks that it is the key of this
-file, refuses a database written by a newer version, backs up and migrates an older
-one, and finishes any key rotation an earlier run left half-done.
+file, refuses a database written by a newer version, refuses one older than the
+position the keyring recorded (`anchor`: a copied-back older file), backs up and
+migrates an older schema, and finishes any key rotation an earlier run left half-done.
+The folder is kept 0700 and its files 0600 (umask 0077), whatever the folder was.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,24 +29,34 @@ from sqlalchemy import Engine, select, text
 
 from ... import __version__
 from ..domain.clock import iso, utcnow
+from ..domain.enums import SecurityEventType
 from ..domain.errors import (
+    ClosePlanError,
     KeyMismatch,
     KeyMissing,
     NewerWorkspace,
     NotAWorkspace,
+    RolledBack,
     WorkspaceBusy,
     WorkspaceError,
 )
 from ..domain.ids import new_id
 from ..security import crypto, hardening
-from ..security.keyring_store import AUDIT_SLOT, DB_PENDING_SLOT, DB_SLOT, KeyringStore
+from ..security.keyring_store import (
+    AUDIT_SLOT,
+    DB_PENDING_SLOT,
+    DB_SLOT,
+    KeyringStore,
+    db_slot_for,
+)
 from ..security.policy import Policy, load_policy
-from . import db, phi_keys
+from . import anchor as rollback
+from . import audit_log, db, phi_keys
 from .layout import DB_FILE, FORMAT, FORMAT_VERSION, LOCK_FILE, META_FILE, read_meta, write_meta
 from .models import Meta
 
 # Alembic revisions this build knows, oldest first; the last is the head.
-KNOWN_REVISIONS = ("0001", "0002", "0003")
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0004")
 SCHEMA_HEAD = KNOWN_REVISIONS[-1]
 
 
@@ -56,6 +71,9 @@ class Workspace:
     keyring: KeyringStore
     policy: Policy
     _lock: filelock.BaseFileLock | None = field(default=None, repr=False)
+    anchor: rollback.AnchorWriter | None = field(default=None, repr=False)
+    sole_tenant_id: str | None = None  # cached by audit_log.sole_tenant
+    db_slot: str = DB_SLOT  # the keyring slot that holds this folder's database key
 
     @property
     def db_path(self) -> Path:
@@ -65,6 +83,8 @@ class Workspace:
         return read_meta(self.path)
 
     def close(self) -> None:
+        if self.anchor is not None:
+            self.anchor.close()
         self.engine.dispose()
         self.keyring.forget()
         if self._lock is not None:
@@ -78,10 +98,16 @@ class Workspace:
         self.close()
 
 
+def acquire(path: Path) -> filelock.BaseFileLock:
+    """Take the workspace's lock (WorkspaceBusy when another process holds it)."""
+    return _acquire(path)
+
+
 def _acquire(path: Path) -> filelock.BaseFileLock:
     # Not thread-local: the window opens a workspace on a worker thread and closes it on
     # the UI thread, and the close must release this lock.
-    lock = filelock.FileLock(str(path / LOCK_FILE), timeout=0, thread_local=False)
+    lock = filelock.FileLock(str(path / LOCK_FILE), timeout=0, thread_local=False,
+                             mode=0o600)
     try:
         lock.acquire()
     except filelock.Timeout:
@@ -109,6 +135,7 @@ def create(path: Path) -> Workspace:
     except OSError as exc:
         raise WorkspaceError(f"Cannot create {path} ({exc.strerror}); choose a folder you "
                              "can write to.") from None
+    tighten(path)
     lock = _acquire(path)
     try:
         workspace_id, device_id = new_id(), new_id()
@@ -128,10 +155,12 @@ def create(path: Path) -> Workspace:
             "workspace_id": workspace_id, "key_check": crypto.key_check(db_key),
             "created_at": iso(utcnow()), "created_by_version": __version__,
         })
+        tighten(path)
     except BaseException:
         lock.release()
         raise
-    return Workspace(path, workspace_id, device_id, engine, keys, load_policy(), lock)
+    writer = rollback.AnchorWriter(keys, rollback.AnchorState(), written=False)
+    return Workspace(path, workspace_id, device_id, engine, keys, load_policy(), lock, writer)
 
 
 def open_workspace(path: Path) -> Workspace:
@@ -142,29 +171,105 @@ def open_workspace(path: Path) -> Workspace:
     lock = _acquire(path)
     try:
         keys = KeyringStore(meta["workspace_id"])
-        db_key = _db_key(path, meta, keys)
+        db_key, db_slot = _db_key(path, meta, keys)
         engine = db.make_engine(path / DB_FILE, db_key)
         try:
-            _check_and_migrate(engine, path)
+            revision = _check_revision(engine, path)
             with db.read_session(engine) as s:
                 device_id = s.scalar(select(Meta.value).where(Meta.key == "device_id"))
             if not device_id:
                 raise NotAWorkspace(f"{path} is not a usable workspace: its database has no "
                                     "device record. Restore it from a backup.")
             keys.require(AUDIT_SLOT, "audit key")
+            ws = Workspace(path, meta["workspace_id"], device_id, engine, keys, policy, lock,
+                           db_slot=db_slot)
+            ws.anchor = _check_anchor(ws)
+            if revision != SCHEMA_HEAD:
+                _backup_and_migrate(engine, path, revision)
+            tighten(path)
         except BaseException:
             engine.dispose()
             raise
     except BaseException:
         lock.release()
         raise
-    ws = Workspace(path, meta["workspace_id"], device_id, engine, keys, policy, lock)
     phi_keys.resume_rotation(ws)
     return ws
 
 
-def _db_key(path: Path, meta: dict[str, Any], keys: KeyringStore) -> bytes:
-    """The database key, finishing a rekey that a crash interrupted."""
+ROLLED_BACK = (
+    "The workspace database at {path} is older than the last state this device "
+    "recorded ({why}). It was copied back from an older copy or backup, or log rows were "
+    "removed, which would erase audit records; it was not opened. Put the latest "
+    "closeplan.db back, or ask IT to investigate."
+)
+
+
+def _check_anchor(ws: Workspace) -> rollback.AnchorWriter:
+    """Compare the database with the keyring's anchor: refuse one that is behind (with
+    a security event); otherwise the writer that keeps the anchor moving."""
+    stored = rollback.load(ws.keyring)
+    with db.read_session(ws.engine) as s:
+        current = rollback.db_state(s)
+        why = rollback.problem(s, stored) if stored is not None else None
+    if why is not None:
+        try:  # the refused file records the refusal; the anchor does not move
+            with db.write_session(ws.engine) as s:
+                audit_log.log_event(s, ws, SecurityEventType.ROLLBACK_DETECTED, None, None,
+                                    {"why": why})
+        except ClosePlanError:
+            pass
+        raise RolledBack(ROLLED_BACK.format(path=ws.path, why=why))
+    if stored is None:  # an anchor starts from the database it first sees
+        return rollback.AnchorWriter(ws.keyring, current, written=False)
+    moved = stored.advance(current.counter, {k: (m.seq, m.hash, m.genesis)
+                                             for k, m in current.chains.items()})
+    return rollback.AnchorWriter(ws.keyring, stored, written=not moved)
+
+
+def tighten(path: Path) -> None:
+    """Make the workspace folder 0700 and its files 0600 (a folder that already existed
+    keeps whatever mode it had otherwise). POSIX only; a file we cannot change is left."""
+    if os.name != "posix":  # pragma: no cover - NTFS ACLs come from the profile folder
+        return
+    targets = [(path, 0o700)]
+    targets += [(path / name, 0o600) for name in (DB_FILE, f"{DB_FILE}-wal",
+                                                   f"{DB_FILE}-shm", LOCK_FILE, META_FILE)]
+    backups = path / BACKUPS
+    if backups.is_dir():
+        targets.append((backups, 0o700))
+        targets += [(f, 0o600) for f in backups.iterdir() if f.is_file()]
+    for target, mode in targets:
+        try:
+            if stat.S_IMODE(target.stat().st_mode) != mode:
+                os.chmod(target, mode)
+        except OSError:
+            pass
+
+
+def loose_modes(path: Path) -> list[str]:
+    """The workspace's folder and files that others can read or write (for `doctor`)."""
+    if os.name != "posix":  # pragma: no cover
+        return []
+    found = []
+    candidates = [path, *(p for p in path.iterdir())]
+    backups = path / BACKUPS
+    if backups.is_dir():
+        candidates += list(backups.iterdir())
+    for p in candidates:
+        try:
+            mode = stat.S_IMODE(p.stat().st_mode)
+        except OSError:
+            continue
+        if mode & 0o077:
+            found.append(f"{p.name or p} ({mode:o})")
+    return found
+
+
+def _db_key(path: Path, meta: dict[str, Any], keys: KeyringStore) -> tuple[bytes, str]:
+    """The database key and its slot, finishing a rekey that a crash interrupted. The
+    key the folder names (its fingerprint) is looked for in `DB_SLOT`, then under its
+    fingerprint (another copy of the folder may use `DB_SLOT`)."""
     db_file = path / DB_FILE
     expected = meta.get("key_check")
     key = keys.get(DB_SLOT)
@@ -172,7 +277,12 @@ def _db_key(path: Path, meta: dict[str, Any], keys: KeyringStore) -> bytes:
     if key is not None and crypto.key_check(key) == expected and db.key_opens(db_file, key):
         if pending is not None:
             keys.delete(DB_PENDING_SLOT)
-        return key
+        return key, DB_SLOT
+    if isinstance(expected, str):
+        kept = keys.get(db_slot_for(expected))
+        if kept is not None and crypto.key_check(kept) == expected and \
+                db.key_opens(db_file, kept):
+            return kept, db_slot_for(expected)
     # A rekey writes the pending key, rekeys the file, then the fingerprint, then the
     # slot: whichever step a crash cut, one of the two keys opens the file.
     for candidate in (pending, key):
@@ -184,7 +294,7 @@ def _db_key(path: Path, meta: dict[str, Any], keys: KeyringStore) -> bytes:
                 keys.replace(DB_SLOT, candidate)
             if pending is not None:
                 keys.delete(DB_PENDING_SLOT)
-            return candidate
+            return candidate, DB_SLOT
     if key is None:
         raise KeyMissing(
             f"The database key of the workspace at {path} is not in this keyring. If the "
@@ -212,10 +322,11 @@ def schema_revision(engine: Engine) -> str | None:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def _check_and_migrate(engine: Engine, path: Path) -> None:
+def _check_revision(engine: Engine, path: Path) -> str:
+    """The database's revision: refuses a newer one and one with no schema."""
     revision = schema_revision(engine)
     if revision == SCHEMA_HEAD:
-        return
+        return revision
     if revision is not None and revision not in KNOWN_REVISIONS:
         raise NewerWorkspace(
             f"The workspace at {path} was written by a newer ClosePlan Desktop (schema "
@@ -225,19 +336,44 @@ def _check_and_migrate(engine: Engine, path: Path) -> None:
     if revision is None:
         raise NotAWorkspace(f"{path / DB_FILE} holds no ClosePlan schema. Restore the "
                             "workspace from a backup.")
-    backup_database(engine, path, f"before-{SCHEMA_HEAD}-from-{revision}")
+    return revision
+
+
+def _backup_and_migrate(engine: Engine, path: Path, revision: str) -> None:
+    """Back up, migrate, check the result, then remove the backup: a copy left in
+    backups/ would be a ready rollback (README, Reliability and security, finding 1)."""
+    backup = backup_database(engine, path, f"before-{SCHEMA_HEAD}-from-{revision}")
     _migrate(engine, path / DB_FILE)
+    with engine.connect() as conn:
+        quick = [r[0] for r in conn.exec_driver_sql("PRAGMA quick_check")]
+    if quick != ["ok"] or schema_revision(engine) != SCHEMA_HEAD:
+        raise NotAWorkspace(f"The upgrade of {path / DB_FILE} did not check out; the copy "
+                            f"taken before it is {backup}.")
+    discard_backup(backup)
+
+
+def discard_backup(backup: Path) -> None:
+    """Remove a migration backup once the migrated database has checked out."""
+    backup.unlink(missing_ok=True)
+    try:
+        backup.parent.rmdir()  # only when empty
+    except OSError:
+        pass
+
+
+BACKUPS = "backups"
 
 
 def backup_database(engine: Engine, path: Path, label: str) -> Path:
     """Copy the (still encrypted) database into backups/ after a WAL checkpoint."""
     with engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    target_dir = path / "backups"
+    target_dir = path / BACKUPS
     target_dir.mkdir(exist_ok=True, mode=0o700)
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     target = target_dir / f"closeplan-{stamp}-{label}.db"
-    shutil.copy2(path / DB_FILE, target)
+    shutil.copyfile(path / DB_FILE, target)
+    os.chmod(target, 0o600)
     return target
 
 

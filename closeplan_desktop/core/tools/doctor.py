@@ -31,11 +31,16 @@ def run(path: Path) -> list[Check]:
     except ClosePlanError as exc:
         checks.append(Check("keyring", False, str(exc)))
         return checks
+    loose = workspace.loose_modes(path) if path.is_dir() else []
     try:
         ws = workspace.open_workspace(path)
     except ClosePlanError as exc:
         checks.append(Check("workspace", False, str(exc)))
         return checks
+    checks.append(Check("file modes", not loose,
+                        "the folder is 0700 and its files 0600" if not loose else
+                        "others could read: " + ", ".join(loose) +
+                        " (opening the workspace has now tightened them)"))
     with ws:
         checks.append(Check("workspace", True, f"{path} opens with the keyring's database key"))
         checks.append(Check("schema", workspace.schema_revision(ws.engine) ==

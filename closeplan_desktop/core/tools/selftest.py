@@ -24,7 +24,14 @@ from sqlalchemy import select
 
 from ..domain.errors import ClosePlanError
 from ..security.hardening import redact
-from ..security.keyring_store import AUDIT_SLOT, DB_PENDING_SLOT, DB_SLOT, KeyringStore, phi_slot
+from ..security.keyring_store import (
+    ANCHOR_SLOT,
+    AUDIT_SLOT,
+    DB_PENDING_SLOT,
+    DB_SLOT,
+    KeyringStore,
+    phi_slot,
+)
 from ..store import audit_log, layout, workspace
 from ..store.models import PhiKey
 from ..usecases import audit, auth, deals, users
@@ -169,7 +176,7 @@ def cleanup(ws: workspace.Workspace | None, tmp: Path, workspace_id: str | None,
         except ClosePlanError:
             workspace_id = None
     if workspace_id is not None:
-        slots = [DB_SLOT, DB_PENDING_SLOT, AUDIT_SLOT]
+        slots = [DB_SLOT, DB_PENDING_SLOT, AUDIT_SLOT, ANCHOR_SLOT]
         if tenant_id is not None:
             slots += [phi_slot(tenant_id, v) for v in sorted(phi_versions)]
         store = KeyringStore(workspace_id)

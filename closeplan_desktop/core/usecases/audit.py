@@ -4,6 +4,7 @@ admin, scoped to the tenant. The writers are in `core.store.audit_log`."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -23,7 +24,13 @@ from ..domain.enums import AccessAction, SecurityEventType
 from ..domain.errors import StorageError, ValidationError
 from ..domain.progress import Progress, no_progress
 from ..store import chain, db
-from ..store.audit_log import OTHER_TENANT_DEAL, audit_key, log_event
+from ..store.audit_log import (
+    OTHER_TENANT_DEAL,
+    against_anchor,
+    audit_key,
+    log_event,
+    sole_tenant,
+)
 from ..store.models import AccessLog, Deal, SecurityEvent, User
 from . import frame
 
@@ -35,12 +42,25 @@ def verify(session: AuthSession, progress: Progress = no_progress) -> chain.Chai
     """Admin use case: verify the chains and record that it was done."""
     with frame.run(session, write=False) as s:
         frame.require_admin(s, session, "audit.verify")
-        report = chain.verify(s, audit_key(session.ws), progress,
-                              connect=db.connector(session.ws.engine))
+        report = against_anchor(s, session.ws, chain.verify(
+            s, audit_key(session.ws), progress, connect=db.connector(session.ws.engine)))
+        report = _scoped(s, session, report)
     with db.write_session(session.ws.engine) as s:
         log_event(s, session.ws, SecurityEventType.AUDIT_VERIFIED, session.tenant_id,
                   session.user_id, {"ok": report.ok, "rows": report.rows_checked})
     return report
+
+
+def _scoped(s: Session, session: AuthSession, report: chain.ChainReport) -> chain.ChainReport:
+    """The report with its count of rows scoped to the session's tenant. A workspace holds
+    one tenant, so it is every row; an older workspace that holds two counts only the
+    tenant's rows, so that one tenant does not learn the other's activity (finding 2)."""
+    if sole_tenant(s, session.ws) == session.tenant_id:
+        return report
+    rows = sum(s.scalar(select(func.count()).select_from(table)
+                        .where(table.tenant_id == session.tenant_id)) or 0
+               for table in (AccessLog, SecurityEvent))
+    return dataclasses.replace(report, rows_checked=rows)
 
 
 @dataclass(frozen=True)

@@ -2,36 +2,31 @@
 
 Passwords over 72 bytes are refused, never cut (`core.security.passwords` hashes them).
 Failed sign-ins are counted per email, known or not, and lock the email for the policy's
-time; unknown emails cost a bcrypt check too, so that answers and timings do not tell
-whether an email exists.
+time. Every attempt costs exactly one bcrypt check at the cost of the stored hashes: a
+known email's own hash, and for an unknown email a dummy hash at the cost most stored
+hashes have (never built at first use), so that answers and timings do not tell whether
+an email exists (issue 13, finding 5).
 """
 
 from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from functools import lru_cache
 
-import bcrypt
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..domain import validation
 from ..domain.clock import as_utc, utcnow
 from ..domain.enums import SecurityEventType as Ev
 from ..domain.errors import AccountLocked, AuthError, ValidationError
-from ..security.passwords import check_password, hash_cost, hash_password
+from ..security.passwords import check_password, dummy_hash, hash_cost, hash_password
 from ..store import audit_log, db
 from ..store.models import LoginThrottle, User
 from ..store.workspace import Workspace
 from .frame import AuthSession
 
 BAD_CREDENTIALS = "Email or password is incorrect."
-
-
-@lru_cache(maxsize=8)
-def _dummy_hash(cost: int) -> str:
-    return hash_password("closeplan-timing-equaliser", cost)
 
 
 def sign_in(ws: Workspace, email: str, password: str) -> AuthSession:
@@ -49,7 +44,7 @@ def sign_in(ws: Workspace, email: str, password: str) -> AuthSession:
         throttle = s.get(LoginThrottle, email)
         if throttle and throttle.locked_until and as_utc(throttle.locked_until) > now:
             user = user_by_email(s, email)
-            _dummy_check(password, policy.bcrypt_cost)
+            _same_work(s, password, user)
             audit_log.log_event(s, ws, Ev.LOGIN_LOCKED, user.tenant_id if user else None,
                             user.id if user else None, {"email": email})
             error = AccountLocked(_locked_text(throttle.locked_until, now))
@@ -57,7 +52,7 @@ def sign_in(ws: Workspace, email: str, password: str) -> AuthSession:
             user = user_by_email(s, email)
             ok = False
             if user is None or user.deactivated_at is not None:
-                _dummy_check(password, policy.bcrypt_cost)
+                _same_work(s, password, user)
             else:
                 ok = check_password(password, user.password)
             if ok and user is not None:
@@ -84,8 +79,21 @@ def user_by_email(s: Session, email: str) -> User | None:
     return s.scalar(select(User).where(User.email == email))
 
 
-def _dummy_check(password: str, cost: int) -> None:
-    bcrypt.checkpw(password.encode("utf-8"), _dummy_hash(cost).encode("ascii"))
+def _same_work(s: Session, password: str, user: User | None) -> None:
+    """The one bcrypt check of an attempt that fails anyway: against the user's own hash
+    (a locked or deactivated account), or a dummy at the stored hashes' usual cost."""
+    check_password(password, user.password if user is not None else
+                   dummy_hash(_usual_cost(s)))
+
+
+def _usual_cost(s: Session) -> int:
+    """The bcrypt cost most stored hashes have (10 in an empty workspace)."""
+    cost = s.scalar(select(func.substr(User.password, 5, 2)).group_by(
+        func.substr(User.password, 5, 2)).order_by(func.count().desc()).limit(1))
+    try:
+        return max(4, min(31, int(cost))) if cost else 10
+    except ValueError:
+        return 10
 
 
 def _locked_text(until: datetime, now: datetime) -> str:

@@ -185,7 +185,7 @@ def reveal_phi(session: AuthSession, deal_id: str, reason: str | None = None) ->
     The owner and admins reveal directly. A USER revealing another's deal must give a
     reason (break-glass): the row carries it and a BREAK_GLASS event flags it. Without a
     reason the attempt is logged as refused. If the log row cannot be written, nothing is
-    shown.
+    shown. A deal without PHI shows nothing and logs no PHI_ACCESS row.
     """
     with run(session) as s:
         user = actor(s, session)
@@ -200,14 +200,19 @@ def reveal_phi(session: AuthSession, deal_id: str, reason: str | None = None) ->
                                        "reviewed)."),
                     _refused(session, deal.id))
             clean_reason = validation.reason(reason)
-        plain: dict[str, str] = {}
-        if deal.phi is not None:
-            try:
-                plain = crypto.decrypt_phi(
-                    phi_key(session.ws, session.tenant_id, crypto.envelope_version(deal.phi)),
-                    session.tenant_id, deal.id, deal.phi)
-            except (CryptoError, KeyringError) as exc:
-                raise Denied(exc, _refused(session, deal.id)) from None
+        if deal.phi is None:
+            # Nothing is shown, so no PHI was accessed: no PHI_ACCESS row claims it was
+            # (issue 13, finding 12). A break-glass attempt is still flagged.
+            if break_glass:
+                log_event(s, session.ws, Ev.BREAK_GLASS, session.tenant_id, user.id,
+                          {"deal": deal.id, "owner": deal.created_by_id, "phi": False})
+            return {}
+        try:
+            plain = crypto.decrypt_phi(
+                phi_key(session.ws, session.tenant_id, crypto.envelope_version(deal.phi)),
+                session.tenant_id, deal.id, deal.phi)
+        except (CryptoError, KeyringError) as exc:
+            raise Denied(exc, _refused(session, deal.id)) from None
         log_access(s, session.ws, tenant_id=session.tenant_id, user_id=user.id,
                    deal_id=deal.id, action=AccessAction.PHI_ACCESS, access_type=AccessType.READ,
                    success=True, reason=clean_reason)

@@ -16,7 +16,7 @@ from ..domain import paths, validation
 from ..domain.clock import iso, utcnow
 from ..domain.enums import PhiKeyState
 from ..domain.enums import SecurityEventType as Ev
-from ..domain.errors import CryptoError, ValidationError, WorkspaceError
+from ..domain.errors import CryptoError, PermissionDenied, ValidationError, WorkspaceError
 from ..domain.progress import CancelToken, Progress, no_progress
 from ..security import crypto
 from ..security.keyring_store import (
@@ -25,14 +25,17 @@ from ..security.keyring_store import (
     DB_SLOT,
     KeyringStore,
     backend_name,
+    db_slot_for,
     phi_slot,
 )
-from ..store import db
+from ..security.passwords import require_strong
+from ..security.policy import load_policy
+from ..store import db, workspace
 from ..store.audit_log import log_event
 from ..store.layout import DB_FILE, read_meta, write_meta
-from ..store.models import Deal, PhiKey
+from ..store.models import Deal, Meta, PhiKey, Tenant
 from ..store.phi_keys import active_version, new_version, pending_rows, reencrypt
-from ..store.workspace import Workspace, open_workspace
+from ..store.workspace import Workspace
 from . import frame
 
 if TYPE_CHECKING:
@@ -67,7 +70,7 @@ def _status(s: Session, ws: Workspace, tenant_id: str) -> KeyStatus:
                  ws.keyring.get(phi_slot(tenant_id, k.version)) is not None)
                 for k in s.scalars(select(PhiKey).where(PhiKey.tenant_id == tenant_id)
                                    .order_by(PhiKey.version))]
-    return KeyStatus(backend_name(), ws.keyring.get(DB_SLOT) is not None,
+    return KeyStatus(backend_name(), ws.keyring.get(ws.db_slot) is not None,
                      ws.keyring.get(AUDIT_SLOT) is not None, versions)
 
 
@@ -99,22 +102,32 @@ def rotate_db(session: AuthSession) -> None:
 
     Order, so that a crash at any step leaves a key that opens the file: the new key goes
     to the keyring's pending slot, then PRAGMA rekey, then the fingerprint, then the
-    current slot. Opening a workspace finishes a rekey that was cut short.
+    current slot. Opening a workspace finishes a rekey that was cut short. A folder whose
+    key is kept by fingerprint (a copy, restored from a kit) keeps its new key the same
+    way, so the key of the copy in the main slot is never replaced.
     """
     ws = session.ws
     with frame.run(session, write=False) as s:
         frame.require_admin(s, session, "keys.rotate_db")
+        _one_tenant(s, "rotate the database key")
     new = crypto.new_key()
+    old_slot = ws.db_slot
     ws.keyring.replace(DB_PENDING_SLOT, new)
+    if ws.anchor is not None:
+        ws.anchor.flush()  # the engine goes away below; no commit is left in flight
     ws.engine.dispose()
-    conn = db.raw_connect(ws.db_path, ws.keyring.require(DB_SLOT, "database key"))
+    conn = db.raw_connect(ws.db_path, ws.keyring.require(old_slot, "database key"))
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.execute(f"PRAGMA rekey = \"x'{new.hex()}'\"")
     finally:
         conn.close()
     write_meta(ws.path, dict(read_meta(ws.path), key_check=crypto.key_check(new)))
-    ws.keyring.replace(DB_SLOT, new)
+    if old_slot == DB_SLOT:
+        ws.keyring.replace(DB_SLOT, new)
+    else:
+        ws.db_slot = db_slot_for(crypto.key_check(new))
+        ws.keyring.put(ws.db_slot, new)
     ws.keyring.delete(DB_PENDING_SLOT)
     ws.engine = db.make_engine(ws.db_path, new)
     with db.write_session(ws.engine) as s:
@@ -122,24 +135,38 @@ def rotate_db(session: AuthSession) -> None:
                   {"fingerprint": crypto.key_check(new)[:12]})
 
 
+def _one_tenant(s: Session, what: str) -> None:
+    """Refuse a workspace-wide key operation in an older workspace that holds more than
+    one tenant: its database key is every tenant's (issue 13, finding 2)."""
+    if len(list(s.scalars(select(Tenant.id).limit(2)))) > 1:
+        raise PermissionDenied(
+            f"This workspace holds more than one organisation (it was made by an older "
+            f"version), so one organisation's administrator cannot {what}: it would give "
+            "away or break the other's keys. Ask IT to split the workspace.")
+
+
 def export_kit(session: AuthSession, target: Path, passphrase: str) -> None:
-    """Admin use case: write a recovery kit of every key of the workspace, sealed with a
-    passphrase (Argon2id, AES-256-GCM)."""
+    """Admin use case: write a recovery kit of the workspace's keys, sealed with a
+    passphrase (Argon2id, AES-256-GCM). It holds the database and audit keys and the
+    tenant's PHI keys still in use; retired PHI keys (no row uses them) are left out."""
     ws = session.ws
-    passphrase = validation.password(passphrase, ws.policy.password_min_length)
+    passphrase = require_strong(validation.password(passphrase, ws.policy.password_min_length))
     target = Path(target)
     if target.is_dir() or not target.parent.is_dir():
         raise ValidationError(f"Give a file name in an existing folder for the kit: {target}.")
     with frame.run(session) as s:
         frame.require_admin(s, session, "keys.export_kit")
+        _one_tenant(s, "export a recovery kit")
         phi: dict[str, dict[str, str]] = {}
-        for key in s.scalars(select(PhiKey).order_by(PhiKey.tenant_id, PhiKey.version)):
+        for key in s.scalars(select(PhiKey).where(PhiKey.tenant_id == session.tenant_id,
+                                                  PhiKey.state != PhiKeyState.RETIRED)
+                             .order_by(PhiKey.version)):
             material = ws.keyring.get(phi_slot(key.tenant_id, key.version))
             if material is not None:
                 phi.setdefault(key.tenant_id, {})[str(key.version)] = material.hex()
         payload: dict[str, Any] = {
             "workspace_id": ws.workspace_id,
-            "db_key": ws.keyring.require(DB_SLOT, "database key").hex(),
+            "db_key": ws.keyring.require(ws.db_slot, "database key").hex(),
             "audit_key": ws.keyring.require(AUDIT_SLOT, "audit key").hex(),
             "phi_keys": phi,
             "created_at": iso(utcnow()),
@@ -159,8 +186,11 @@ def import_kit(path: Path, kit: bytes, passphrase: str) -> list[str]:
     """Put a kit's keys into this machine's keyring for the workspace at `path`.
 
     Checks that the kit belongs to the workspace and that its database key opens the
-    file before anything is written; never replaces a different key already stored.
-    Returns a line per key restored.
+    file; then, holding the workspace's lock, logs the import in the database (with the
+    kit's own keys) before it writes anything to the keyring. Never replaces a key: a
+    database key that differs from the one in the keyring (that of another copy of the
+    folder) is kept by its fingerprint, which the folder names. Returns a line per key
+    restored.
     """
     meta = read_meta(path)
     payload = crypto.open_kit(passphrase, kit)
@@ -170,32 +200,66 @@ def import_kit(path: Path, kit: bytes, passphrase: str) -> list[str]:
     try:
         db_key = bytes.fromhex(payload["db_key"])
         audit_key = bytes.fromhex(payload["audit_key"])
-        phi = {t: {int(v): bytes.fromhex(k) for v, k in vs.items()}
+        phi = {str(t): {int(v): bytes.fromhex(k) for v, k in vs.items()}
                for t, vs in payload["phi_keys"].items()}
     except (KeyError, ValueError, AttributeError, TypeError):
         raise ValidationError("The recovery kit is damaged; its keys cannot be read.") from None
-    if not db.key_opens(path / DB_FILE, db_key):
-        raise CryptoError("The kit's database key does not open this workspace's database "
-                          "(the database was rekeyed after the kit was made). Use a newer kit.")
-    keys = KeyringStore(meta["workspace_id"])
-    done = []
-    for slot, material in [(DB_SLOT, db_key), (AUDIT_SLOT, audit_key)] + [
+    lock = workspace.acquire(path)
+    try:
+        if not db.key_opens(path / DB_FILE, db_key):
+            raise CryptoError("The kit's database key does not open this workspace's "
+                              "database (the database was rekeyed after the kit was made). "
+                              "Use a newer kit.")
+        keys = KeyringStore(meta["workspace_id"])
+        fingerprint = crypto.key_check(db_key)
+        held = keys.get(DB_SLOT)
+        db_slot = DB_SLOT if held is None or held == db_key else db_slot_for(fingerprint)
+        plan = [(db_slot, db_key), (AUDIT_SLOT, audit_key)]
+        tenants = _log_import(path, meta["workspace_id"], db_key, audit_key, phi, keys)
+        plan += [(phi_slot(t, v), k) for t, vs in phi.items() if t in tenants
+                 for v, k in sorted(vs.items())]
+        done = []
+        for slot, material in plan:
+            if keys.get(slot) != material:
+                keys.put(slot, material)  # refuses to replace a different key
+                done.append(slot)
+        if fingerprint != meta.get("key_check"):
+            write_meta(path, dict(meta, key_check=fingerprint))
+    finally:
+        lock.release()
+    return done
+
+
+def _log_import(path: Path, workspace_id: str, db_key: bytes, audit_key: bytes,
+                phi: dict[str, dict[int, bytes]], keys: KeyringStore) -> set[str]:
+    """Refuse a kit whose audit or PHI keys differ from the keyring's; then log the import
+    in the database, chained with the kit's audit key. Returns the workspace's tenants."""
+    for slot, material in [(AUDIT_SLOT, audit_key)] + [
             (phi_slot(t, v), k) for t, vs in phi.items() for v, k in vs.items()]:
         existing = keys.get(slot)
-        if existing == material:
-            continue
-        if existing is not None and slot != DB_SLOT:
+        if existing is not None and existing != material:
             raise ValidationError(f"The keyring already holds a different key for {slot}; "
                                   "nothing was replaced.")
-        # The database slot may hold a stale key (that is why the kit is imported);
-        # the kit's key is proven to open the file, so it replaces it.
-        keys.replace(slot, material)
-        done.append(slot)
-    if crypto.key_check(db_key) != meta.get("key_check"):
-        write_meta(path, dict(meta, key_check=crypto.key_check(db_key)))
-    with open_workspace(path) as ws, db.write_session(ws.engine) as s:
-        log_event(s, ws, Ev.RECOVERY_KIT_IMPORTED, None, None, {"keys_restored": len(done)})
-    return done
+    engine = db.make_engine(path / DB_FILE, db_key)
+    try:
+        with db.read_session(engine) as s:
+            device_id = s.scalar(select(Meta.value).where(Meta.key == "device_id"))
+            tenants = set(s.scalars(select(Tenant.id)))
+        if not device_id:
+            raise WorkspaceError(f"{path} is not a usable workspace: its database has no "
+                                 "device record.")
+        # The kit's keys, in memory only, until the log row is committed.
+        held = KeyringStore(workspace_id)
+        held.remember(AUDIT_SLOT, audit_key)
+        ws = Workspace(path, workspace_id, device_id, engine, held, load_policy())
+        restored = 2 + sum(len(vs) for t, vs in phi.items() if t in tenants)
+        with db.write_session(engine) as s:
+            log_event(s, ws, Ev.RECOVERY_KIT_IMPORTED, None, None,
+                      {"keys_in_kit": restored})
+        held.forget()
+    finally:
+        engine.dispose()
+    return tenants
 
 
 def read_kit_file(path: Path) -> bytes:

@@ -21,11 +21,11 @@ from ..domain.enums import SecurityEventType as Ev
 from ..domain.enums import UserRole
 from ..domain.errors import NotFoundError, PermissionDenied, ValidationError
 from ..domain.ids import is_id, new_id
-from ..security.passwords import check_password, hash_password, is_bcrypt_hash
+from ..security.passwords import check_password, hash_password, is_bcrypt_hash, require_strong
 from ..store import db
 from ..store.audit_log import log_event
 from ..store.changes import record_change
-from ..store.models import Tenant, User
+from ..store.models import LoginThrottle, Tenant, User
 from ..store.outbox import record_row
 from ..store.phi_keys import create_first_phi_key
 from ..store.workspace import Workspace
@@ -57,16 +57,19 @@ def _info(u: User) -> UserInfo:
 
 def create_tenant(ws: Workspace, name: str, domain: str | None, admin_email: str,
                   first_name: str, last_name: str, password: str) -> tuple[str, str]:
-    """Create a tenant, its first PHI key and its first admin. Returns (tenant, user) ids."""
+    """Create the workspace's tenant, its first PHI key and its first admin. Returns
+    (tenant, user) ids. A workspace holds exactly one tenant: a second is refused."""
     name = validation.text(name, "Tenant name", max_len=200)
     clean_domain = validation.domain(domain)
     email = validation.email(admin_email)
     first = validation.person_name(first_name, "First name")
     last = validation.person_name(last_name, "Last name")
-    password = validation.password(password, ws.policy.password_min_length)
+    password = require_strong(validation.password(password, ws.policy.password_min_length),
+                              (email, first, last, name, clean_domain or ""))
     hashed = hash_password(password, ws.policy.bcrypt_cost)
     with db.write_session(ws.engine) as s:
-        _email_free(s, email)
+        refuse_second_tenant(s)
+        _email_free(s, email, None)
         tenant = Tenant(id=new_id(), name=name, domain=clean_domain)
         s.add(tenant)
         s.flush()
@@ -82,9 +85,31 @@ def create_tenant(ws: Workspace, name: str, domain: str | None, admin_email: str
         return tenant.id, user.id
 
 
-def _email_free(s: Session, email: str) -> None:
-    if s.scalar(select(User.id).where(User.email == email)):
-        raise ValidationError("A user with this email already exists; use another email.")
+def refuse_second_tenant(s: Session) -> None:
+    """A workspace holds exactly one tenant (README): its database key, audit key and
+    recovery kit are that tenant's alone (issue 13, finding 2)."""
+    if s.scalar(select(Tenant.id).limit(1)) is not None:
+        raise ValidationError("This workspace already holds an organisation, and a workspace "
+                              "holds exactly one. Create another workspace (another folder) "
+                              "for another organisation.")
+
+
+def _email_clash(s: Session, email: str, tenant_id: str | None) -> str | None:
+    """Why `email` cannot be used, or None. Emails are unique in the workspace; a clash
+    with a user of another tenant (only in an older workspace that holds two) is named
+    without saying that such a user exists."""
+    owner = s.scalar(select(User.tenant_id).where(User.email == email))
+    if owner is None:
+        return None
+    if tenant_id is not None and owner != tenant_id:
+        return "this email cannot be used here"
+    return "a user with this email already exists"
+
+
+def _email_free(s: Session, email: str, tenant_id: str | None) -> None:
+    clash = _email_clash(s, email, tenant_id)
+    if clash is not None:
+        raise ValidationError(f"{clash[0].upper()}{clash[1:]}; use another email.")
 
 
 def _target(s: Session, session: AuthSession, user_id: str, action: str) -> User:
@@ -126,11 +151,13 @@ def add_user(session: AuthSession, email: str, first_name: str, last_name: str,
     first = validation.person_name(first_name, "First name")
     last = validation.person_name(last_name, "Last name")
     role = validation.role(role)
-    password = validation.password(password, session.ws.policy.password_min_length)
+    password = require_strong(
+        validation.password(password, session.ws.policy.password_min_length),
+        (email, first, last))
     hashed = hash_password(password, session.ws.policy.bcrypt_cost)
     with run(session) as s:
         require_admin(s, session, "users.add")
-        _email_free(s, email)
+        _email_free(s, email, session.tenant_id)
         user = User(id=new_id(), email=email, first_name=first, last_name=last, password=hashed,
                     tenant_id=session.tenant_id, role=role)
         s.add(user)
@@ -202,7 +229,8 @@ def reactivate(session: AuthSession, user_id: str) -> UserInfo:
 
 def reset_password(session: AuthSession, user_id: str, new_password: str) -> UserInfo:
     """Admin use case: set a new password for a user."""
-    new_password = validation.password(new_password, session.ws.policy.password_min_length)
+    new_password = require_strong(
+        validation.password(new_password, session.ws.policy.password_min_length))
     hashed = hash_password(new_password, session.ws.policy.bcrypt_cost)
     with run(session) as s:
         require_admin(s, session, "users.reset_password")
@@ -211,12 +239,35 @@ def reset_password(session: AuthSession, user_id: str, new_password: str) -> Use
         user.updated_at = utcnow()
         record_change(s, session.ws, user, "update", by=session.user_id,
                       event=Ev.PASSWORD_RESET, detail={"user": user.id})
+        # A reset also lifts a lockout: the admin has just given the user a way in.
+        _clear_lockout(s, session, user, "password reset")
         return _info(user)
+
+
+def unlock(session: AuthSession, user_id: str) -> UserInfo:
+    """Admin use case: lift a user's sign-in lockout (logged). Lockouts count failures
+    per email, so anyone who knows an admin's email could otherwise keep them out."""
+    with run(session) as s:
+        require_admin(s, session, "users.unlock")
+        user = _target(s, session, user_id, "users.unlock")
+        _clear_lockout(s, session, user, "unlock")
+        return _info(user)
+
+
+def _clear_lockout(s: Session, session: AuthSession, user: User, why: str) -> None:
+    throttle = s.get(LoginThrottle, user.email)
+    if throttle is None:
+        return
+    s.delete(throttle)
+    log_event(s, session.ws, Ev.USER_UNLOCKED, session.tenant_id, session.user_id,
+              {"user": user.id, "by": why, "failures": throttle.failures})
 
 
 def change_password(session: AuthSession, current: str, new_password: str) -> None:
     """Any user: change your own password, proving the current one."""
-    new_password = validation.password(new_password, session.ws.policy.password_min_length)
+    new_password = require_strong(
+        validation.password(new_password, session.ws.policy.password_min_length),
+        (session.email,))
     hashed = hash_password(new_password, session.ws.policy.bcrypt_cost)
     with run(session) as s:
         user = actor(s, session)
@@ -259,9 +310,10 @@ def import_users(session: AuthSession, lines: list[str]) -> int:
     with run(session) as s:
         require_admin(s, session, "users.import")
         for n, item in enumerate(parsed, 1):
-            if s.scalar(select(User.id).where(User.email == item["email"])):
-                raise ValidationError(f"User {n} in the file: a user with this email "
-                                      "already exists; nothing was imported.")
+            clash = _email_clash(s, item["email"], session.tenant_id)
+            if clash is not None:
+                raise ValidationError(f"User {n} in the file: {clash}; nothing was "
+                                      "imported.")
             if item["id"] and s.get(User, item["id"]) is not None:
                 raise ValidationError(f"User {n} in the file: the id already exists; nothing "
                                       "was imported.")

@@ -213,14 +213,16 @@ class KeysDialog(QDialog, SettingsSection):
         self._presence(self.audit_key, st.audit_key_present)
         self.phi_table.setRowCount(len(st.phi_versions))
         for r, (version, state, rows, present) in enumerate(st.phi_versions):
+            # A retired key is deleted from the keyring on purpose once no row uses it.
+            deleted = state == "RETIRED" and not present
             cells = (f"v{version}", STATE_LABELS.get(state, state), f"{rows:,}",
-                     "Present" if present else "Missing")
+                     "Present" if present else "Deleted" if deleted else "Missing")
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c == 2:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
-                if c == 3:
+                if c == 3 and not deleted:
                     item.setIcon(icon("verify" if present else "warning",
                                       None if present else palette.error_name()))
                 if state == "RETIRED":

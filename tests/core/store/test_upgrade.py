@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ADMIN_EMAIL, ADMIN_PASSWORD, USER_EMAIL, USER_PASSWORD, sql
+from support import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    USER_EMAIL,
+    USER_PASSWORD,
+    add_legacy_tenant,
+    keep_discarded_backups,
+    sql,
+)
 
 from closeplan_desktop.core.domain.errors import AuthError, BreakGlassRequired
 from closeplan_desktop.core.security.keyring_store import DB_SLOT
@@ -48,8 +56,8 @@ def build_previous(path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any
         with workspace.create(path) as ws:
             users.create_tenant(ws, "Acme Health", "acme-health.example",
                                 ADMIN_EMAIL, "Ada", "Admin", ADMIN_PASSWORD)
-            users.create_tenant(ws, "Other Clinic", None, OTHER_ADMIN, "Olga", "Other",
-                                OTHER_PASSWORD)
+            add_legacy_tenant(ws, "Other Clinic", None, OTHER_ADMIN, "Olga", "Other",
+                              OTHER_PASSWORD)
             admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
             users.add_user(admin, USER_EMAIL, "Bob", "Sales", "USER", USER_PASSWORD)
             user = auth.sign_in(ws, USER_EMAIL, USER_PASSWORD)
@@ -110,12 +118,20 @@ def test_upgrade_keeps_every_row_the_phi_and_the_audit_chain(
                                    "security_events", "phi_keys", "outbox", "login_throttle",
                                    "audit_heads", "workspace_meta"))
     pipeline_before = expected_pipeline(path, ADMIN_EMAIL)
+    # Verify counts the rows of the admin's own tenant (issue 13, finding 2).
+    admin_tenant = sql(path, "SELECT tenant_id FROM users WHERE email = ?", (ADMIN_EMAIL,))[0][0]
+    tenant_rows_before = sum(
+        int(sql(path, f"SELECT count(*) FROM {table} WHERE tenant_id = ?",
+                (admin_tenant,))[0][0]) for table in ("access_logs", "security_events"))
     searches = {word: sql(path, "SELECT rowid FROM deals_fts WHERE deals_fts MATCH ? "
                                 "ORDER BY rowid", (f'"{word}"*',))
                 for word in ("hospital", "clinic", "bob", "deal", "rotation", "oth")}
     assert not (path / "backups").exists()
 
-    # Open with this version: backup, then migrate. Nothing else is written yet.
+    # Open with this version: backup, then migrate. Nothing else is written yet. The
+    # backup is removed once the upgrade checks out (issue 13, finding 1): a copy is
+    # kept aside to compare.
+    kept = keep_discarded_backups(tmp_path, monkeypatch)
     with workspace.open_workspace(path) as ws:
         assert workspace.schema_revision(ws.engine) == SCHEMA_HEAD
         key = ws.keyring.require(DB_SLOT, "db")
@@ -133,7 +149,8 @@ def test_upgrade_keeps_every_row_the_phi_and_the_audit_chain(
                    (f'"{word}"*',)) == rowids, word
 
     # The backup is the database as it was: previous revision, same rows.
-    backups = list((path / "backups").glob(f"*before-{SCHEMA_HEAD}-from-{previous}.db"))
+    assert not (path / "backups").exists()
+    backups = list(kept.glob(f"*before-{SCHEMA_HEAD}-from-{previous}.db"))
     assert len(backups) == 1
     conn = db.raw_connect(backups[0], key)
     try:
@@ -159,4 +176,4 @@ def test_upgrade_keeps_every_row_the_phi_and_the_audit_chain(
         assert deals.reveal_phi(admin, new.id) == {"mrn": "NEW"}
         report = audit.verify(admin)
         assert report.ok, report.problem
-        assert report.rows_checked > len(before["access_logs"]) + len(before["security_events"])
+        assert report.rows_checked > tenant_rows_before

@@ -12,7 +12,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from support import ADMIN_EMAIL, ADMIN_PASSWORD, ROOT, Env, run_cli, sql
+from support import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    ROOT,
+    Env,
+    keep_discarded_backups,
+    run_cli,
+    sql,
+)
 
 from closeplan_desktop.core.domain.errors import (
     KeyMismatch,
@@ -280,9 +288,11 @@ def test_cli_reports_missing_workspace_with_exit_1(tmp_path: Path) -> None:
     assert "no workspace" in r.err and "init" in r.err
 
 
-def test_older_cache_is_backed_up_then_migrated(tmp_path: Path) -> None:
+def test_older_cache_is_backed_up_then_migrated(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """A workspace at the previous schema revision opens: backup first, then upgrade,
-    with every row, the PHI and the audit chain intact."""
+    with every row, the PHI and the audit chain intact. The backup is removed once the
+    upgrade checks out (issue 13, finding 1): a copy is kept aside here to check it."""
     from closeplan_desktop.core.store import db
     from closeplan_desktop.core.store.workspace import KNOWN_REVISIONS, SCHEMA_HEAD
     from closeplan_desktop.core.usecases import audit, auth, deals, users
@@ -303,6 +313,7 @@ def test_older_cache_is_backed_up_then_migrated(tmp_path: Path) -> None:
         workspace.SCHEMA_HEAD = original
     rows_before = sql(path, "SELECT * FROM deals")
     assert not (path / "backups").exists()
+    kept = keep_discarded_backups(tmp_path, monkeypatch)
     with workspace.open_workspace(path) as ws:
         assert workspace.schema_revision(ws.engine) == SCHEMA_HEAD
         s = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
@@ -311,7 +322,8 @@ def test_older_cache_is_backed_up_then_migrated(tmp_path: Path) -> None:
         assert audit.verify(s).ok
         key = ws.keyring.require(DB_SLOT, "db")
     assert sql(path, "SELECT * FROM deals") == rows_before
-    backups = list((path / "backups").glob(f"*before-{SCHEMA_HEAD}-from-{previous}.db"))
+    assert not (path / "backups").exists()
+    backups = list(kept.glob(f"*before-{SCHEMA_HEAD}-from-{previous}.db"))
     assert len(backups) == 1 and db.key_opens(backups[0], key)
     indexes = {r[0] for r in sql(path, "SELECT name FROM sqlite_master WHERE type='index'")}
     assert "deals_live_title_idx" in indexes

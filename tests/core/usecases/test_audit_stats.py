@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from support import Env
+from support import Env, add_legacy_tenant
 
 from closeplan_desktop.core.domain.errors import BreakGlassRequired, PermissionDenied
 from closeplan_desktop.core.store import audit_log
-from closeplan_desktop.core.usecases import audit, audit_stats, auth, deals, users
+from closeplan_desktop.core.usecases import audit, audit_stats, auth, deals
 from closeplan_desktop.core.usecases.audit_stats import RevealStat, reveals_per_user_day
 
 
@@ -107,8 +107,8 @@ def test_user_session_is_refused(env: Env) -> None:
 
 
 def test_other_tenants_reveals_never_appear(env: Env) -> None:
-    users.create_tenant(env.ws, "Other", None, "eve@other.example", "Eve", "O",
-                        "other tenant password")
+    add_legacy_tenant(env.ws, "Other", None, "eve@other.example", "Eve", "O",
+                      "other tenant password")
     eve = auth.sign_in(env.ws, "eve@other.example", "other tenant password")
     theirs = deals.create_deal(eve, "Other deal", "ACTIVE", "10", {"mrn": "z"})
     for _ in range(3):

@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 
 import pytest
-from support import Env, sql
+from support import Env, add_legacy_tenant, sql
 
 from closeplan_desktop.core.domain.enums import DealStatus
 from closeplan_desktop.core.domain.errors import (
@@ -18,7 +18,7 @@ from closeplan_desktop.core.domain.errors import (
 )
 from closeplan_desktop.core.security import crypto
 from closeplan_desktop.core.store import audit_log
-from closeplan_desktop.core.usecases import auth, deal_import, deal_list, deals, frame, users
+from closeplan_desktop.core.usecases import auth, deal_import, deal_list, deals, frame
 from closeplan_desktop.core.usecases.deal_list import DealQuery
 
 PHI = {"patient_name": "Zelda Quintero-Marsh", "mrn": "MRN-771204"}
@@ -35,8 +35,8 @@ def phi_reads(env: Env, deal_id: str) -> list[tuple[object, ...]]:
 
 
 def second_tenant(env: Env) -> frame.AuthSession:
-    users.create_tenant(env.ws, "Other Clinic", "other.example", "eve@other.example", "Eve",
-                        "Other", "other tenant password")
+    add_legacy_tenant(env.ws, "Other Clinic", "other.example", "eve@other.example", "Eve",
+                      "Other", "other tenant password")
     return auth.sign_in(env.ws, "eve@other.example", "other tenant password")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from support import ADMIN_EMAIL, USER_EMAIL, Env, sql
+from support import ADMIN_EMAIL, USER_EMAIL, Env, add_legacy_tenant, sql
 
 from closeplan_desktop.core.domain.enums import UserRole
 from closeplan_desktop.core.domain.errors import (
@@ -76,8 +76,8 @@ def test_reset_and_change_password(env: Env) -> None:
 
 
 def test_unknown_or_other_tenant_user_is_missing(env: Env) -> None:
-    users.create_tenant(env.ws, "Other", None, "eve@other.example", "Eve", "O",
-                        "other tenant password")
+    add_legacy_tenant(env.ws, "Other", None, "eve@other.example", "Eve", "O",
+                      "other tenant password")
     eve_id = sql(env.path, "SELECT id FROM users WHERE email='eve@other.example'")[0][0]
     for uid in (eve_id, "c" + "1" * 24, "not-an-id"):
         with pytest.raises(NotFoundError, match="No such user"):

@@ -63,6 +63,8 @@ def test_rotate_phi_runs_off_the_ui_thread_and_reports(
     assert [(v, state, rows) for v, state, rows, _ in st.phi_versions] == [
         (1, "RETIRED", 0), (2, "ACTIVE", 3)]
     assert dialog.phi_table.rowCount() == 2
+    # The retired key is deleted from the keyring on purpose: no warning for it.
+    assert [dialog.phi_table.item(r, 3).text() for r in range(2)] == ["Deleted", "Present"]
     assert dialog.rotate_phi_button.isEnabled()
     first = deal_list.list_deals(env.admin)[0].id
     assert deals.reveal_phi(env.admin, first)["mrn"].startswith("R-")
