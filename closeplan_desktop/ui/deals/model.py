@@ -37,6 +37,8 @@ STATUS_LABELS = {DealStatus.DRAFT: "Draft", DealStatus.ACTIVE: "Active",
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 _BLANK = ("",) * len(COLUMNS)
+# Money and times read largest and newest first on their first click.
+_FIRST_DESCENDING = {"value", "updated_at"}
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -257,9 +259,24 @@ class DealsModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(COLUMNS):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if role == Qt.ItemDataRole.InitialSortOrderRole:
+            return (Qt.SortOrder.DescendingOrder if SORT_KEYS[section] in _FIRST_DESCENDING
+                    else Qt.SortOrder.AscendingOrder)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return None if self.sortable(section) else "This column does not sort."
         return None
+
+    @staticmethod
+    def sortable(column: int) -> bool:
+        return 0 <= column < len(SORT_KEYS) and SORT_KEYS[column] is not None
+
+    def sort_column(self) -> int:
+        """The column of the list's current sort."""
+        return SORT_KEYS.index(self.query.sort) if self.query.sort in SORT_KEYS else 5
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         key = SORT_KEYS[column] if 0 <= column < len(SORT_KEYS) else None
