@@ -24,6 +24,7 @@ from ...core.store import search
 from ...core.usecases import deal_list
 from ...core.usecases.deal_list import DealQuery, DealSummary
 from ..kit.formatting import amount, local_minute
+from ..kit.widgets import AMOUNT_ROLE
 
 PAGE = 200
 # Pages of rows kept in memory; the rest are read again by key when shown.
@@ -229,9 +230,13 @@ class DealsModel(QAbstractTableModel):
         start, end, shown, _ = self._hot_page(row)
         return shown[row - start] if start <= row < end else _BLANK
 
-    def _has_phi(self, row: int) -> bool:
+    def _deal(self, row: int) -> DealSummary | None:
         start, end, _, rows = self._hot_page(row)
-        return start <= row < end and rows[row - start].has_phi
+        return rows[row - start] if start <= row < end else None
+
+    def _has_phi(self, row: int) -> bool:
+        deal = self._deal(row)
+        return deal is not None and deal.has_phi
 
     # ---- Qt model API ---------------------------------------------------------------
 
@@ -250,6 +255,11 @@ class DealsModel(QAbstractTableModel):
             return self.display_row(row)[index.column()]
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return _RIGHT if index.column() == 2 else _LEFT
+        if index.column() == 2 and role in (AMOUNT_ROLE, Qt.ItemDataRole.ToolTipRole):
+            deal = self._deal(index.row())
+            if deal is None:
+                return None
+            return deal.value if role == AMOUNT_ROLE else amount(deal.value)
         if role == Qt.ItemDataRole.DecorationRole and index.column() == 4:
             return self._lock_icon() if self._has_phi(index.row()) else None
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 4:

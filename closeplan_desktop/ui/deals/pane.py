@@ -31,7 +31,7 @@ from ...core.usecases.frame import AuthSession
 from ..icons import icon
 from ..kit import dialogs
 from ..kit.ops import Kind
-from ..kit.widgets import button, heading, muted
+from ..kit.widgets import AmountDelegate, button, heading, muted
 from ..pane import Command, Pane
 from ..signed_in import SignedIn
 from .detail import DealDetail
@@ -150,6 +150,8 @@ class DealsPane(Pane):
         self.model.modelAboutToBeReset.connect(self._remember_selection)
         self.model.modelReset.connect(self._selection_gone)
         self._kept_id: str | None = None
+        # A number too wide for its column shows abbreviated, never cut.
+        self.table.setItemDelegateForColumn(2, AmountDelegate(self.table))
         self.table.doubleClicked.connect(lambda _i: self.edit_deal())
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
 

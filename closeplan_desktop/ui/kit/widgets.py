@@ -3,13 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt
 from PySide6.QtGui import QFont, QPalette
-from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QLabel,
+    QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..icons import icon
 from . import palette
+from .formatting import short_amount
+
+# The role an amount cell's exact Decimal is read from.
+AMOUNT_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class AmountDelegate(QStyledItemDelegate):
+    """An amount cell that never cuts a number: the full amount when it fits, else its
+    short form ("$1.2T"); the full one is in the cell's tooltip."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem,
+                        index: QModelIndex | QPersistentModelIndex) -> None:
+        super().initStyleOption(option, index)
+        value = index.data(AMOUNT_ROLE)
+        if not isinstance(value, Decimal):
+            return
+        style = option.widget.style() if option.widget else None
+        margin = (style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 1) * 2 \
+            if style else 6
+        if option.fontMetrics.horizontalAdvance(option.text) > option.rect.width() - margin:
+            option.text = short_amount(value)
 
 
 def heading(text: str, scale: float = 1.35) -> QLabel:
