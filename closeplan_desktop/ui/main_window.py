@@ -34,6 +34,7 @@ from .icons import icon
 from .idle import IdleWatcher, SessionSignals
 from .kit import dialogs, ops
 from .kit.ops import Kind
+from .kit.widgets import fit_to_screen, keep_on_screen
 from .pane import Command, Pane
 from .signed_in import SignedIn
 from .signin import LockScreen
@@ -282,8 +283,9 @@ class MainWindow(QMainWindow):
         geometry = settings.value("mainWindow/geometry")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
+            keep_on_screen(self)
         else:
-            self.resize(1280, 800)
+            fit_to_screen(self, QSize(1280, 800))
         state = settings.value("mainWindow/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
