@@ -208,6 +208,7 @@ class Controller:
         self.opening: Op | None = None  # opens the workspace, after the first paint
         self.warm_up: WarmUp | None = None  # once the workspace is open
         self.open_error: tuple[str, str] | None = None  # (title, message)
+        self.offer_kit = False  # the wizard made a new workspace: offer a recovery kit
 
     def _error(self, title: str, message: str) -> None:
         from .ui.kit import dialogs
@@ -249,6 +250,7 @@ class Controller:
         wizard = FirstRunWizard(path, policy)  # type: ignore[arg-type]
         if not wizard.exec() or wizard.path is None:
             return None
+        self.offer_kit = wizard.created
         return wizard.path
 
     # ---- opening, after the first paint -------------------------------------------------
@@ -336,6 +338,11 @@ class Controller:
         self.window = MainWindow(SignedIn(self.ws, dialog.session))
         self.window.signed_out.connect(self._signed_out)
         self.window.show()
+        if self.offer_kit:  # a new workspace: its keys are only in this keyring
+            from PySide6.QtCore import QTimer
+
+            self.offer_kit = False
+            QTimer.singleShot(0, self.window.offer_recovery_kit)
         return True
 
     def _signed_out(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -254,12 +254,28 @@ class MainWindow(QMainWindow):
 
     # ---- actions --------------------------------------------------------------------
 
-    def open_keys(self) -> None:
+    def open_keys(self, export_kit: bool = False) -> None:
         from .keys.dialog import KeysDialog
 
         dialog = KeysDialog(self.signed_in, self)
+        if export_kit:  # once it is on screen, the export's file prompt over it
+            QTimer.singleShot(0, dialog.export_kit)
         dialog.exec()
         dialog.deleteLater()  # it listens to the window's changes while it exists
+
+    def offer_recovery_kit(self) -> None:
+        """After creating a workspace: its keys are only in this keyring until a kit is
+        exported, so ask the admin to export one now."""
+        if not self.signed_in.core.is_admin or self.signed_in.is_locked:
+            return
+        if dialogs.confirm(
+                self, "Export a recovery kit",
+                "Your workspace is ready. Its keys are kept only in this computer's keyring: "
+                "if the keyring is lost (a new computer, a reset user profile), the data "
+                "cannot be opened without a recovery kit.\n\nExport a recovery kit now and "
+                "keep it away from this computer. You can also do it later under Tools → "
+                "Keys and Settings.", "Export kit…"):
+            self.open_keys(export_kit=True)
 
     def about(self) -> None:
         dialogs.about(
