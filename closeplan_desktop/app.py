@@ -228,17 +228,8 @@ class Controller:
 
     def _workspace_path(self, policy: object) -> Path | None:
         if self.args.demo:
-            from PySide6.QtCore import Qt
-            from PySide6.QtWidgets import QApplication
-
-            from .core.tools import demo
-
             path = Path(self.args.workspace).expanduser() if self.args.workspace else None
-            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-            try:
-                info = demo.build(path)
-            finally:
-                QApplication.restoreOverrideCursor()
+            info = self._build_demo(path)
             self.demo_credentials = (info.admin_email, info.password)
             return info.path
         path = Path(self.args.workspace).expanduser() if self.args.workspace \
@@ -252,6 +243,28 @@ class Controller:
             return None
         self.offer_kit = wizard.created
         return wizard.path
+
+    def _build_demo(self, path: Path | None) -> Any:
+        """Build (or find) the demo workspace off the UI thread: the first start shows a
+        progress window while its deals are made (seconds), instead of nothing."""
+        from PySide6.QtCore import QEventLoop
+
+        from .core.tools import demo
+        from .ui.kit.ops import Op
+
+        found: list[Any] = []
+        loop = QEventLoop()
+        op = Op(None, "Preparing the demo workspace",
+                lambda progress, _cancel: demo.build(path, progress=progress),
+                cancellable=False)
+        op.on_success(found.append).on_failure(lambda _m: None).on_finished(loop.quit)
+        op.run_in_background()
+        if op.dialog is not None and not layout.exists(path or demo.workspace_path()):
+            op.dialog.show()  # a first start: the window at once, not after a blank wait
+        loop.exec()
+        if not found:
+            raise op.error or RuntimeError("the demo workspace was not built")
+        return found[0]
 
     # ---- opening, after the first paint -------------------------------------------------
 
