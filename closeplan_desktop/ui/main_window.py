@@ -91,6 +91,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_status()
         self.nav.setCurrentRow(0)
+        # One pane (a sales user) needs no navigation: its width goes to the deal titles.
+        self.nav.setVisible(self.nav.count() > 1)
 
         signed_in.locked.connect(self._on_locked)
         signed_in.unlocked.connect(self._on_unlocked)

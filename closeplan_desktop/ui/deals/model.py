@@ -255,6 +255,8 @@ class DealsModel(QAbstractTableModel):
             return self.display_row(row)[index.column()]
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return _RIGHT if index.column() == 2 else _LEFT
+        if index.column() == 0 and role == Qt.ItemDataRole.ToolTipRole:
+            return self.display_row(index.row())[0]  # the whole title, however narrow
         if index.column() == 2 and role in (AMOUNT_ROLE, Qt.ItemDataRole.ToolTipRole):
             deal = self._deal(index.row())
             if deal is None:
