@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QLabel,
+    QLayout,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -32,6 +33,15 @@ from ..signed_in import SignedIn
 from .model import STATUS_LABELS
 
 
+def _reserve_line(hint: QLabel) -> None:
+    """Keep a line for the hint while it is hidden: a message that appears does not move
+    the fields below it (under the mouse)."""
+    policy = hint.sizePolicy()
+    policy.setRetainSizeWhenHidden(True)
+    hint.setSizePolicy(policy)
+    hint.setMinimumHeight(hint.fontMetrics().lineSpacing())
+
+
 class DealDialog(QDialog):
     """New deal when `deal` is None; otherwise edit it. Existing PHI is only loaded (and
     logged) when the user asks to edit it."""
@@ -46,7 +56,13 @@ class DealDialog(QDialog):
         self.setWindowTitle("New Deal" if deal is None else "Edit Deal")
         self.setObjectName("dealDialog")
         self.setMinimumWidth(520)
+        # Fields a user has typed in (or all, after Save): only they show their problem;
+        # a new form does not open in red.
+        self.touched: set[str] = set()
+        self.tried = False
         layout = QVBoxLayout(self)
+        # Never smaller than its contents: nothing clipped, whatever the font and scale.
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
 
         form = QFormLayout()
         self.title = QLineEdit(deal.title if deal else "")
@@ -86,10 +102,11 @@ class DealDialog(QDialog):
             if key == "notes":
                 widget = QPlainTextEdit()
                 widget.setFixedHeight(70)
-                widget.textChanged.connect(self.validate)
+                widget.setTabChangesFocus(True)
+                widget.textChanged.connect(lambda: self._touch("phi"))
             else:
                 widget = QLineEdit()
-                widget.textChanged.connect(self.validate)
+                widget.textChanged.connect(lambda _t: self._touch("phi"))
             widget.setAccessibleName(label)
             widget.setObjectName(f"phiEdit_{key}")
             self.phi_fields[key] = widget
@@ -108,8 +125,10 @@ class DealDialog(QDialog):
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
-        self.title.textChanged.connect(self.validate)
-        self.value.textChanged.connect(self.validate)
+        self.title.textChanged.connect(lambda _t: self._touch("title"))
+        self.value.textChanged.connect(lambda _t: self._touch("value"))
+        for hint in (self.title_hint, self.value_hint, self.phi_hint):
+            _reserve_line(hint)
         self._set_phi_editable(self.phi_loaded)
         self.validate()
 
@@ -156,25 +175,30 @@ class DealDialog(QDialog):
 
     # ---- validation and saving ------------------------------------------------------
 
-    def _check(self, fn: Any, value: Any, hint: QLabel) -> bool:
+    def _touch(self, field: str) -> None:
+        self.touched.add(field)
+        self.validate()
+
+    def _check(self, field: str, fn: Any, value: Any, hint: QLabel) -> bool:
         try:
             fn(value)
         except ValidationError as exc:
             hint.setText(str(exc))
-            hint.show()
+            hint.setVisible(self.tried or field in self.touched)
             return False
         hint.hide()
         return True
 
     def validate(self) -> bool:
-        ok = self._check(validation.title, self.title.text(), self.title_hint)
-        ok = self._check(money.parse, self.value.text(), self.value_hint) and ok
+        ok = self._check("title", validation.title, self.title.text(), self.title_hint)
+        ok = self._check("value", money.parse, self.value.text(), self.value_hint) and ok
         if self.phi_loaded:
-            ok = self._check(lambda _: self.phi_value(), None, self.phi_hint) and ok
+            ok = self._check("phi", lambda _: self.phi_value(), None, self.phi_hint) and ok
         self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(ok)
         return ok
 
     def save(self) -> None:
+        self.tried = True
         if not self.validate():
             return
         session = self.signed_in.core
