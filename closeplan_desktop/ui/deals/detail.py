@@ -7,8 +7,8 @@ if it is still there. For another user's deal, Reveal first asks for a break-gla
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -102,6 +102,7 @@ class DealDetail(QWidget):
         self.scroll.setObjectName("detailScroll")
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # its buttons and fields take it
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         outer.addWidget(self.scroll)
         body = QWidget()
@@ -221,6 +222,11 @@ class DealDetail(QWidget):
             row = QHBoxLayout()
             field = self._value_widget(value)
             field.setObjectName(f"phi_{key}")
+            field.setProperty("phi_key", key)
+            # Ctrl+C copies through the guard (cleared later); no context menu copy
+            # that would leave PHI on the clipboard.
+            field.installEventFilter(self)
+            field.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
             field.setAccessibleName(label)
             copy = QToolButton()
             copy.setIcon(icon("copy"))
@@ -235,6 +241,19 @@ class DealDetail(QWidget):
             self.phi_form.addRow(label, holder)
         self.reveal_button.setEnabled(False)
         self.hide_button.setEnabled(True)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Ctrl+C (the platform's Copy) in a revealed field copies the whole value with
+        the clipboard guard, not the selection without it."""
+        key = watched.property("phi_key") if isinstance(watched, QWidget) else None
+        if key and event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
+            assert isinstance(event, QKeyEvent)
+            if event.matches(QKeySequence.StandardKey.Copy):
+                if event.type() == QEvent.Type.KeyPress:
+                    self.copy_field(str(key))
+                event.accept()
+                return True
+        return super().eventFilter(watched, event)
 
     @staticmethod
     def _value_widget(value: str) -> QWidget:

@@ -130,6 +130,9 @@ class DealsPane(Pane):
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Tab leaves the table for the detail panel (Reveal, Copy, Hide) instead of walking
+        # its cells and changing the deal; arrows still move through the rows.
+        self.table.setTabKeyNavigation(False)
         # The indicator first: enabling sorting then asks the model for the order it
         # already has, so nothing is loaded twice.
         self.table.horizontalHeader().setSortIndicator(5, Qt.SortOrder.DescendingOrder)
