@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from .. import __version__
 from ..core.usecases import users
 from .audit.pane import AuditPane
+from .deals.dialog import DealDialog, Draft
 from .deals.pane import DealsPane
 from .icons import icon
 from .idle import IdleWatcher, SessionSignals
@@ -50,6 +51,8 @@ class MainWindow(QMainWindow):
     def __init__(self, signed_in: SignedIn) -> None:
         super().__init__()
         self.signed_in = signed_in
+        # Unsaved deal forms closed by a lock, reopened after unlocking (memory only).
+        self._drafts: list[Draft] = []
         self.setWindowTitle("ClosePlan Desktop")
         self.setWindowIcon(icon("closeplan"))
         self.setObjectName("mainWindow")
@@ -232,14 +235,19 @@ class MainWindow(QMainWindow):
         for pane in self.panes.values():
             pane.clear_sensitive()
             pane.stale = True  # reloaded when shown after unlocking
-        # Dialogs can hold PHI (an edit form): close them.
+        # Dialogs can hold PHI (an edit form): close them. A deal form with unsaved
+        # changes is kept in memory (never on disk) and opened again after unlocking.
         for widget in QApplication.topLevelWidgets():
             if isinstance(widget, QDialog) and widget.isVisible():
+                if isinstance(widget, DealDialog) and widget.has_changes():
+                    self._drafts.append(widget.draft())
                 widget.reject()
         self.idle.stop()
         self.nav.setEnabled(False)
         self.menuBar().setEnabled(False)
         self.lock_screen.prepare(self.signed_in.core.email)
+        if self._drafts:
+            self.lock_screen.say_draft_kept()
         self.stack.setCurrentWidget(self.lock_screen)
 
     def _unlock(self, password: str) -> None:
@@ -253,6 +261,15 @@ class MainWindow(QMainWindow):
         self.menuBar().setEnabled(True)
         self.idle.start()
         self._show_row(self.nav.currentRow())
+        drafts, self._drafts = self._drafts, []
+        for draft in drafts:  # after this slot returns: the form's own event loop
+            QTimer.singleShot(0, lambda d=draft: self.deals.reopen_draft(d))
+
+    def sign_out_drafts(self) -> None:
+        """Drop the drafts kept through a lock (signing out ends them)."""
+        for draft in self._drafts:
+            draft.clear()
+        self._drafts = []
 
     # ---- actions --------------------------------------------------------------------
 
@@ -289,6 +306,7 @@ class MainWindow(QMainWindow):
             f"<p>Workspace: {self.signed_in.ws.path}</p>")
 
     def sign_out(self) -> None:
+        self.sign_out_drafts()
         for pane in self.panes.values():
             pane.clear_sensitive()
         self.signed_out.emit()

@@ -187,14 +187,26 @@ class LockScreen(QWidget):
         row.addStretch(1)
         box.addLayout(row)
         box.addWidget(self.error)
+        self.draft_note = QLabel()
+        self.draft_note.setObjectName("draftNote")
+        self.draft_note.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        self.draft_note.setWordWrap(True)
+        box.addWidget(self.draft_note)
         outer.addLayout(box)
         outer.addStretch(3)
 
     def prepare(self, who: str) -> None:
         self.who.setText(f"Signed in as {who}. Enter your password to continue.")
         self.error.hide()
+        self.draft_note.hide()
         self.password.clear()
         self.password.setFocus()
+
+    def say_draft_kept(self) -> None:
+        """An unsaved form was closed by the lock and is kept in memory: say so."""
+        self.draft_note.setText("The deal you were editing was not saved. It is kept in "
+                                "memory (not on disk) and opens again when you unlock.")
+        self.draft_note.show()
 
     def show_error(self, text: str) -> None:
         set_message(self.error, text)

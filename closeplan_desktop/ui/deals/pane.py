@@ -35,7 +35,7 @@ from ..kit.widgets import AmountDelegate, button, heading, muted
 from ..pane import Command, Pane
 from ..signed_in import SignedIn
 from .detail import DealDetail
-from .dialog import DealDialog
+from .dialog import DealDialog, Draft
 from .model import STATUS_LABELS, DealsModel
 from .pipeline import PipelineWidget
 
@@ -335,6 +335,16 @@ class DealsPane(Pane):
         dialog = DealDialog(self.signed_in, deal, self)
         if dialog.exec() and dialog.result_deal:
             self._select_saved(deal.id)
+
+    def reopen_draft(self, draft: Draft) -> None:
+        """Open again a deal form the lock closed, with what the user had typed."""
+        if self.signed_in.is_locked:
+            return
+        dialog = DealDialog(self.signed_in, draft.deal, self)
+        dialog.restore(draft)
+        draft.clear()
+        if dialog.exec() and dialog.result_deal:
+            self._select_saved(dialog.result_deal.id)
 
     def _select_saved(self, deal_id: str) -> None:
         """Select a deal the dialog saved: the save's announcement has reloaded the pane
