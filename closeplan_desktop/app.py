@@ -204,6 +204,7 @@ class Controller:
         self.ws: Workspace | None = None
         self.window: Any = None
         self.demo_credentials: tuple[str, str] | None = None
+        self.demo_users: tuple[str, ...] = ()  # the demo's sales users, shown beside
         self.dialog: SignInDialog | None = None
         self.opening: Op | None = None  # opens the workspace, after the first paint
         self.warm_up: WarmUp | None = None  # once the workspace is open
@@ -231,6 +232,9 @@ class Controller:
             path = Path(self.args.workspace).expanduser() if self.args.workspace else None
             info = self._build_demo(path)
             self.demo_credentials = (info.admin_email, info.password)
+            from .core.tools import demo
+
+            self.demo_users = tuple(email for email, *_ in demo.DEMO_USERS)
             return info.path
         path = Path(self.args.workspace).expanduser() if self.args.workspace \
             else paths.default_workspace()
@@ -327,7 +331,7 @@ class Controller:
         from .ui.signin import SignInDialog
 
         dialog = self.dialog = SignInDialog(self.ws, f"Workspace: {self.path}",
-                                            self.demo_credentials)
+                                            self.demo_credentials, demo_users=self.demo_users)
         after_first_paint(dialog, lambda: _bench_report("signin-painted"))
         if self.ws is None:
             from PySide6.QtCore import QTimer

@@ -43,7 +43,7 @@ class SignInDialog(QDialog):
 
     def __init__(self, ws: Workspace | None, tenant_hint: str = "",
                  demo_credentials: tuple[str, str] | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, demo_users: tuple[str, ...] = ()) -> None:
         super().__init__(parent)
         self.ws = ws
         self.session: AuthSession | None = None
@@ -66,8 +66,10 @@ class SignInDialog(QDialog):
         head.addLayout(titles, 1)
         layout.addLayout(head)
         if demo_credentials:
-            banner = QLabel(f"<b>Demo workspace</b><br>Email: {demo_credentials[0]}<br>"
-                            f"Password: {demo_credentials[1]}")
+            # The sales users too: their window differs from the admin's (deals only).
+            sales = "".join(f"<br>Sales: {email}" for email in demo_users)
+            banner = QLabel(f"<b>Demo workspace</b><br>Admin: {demo_credentials[0]}{sales}"
+                            f"<br>Password (all): {demo_credentials[1]}")
             banner.setObjectName("demoBanner")
             banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             banner.setFrameShape(QFrame.Shape.StyledPanel)

@@ -346,6 +346,7 @@ def test_demo_start_opens_the_window_after_sign_in(tmp_path: Path, qtbot: QtBot,
     window = controller.window
     qtbot.addWidget(window)
     assert demo.DEMO_PASSWORD in str(shown[0])
+    assert all(email in str(shown[0]) for email, *_ in demo.DEMO_USERS)
     assert window.isVisible() and window.deals.model.total == 3000
     assert window.pane_keys == ["deals", "users", "audit"]
     window.close()
