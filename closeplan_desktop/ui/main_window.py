@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from .. import __version__
 from ..core.usecases import users
+from ..core.usecases.auth import BAD_CREDENTIALS
 from .audit.pane import AuditPane
 from .deals.dialog import DealDialog, Draft
 from .deals.pane import DealsPane
@@ -253,8 +254,13 @@ class MainWindow(QMainWindow):
     def _unlock(self, password: str) -> None:
         # A sign-in is a security event, whether it succeeds or not.
         ops.run_now(lambda: self.signed_in.unlock(password), parent=self,
-                    on_failure=self.lock_screen.show_error, changes={Kind.AUDIT},
+                    on_failure=self._unlock_failed, changes={Kind.AUDIT},
                     hub=self.signed_in.changes)
+
+    def _unlock_failed(self, text: str) -> None:
+        # The email is fixed here: only the password can be wrong.
+        self.lock_screen.show_error("The password is incorrect." if text == BAD_CREDENTIALS
+                                    else text)
 
     def _on_unlocked(self) -> None:
         self.nav.setEnabled(True)
