@@ -204,10 +204,12 @@ class Controller:
         self.ws: Workspace | None = None
         self.window: Any = None
         self.demo_credentials: tuple[str, str] | None = None
+        self.demo_users: tuple[str, ...] = ()  # the demo's sales users, shown beside
         self.dialog: SignInDialog | None = None
         self.opening: Op | None = None  # opens the workspace, after the first paint
         self.warm_up: WarmUp | None = None  # once the workspace is open
         self.open_error: tuple[str, str] | None = None  # (title, message)
+        self.offer_kit = False  # the wizard made a new workspace: offer a recovery kit
 
     def _error(self, title: str, message: str) -> None:
         from .ui.kit import dialogs
@@ -227,18 +229,12 @@ class Controller:
 
     def _workspace_path(self, policy: object) -> Path | None:
         if self.args.demo:
-            from PySide6.QtCore import Qt
-            from PySide6.QtWidgets import QApplication
-
+            path = Path(self.args.workspace).expanduser() if self.args.workspace else None
+            info = self._build_demo(path)
+            self.demo_credentials = (info.admin_email, info.password)
             from .core.tools import demo
 
-            path = Path(self.args.workspace).expanduser() if self.args.workspace else None
-            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-            try:
-                info = demo.build(path)
-            finally:
-                QApplication.restoreOverrideCursor()
-            self.demo_credentials = (info.admin_email, info.password)
+            self.demo_users = tuple(email for email, *_ in demo.DEMO_USERS)
             return info.path
         path = Path(self.args.workspace).expanduser() if self.args.workspace \
             else paths.default_workspace()
@@ -249,7 +245,30 @@ class Controller:
         wizard = FirstRunWizard(path, policy)  # type: ignore[arg-type]
         if not wizard.exec() or wizard.path is None:
             return None
+        self.offer_kit = wizard.created
         return wizard.path
+
+    def _build_demo(self, path: Path | None) -> Any:
+        """Build (or find) the demo workspace off the UI thread: the first start shows a
+        progress window while its deals are made (seconds), instead of nothing."""
+        from PySide6.QtCore import QEventLoop
+
+        from .core.tools import demo
+        from .ui.kit.ops import Op
+
+        found: list[Any] = []
+        loop = QEventLoop()
+        op = Op(None, "Preparing the demo workspace",
+                lambda progress, _cancel: demo.build(path, progress=progress),
+                cancellable=False)
+        op.on_success(found.append).on_failure(lambda _m: None).on_finished(loop.quit)
+        op.run_in_background()
+        if op.dialog is not None and not layout.exists(path or demo.workspace_path()):
+            op.dialog.show()  # a first start: the window at once, not after a blank wait
+        loop.exec()
+        if not found:
+            raise op.error or RuntimeError("the demo workspace was not built")
+        return found[0]
 
     # ---- opening, after the first paint -------------------------------------------------
 
@@ -312,7 +331,7 @@ class Controller:
         from .ui.signin import SignInDialog
 
         dialog = self.dialog = SignInDialog(self.ws, f"Workspace: {self.path}",
-                                            self.demo_credentials)
+                                            self.demo_credentials, demo_users=self.demo_users)
         after_first_paint(dialog, lambda: _bench_report("signin-painted"))
         if self.ws is None:
             from PySide6.QtCore import QTimer
@@ -336,6 +355,11 @@ class Controller:
         self.window = MainWindow(SignedIn(self.ws, dialog.session))
         self.window.signed_out.connect(self._signed_out)
         self.window.show()
+        if self.offer_kit:  # a new workspace: its keys are only in this keyring
+            from PySide6.QtCore import QTimer
+
+            self.offer_kit = False
+            QTimer.singleShot(0, self.window.offer_recovery_kit)
         return True
 
     def _signed_out(self) -> None:

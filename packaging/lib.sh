@@ -53,3 +53,53 @@ venv_install() {
   fi
   rm -f "$log"
 }
+
+# The Debian packages of every library Qt's X11 (xcb) platform plugin links that this
+# machine lacks, read from `ldd` of the plugin and its Qt libraries (not from Qt's error
+# message, which names only the first one missing). Call after venv_install.
+missing_xcb_packages() {
+  local qt lib pkg
+  qt="$(.venv/bin/python -c 'import PySide6, pathlib; print(pathlib.Path(PySide6.__file__).parent / "Qt")')"
+  for lib in $(ldd "$qt/plugins/platforms/libqxcb.so" "$qt/lib/libQt6XcbQpa.so.6" \
+               "$qt/lib/libQt6Gui.so.6" 2>/dev/null | awk '/not found/ {print $1}' | sort -u); do
+    pkg="$(xcb_package "$lib")"
+    if [ -n "$pkg" ]; then echo "$pkg"; else echo "ClosePlan: no package known for $lib" >&2; fi
+  done
+}
+
+# The Debian (12) package holding a library the xcb plugin links.
+xcb_package() {
+  case "$1" in
+    libxcb.so.1) echo libxcb1 ;;
+    libxcb-cursor.so.0) echo libxcb-cursor0 ;;
+    libxcb-icccm.so.4) echo libxcb-icccm4 ;;
+    libxcb-image.so.0) echo libxcb-image0 ;;
+    libxcb-keysyms.so.1) echo libxcb-keysyms1 ;;
+    libxcb-randr.so.0) echo libxcb-randr0 ;;
+    libxcb-render-util.so.0) echo libxcb-render-util0 ;;
+    libxcb-render.so.0) echo libxcb-render0 ;;
+    libxcb-shape.so.0) echo libxcb-shape0 ;;
+    libxcb-shm.so.0) echo libxcb-shm0 ;;
+    libxcb-sync.so.1) echo libxcb-sync1 ;;
+    libxcb-util.so.1) echo libxcb-util1 ;;
+    libxcb-xfixes.so.0) echo libxcb-xfixes0 ;;
+    libxcb-xkb.so.1) echo libxcb-xkb1 ;;
+    libxcb-xinput.so.0) echo libxcb-xinput0 ;;
+    libX11-xcb.so.1) echo libx11-xcb1 ;;
+    libX11.so.6) echo libx11-6 ;;
+    libXau.so.6) echo libxau6 ;;
+    libXdmcp.so.6) echo libxdmcp6 ;;
+    libxkbcommon-x11.so.0) echo libxkbcommon-x11-0 ;;
+    libxkbcommon.so.0) echo libxkbcommon0 ;;
+    libEGL.so.1) echo libegl1 ;;
+    libGL.so.1|libGLX.so.0|libGLdispatch.so.0) echo libgl1 ;;
+    libOpenGL.so.0) echo libopengl0 ;;
+    libfontconfig.so.1) echo libfontconfig1 ;;
+    libfreetype.so.6) echo libfreetype6 ;;
+    libdbus-1.so.3) echo libdbus-1-3 ;;
+    libglib-2.0.so.0|libgthread-2.0.so.0) echo libglib2.0-0 ;;
+    libpng16.so.16) echo libpng16-16 ;;
+    libz.so.1) echo zlib1g ;;
+    *) ;;
+  esac
+}

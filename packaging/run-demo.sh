@@ -34,14 +34,9 @@ sys.exit("SecretService" not in type(kr).__module__ + type(kr).__name__)' 2>/dev
 }
 
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && has_keyring; then
-  # Qt's X11 and Wayland plugins need these on a minimal Debian desktop.
-  need=()
-  for lib in libxcb-cursor.so.0:libxcb-cursor0 libxkbcommon-x11.so.0:libxkbcommon-x11-0 \
-             libxcb-icccm.so.4:libxcb-icccm4 libxcb-keysyms.so.1:libxcb-keysyms1 \
-             libEGL.so.1:libegl1 libfontconfig.so.1:libfontconfig1; do
-    ldconfig -p | grep "${lib%%:*}" >/dev/null || need+=("${lib##*:}")
-  done
-  [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
+  # Every library Qt's X11 plugin links (ldd), installed if missing on a minimal desktop.
+  # shellcheck disable=SC2046  # one package per word
+  apt_install $(missing_xcb_packages | sort -u)
   # A desktop session: open the window on the demo workspace (credentials are shown on
   # the sign-in window).
   exec closeplan-desktop --demo
@@ -54,7 +49,21 @@ else
     || apt_install gnome-keyring dbus-daemon dbus-user-session
   echo "No desktop keyring found: using a private one for this run."
   export CLOSEPLAN_HOME="${CLOSEPLAN_HOME:-$(mktemp -d -t closeplan-demo.XXXXXX)/workspace}"
+  # The CLI's "Try: closeplan-admin ..." would point at keys that end with this run.
+  export CLOSEPLAN_EPHEMERAL_KEYRING=1
   export -f tour
   dbus-run-session -- packaging/with-keyring.sh bash -c tour \
     2> >(grep -v -e 'Failed to set fd limit' -e 'dbus-daemon\[' >&2)
+  cat <<'END'
+
+This run's keyring, and with it the demo's keys, ended with the run. To try
+closeplan-admin yourself, open a shell with a keyring of its own and run it there:
+
+  dbus-run-session -- packaging/with-keyring.sh bash
+  export PATH="$PWD/.venv/bin:$PATH"
+  closeplan-admin demo
+  closeplan-admin deals list --as admin@riverside-health.example
+
+(On a desktop session, bash packaging/run-demo.sh opens the window instead.)
+END
 fi

@@ -2,7 +2,9 @@
 
     .venv/bin/python tests/screenshots.py [OUT_DIR]      (default: screenshots/)
 
-The main window is 1360x820, or CLOSEPLAN_SCREENSHOT_SIZE=WxH (e.g. 1366x768). Runs
+The main window is 1360x820, or CLOSEPLAN_SCREENSHOT_SIZE=WxH (e.g. 1366x768; for
+1920x1080 at 150 %, QT_SCALE_FACTOR=1.5 and 1280x690, the logical size less a task bar).
+CLOSEPLAN_SCREENSHOT_THEME=dark renders the dark palette a dark desktop gets. Runs
 offscreen (or on QT_QPA_PLATFORM's platform) with a private keyring (it starts one when
 none is running) and a fresh demo workspace, as a new user would see them. Not part of
 the test suite's pass/fail.
@@ -59,6 +61,10 @@ def main() -> None:
     app = QApplication.instance() or QApplication([])
     app.setOrganizationName("ClosePlanScreenshots")
     app.setApplicationName("ClosePlan Desktop")
+    if os.environ.get("CLOSEPLAN_SCREENSHOT_THEME") == "dark":
+        from closeplan_desktop.ui import theme
+
+        theme.system_is_dark = lambda: True  # as on a desktop in a dark scheme
     apply_theme(app)
     shots: list[str] = []
 

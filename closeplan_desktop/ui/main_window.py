@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -28,12 +28,15 @@ from PySide6.QtWidgets import (
 
 from .. import __version__
 from ..core.usecases import users
+from ..core.usecases.auth import BAD_CREDENTIALS
 from .audit.pane import AuditPane
+from .deals.dialog import DealDialog, Draft
 from .deals.pane import DealsPane
 from .icons import icon
 from .idle import IdleWatcher, SessionSignals
 from .kit import dialogs, ops
 from .kit.ops import Kind
+from .kit.widgets import fit_to_screen, keep_on_screen
 from .pane import Command, Pane
 from .signed_in import SignedIn
 from .signin import LockScreen
@@ -49,6 +52,8 @@ class MainWindow(QMainWindow):
     def __init__(self, signed_in: SignedIn) -> None:
         super().__init__()
         self.signed_in = signed_in
+        # Unsaved deal forms closed by a lock, reopened after unlocking (memory only).
+        self._drafts: list[Draft] = []
         self.setWindowTitle("ClosePlan Desktop")
         self.setWindowIcon(icon("closeplan"))
         self.setObjectName("mainWindow")
@@ -90,6 +95,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_status()
         self.nav.setCurrentRow(0)
+        # One pane (a sales user) needs no navigation: its width goes to the deal titles.
+        self.nav.setVisible(self.nav.count() > 1)
 
         signed_in.locked.connect(self._on_locked)
         signed_in.unlocked.connect(self._on_unlocked)
@@ -229,36 +236,71 @@ class MainWindow(QMainWindow):
         for pane in self.panes.values():
             pane.clear_sensitive()
             pane.stale = True  # reloaded when shown after unlocking
-        # Dialogs can hold PHI (an edit form): close them.
+        # Dialogs can hold PHI (an edit form): close them. A deal form with unsaved
+        # changes is kept in memory (never on disk) and opened again after unlocking.
         for widget in QApplication.topLevelWidgets():
             if isinstance(widget, QDialog) and widget.isVisible():
+                if isinstance(widget, DealDialog) and widget.has_changes():
+                    self._drafts.append(widget.draft())
                 widget.reject()
         self.idle.stop()
         self.nav.setEnabled(False)
         self.menuBar().setEnabled(False)
         self.lock_screen.prepare(self.signed_in.core.email)
+        if self._drafts:
+            self.lock_screen.say_draft_kept()
         self.stack.setCurrentWidget(self.lock_screen)
 
     def _unlock(self, password: str) -> None:
         # A sign-in is a security event, whether it succeeds or not.
         ops.run_now(lambda: self.signed_in.unlock(password), parent=self,
-                    on_failure=self.lock_screen.show_error, changes={Kind.AUDIT},
+                    on_failure=self._unlock_failed, changes={Kind.AUDIT},
                     hub=self.signed_in.changes)
+
+    def _unlock_failed(self, text: str) -> None:
+        # The email is fixed here: only the password can be wrong.
+        self.lock_screen.show_error("The password is incorrect." if text == BAD_CREDENTIALS
+                                    else text)
 
     def _on_unlocked(self) -> None:
         self.nav.setEnabled(True)
         self.menuBar().setEnabled(True)
         self.idle.start()
         self._show_row(self.nav.currentRow())
+        drafts, self._drafts = self._drafts, []
+        for draft in drafts:  # after this slot returns: the form's own event loop
+            QTimer.singleShot(0, lambda d=draft: self.deals.reopen_draft(d))
+
+    def sign_out_drafts(self) -> None:
+        """Drop the drafts kept through a lock (signing out ends them)."""
+        for draft in self._drafts:
+            draft.clear()
+        self._drafts = []
 
     # ---- actions --------------------------------------------------------------------
 
-    def open_keys(self) -> None:
+    def open_keys(self, export_kit: bool = False) -> None:
         from .keys.dialog import KeysDialog
 
         dialog = KeysDialog(self.signed_in, self)
+        if export_kit:  # once it is on screen, the export's file prompt over it
+            QTimer.singleShot(0, dialog.export_kit)
         dialog.exec()
         dialog.deleteLater()  # it listens to the window's changes while it exists
+
+    def offer_recovery_kit(self) -> None:
+        """After creating a workspace: its keys are only in this keyring until a kit is
+        exported, so ask the admin to export one now."""
+        if not self.signed_in.core.is_admin or self.signed_in.is_locked:
+            return
+        if dialogs.confirm(
+                self, "Export a recovery kit",
+                "Your workspace is ready. Its keys are kept only in this computer's keyring: "
+                "if the keyring is lost (a new computer, a reset user profile), the data "
+                "cannot be opened without a recovery kit.\n\nExport a recovery kit now and "
+                "keep it away from this computer. You can also do it later under Tools → "
+                "Keys and Settings.", "Export kit…"):
+            self.open_keys(export_kit=True)
 
     def about(self) -> None:
         dialogs.about(
@@ -270,6 +312,7 @@ class MainWindow(QMainWindow):
             f"<p>Workspace: {self.signed_in.ws.path}</p>")
 
     def sign_out(self) -> None:
+        self.sign_out_drafts()
         for pane in self.panes.values():
             pane.clear_sensitive()
         self.signed_out.emit()
@@ -282,8 +325,9 @@ class MainWindow(QMainWindow):
         geometry = settings.value("mainWindow/geometry")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
+            keep_on_screen(self)
         else:
-            self.resize(1280, 800)
+            fit_to_screen(self, QSize(1280, 800))
         state = settings.value("mainWindow/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)

@@ -43,7 +43,7 @@ class SignInDialog(QDialog):
 
     def __init__(self, ws: Workspace | None, tenant_hint: str = "",
                  demo_credentials: tuple[str, str] | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, demo_users: tuple[str, ...] = ()) -> None:
         super().__init__(parent)
         self.ws = ws
         self.session: AuthSession | None = None
@@ -66,8 +66,10 @@ class SignInDialog(QDialog):
         head.addLayout(titles, 1)
         layout.addLayout(head)
         if demo_credentials:
-            banner = QLabel(f"<b>Demo workspace</b><br>Email: {demo_credentials[0]}<br>"
-                            f"Password: {demo_credentials[1]}")
+            # The sales users too: their window differs from the admin's (deals only).
+            sales = "".join(f"<br>Sales: {email}" for email in demo_users)
+            banner = QLabel(f"<b>Demo workspace</b><br>Admin: {demo_credentials[0]}{sales}"
+                            f"<br>Password (all): {demo_credentials[1]}")
             banner.setObjectName("demoBanner")
             banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             banner.setFrameShape(QFrame.Shape.StyledPanel)
@@ -187,14 +189,26 @@ class LockScreen(QWidget):
         row.addStretch(1)
         box.addLayout(row)
         box.addWidget(self.error)
+        self.draft_note = QLabel()
+        self.draft_note.setObjectName("draftNote")
+        self.draft_note.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        self.draft_note.setWordWrap(True)
+        box.addWidget(self.draft_note)
         outer.addLayout(box)
         outer.addStretch(3)
 
     def prepare(self, who: str) -> None:
         self.who.setText(f"Signed in as {who}. Enter your password to continue.")
         self.error.hide()
+        self.draft_note.hide()
         self.password.clear()
         self.password.setFocus()
+
+    def say_draft_kept(self) -> None:
+        """An unsaved form was closed by the lock and is kept in memory: say so."""
+        self.draft_note.setText("The deal you were editing was not saved. It is kept in "
+                                "memory (not on disk) and opens again when you unlock.")
+        self.draft_note.show()
 
     def show_error(self, text: str) -> None:
         set_message(self.error, text)

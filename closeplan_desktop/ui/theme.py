@@ -48,6 +48,14 @@ def apply_theme(app: QApplication) -> None:
         palette.setColor(QPalette.ColorRole.Text, QColor("#e6e8ea"))
         palette.setColor(QPalette.ColorRole.WindowText, QColor("#e6e8ea"))
         palette.setColor(QPalette.ColorRole.ButtonText, QColor("#e6e8ea"))
+    # Greyed-out text must look greyed out: the dark palette above sets every group's text
+    # alike, and some system palettes do too.
+    dim = QColor("#7b828a") if system_is_dark() else QColor("#8a8f95")
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.WindowText,
+                 QPalette.ColorRole.ButtonText):
+        if palette.color(QPalette.ColorGroup.Disabled, role) == palette.color(
+                QPalette.ColorGroup.Active, role):
+            palette.setColor(QPalette.ColorGroup.Disabled, role, dim)
     palette.setColor(QPalette.ColorRole.Highlight, QColor(ACCENT))
     palette.setColor(QPalette.ColorRole.HighlightedText, QColor("#ffffff"))
     palette.setColor(QPalette.ColorRole.Link, QColor(ACCENT))

@@ -78,7 +78,8 @@ class OrgPage(QWizardPage):
         row = QHBoxLayout()
         row.addWidget(self.path, 1)
         row.addWidget(browse)
-        form.addRow("&Name", self.name)
+        # Mnemonics clear of the wizard's own (&Next, &Back, &Finish, &Cancel).
+        form.addRow("Na&me", self.name)
         form.addRow("&Domain", self.domain)
         form.addRow("Workspace folder", row)
         form.addRow("", self.hint)
@@ -126,9 +127,9 @@ class AdminPage(QWizardPage):
         self.policy_hint.setObjectName("passwordPolicy")
         self.policy_hint.setWordWrap(True)
         self.hint = _hint()
-        for label, w in (("&First name", self.first), ("&Last name", self.last),
+        for label, w in (("F&irst name", self.first), ("&Last name", self.last),
                          ("&Email", self.email), ("&Password", self.password),
-                         ("&Confirm", self.confirm)):
+                         ("C&onfirm password", self.confirm)):
             w.setAccessibleName(label.replace("&", ""))
             form.addRow(label, w)
             w.textChanged.connect(self.completeChanged)
@@ -161,6 +162,9 @@ class AdminPage(QWizardPage):
             return False
         self.hint.clear()
         return pw_ok
+
+    def nextId(self) -> int:
+        return -1  # the last page: Enter means Finish, never "go on to Restore"
 
 
 class RestorePage(QWizardPage):
@@ -213,9 +217,13 @@ class RestorePage(QWizardPage):
         return bool(self.path.text().strip() and self.kit.text().strip()
                     and self.passphrase.text())
 
+    def nextId(self) -> int:
+        return -1
+
 
 class FirstRunWizard(QWizard):
-    """Creates or restores the workspace; `path` holds its folder when accepted."""
+    """Creates or restores the workspace; `path` holds its folder when accepted, and
+    `created` is True when it is a new one (which has no recovery kit yet)."""
 
     CHOICE, ORG, ADMIN, RESTORE = range(4)
 
@@ -230,6 +238,7 @@ class FirstRunWizard(QWizard):
         self.policy = policy
         self.path: Path | None = None
         self.admin_email = ""
+        self.created = False
         self.choice = ChoicePage()
         self.org = OrgPage(default_path)
         self.admin = AdminPage(policy)
@@ -262,6 +271,7 @@ class FirstRunWizard(QWizard):
         self.admin.confirm.clear()
         self.admin_email = validation.email(self.admin.email.text())
         self.path = path
+        self.created = True
 
     def _restore(self) -> None:
         path = Path(self.restore.path.text().strip()).expanduser()

@@ -324,6 +324,35 @@ def test_demo_creates_then_finds(tmp_path: Path) -> None:
     assert run_cli("doctor", "--workspace", ws).code == 0
 
 
+def test_demo_hint_is_left_out_when_the_keyring_ends_with_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = tmp_path / "demo"
+    r = run_cli("demo", "--workspace", ws, "--deals", "20")
+    assert r.code == 0 and f"Try: closeplan-admin deals list --workspace {ws}" in r.out
+    monkeypatch.setenv("CLOSEPLAN_EPHEMERAL_KEYRING", "1")  # packaging/run-demo.sh, headless
+    r = run_cli("demo", "--workspace", ws)
+    assert r.code == 0 and "Try:" not in r.out and "Found" in r.out
+
+
+def test_the_xcb_plugin_libraries_all_have_a_package() -> None:
+    """packaging/lib.sh names a Debian package for every library Qt's xcb plugin links."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    script = ('. packaging/lib.sh; qt="$(.venv/bin/python -c \'import PySide6, pathlib; '
+              'print(pathlib.Path(PySide6.__file__).parent / "Qt")\')"; '
+              'for lib in $(ldd "$qt/plugins/platforms/libqxcb.so" '
+              '"$qt/lib/libQt6XcbQpa.so.6" | awk \'$1 ~ /^lib/ {print $1}\' | sort -u); do '
+              'case "$lib" in libQt6*|libicu*|libc.so*|libm.so*|libstdc++*|libgcc_s*|'
+              'libpthread*|libdl.so*|libz.so*|libsystemd*|libcap*|libgcrypt*|libgpg-error*|'
+              'liblz4*|liblzma*|libzstd*|libbsd*|libmd.so*|libexpat*|libbrotli*|libpcre2*'
+              ') continue;; esac; '
+              '[ -n "$(xcb_package "$lib")" ] || echo "$lib"; done')
+    out = subprocess.run(["bash", "-c", script], cwd=root, capture_output=True, text=True,
+                         check=True).stdout
+    assert out == ""
+
+
 def test_bad_policy_file_is_a_clear_error(cli_ws: Path, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     p = tmp_path / "policy.json"

@@ -346,9 +346,34 @@ def test_demo_start_opens_the_window_after_sign_in(tmp_path: Path, qtbot: QtBot,
     window = controller.window
     qtbot.addWidget(window)
     assert demo.DEMO_PASSWORD in str(shown[0])
+    assert all(email in str(shown[0]) for email, *_ in demo.DEMO_USERS)
     assert window.isVisible() and window.deals.model.total == 3000
     assert window.pane_keys == ["deals", "users", "audit"]
     window.close()
     controller.warm_up.wait()
     controller.ws.close()
 
+
+
+def test_the_first_demo_start_shows_progress_while_it_builds(
+        tmp_path: Path, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QProgressDialog
+
+    from closeplan_desktop.core.tools import demo
+
+    real_build = demo.build
+    monkeypatch.setattr(demo, "build", lambda path, progress: real_build(path, 300, progress))
+    seen: list[str] = []
+
+    def look() -> None:
+        seen.extend(w.windowTitle() for w in QApplication.topLevelWidgets()
+                    if isinstance(w, QProgressDialog) and w.isVisible())
+        if not seen:
+            QTimer.singleShot(50, look)
+
+    QTimer.singleShot(50, look)
+    controller = _controller(tmp_path / "demo", demo=True)
+    info = controller._build_demo(tmp_path / "demo")  # the UI stays live meanwhile
+    assert info.created and info.deals == 300
+    assert "Preparing the demo workspace" in seen

@@ -321,28 +321,41 @@ def count_deals(session: AuthSession, query: DealQuery = DealQuery(), *,
         return _count_streamed(s, session.tenant_id, query, at_most)
 
 
-def pipeline(session: AuthSession) -> list[PipelineRow]:
-    """Count and exact total value per status of the tenant's live deals.
+def pipeline(session: AuthSession, query: DealQuery | None = None) -> list[PipelineRow]:
+    """Count and exact total value per status of the tenant's live deals, or with `query`
+    of the deals that list holds (its status filter, search and deleted flag).
 
-    Read from the counters that triggers keep (0003). A total that overflowed SQLite's
-    64-bit integers reads back as a float; that status is then summed exactly here.
+    Unsearched, read from the counters that triggers keep (0003). A total that overflowed
+    SQLite's 64-bit integers reads back as a float; that status is then summed exactly
+    here. A search sums its matches, so callers ask only when the match count is known to
+    be modest (the window: an exact count).
     """
-    where = (Deal.tenant_id == session.tenant_id, Deal.deleted_at.is_(None))
+    query = query or DealQuery()
+    _check_query(query)
     found: dict[DealStatus, tuple[int, Decimal]] = {}
     with run(session, write=False) as s:
         actor(s, session)
-        inexact = []
-        for st, n, total in stats(s, session.tenant_id, False):
-            if isinstance(total, int):
-                found[DealStatus(st)] = (n, cents_to_decimal(total))
-            else:
-                inexact.append(st)
-        for st in inexact:
-            tot = Decimal("0.00")
-            n = 0
-            for (amount,) in s.execute(select(Deal.value).where(*where, Deal.status == st)):
-                n += 1
-                tot += amount
-            found[DealStatus(st)] = (n, tot)
+        if search.fts_query(query.search):
+            q = _filtered(select(Deal.status, Deal.value), session.tenant_id, query)
+            for st, amount in s.execute(q):
+                n, tot = found.get(DealStatus(st), (0, Decimal("0.00")))
+                found[DealStatus(st)] = (n + 1, tot + amount)
+        else:
+            where = _filtered(select(Deal.value), session.tenant_id, query)
+            inexact = []
+            for st, n, total in stats(s, session.tenant_id, query.deleted):
+                if isinstance(total, int):
+                    found[DealStatus(st)] = (n, cents_to_decimal(total))
+                else:
+                    inexact.append(st)
+            for st in inexact:
+                tot = Decimal("0.00")
+                n = 0
+                for (amount,) in s.execute(where.where(Deal.status == st)):
+                    n += 1
+                    tot += amount
+                found[DealStatus(st)] = (n, tot)
     zero = (0, Decimal("0.00"))
-    return [PipelineRow(st, *found.get(st, zero)) for st in DealStatus]
+    wanted = None if query.status is None else validation.status(query.status)
+    return [PipelineRow(st, *(found.get(st, zero) if wanted in (None, st) else zero))
+            for st in DealStatus]

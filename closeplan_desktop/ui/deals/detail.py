@@ -7,15 +7,18 @@ if it is still there. For another user's deal, Reveal first asks for a break-gla
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -33,6 +36,20 @@ from .model import STATUS_LABELS
 
 MASK = "••••••••"
 FIELD_LABELS = dict(validation.STANDARD_PHI_FIELDS)
+# Revealed fields in the order people read a chart (name first), not the keys' order.
+FIELD_ORDER = {key: i for i, (key, _label) in enumerate(validation.STANDARD_PHI_FIELDS)}
+# Longer single-line values wrap in a text box rather than hide their end.
+WRAP_FROM_CHARS = 40
+
+
+def ordered_fields(revealed: dict[str, str]) -> list[tuple[str, str]]:
+    """Revealed fields, standard ones in the chart's order, then the others by key."""
+    return sorted(revealed.items(),
+                  key=lambda kv: (FIELD_ORDER.get(kv[0], len(FIELD_ORDER)), kv[0]))
+
+
+def field_label(key: str) -> str:
+    return FIELD_LABELS.get(key, key.replace("_", " ").capitalize())
 
 
 class ClipboardGuard:
@@ -72,9 +89,25 @@ class DealDetail(QWidget):
         self.countdown = QTimer(self)
         self.countdown.setInterval(1000)
         self.countdown.timeout.connect(self._tick)
+        self.copy_note_timer = QTimer(self)
+        self.copy_note_timer.setSingleShot(True)
+        self.copy_note_timer.timeout.connect(lambda: self.copy_note.hide())
         self.setMinimumWidth(320)
 
-        layout = QVBoxLayout(self)
+        # The panel scrolls: revealed fields keep their full height however many there
+        # are (a squeezed field would make the user reveal, and log, again).
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.scroll = QScrollArea()
+        self.scroll.setObjectName("detailScroll")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # its buttons and fields take it
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer.addWidget(self.scroll)
+        body = QWidget()
+        self.scroll.setWidget(body)
+        layout = QVBoxLayout(body)
         layout.setContentsMargins(12, 8, 12, 8)
         self.title = QLabel("Select a deal")
         self.title.setObjectName("detailTitle")
@@ -122,6 +155,12 @@ class DealDetail(QWidget):
         buttons.addWidget(self.hide_button)
         buttons.addStretch(1)
         phi_layout.addLayout(buttons)
+        # What the last copy did: the user cannot see the clipboard.
+        self.copy_note = QLabel()
+        self.copy_note.setObjectName("copyNote")
+        self.copy_note.setWordWrap(True)
+        self.copy_note.hide()
+        phi_layout.addWidget(self.copy_note)
         layout.addWidget(self.phi_box)
         layout.addStretch(1)
         self.show_deal(None)
@@ -177,27 +216,62 @@ class DealDetail(QWidget):
             self.hide_button.setEnabled(False)
             return
         self._tick()
-        for key, value in self.revealed.items():
+        seconds = self.signed_in.policy.clipboard_clear_seconds
+        for key, value in ordered_fields(self.revealed):
+            label = field_label(key)
             row = QHBoxLayout()
-            field = QLineEdit(value)
-            field.setReadOnly(True)
+            field = self._value_widget(value)
             field.setObjectName(f"phi_{key}")
-            field.setAccessibleName(FIELD_LABELS.get(key, key))
+            field.setProperty("phi_key", key)
+            # Ctrl+C copies through the guard (cleared later); no context menu copy
+            # that would leave PHI on the clipboard.
+            field.installEventFilter(self)
+            field.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
+            field.setAccessibleName(label)
             copy = QToolButton()
             copy.setIcon(icon("copy"))
-            copy.setToolTip(f"Copy (cleared from the clipboard after "
-                            f"{self.signed_in.policy.clipboard_clear_seconds} s)")
-            copy.setAccessibleName(f"Copy {FIELD_LABELS.get(key, key)}")
+            copy.setToolTip(f"Copy {label} (cleared from the clipboard after {seconds} s)")
+            copy.setAccessibleName(f"Copy {label}")
             copy.clicked.connect(lambda _=False, k=key: self.copy_field(k))
             row.addWidget(field, 1)
-            row.addWidget(copy)
+            row.addWidget(copy, 0, Qt.AlignmentFlag.AlignTop)
             holder = QWidget()
             holder.setLayout(row)
             row.setContentsMargins(0, 0, 0, 0)
-            self.phi_form.addRow(FIELD_LABELS.get(key, key.replace("_", " ").capitalize()),
-                                 holder)
+            self.phi_form.addRow(label, holder)
         self.reveal_button.setEnabled(False)
         self.hide_button.setEnabled(True)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Ctrl+C (the platform's Copy) in a revealed field copies the whole value with
+        the clipboard guard, not the selection without it."""
+        key = watched.property("phi_key") if isinstance(watched, QWidget) else None
+        if key and event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
+            assert isinstance(event, QKeyEvent)
+            if event.matches(QKeySequence.StandardKey.Copy):
+                if event.type() == QEvent.Type.KeyPress:
+                    self.copy_field(str(key))
+                event.accept()
+                return True
+        return super().eventFilter(watched, event)
+
+    @staticmethod
+    def _value_widget(value: str) -> QWidget:
+        """A read-only field showing a value from its start; several lines or a long
+        value wrap in a box as tall as its text."""
+        if "\n" not in value and len(value) <= WRAP_FROM_CHARS:
+            line = QLineEdit(value)
+            line.setReadOnly(True)
+            line.setCursorPosition(0)  # the start ("M17.11 …"), not the end
+            return line
+        box = QPlainTextEdit(value)
+        box.setReadOnly(True)
+        box.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        box.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        box.setTabChangesFocus(True)
+        lines = max(2, min(8, value.count("\n") + 1 + len(value) // WRAP_FROM_CHARS))
+        box.setFixedHeight(box.fontMetrics().lineSpacing() * lines + 14)
+        return box
 
     def _tick(self) -> None:
         left = max(0, self.hide_timer.remainingTime() // 1000)
@@ -240,13 +314,22 @@ class DealDetail(QWidget):
     def copy_field(self, key: str) -> None:
         value = self.revealed.get(key)
         if value is not None:
-            self.clipboard.copy(value, self.signed_in.policy.clipboard_clear_seconds)
+            seconds = self.signed_in.policy.clipboard_clear_seconds
+            self.clipboard.copy(value, seconds)
+            self.copy_note.setText(f"{field_label(key)} copied; the clipboard clears in "
+                                   f"{seconds} s.")
+            self.copy_note.show()
+            self.copy_note_timer.start(seconds * 1000)
 
     def clear_sensitive(self) -> None:
         self.hide_phi()
         self.clipboard.clear()
+        self.copy_note.hide()
 
     def visible_phi_text(self) -> list[str]:
         """Every PHI text a widget of this panel holds (for tests and the lock check)."""
-        return [w.text() for w in self.findChildren(QLineEdit) if w.objectName()
-                .startswith("phi_")]
+        lines = [w.text() for w in self.findChildren(QLineEdit)
+                 if w.objectName().startswith("phi_")]
+        boxes = [w.toPlainText() for w in self.findChildren(QPlainTextEdit)
+                 if w.objectName().startswith("phi_")]
+        return lines + boxes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtWidgets import (
@@ -11,6 +12,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QLabel,
+    QLayout,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -32,6 +34,32 @@ from ..signed_in import SignedIn
 from .model import STATUS_LABELS
 
 
+def _reserve_line(hint: QLabel) -> None:
+    """Keep a line for the hint while it is hidden: a message that appears does not move
+    the fields below it (under the mouse)."""
+    policy = hint.sizePolicy()
+    policy.setRetainSizeWhenHidden(True)
+    hint.setSizePolicy(policy)
+    hint.setMinimumHeight(hint.fontMetrics().lineSpacing())
+
+
+@dataclass
+class Draft:
+    """An unsaved deal form, held in memory only while the window is locked."""
+
+    deal: DealSummary | None
+    title: str
+    status_index: int
+    value: str
+    phi: dict[str, str] | None  # None when the PHI was never loaded to edit
+    extra_phi: dict[str, str]
+    touched: set[str]
+
+    def clear(self) -> None:
+        self.phi = None
+        self.extra_phi = {}
+
+
 class DealDialog(QDialog):
     """New deal when `deal` is None; otherwise edit it. Existing PHI is only loaded (and
     logged) when the user asks to edit it."""
@@ -46,7 +74,19 @@ class DealDialog(QDialog):
         self.setWindowTitle("New Deal" if deal is None else "Edit Deal")
         self.setObjectName("dealDialog")
         self.setMinimumWidth(520)
+        # Fields a user has typed in (or all, after Save): only they show their problem;
+        # a new form does not open in red.
+        self.touched: set[str] = set()
+        self.tried = False
+        self._filling = False  # set while the form fills itself (loaded PHI)
         layout = QVBoxLayout(self)
+        self.restored_note = QLabel()
+        self.restored_note.setObjectName("restoredNote")
+        self.restored_note.setWordWrap(True)
+        self.restored_note.hide()
+        layout.addWidget(self.restored_note)
+        # Never smaller than its contents: nothing clipped, whatever the font and scale.
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
 
         form = QFormLayout()
         self.title = QLineEdit(deal.title if deal else "")
@@ -86,10 +126,11 @@ class DealDialog(QDialog):
             if key == "notes":
                 widget = QPlainTextEdit()
                 widget.setFixedHeight(70)
-                widget.textChanged.connect(self.validate)
+                widget.setTabChangesFocus(True)
+                widget.textChanged.connect(lambda: self._touch("phi"))
             else:
                 widget = QLineEdit()
-                widget.textChanged.connect(self.validate)
+                widget.textChanged.connect(lambda _t: self._touch("phi"))
             widget.setAccessibleName(label)
             widget.setObjectName(f"phiEdit_{key}")
             self.phi_fields[key] = widget
@@ -108,8 +149,10 @@ class DealDialog(QDialog):
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
-        self.title.textChanged.connect(self.validate)
-        self.value.textChanged.connect(self.validate)
+        self.title.textChanged.connect(lambda _t: self._touch("title"))
+        self.value.textChanged.connect(lambda _t: self._touch("value"))
+        for hint in (self.title_hint, self.value_hint, self.phi_hint):
+            _reserve_line(hint)
         self._set_phi_editable(self.phi_loaded)
         self.validate()
 
@@ -137,6 +180,7 @@ class DealDialog(QDialog):
         done = self._run(lambda: deals.reveal_phi(session, deal_id, reason), {Kind.AUDIT})
         if not done.ok or done.value is None:
             return
+        self._filling = True
         for key, value in done.value.items():
             widget = self.phi_fields.get(key)
             if widget is None:
@@ -145,6 +189,7 @@ class DealDialog(QDialog):
                 widget.setPlainText(value)
             else:
                 widget.setText(value)
+        self._filling = False
         self.phi_loaded = True
         self._set_phi_editable(True)
 
@@ -156,25 +201,31 @@ class DealDialog(QDialog):
 
     # ---- validation and saving ------------------------------------------------------
 
-    def _check(self, fn: Any, value: Any, hint: QLabel) -> bool:
+    def _touch(self, field: str) -> None:
+        if not self._filling:
+            self.touched.add(field)
+        self.validate()
+
+    def _check(self, field: str, fn: Any, value: Any, hint: QLabel) -> bool:
         try:
             fn(value)
         except ValidationError as exc:
             hint.setText(str(exc))
-            hint.show()
+            hint.setVisible(self.tried or field in self.touched)
             return False
         hint.hide()
         return True
 
     def validate(self) -> bool:
-        ok = self._check(validation.title, self.title.text(), self.title_hint)
-        ok = self._check(money.parse, self.value.text(), self.value_hint) and ok
+        ok = self._check("title", validation.title, self.title.text(), self.title_hint)
+        ok = self._check("value", money.parse, self.value.text(), self.value_hint) and ok
         if self.phi_loaded:
-            ok = self._check(lambda _: self.phi_value(), None, self.phi_hint) and ok
+            ok = self._check("phi", lambda _: self.phi_value(), None, self.phi_hint) and ok
         self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(ok)
         return ok
 
     def save(self) -> None:
+        self.tried = True
         if not self.validate():
             return
         session = self.signed_in.core
@@ -200,6 +251,42 @@ class DealDialog(QDialog):
         """Core work whose refusal shows in the dialog's message line (it stays open)."""
         return ops.run_now(work, parent=self, on_failure=self.show_problem, changes=changes,
                            hub=self.signed_in.changes)
+
+    # ---- a draft kept through a lock -----------------------------------------------
+
+    def has_changes(self) -> bool:
+        """True when the user typed something (what a lock must not silently drop)."""
+        return bool(self.touched)
+
+    def draft(self) -> Draft:
+        """What the form holds, for the window to keep in memory (never on disk) while it
+        is locked; the widgets are cleared when the dialog closes."""
+        phi = {k: (w.toPlainText() if isinstance(w, QPlainTextEdit) else w.text())
+               for k, w in self.phi_fields.items()}
+        return Draft(self.deal, self.title.text(), self.status.currentIndex(),
+                     self.value.text(), phi if self.phi_loaded else None,
+                     dict(self.extra_phi), set(self.touched))
+
+    def restore(self, draft: Draft) -> None:
+        """Fill the form from a draft kept through a lock, and say so."""
+        self.title.setText(draft.title)
+        self.status.setCurrentIndex(draft.status_index)
+        self.value.setText(draft.value)
+        if draft.phi is not None:
+            self.extra_phi = dict(draft.extra_phi)
+            for key, text in draft.phi.items():
+                w = self.phi_fields[key]
+                if isinstance(w, QPlainTextEdit):
+                    w.setPlainText(text)
+                else:
+                    w.setText(text)
+            self.phi_loaded = True
+            self._set_phi_editable(True)
+        self.touched = set(draft.touched)
+        self.validate()
+        self.restored_note.setText("The window locked while you were editing: your unsaved "
+                                   "changes are back. Save them or cancel.")
+        self.restored_note.show()
 
     def show_problem(self, text: str) -> None:
         set_message(self.error, text)

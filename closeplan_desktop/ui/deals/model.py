@@ -24,6 +24,7 @@ from ...core.store import search
 from ...core.usecases import deal_list
 from ...core.usecases.deal_list import DealQuery, DealSummary
 from ..kit.formatting import amount, local_minute
+from ..kit.widgets import AMOUNT_ROLE
 
 PAGE = 200
 # Pages of rows kept in memory; the rest are read again by key when shown.
@@ -37,6 +38,8 @@ STATUS_LABELS = {DealStatus.DRAFT: "Draft", DealStatus.ACTIVE: "Active",
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 _BLANK = ("",) * len(COLUMNS)
+# Money and times read largest and newest first on their first click.
+_FIRST_DESCENDING = {"value", "updated_at"}
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -227,9 +230,13 @@ class DealsModel(QAbstractTableModel):
         start, end, shown, _ = self._hot_page(row)
         return shown[row - start] if start <= row < end else _BLANK
 
-    def _has_phi(self, row: int) -> bool:
+    def _deal(self, row: int) -> DealSummary | None:
         start, end, _, rows = self._hot_page(row)
-        return start <= row < end and rows[row - start].has_phi
+        return rows[row - start] if start <= row < end else None
+
+    def _has_phi(self, row: int) -> bool:
+        deal = self._deal(row)
+        return deal is not None and deal.has_phi
 
     # ---- Qt model API ---------------------------------------------------------------
 
@@ -248,6 +255,13 @@ class DealsModel(QAbstractTableModel):
             return self.display_row(row)[index.column()]
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return _RIGHT if index.column() == 2 else _LEFT
+        if index.column() == 0 and role == Qt.ItemDataRole.ToolTipRole:
+            return self.display_row(index.row())[0]  # the whole title, however narrow
+        if index.column() == 2 and role in (AMOUNT_ROLE, Qt.ItemDataRole.ToolTipRole):
+            deal = self._deal(index.row())
+            if deal is None:
+                return None
+            return deal.value if role == AMOUNT_ROLE else amount(deal.value)
         if role == Qt.ItemDataRole.DecorationRole and index.column() == 4:
             return self._lock_icon() if self._has_phi(index.row()) else None
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 4:
@@ -257,9 +271,24 @@ class DealsModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(COLUMNS):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if role == Qt.ItemDataRole.InitialSortOrderRole:
+            return (Qt.SortOrder.DescendingOrder if SORT_KEYS[section] in _FIRST_DESCENDING
+                    else Qt.SortOrder.AscendingOrder)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return None if self.sortable(section) else "This column does not sort."
         return None
+
+    @staticmethod
+    def sortable(column: int) -> bool:
+        return 0 <= column < len(SORT_KEYS) and SORT_KEYS[column] is not None
+
+    def sort_column(self) -> int:
+        """The column of the list's current sort."""
+        return SORT_KEYS.index(self.query.sort) if self.query.sort in SORT_KEYS else 5
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         key = SORT_KEYS[column] if 0 <= column < len(SORT_KEYS) else None

@@ -27,14 +27,15 @@ from ...core.domain.enums import DealStatus
 from ...core.domain.progress import CancelToken, Progress
 from ...core.usecases import deal_import, deal_list, deals
 from ...core.usecases.deal_list import DealQuery, DealSummary
+from ...core.usecases.frame import AuthSession
 from ..icons import icon
 from ..kit import dialogs
 from ..kit.ops import Kind
-from ..kit.widgets import button, heading, muted
+from ..kit.widgets import AmountDelegate, button, heading, muted
 from ..pane import Command, Pane
 from ..signed_in import SignedIn
 from .detail import DealDetail
-from .dialog import DealDialog
+from .dialog import DealDialog, Draft
 from .model import STATUS_LABELS, DealsModel
 from .pipeline import PipelineWidget
 
@@ -82,6 +83,12 @@ class DealsPane(Pane):
         self.search_timer.setInterval(SEARCH_DELAY_MS)
         self.search_timer.timeout.connect(self.apply_filters)
         self.search.textChanged.connect(lambda _t: self.search_timer.start())
+        # Esc in the search box clears it (the list shows everything again).
+        clear = QAction("Clear search", self.search)
+        clear.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        clear.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        clear.triggered.connect(self.search.clear)
+        self.search.addAction(clear)
 
         self.status_filter = QComboBox()
         self.status_filter.setObjectName("statusFilter")
@@ -123,6 +130,9 @@ class DealsPane(Pane):
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Tab leaves the table for the detail panel (Reveal, Copy, Hide) instead of walking
+        # its cells and changing the deal; arrows still move through the rows.
+        self.table.setTabKeyNavigation(False)
         # The indicator first: enabling sorting then asks the model for the order it
         # already has, so nothing is loaded twice.
         self.table.horizontalHeader().setSortIndicator(5, Qt.SortOrder.DescendingOrder)
@@ -133,9 +143,18 @@ class DealsPane(Pane):
         self.table.verticalHeader().setDefaultSectionSize(28)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col, width in ((1, 104), (2, 124), (3, 124), (4, 56), (5, 128)):
+        # The title tells deals apart: it keeps most of the width, whatever the screen.
+        header.setMinimumSectionSize(40)
+        for col, width in ((1, 96), (2, 120), (3, 112), (4, 44), (5, 124)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(col, width)
+        # Runs after the view has asked the model to sort (connected after it).
+        header.sortIndicatorChanged.connect(self._sorted)
+        self.model.modelAboutToBeReset.connect(self._remember_selection)
+        self.model.modelReset.connect(self._selection_gone)
+        self._kept_id: str | None = None
+        # A number too wide for its column shows abbreviated, never cut.
+        self.table.setItemDelegateForColumn(2, AmountDelegate(self.table))
         self.table.doubleClicked.connect(lambda _i: self.edit_deal())
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
 
@@ -183,8 +202,26 @@ class DealsPane(Pane):
     def apply_filters(self) -> None:
         if self.signed_in.is_locked:
             return
-        self.read("Cannot list deals", lambda: self.model.set_query(self.current_query()))
+        session = self.signed_in.core
+
+        def load() -> None:
+            self.model.set_query(self.current_query())
+            self._load_pipeline(session)
+
+        self.read("Cannot list deals", load)
         self._after_load()
+
+    def _load_pipeline(self, session: AuthSession) -> None:
+        """The totals of what the list shows: its filter and search (a search too broad
+        to count exactly shows the totals of every live deal, and says so)."""
+        query = self.model.query
+        if self.model.total_exact:
+            self.pipeline.set_rows(deal_list.pipeline(session, query),
+                                   filtered=query != DealQuery(sort=query.sort,
+                                                               descending=query.descending))
+        else:
+            self.pipeline.set_rows(deal_list.pipeline(session),
+                                   filtered=False)
 
     def refresh(self) -> None:
         """Reload the table and the pipeline, keeping the selected deal selected."""
@@ -196,7 +233,7 @@ class DealsPane(Pane):
 
         def load() -> None:
             self.model.reload()
-            self.pipeline.set_rows(deal_list.pipeline(session))
+            self._load_pipeline(session)
 
         self.read("Cannot list deals", load)
         self._after_load(select_id or (selected.id if selected else None))
@@ -237,6 +274,28 @@ class DealsPane(Pane):
 
     # ---- selection ------------------------------------------------------------------
 
+    def _remember_selection(self) -> None:
+        deal = self.selected_deal()
+        self._kept_id = deal.id if deal else None
+
+    def _selection_gone(self) -> None:
+        """A reload drops the selection without a signal: the panel and buttons follow."""
+        self.detail.show_deal(None)
+        self._update_buttons()
+
+    def _sorted(self, column: int, _order: Qt.SortOrder) -> None:
+        header = self.table.horizontalHeader()
+        if not self.model.sortable(column):
+            # The rows did not move: neither does the arrow.
+            descending = self.model.query.descending
+            header.blockSignals(True)
+            header.setSortIndicator(self.model.sort_column(), Qt.SortOrder.DescendingOrder
+                                    if descending else Qt.SortOrder.AscendingOrder)
+            header.blockSignals(False)
+            header.viewport().update()
+            return
+        self._after_load(self._kept_id)
+
     def selected_deal(self) -> DealSummary | None:
         rows = self.table.selectionModel().selectedRows()
         return self.model.deal_at(rows[0].row()) if rows else None
@@ -276,6 +335,16 @@ class DealsPane(Pane):
         dialog = DealDialog(self.signed_in, deal, self)
         if dialog.exec() and dialog.result_deal:
             self._select_saved(deal.id)
+
+    def reopen_draft(self, draft: Draft) -> None:
+        """Open again a deal form the lock closed, with what the user had typed."""
+        if self.signed_in.is_locked:
+            return
+        dialog = DealDialog(self.signed_in, draft.deal, self)
+        dialog.restore(draft)
+        draft.clear()
+        if dialog.exec() and dialog.result_deal:
+            self._select_saved(dialog.result_deal.id)
 
     def _select_saved(self, deal_id: str) -> None:
         """Select a deal the dialog saved: the save's announcement has reloaded the pane

@@ -23,6 +23,7 @@ class PipelineWidget(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.rows: list[PipelineRow] = []
+        self.filtered = False
         self.setAccessibleName("Pipeline summary")
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMinimumHeight(96)
@@ -30,10 +31,14 @@ class PipelineWidget(QWidget):
     def sizeHint(self) -> QSize:
         return QSize(600, 96)
 
-    def set_rows(self, rows: list[PipelineRow]) -> None:
+    def set_rows(self, rows: list[PipelineRow], *, filtered: bool = False) -> None:
+        """Show `rows`; `filtered` when they total a search or filter, not everything."""
         self.rows = rows
+        self.filtered = filtered
         total = sum(r.total for r in rows)
-        self.setToolTip("\n".join(f"{STATUS_LABELS[r.status]}: {r.count:,} deals, "
+        scope = ("Totals of the deals the search and filter show" if filtered
+                 else "Totals of all live deals")
+        self.setToolTip(scope + ":\n" + "\n".join(f"{STATUS_LABELS[r.status]}: {r.count:,} deals, "
                                   f"{amount(r.total)}" for r in rows) +
                         f"\nAll: {amount(Decimal(total))}")
         self.setAccessibleDescription(self.toolTip())

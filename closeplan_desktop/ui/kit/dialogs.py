@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QInputDialog,
+    QMessageBox,
+    QWidget,
+)
 
 from ...core.domain.errors import ClosePlanError
 
@@ -62,9 +69,31 @@ def confirm(parent: QWidget | None, title: str, text: str, ok: str) -> bool:
 
 
 def ask_text(parent: QWidget | None, title: str, label: str) -> str | None:
-    """Several lines of text (a break-glass reason); None when cancelled."""
-    text, ok = QInputDialog.getMultiLineText(parent, title, label)
+    """Several lines of text (a break-glass reason); None when cancelled. OK stays
+    disabled until something other than spaces is typed (no refusal box afterwards)."""
+    dialog = text_dialog(parent, title, label)
+    ok = dialog.exec() == QDialog.DialogCode.Accepted
+    text = dialog.textValue()
+    dialog.deleteLater()
     return text if ok else None
+
+
+def text_dialog(parent: QWidget | None, title: str, label: str) -> QInputDialog:
+    """The dialog `ask_text` shows (apart for tests): OK only with some text."""
+    dialog = QInputDialog(parent)
+    dialog.setWindowTitle(title)
+    dialog.setLabelText(label)
+    dialog.setOption(QInputDialog.InputDialogOption.UsePlainTextEditForTextInput)
+    buttons = dialog.findChild(QDialogButtonBox)
+    if buttons is not None:
+        ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
+
+        def follow(text: str) -> None:
+            ok.setEnabled(bool(text.strip()))
+
+        dialog.textValueChanged.connect(follow)
+        follow("")
+    return dialog
 
 
 def open_file(parent: QWidget | None, title: str, folder: Path, filters: str) -> Path | None:

@@ -1,13 +1,20 @@
 """How money and times are written on screen. Money text comes from `core.domain.money`
-(the one module that parses and writes amounts); only the pipeline's short form is the
-window's own."""
+(the one module that parses and writes amounts); only the short form, for where the full
+amount does not fit, is the window's own: Babel's compact currency formatting in the
+user's locale ("$1.2M", "$100T"; "1,2 Mio. $" in German), never a cut number."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cache
+
+from babel import Locale, UnknownLocaleError, default_locale, numbers
 
 from ...core.domain import money
+
+CURRENCY = "USD"  # the amounts `money.display` writes with "$"
 
 
 def amount(value: Decimal) -> str:
@@ -20,13 +27,31 @@ def amount_field(value: Decimal) -> str:
     return money.to_text(value)
 
 
-def short_amount(value: Decimal) -> str:
-    """The pipeline's short form: "$1.2M", "$940.5K", "$87"."""
-    v = float(value)
-    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(v) >= size:
-            return f"${v / size:,.1f}{unit}"
-    return f"${v:,.0f}"
+@cache
+def user_locale() -> Locale:
+    """The user's locale for numbers (LC_ALL, LC_NUMERIC, LANG); US English when unset
+    or "C" (whose POSIX variant writes no thousands separators)."""
+    name = default_locale("LC_NUMERIC") or "en_US"
+    try:
+        found = Locale.parse(name)
+    except (UnknownLocaleError, ValueError):
+        return Locale.parse("en_US")
+    return Locale.parse("en_US") if found.variant == "POSIX" else found
+
+
+def short_amount(value: Decimal, locale: Locale | str | None = None) -> str:
+    """An amount abbreviated in the user's locale: "$1.2M", "$940.5K", "$100T", "$87".
+
+    Where the locale has no abbreviation for the size ("940500 $" in German) the whole
+    amount is written grouped instead ("940.500 $"): short, and never a cut number."""
+    loc = Locale.parse(locale) if locale is not None else user_locale()
+    compact = numbers.format_compact_currency(value, CURRENCY, locale=loc, fraction_digits=1)
+    whole = str(abs(int(value)))
+    if len(re.sub(r"\D", "", compact)) < len(whole):
+        return compact
+    pattern = loc.currency_formats["standard"].pattern
+    return numbers.format_currency(Decimal(value).quantize(Decimal(1)), CURRENCY, locale=loc,
+                                   format=re.sub(r"[.,]0+", "", pattern), currency_digits=False)
 
 
 def local_minute(ts: datetime | None, never: str = "") -> str:

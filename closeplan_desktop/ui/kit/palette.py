@@ -12,8 +12,8 @@ from PySide6.QtGui import QColor, QGuiApplication, QPalette
 ACCENT = "#0f766e"
 # (light palette, dark palette)
 _ERROR = ("#b91c1c", "#f28b82")
-_OK = ("#15803d", "#6dd58c")
-_WARN = ("#b45309", "#f2b35a")
+_OK = ("#166534", "#6dd58c")  # 4.5:1 or more on either window colour
+_WARN = ("#92400e", "#f2b35a")
 _FLAG = ("#fff1cc", "#4a3a10")  # the background of flagged rows (break-glass, unusual days)
 _FLAG_EDGE = ("#e0b84a", "#8a6d1e")
 # The error banner: background, border, text.

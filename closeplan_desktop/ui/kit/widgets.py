@@ -3,13 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 
-from PySide6.QtCore import QSize
-from PySide6.QtGui import QFont, QPalette
-from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
+from PySide6.QtGui import QFont, QGuiApplication, QPalette
+from PySide6.QtWidgets import (
+    QLabel,
+    QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..icons import icon
 from . import palette
+from .formatting import short_amount
+
+# The role an amount cell's exact Decimal is read from.
+AMOUNT_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class AmountDelegate(QStyledItemDelegate):
+    """An amount cell that never cuts a number: the full amount when it fits, else its
+    short form ("$1.2T"); the full one is in the cell's tooltip."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem,
+                        index: QModelIndex | QPersistentModelIndex) -> None:
+        super().initStyleOption(option, index)
+        value = index.data(AMOUNT_ROLE)
+        if not isinstance(value, Decimal):
+            return
+        style = option.widget.style() if option.widget else None
+        margin = (style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 1) * 2 \
+            if style else 6
+        if option.fontMetrics.horizontalAdvance(option.text) > option.rect.width() - margin:
+            option.text = short_amount(value)
 
 
 def heading(text: str, scale: float = 1.35) -> QLabel:
@@ -76,3 +106,34 @@ def with_message(field: QWidget, message: QLabel) -> QWidget:
     box.addWidget(field)
     box.addWidget(message)
     return holder
+
+
+def fit_to_screen(widget: QWidget, preferred: QSize, share: float = 0.92) -> None:
+    """Size a top-level window to `preferred`, or to `share` of its screen's available
+    area (without panels and task bars) when that is smaller, and centre it there: a
+    1366x768 laptop or 1920x1080 at 150 % (1280x720 logical) shows all of it."""
+    area = available_area(widget)
+    size = QSize(min(preferred.width(), round(area.width() * share)),
+                 min(preferred.height(), round(area.height() * share)))
+    widget.resize(size)
+    widget.move(area.center().x() - size.width() // 2, area.center().y() - size.height() // 2)
+
+
+def keep_on_screen(widget: QWidget) -> None:
+    """Shrink and move a restored window back into its screen's available area (a
+    geometry saved on a larger screen, or at a smaller scale)."""
+    area = available_area(widget)
+    frame = widget.frameGeometry()
+    if area.contains(frame):
+        return
+    width = min(widget.width(), area.width() - (frame.width() - widget.width()))
+    height = min(widget.height(), area.height() - (frame.height() - widget.height()))
+    widget.resize(max(width, widget.minimumWidth()), max(height, widget.minimumHeight()))
+    frame = widget.frameGeometry()
+    widget.move(max(area.left(), min(frame.left(), area.right() - frame.width() + 1)),
+                max(area.top(), min(frame.top(), area.bottom() - frame.height() + 1)))
+
+
+def available_area(widget: QWidget) -> QRect:
+    screen = widget.screen() or QGuiApplication.primaryScreen()
+    return screen.availableGeometry() if screen else QRect(0, 0, 1280, 720)

@@ -51,6 +51,23 @@ def test_value_round_trips_exactly_and_totals_are_exact(env: Env) -> None:
         (1234567890123, "integer")]
 
 
+def test_pipeline_of_a_query_totals_what_the_list_holds(env: Env) -> None:
+    deals.create_deal(env.admin, "Knee implants", "ACTIVE", "100.10")
+    deals.create_deal(env.admin, "Hip implants", "DRAFT", "20")
+    gone = deals.create_deal(env.admin, "Knee braces", "ACTIVE", "5")
+    deals.delete_deal(env.admin, gone.id)
+
+    def totals(query: DealQuery) -> dict[DealStatus, tuple[int, Decimal]]:
+        return {p.status: (p.count, p.total) for p in deal_list.pipeline(env.admin, query)
+                if p.count}
+
+    assert totals(DealQuery(search="knee")) == {DealStatus.ACTIVE: (1, Decimal("100.10"))}
+    assert totals(DealQuery(status=DealStatus.DRAFT)) == {DealStatus.DRAFT: (1, Decimal("20"))}
+    assert totals(DealQuery(deleted=True)) == {DealStatus.ACTIVE: (1, Decimal("5"))}
+    assert totals(DealQuery()) == {p.status: (p.count, p.total)
+                                   for p in deal_list.pipeline(env.admin) if p.count}
+
+
 def test_pipeline_total_stays_exact_past_64_bit_sums(env: Env) -> None:
     big = Decimal("99999999999999.99")
     rows_in = [{"title": f"Huge {i}", "status": DealStatus.CLOSED_WON, "value": big, "phi": None}

@@ -151,6 +151,7 @@ def test_lock_clears_phi_everywhere_and_unlock_asks_the_password(
     window.lock_screen.password.setText("wrong password!!")
     window.lock_screen._submit()
     assert window.signed_in.is_locked and "incorrect" in window.lock_screen.error.text()
+    assert "email" not in window.lock_screen.error.text().lower()  # the email is fixed
     window.lock_screen.password.setText(USER_PASSWORD)
     window.lock_screen._submit()
     assert not window.signed_in.is_locked

@@ -1,0 +1,45 @@
+"""The window fits the screens people have: 1366x768, and 1920x1080 at 150 % (1280x720
+logical), less the task bar."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QRect, QSettings, QSize
+from pytestqt.qtbot import QtBot
+from support import Env
+
+from closeplan_desktop.ui.kit import widgets
+from closeplan_desktop.ui.main_window import MainWindow
+from closeplan_desktop.ui.signed_in import SignedIn
+
+SCREENS = (QRect(0, 0, 1366, 728), QRect(0, 0, 1280, 680), QRect(0, 0, 1920, 1040))
+
+
+@pytest.mark.parametrize("area", SCREENS)
+def test_the_admin_window_opens_inside_the_available_area(
+        env: Env, qtbot: QtBot, area: QRect, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(widgets, "available_area", lambda _w: area)
+    QSettings().remove("mainWindow/geometry")  # a first start: nothing saved
+    w = MainWindow(SignedIn(env.ws, env.admin))
+    qtbot.addWidget(w)
+    for key in list(w.panes):  # every pane built: its minimum counts
+        w.show_pane(key)
+    assert area.contains(QRect(w.pos(), w.size()))
+    minimum = w.minimumSizeHint()
+    assert minimum.width() <= area.width() and minimum.height() <= area.height()
+    assert w.size() == QSize(min(1280, round(area.width() * 0.92)),
+                             min(800, round(area.height() * 0.92)))
+    w.close()
+
+
+def test_a_geometry_saved_on_a_bigger_screen_is_brought_back(
+        qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtWidgets import QWidget
+
+    area = QRect(0, 0, 1280, 680)
+    monkeypatch.setattr(widgets, "available_area", lambda _w: area)
+    w = QWidget()
+    qtbot.addWidget(w)
+    w.setGeometry(600, 300, 1600, 900)
+    widgets.keep_on_screen(w)
+    assert area.contains(w.frameGeometry())
