@@ -69,6 +69,14 @@ def reactivate(ctx: Context) -> int:
     return EXIT_OK
 
 
+@command(USER, "unlock", help="lift a user's sign-in lockout (logged)", args=[arg("email")])
+def unlock(ctx: Context) -> int:
+    with ctx.session() as s:
+        info = users.unlock(s, _user_id(s, ctx.args.email))
+    ctx.print(f"{info.email} can sign in again.")
+    return EXIT_OK
+
+
 @command(USER, "reset-password", help="set a new password for a user",
          passwords="your password, then the user's new password", args=[arg("email")])
 def reset_password(ctx: Context) -> int:

@@ -248,6 +248,29 @@ def test_import_of_a_folder_or_missing_file(cli_ws: Path, tmp_path: Path) -> Non
     assert "does not exist" in as_admin(cli_ws, "deals", "import", tmp_path / "no.csv").err
 
 
+def test_user_unlock_lifts_a_lockout_and_is_logged(cli_ws: Path) -> None:
+    """Issue 13, finding 10: an admin lifts a lockout from the command line."""
+    r = as_admin(cli_ws, "user", "add", USER2, "--first-name", "Rita", "--last-name", "Sales",
+                 stdin=f"{ADMIN_PASSWORD}\n{USER2_PW}\n")
+    assert r.code == 0
+
+    def sign_in(password: str) -> Result:
+        return run_cli("deals", "list", "--workspace", cli_ws, "--as", USER2,
+                       "--password-stdin", stdin=password + "\n")
+
+    for _ in range(6):  # past the policy's lockout threshold (5)
+        sign_in("not her password at all")
+    locked = sign_in(USER2_PW)
+    assert locked.code == 1 and "locked" in locked.err
+    r = as_admin(cli_ws, "user", "unlock", USER2)
+    assert r.code == 0 and "can sign in again" in r.out
+    assert sign_in(USER2_PW).code == 0
+    assert sql(cli_ws, "SELECT count(*) FROM security_events WHERE type='USER_UNLOCKED'") \
+        == [(1,)]
+    missing = as_admin(cli_ws, "user", "unlock", "nobody@acme-health.example")
+    assert missing.code == 1 and len(missing.err.strip().splitlines()) == 1
+
+
 def test_user_commands_round_trip(cli_ws: Path, tmp_path: Path) -> None:
     r = as_admin(cli_ws, "user", "add", USER2, "--first-name", "Rita", "--last-name", "Sales",
                  stdin=f"{ADMIN_PASSWORD}\n{USER2_PW}\n")
