@@ -32,5 +32,8 @@ def test_sigkill_at_random_moments_loses_nothing(env: Env, tmp_path: Path,
     print("crash campaign:", summary(outcome))
     assert outcome.kills == kills
     assert outcome.problems == []
-    assert outcome.ops_committed > kills  # the writers did real work between kills
+    # The writers did real work between kills: at least one committed operation for every
+    # two kills (each write transaction now also moves the rollback anchor in the keyring,
+    # issue 13 finding 1, so fewer fit in the random delay; 182 of 200 on 2026-11-30).
+    assert outcome.ops_committed > kills // 2
     assert outcome.ops_in_flight > kills // 2  # most kills cut an operation mid-way
