@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import ADMIN_EMAIL, ADMIN_PASSWORD, Result, run_cli, sql
+from support import ADMIN_EMAIL, ADMIN_PASSWORD, Result, run_cli, sql, use_system_policy
 
 from closeplan_desktop.core.store import layout
 
@@ -380,7 +380,7 @@ def test_bad_policy_file_is_a_clear_error(cli_ws: Path, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     p = tmp_path / "policy.json"
     p.write_text('{"idle_lock_minutes": "soon"}')
-    monkeypatch.setenv("CLOSEPLAN_POLICY_FILE", str(p))
+    use_system_policy(monkeypatch, p)
     r = as_admin(cli_ws, "deals", "list")
     assert r.code == 1 and "'idle_lock_minutes'" in r.err
 

@@ -5,11 +5,13 @@ lists them."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,17 +24,19 @@ from support import (
     Env,
     add_legacy_tenant,
     sql,
+    use_system_policy,
 )
 
 from closeplan_desktop.core.domain.errors import (
     AccountLocked,
     AuthError,
     PermissionDenied,
+    PolicyError,
     RolledBack,
     ValidationError,
     WorkspaceBusy,
 )
-from closeplan_desktop.core.security import crypto, hardening, passwords
+from closeplan_desktop.core.security import crypto, hardening, passwords, policy
 from closeplan_desktop.core.security.keyring_store import (
     ANCHOR_SLOT,
     AUDIT_SLOT,
@@ -491,3 +495,115 @@ def test_finding_6_superseded_envelopes_and_retired_keys_are_gone(env: Env) -> N
         s = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
         assert deals.reveal_phi(s, d.id) == {"mrn": "NOW-3"}
         assert not [v for v in key_admin.status(s).phi_versions if v[0] == 1 and v[3]]
+
+
+# The reviewer's attack on the policy: IT's 5 idle minutes and 3 tries, and a file of the
+# user's own raising them, with a cheap bcrypt cost and a slow clipboard clear.
+SYSTEM = {"idle_lock_minutes": 5, "lockout_threshold": 3}
+ATTACK = {"idle_lock_minutes": 240, "lockout_threshold": 100, "bcrypt_cost": 4,
+          "clipboard_clear_seconds": 600}
+POLICY_AS_USER = """
+import json, os, sys
+from pathlib import Path
+from closeplan_desktop.core.security import policy
+# Python itself lies under root's home: start as root, then become an ordinary user.
+os.setgid(int(sys.argv[2]))
+os.setuid(int(sys.argv[2]))
+policy.SYSTEM_POLICY_OVERRIDE = policy.SystemPolicyOverride(Path(sys.argv[1]))
+p = policy.load_policy()
+print(json.dumps({"values": {k: getattr(p, k) for k in p.sources}, "notes": p.notes}))
+"""
+NOBODY = 65534
+
+
+def effective(p: policy.Policy) -> dict[str, int]:
+    return {k: getattr(p, k) for k in (*ATTACK, "phi_autohide_seconds")}
+
+
+def test_finding_4_a_users_policy_file_cannot_switch_off_the_system_policy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The system policy is always read; CLOSEPLAN_POLICY_FILE only adds keys, from a file
+    the user cannot write; every value is clamped to its secure floor, reported once, and
+    `doctor` shows where each value came from."""
+    shared = Path(tempfile.mkdtemp(prefix="closeplan-policy-"))  # a user can reach it
+    try:
+        shared.chmod(0o755)
+        etc = shared / "etc"
+        etc.mkdir()
+        etc.chmod(0o755)
+        system = etc / "policy.json"
+        system.write_text(json.dumps(SYSTEM))
+        system.chmod(0o644)  # (an open workspace sets the umask to 0077)
+        home = shared / "home"
+        home.mkdir()
+        attack = home / "mine.json"
+        attack.write_text(json.dumps(ATTACK))
+        for p in (home, attack):
+            os.chown(p, NOBODY, NOBODY)
+        # 1. The attack itself, run as an ordinary user (not root) on a file of their own.
+        out = subprocess.run(
+            [sys.executable, "-c", POLICY_AS_USER, str(system), str(NOBODY)],
+            env={**os.environ, "CLOSEPLAN_POLICY_FILE": str(attack), "HOME": str(home),
+                 "XDG_CONFIG_HOME": str(home / "config")},
+            capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        seen = json.loads(out.stdout.strip().splitlines()[-1])
+        assert {k: seen["values"][k] for k in ATTACK} == {
+            "idle_lock_minutes": 5, "lockout_threshold": 3, "bcrypt_cost": 10,
+            "clipboard_clear_seconds": 20}
+        assert any("belongs to you" in n and "ignored" in n for n in seen["notes"])
+    finally:
+        shutil.rmtree(shared)
+
+    system = tmp_path / "policy.json"
+    system.write_text(json.dumps(SYSTEM))
+    use_system_policy(monkeypatch, system, below_floors=False)
+    # 2. The same values in the user's own settings are clamped to the floors.
+    user = policy.user_settings_path()
+    user.parent.mkdir(parents=True, exist_ok=True)
+    user.write_text(json.dumps(ATTACK))
+    with caplog.at_level(logging.WARNING):
+        first = policy.load_policy()
+        again = policy.load_policy()
+    assert effective(first) == effective(again) == {
+        "idle_lock_minutes": 5, "lockout_threshold": 3, "bcrypt_cost": 10,
+        "clipboard_clear_seconds": 60, "phi_autohide_seconds": 30}
+    clamped = [r for r in caplog.records if "'bcrypt_cost' = 4" in r.getMessage()]
+    assert len(clamped) == 1 and "at least 10" in clamped[0].getMessage()  # once
+    with pytest.raises(PolicyError, match="at least 10"):
+        policy.save_user_setting("bcrypt_cost", 4)
+    user.unlink()
+
+    # 3. A file IT placed (root's, writable by no one else) adds keys the system policy
+    # does not set; a key the system policy sets stays IT's; past a floor it is clamped.
+    added_dir = tmp_path / "it"
+    added_dir.mkdir()
+    added_dir.chmod(0o755)
+    added = added_dir / "added.json"
+    added.write_text(json.dumps({"idle_lock_minutes": 240, "phi_autohide_seconds": 45,
+                                 "clipboard_clear_seconds": 600}))
+    added.chmod(0o644)
+    monkeypatch.setenv("CLOSEPLAN_POLICY_FILE", str(added))
+    p = policy.load_policy()
+    assert (p.idle_lock_minutes, p.phi_autohide_seconds, p.clipboard_clear_seconds) == \
+        (5, 45, 60)
+    assert p.sources["idle_lock_minutes"] == str(system)
+    assert p.is_enforced("phi_autohide_seconds") and "CLOSEPLAN_POLICY_FILE" in \
+        p.sources["phi_autohide_seconds"]
+    assert any("may not change 'idle_lock_minutes'" in n for n in p.notes)
+    checks = {c.name: c.detail for c in doctor.policy_checks()}
+    assert checks["policy idle_lock_minutes"] == f"5 min from {system}"
+    assert "CLOSEPLAN_POLICY_FILE" in checks["policy phi_autohide_seconds"]
+    assert checks["policy bcrypt_cost"] == "10 from default"
+    # 4. Writable by others (the file or its folder): ignored as a whole.
+    for loose in (added, added_dir):
+        loose.chmod(loose.stat().st_mode | 0o022)
+        p = policy.load_policy()
+        assert (p.phi_autohide_seconds, p.clipboard_clear_seconds) == (30, 20)
+        assert any("writable by others" in n for n in p.notes)
+        loose.chmod(loose.stat().st_mode & ~0o022)
+    # The ownership rule for an ordinary user: their own file is refused, root's is not.
+    os.chown(added, NOBODY, NOBODY)
+    assert "belongs to you" in (policy.untrusted_reason(added, uid=NOBODY) or "")
+    assert policy.untrusted_reason(added, uid=NOBODY + 1) is None
