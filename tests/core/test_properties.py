@@ -282,9 +282,9 @@ def test_cli_deals_add_with_hostile_arguments(cli_ws: Path, data: st.DataObject)
     phi = data.draw(st.one_of(st.just("{}"), VALID["phi"].map(json.dumps), text_only))
     args = ["deals", "add", "--workspace", cli_ws, "--as", ADMIN_EMAIL, "--password-stdin",
             "--title", v["title"], "--value", str(v["value"]), "--status", status,
-            "--phi", phi]
+            "--phi", "-"]
     before = sql(cli_ws, "SELECT count(*) FROM deals")[0][0]
-    r = run_cli(*args, stdin=ADMIN_PASSWORD + "\n")
+    r = run_cli(*args, stdin=ADMIN_PASSWORD + "\n" + phi + "\n")
     assert r.code in (0, 1, 2), r
     assert "Traceback" not in r.err
     if r.code == 1:

@@ -23,6 +23,7 @@ from support import (
     USER_PASSWORD,
     Env,
     add_legacy_tenant,
+    run_cli,
     sql,
     use_system_policy,
 )
@@ -607,3 +608,32 @@ def test_finding_4_a_users_policy_file_cannot_switch_off_the_system_policy(
     os.chown(added, NOBODY, NOBODY)
     assert "belongs to you" in (policy.untrusted_reason(added, uid=NOBODY) or "")
     assert policy.untrusted_reason(added, uid=NOBODY + 1) is None
+
+
+def test_finding_9_phi_and_reasons_are_never_taken_from_argv(tmp_path: Path) -> None:
+    """`deals add --phi JSON` and `--reason TEXT` put PHI and reasons in the process list
+    and the shell history: refused (exit 2, the value never echoed, nothing written);
+    `--phi -` and `--reason -` read them from piped stdin after the password."""
+    path = tmp_path / "ws"
+    with workspace.create(path) as ws:
+        users.create_tenant(ws, "Acme Health", None, ADMIN_EMAIL, "Ada", "Admin",
+                            ADMIN_PASSWORD)
+    phi = '{"mrn": "MRN-ARGV-4471"}'
+    acting = ["--workspace", path, "--as", ADMIN_EMAIL, "--password-stdin"]
+    add = ["deals", "add", *acting, "--title", "Argv", "--status", "ACTIVE", "--value", "1"]
+    r = run_cli(*add, "--phi", phi, stdin=ADMIN_PASSWORD + "\n")
+    assert r.code == 2 and "'--phi -'" in r.err and "shell history" in r.err
+    assert "MRN-ARGV" not in r.err + r.out
+    assert sql(path, "SELECT count(*) FROM deals") == [(0,)]
+    r = run_cli(*add, "--phi", "-", stdin=f"{ADMIN_PASSWORD}\n{phi}\n")
+    assert r.code == 0, r.err
+    deal_id = r.out.strip()
+    r = run_cli("deals", "show", deal_id, "--phi", "--reason", "Patient 4471 called",
+                *acting, stdin=ADMIN_PASSWORD + "\n")
+    assert r.code == 2 and "'--reason -'" in r.err and "4471" not in r.err + r.out
+    r = run_cli("deals", "show", deal_id, "--phi", "--reason", "-", *acting,
+                stdin=f"{ADMIN_PASSWORD}\nOn-call escalation\n")
+    assert r.code == 0 and "MRN-ARGV-4471" in r.out
+    r = run_cli("deals", "show", deal_id, "--phi", "--reason", "-", *acting,
+                stdin=ADMIN_PASSWORD + "\n")
+    assert r.code == 1 and "ended before the break-glass reason" in r.err
