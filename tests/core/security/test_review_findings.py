@@ -31,6 +31,7 @@ from support import (
 from closeplan_desktop.core.domain.errors import (
     AccountLocked,
     AuthError,
+    NotFoundError,
     PermissionDenied,
     PolicyError,
     RolledBack,
@@ -637,3 +638,23 @@ def test_finding_9_phi_and_reasons_are_never_taken_from_argv(tmp_path: Path) -> 
     r = run_cli("deals", "show", deal_id, "--phi", "--reason", "-", *acting,
                 stdin=ADMIN_PASSWORD + "\n")
     assert r.code == 1 and "ended before the break-glass reason" in r.err
+
+
+def test_finding_12_a_denied_plain_read_is_not_logged_as_phi_access(env: Env) -> None:
+    """A user asks for a deal they may not see (another tenant's, in an older two-tenant
+    workspace): no PHI was asked for, so no refused PHI_ACCESS row; an ACCESS_DENIED event
+    says a plain read was refused, alike for a deal that does not exist."""
+    add_legacy_tenant(env.ws, "Other Clinic", None, "eve@other.example", "Eve", "O",
+                      "other tenant password")
+    eve = auth.sign_in(env.ws, "eve@other.example", "other tenant password")
+    theirs = deals.create_deal(eve, "Eve's deal", "ACTIVE", "1", {"mrn": "EVE-1"})
+    missing = "c" + "0" * 24
+    for deal_id in (theirs.id, missing):
+        with pytest.raises(NotFoundError, match="No such deal"):
+            deals.get_deal(env.user, deal_id)
+    assert sql(env.path, "SELECT count(*) FROM access_logs WHERE user_id = ?",
+               (env.user.user_id,)) == [(0,)]
+    denied = [json.loads(str(d)) for t, d in events(env.path, "ACCESS_DENIED")
+              if t == env.tenant_id]
+    assert denied == [{"action": "DEAL_READ", "deal": theirs.id},
+                      {"action": "DEAL_READ", "deal": missing}]
