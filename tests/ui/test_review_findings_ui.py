@@ -1,0 +1,93 @@
+"""The window's part of the outside review's findings (issue 13); the core's part is in
+tests/core/security/test_review_findings.py. Names carry the finding's number."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QLabel, QLineEdit
+from pytestqt.qtbot import QtBot
+from support import Env
+
+from closeplan_desktop.core.security import passwords
+from closeplan_desktop.core.security.policy import load_policy
+from closeplan_desktop.core.usecases import users
+from closeplan_desktop.ui.kit.strength import StrengthAdvice
+from closeplan_desktop.ui.signed_in import SignedIn
+from closeplan_desktop.ui.users.dialogs import AddUserDialog, ResetPasswordDialog
+from closeplan_desktop.ui.wizard import FirstRunWizard
+
+WEAK = "aaaaaaaaaaaa"  # long enough for the length rule, trivially guessed
+STRONG = "quartz lantern orbit meadow"
+
+
+def typed_verdict(qtbot: QtBot, field: QLineEdit, advice: StrengthAdvice, text: str) -> str:
+    """Type `text` and wait until the strength line shows the verdict for it."""
+    field.clear()
+    with qtbot.waitSignal(advice.shown, timeout=10_000,
+                          check_params_cb=lambda shown: bool(shown)):
+        qtbot.keyClicks(field, text)
+    return advice.label.text()
+
+
+def check_advice(qtbot: QtBot, field: QLineEdit, advice: StrengthAdvice,
+                 inputs: tuple[str, ...] = ()) -> None:
+    shown = typed_verdict(qtbot, field, advice, WEAK)
+    assert shown.startswith(passwords.strength(WEAK, inputs).message)
+    assert WEAK not in shown  # the advice never repeats the password
+    assert "Hard to guess" in typed_verdict(qtbot, field, advice, STRONG)
+    with qtbot.waitSignal(advice.shown, timeout=10_000):
+        field.clear()
+    assert advice.label.text() == ""
+
+
+def test_finding_12_password_advice_as_you_type_where_a_password_is_set(
+        qtbot: QtBot, env: Env, tmp_path: Path) -> None:
+    """Core's zxcvbn verdict shows under every new-password field (add user, reset
+    password, the wizard's first admin): weak, with core's advice, or hard to guess."""
+    signed_in = SignedIn(env.ws, env.admin)
+    add = AddUserDialog(signed_in)
+    qtbot.addWidget(add)
+    add.show()
+    fields = add.new_password
+    assert fields.strength.label in add.findChildren(QLabel)
+    check_advice(qtbot, fields.password, fields.strength)
+    # The names typed in the form count as easy to guess, as core's add_user counts them.
+    add.first_name.setText("Marigold")
+    add.last_name.setText("Thistlewood")
+    named = "marigoldthistlewood"
+    assert passwords.strength(named).ok
+    assert not passwords.strength(named, ("", "Marigold", "Thistlewood")).ok
+    assert "too weak" in typed_verdict(qtbot, fields.password, fields.strength, named)
+
+    info = users.list_users(env.admin)[0]
+    reset = ResetPasswordDialog(signed_in, info)
+    qtbot.addWidget(reset)
+    reset.show()
+    check_advice(qtbot, reset.new_password.password, reset.new_password.strength)
+
+    wizard = FirstRunWizard(tmp_path / "ws", load_policy())
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.next()
+    wizard.org.name.setText("Lakeview")
+    wizard.next()
+    admin = wizard.admin
+    assert admin.strength.label.isVisibleTo(wizard)
+    check_advice(qtbot, admin.password, admin.strength)
+
+
+def test_finding_12_the_advice_shows_the_newest_text_only(qtbot: QtBot) -> None:
+    """Typing on while a verdict is being computed: the shown verdict is the last text's."""
+    field = QLineEdit()
+    qtbot.addWidget(field)
+    advice = StrengthAdvice(field)
+    seen: list[Any] = []
+    advice.shown.connect(seen.append)
+    with qtbot.waitSignal(advice.shown, timeout=10_000,
+                          check_params_cb=lambda s: "Hard to guess" in s):
+        field.setText(WEAK)
+        advice._score()  # scoring starts at once ...
+        field.setText(STRONG)  # ... and the text changes under it
+    assert all("too weak" not in s for s in seen)  # the stale verdict was never shown
