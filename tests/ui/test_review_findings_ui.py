@@ -6,16 +6,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QLineEdit
 from pytestqt.qtbot import QtBot
-from support import Env
+from support import USER_EMAIL, USER_PASSWORD, Env, sql
 
+from closeplan_desktop.core.domain.errors import AccountLocked, AuthError
 from closeplan_desktop.core.security import passwords
 from closeplan_desktop.core.security.policy import load_policy
-from closeplan_desktop.core.usecases import users
+from closeplan_desktop.core.usecases import auth, users
 from closeplan_desktop.ui.kit.strength import StrengthAdvice
 from closeplan_desktop.ui.signed_in import SignedIn
 from closeplan_desktop.ui.users.dialogs import AddUserDialog, ResetPasswordDialog
+from closeplan_desktop.ui.users.pane import UsersPane
 from closeplan_desktop.ui.wizard import FirstRunWizard
 
 WEAK = "aaaaaaaaaaaa"  # long enough for the length rule, trivially guessed
@@ -91,3 +95,34 @@ def test_finding_12_the_advice_shows_the_newest_text_only(qtbot: QtBot) -> None:
         advice._score()  # scoring starts at once ...
         field.setText(STRONG)  # ... and the text changes under it
     assert all("too weak" not in s for s in seen)  # the stale verdict was never shown
+
+
+def lock_out(env: Env) -> None:
+    for _ in range(env.ws.policy.lockout_threshold):
+        with pytest.raises(AuthError):
+            auth.sign_in(env.ws, USER_EMAIL, "not the password 123")
+    with pytest.raises(AccountLocked):
+        auth.sign_in(env.ws, USER_EMAIL, USER_PASSWORD)
+
+
+def test_finding_10_the_users_pane_unlocks_a_locked_out_user(qtbot: QtBot, env: Env) -> None:
+    """The Unlock button shows for a locked-out user only; clicking it lifts the lockout
+    through core, which logs it; the user can sign in again and the button goes."""
+    lock_out(env)
+    pane = UsersPane(SignedIn(env.ws, env.admin))
+    qtbot.addWidget(pane)
+    pane.resize(1000, 600)
+    pane.show()
+    assert pane.select_user(env.admin.user_id)
+    assert not pane.unlock_button.isVisible()  # the admin is not locked out
+    assert pane.select_user(env.user.user_id)
+    assert pane.unlock_button.isVisible()
+    row = pane.table.selectionModel().selectedRows()[0].row()
+    assert "locked out" in pane.proxy.index(row, 3).data()
+    before = sql(env.path, "SELECT count(*) FROM security_events WHERE type='USER_UNLOCKED'")
+    qtbot.mouseClick(pane.unlock_button, Qt.MouseButton.LeftButton)
+    assert sql(env.path, "SELECT count(*) FROM security_events WHERE type='USER_UNLOCKED'"
+               ) == [(before[0][0] + 1,)]
+    assert auth.sign_in(env.ws, USER_EMAIL, USER_PASSWORD).user_id == env.user.user_id
+    assert pane.selected_user() is not None and not pane.selected_user().locked
+    assert not pane.unlock_button.isVisible()
