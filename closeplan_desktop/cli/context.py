@@ -59,9 +59,9 @@ def refuse_in_argv(value: str | None, flag: str, what: str) -> None:
                          f"'{flag} -' at a terminal to be asked for it.")
 
 
-def dash_option(flag: str, what: str, help: str) -> Arg:
+def dash_option(flag: str, what: str, help: str, required: bool = False) -> Arg:
     """An option whose value is read from stdin or a prompt, never argv: `FLAG -`."""
-    return arg(flag, nargs="?", const="-", metavar="-",
+    return arg(flag, nargs="?", const="-", metavar="-", required=required,
                help=f"{help}; {what} is read from standard input or asked at the terminal "
                     "(never taken from the command line)")
 

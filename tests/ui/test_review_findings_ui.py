@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QLineEdit
 from pytestqt.qtbot import QtBot
-from support import USER_EMAIL, USER_PASSWORD, Env, sql
+from support import ADMIN_EMAIL, ADMIN_PASSWORD, USER_EMAIL, USER_PASSWORD, Env, sql
 
 from closeplan_desktop.core.domain.errors import AccountLocked, AuthError
 from closeplan_desktop.core.security import passwords
@@ -126,3 +126,35 @@ def test_finding_10_the_users_pane_unlocks_a_locked_out_user(qtbot: QtBot, env: 
     assert auth.sign_in(env.ws, USER_EMAIL, USER_PASSWORD).user_id == env.user.user_id
     assert pane.selected_user() is not None and not pane.selected_user().locked
     assert not pane.unlock_button.isVisible()
+
+
+def test_finding_1_the_windows_rollback_refusal_names_the_way_forward(
+        env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rolled-back copy is refused at start, in a dialog that names the admin command
+    which accepts a restore made on purpose."""
+    import shutil
+
+    from closeplan_desktop import app as app_module
+    from closeplan_desktop.core.store import layout, workspace
+
+    env.ws.close()
+    files = [env.path / f"{layout.DB_FILE}{x}" for x in ("", "-wal", "-shm")]
+    saved = tmp_path / "old"
+    saved.mkdir()
+    for f in files:
+        if f.exists():
+            shutil.copyfile(f, saved / f.name)
+    with workspace.open_workspace(env.path) as ws:
+        admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        users.deactivate(admin, env.user.user_id)
+    for f in files:
+        f.unlink(missing_ok=True)
+    for f in saved.iterdir():
+        shutil.copyfile(f, env.path / f.name)
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(app_module.Controller, "_error",
+                        lambda self, title, text: shown.append((title, text)))
+    assert app_module.main(["--workspace", str(env.path)]) == 1
+    ((_title, text),) = shown
+    assert "older than the last state" in text
+    assert "closeplan-admin workspace accept-restore" in text and str(env.path) in text

@@ -48,7 +48,7 @@ from closeplan_desktop.core.security.keyring_store import (
 )
 from closeplan_desktop.core.store import layout, workspace
 from closeplan_desktop.core.tools import doctor
-from closeplan_desktop.core.usecases import audit, auth, deals, key_admin, users
+from closeplan_desktop.core.usecases import audit, auth, deals, key_admin, restore, users
 
 KIT_PASS = "a long kit passphrase"
 
@@ -658,3 +658,56 @@ def test_finding_12_a_denied_plain_read_is_not_logged_as_phi_access(env: Env) ->
               if t == env.tenant_id]
     assert denied == [{"action": "DEAL_READ", "deal": theirs.id},
                       {"action": "DEAL_READ", "deal": missing}]
+
+
+# --- the way forward after a rollback refusal ------------------------------------------
+
+
+def test_finding_1_an_admin_accepts_a_restore_made_on_purpose(env: Env, tmp_path: Path) -> None:
+    """A rolled-back copy is refused; a user's or a wrong password cannot accept it (and
+    the attempt is logged); `closeplan-admin workspace accept-restore` with an admin's
+    password and a reason re-anchors on it, with a RESTORE_ACCEPTED event saying from
+    which counter to which; then it opens."""
+    env.ws.close()
+    copy_db(env.path, tmp_path / "old")
+    with workspace.open_workspace(env.path) as ws:
+        admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        deals.create_deal(admin, "After the copy", "ACTIVE", "1")
+    put_back(tmp_path / "old", env.path)
+    with pytest.raises(RolledBack) as exc:
+        workspace.open_workspace(env.path)
+    assert "closeplan-admin workspace accept-restore" in str(exc.value)  # the way forward
+
+    with pytest.raises(PermissionDenied):
+        restore.accept_restore(env.path, USER_EMAIL, USER_PASSWORD, "I want it back")
+    with pytest.raises(AuthError):
+        restore.accept_restore(env.path, ADMIN_EMAIL, "not the password 123", "Restore")
+    with pytest.raises(RolledBack):
+        workspace.open_workspace(env.path)
+    denied = [json.loads(str(d)) for _t, d in events(env.path, "ACCESS_DENIED")]
+    assert {"action": "workspace.accept_restore", "reason": "not an administrator"} in denied
+    assert events(env.path, "RESTORE_ACCEPTED") == []
+
+    acting = ["--workspace", env.path, "--as", ADMIN_EMAIL, "--password-stdin"]
+    r = run_cli("workspace", "accept-restore", *acting, "--reason", "Restored from backup",
+                stdin=ADMIN_PASSWORD + "\n")
+    assert r.code == 2 and "'--reason -'" in r.err  # finding 9: never in argv
+    r = run_cli("workspace", "accept-restore", *acting, "--reason", "-",
+                stdin=f"{ADMIN_PASSWORD}\nIT restored last night's backup (ticket 4411)\n")
+    assert r.code == 0, r.err
+    ((tenant, detail),) = events(env.path, "RESTORE_ACCEPTED")
+    recorded = json.loads(str(detail))
+    assert tenant == env.tenant_id
+    assert recorded["reason"] == "IT restored last night's backup (ticket 4411)"
+    # The anchor's counter, the restored database's, and why it had been refused.
+    assert {type(recorded["from_counter"]), type(recorded["to_counter"])} == {int}
+    assert "is missing from the database" in recorded["why"]  # the deal's access chain
+    assert f"goes from {recorded['from_counter']} back to {recorded['to_counter']}" in r.out
+    with workspace.open_workspace(env.path) as ws:
+        admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        assert audit.verify(admin).ok
+        deals.create_deal(admin, "After the restore", "ACTIVE", "1")
+    with workspace.open_workspace(env.path):
+        pass  # and it stays accepted
+    with pytest.raises(ValidationError, match="no refused restore"):
+        restore.accept_restore(env.path, ADMIN_EMAIL, ADMIN_PASSWORD, "Again")
