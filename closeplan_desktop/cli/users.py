@@ -40,7 +40,8 @@ def list_users(ctx: Context) -> int:
     with ctx.session() as s:
         rows = users.list_users(s)
     ctx.print(table([[u.email, u.full_name, u.role.value,
-                      "active" if u.active else "deactivated", when(u.last_login_at)]
+                      ("active" if u.active else "deactivated")
+                      + (", locked out" if u.locked else ""), when(u.last_login_at)]
                      for u in rows], ["EMAIL", "NAME", "ROLE", "STATUS", "LAST SIGN-IN"]))
     return EXIT_OK
 

@@ -267,6 +267,8 @@ def test_user_unlock_lifts_a_lockout_and_is_logged(cli_ws: Path) -> None:
         sign_in("not her password at all")
     locked = sign_in(USER2_PW)
     assert locked.code == 1 and "locked" in locked.err
+    listed = as_admin(cli_ws, "user", "list").out
+    assert next(ln for ln in listed.splitlines() if USER2 in ln).count("locked out") == 1
     r = as_admin(cli_ws, "user", "unlock", USER2)
     assert r.code == 0 and "can sign in again" in r.out
     assert sign_in(USER2_PW).code == 0
