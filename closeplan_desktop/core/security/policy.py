@@ -102,6 +102,10 @@ def read_policy_file(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(f"{path}: cannot be read ({exc.__class__.__name__}); fix its "
                           "permissions or encoding.") from None
+    return _parse_policy(raw, path)
+
+
+def _parse_policy(raw: str, path: Path) -> dict[str, Any]:
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError):
@@ -144,6 +148,14 @@ def read_policy_plist(path: Path) -> dict[str, Any]:
     return {k: _check_value(k, v, path) for k, v in data.items() if k in settings.SETTINGS}
 
 
+def _weakness(st: os.stat_result, what: str, uid: int) -> str | None:
+    if st.st_uid == uid and uid != 0:
+        return f"its {what} belongs to you, so you could change it"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"its {what} is writable by others"
+    return None
+
+
 def untrusted_reason(path: Path, uid: int | None = None) -> str | None:
     """Why a policy file the user named cannot be trusted, or None when it can: the file
     and its folder must be owned by root or by another user than `uid` (the current user
@@ -157,11 +169,32 @@ def untrusted_reason(path: Path, uid: int | None = None) -> str | None:
             st = target.stat()
         except OSError:
             return f"its {what} cannot be examined"
-        if st.st_uid == uid and uid != 0:
-            return f"its {what} belongs to you, so you could change it"
-        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            return f"its {what} is writable by others"
+        if (why := _weakness(st, what, uid)) is not None:
+            return why
     return None
+
+
+def _read_added(path: Path) -> tuple[str | None, str]:
+    """The added policy file's text, or None and why it is not trusted. The file is
+    checked through the descriptor it is read from, so it cannot be swapped in between."""
+    why = untrusted_reason(path)
+    if why is not None:
+        return None, why
+    real = path.resolve()
+    try:
+        with real.open("rb") as f:
+            st = os.fstat(f.fileno())
+            why = _weakness(st, "file", os.getuid()) or \
+                ("" if stat.S_ISREG(st.st_mode) else "it is not a regular file")
+            if why:
+                return None, why
+            raw = f.read(1024 * 1024)
+    except OSError:
+        return None, "it cannot be read"
+    try:
+        return raw.decode("utf-8"), ""
+    except UnicodeDecodeError:
+        return None, "it is not UTF-8 text"
 
 
 def _added_policy(system: dict[str, Any], notes: list[str]) -> tuple[dict[str, Any], str]:
@@ -173,12 +206,12 @@ def _added_policy(system: dict[str, Any], notes: list[str]) -> tuple[dict[str, A
     if not path.exists():
         return {}, ""
     source = f"{path} ({ADDED_POLICY_VARIABLE})"
-    reason = untrusted_reason(path)
-    if reason is not None:
+    raw, reason = _read_added(path)
+    if raw is None:
         notes.append(f"{ADDED_POLICY_VARIABLE} names {path}, which is ignored: {reason}. "
                      "Ask IT to place policy files where only administrators can write.")
         return {}, ""
-    data = read_policy_file(path)
+    data = _parse_policy(raw, path)
     overlap = sorted(k for k in data if k in system)
     for key in overlap:
         notes.append(f"{source} may not change '{key}', which the system policy sets; "
