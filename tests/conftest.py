@@ -12,7 +12,15 @@ from pathlib import Path
 
 import keyring
 import pytest
-from support import ADMIN_EMAIL, ADMIN_PASSWORD, USER_EMAIL, USER_PASSWORD, Env, run_cli
+from support import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    USER_EMAIL,
+    USER_PASSWORD,
+    Env,
+    run_cli,
+    use_system_policy,
+)
 
 from closeplan_desktop.core.store import workspace
 from closeplan_desktop.core.usecases import auth, users
@@ -27,11 +35,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def _policy(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A machine policy with a low bcrypt cost so the suite stays fast (tests that need
-    the default cost write their own)."""
+    """A system policy with a low bcrypt cost so the suite stays fast (tests that need
+    the default cost write their own). It is set from code: the environment variable may
+    only add to the system policy (issue 13, finding 4)."""
     path = tmp_path_factory.mktemp("policy") / "policy.json"
     path.write_text(json.dumps({"bcrypt_cost": 4}))
-    monkeypatch.setenv("CLOSEPLAN_POLICY_FILE", str(path))
+    use_system_policy(monkeypatch, path)
+    monkeypatch.delenv("CLOSEPLAN_POLICY_FILE", raising=False)
     config = tmp_path_factory.mktemp("config")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
     monkeypatch.delenv("CLOSEPLAN_HOME", raising=False)

@@ -23,7 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def sign_in_timing(samples: int = 25) -> dict[str, float]:
     """Median time of a failed sign-in (bcrypt cost 10) for a known and an unknown email."""
-    os.environ["CLOSEPLAN_POLICY_FILE"] = str(Path(tempfile.mkdtemp()) / "none.json")
+    from closeplan_desktop.core.security import policy
+
+    policy.SYSTEM_POLICY_OVERRIDE = policy.SystemPolicyOverride(
+        Path(tempfile.mkdtemp()) / "none.json")
+    os.environ.pop(policy.ADDED_POLICY_VARIABLE, None)
     from closeplan_desktop.core.domain.errors import AuthError
     from closeplan_desktop.core.store import workspace
     from closeplan_desktop.core.usecases import auth, users

@@ -43,7 +43,11 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="closeplan-shots-"))
     (tmp / "policy.json").write_text(json.dumps({}))
-    os.environ["CLOSEPLAN_POLICY_FILE"] = str(tmp / "policy.json")
+    from closeplan_desktop.core.security import policy
+
+    # The defaults, whatever this machine's policy says (set from code: see policy.py).
+    policy.SYSTEM_POLICY_OVERRIDE = policy.SystemPolicyOverride(tmp / "policy.json")
+    os.environ.pop(policy.ADDED_POLICY_VARIABLE, None)
 
     from PySide6.QtWidgets import QApplication, QDialog, QInputDialog, QWidget
 

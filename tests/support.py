@@ -15,6 +15,7 @@ from unittest import mock
 import pytest
 
 from closeplan_desktop.cli.main import main as cli_main
+from closeplan_desktop.core.security import policy
 from closeplan_desktop.core.security.keyring_store import DB_SLOT, KeyringStore
 from closeplan_desktop.core.store import db, layout, workspace
 from closeplan_desktop.core.store.workspace import Workspace
@@ -62,6 +63,14 @@ def sql(path: Path, query: str, params: tuple[object, ...] = ()) -> list[tuple[o
         return rows
     finally:
         conn.close()
+
+
+def use_system_policy(monkeypatch: pytest.MonkeyPatch, path: Path, *,
+                      below_floors: bool = True) -> None:
+    """Read the system policy from `path` for this test (from code: no user can do this).
+    `below_floors` keeps the suite's cheap bcrypt cost; a test of the floors turns it off."""
+    monkeypatch.setattr(policy, "SYSTEM_POLICY_OVERRIDE",
+                        policy.SystemPolicyOverride(path, below_floors))
 
 
 def keep_discarded_backups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

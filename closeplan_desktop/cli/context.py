@@ -15,6 +15,7 @@ from ..core.domain import paths
 from ..core.domain.errors import ValidationError
 from ..core.store import workspace
 from ..core.usecases import auth, frame
+from .registry import Arg, arg
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -44,6 +45,25 @@ class Passwords:
         if confirm and getpass.getpass(f"{prompt} (again): ") != first:
             raise ValidationError("The two entries differ; nothing was changed.")
         return first
+
+
+def refuse_in_argv(value: str | None, flag: str, what: str) -> None:
+    """Refuse PHI, a reason or a secret given on the command line (issue 13, finding 9):
+    argv is in the process list and the shell history. Only `FLAG -` is accepted, and the
+    message never repeats the value."""
+    if value is not None and value != "-":
+        raise UsageError(f"{what} on the command line could be read by other users of this "
+                         "computer (the process list) and stays in your shell history, so "
+                         f"it is not accepted: give '{flag} -' and pipe it on standard "
+                         "input (after any --password-stdin lines), or give "
+                         f"'{flag} -' at a terminal to be asked for it.")
+
+
+def dash_option(flag: str, what: str, help: str, required: bool = False) -> Arg:
+    """An option whose value is read from stdin or a prompt, never argv: `FLAG -`."""
+    return arg(flag, nargs="?", const="-", metavar="-", required=required,
+               help=f"{help}; {what} is read from standard input or asked at the terminal "
+                    "(never taken from the command line)")
 
 
 class Reporter:
@@ -81,6 +101,17 @@ class Context:
     def path(self) -> Path:
         given = getattr(self.args, "workspace", None)
         return Path(given).expanduser() if given else paths.default_workspace()
+
+    def read_line(self, what: str, secret: bool) -> str:
+        """One line of PHI or a reason: the next line of standard input when it is piped
+        (after the password lines), else asked at the terminal, hidden for a secret."""
+        if self.stdin.isatty():
+            return getpass.getpass(f"{what}: ") if secret else input(f"{what}: ")
+        line = self.stdin.readline()
+        if not line:
+            raise ValidationError(f"Standard input ended before the {what.lower()}: pipe it "
+                                  "in as one line (after any --password-stdin lines).")
+        return line.rstrip("\r\n")
 
     def print(self, *parts: object) -> None:
         print(*parts, file=self.out)

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..core.domain import paths
 from ..core.domain.enums import DealStatus
 from ..core.usecases import deal_import, deal_list, deals
-from .context import EXIT_OK, Context, UsageError
+from .context import EXIT_OK, Context, UsageError, dash_option, refuse_in_argv
 from .output import clip, money, table, when
 from .registry import arg, command, group
 
@@ -65,12 +65,15 @@ def summary(ctx: Context) -> int:
 @command(DEALS, "show", help="show a deal; --phi reveals its PHI (logged)", args=[
     arg("id"),
     arg("--phi", action="store_true", help="reveal PHI (writes an access-log row)"),
-    arg("--reason", help="break-glass reason, to reveal another user's deal")])
+    dash_option("--reason", "the reason", "break-glass reason, to reveal another user's "
+                "deal")])
 def show(ctx: Context) -> int:
     a = ctx.args
+    refuse_in_argv(a.reason, "--reason", "A reason")
     with ctx.session() as s:
         d = deals.get_deal(s, a.id)
-        phi = deals.reveal_phi(s, a.id, a.reason) if a.phi else None
+        reason = ctx.read_line("Break-glass reason", secret=False) if a.reason else None
+        phi = deals.reveal_phi(s, a.id, reason) if a.phi else None
     ctx.print(f"ID:       {d.id}")
     ctx.print(f"Title:    {d.title}")
     ctx.print(f"Status:   {d.status.value}")
@@ -95,18 +98,15 @@ def show(ctx: Context) -> int:
     arg("--title", required=True),
     arg("--status", required=True, choices=STATUSES),
     arg("--value", required=True, help="amount, such as 125000.00"),
-    arg("--phi", metavar="JSON", help='PHI object, such as {"patient_name": "..."}'),
-    arg("--phi-stdin", action="store_true",
-        help="read the PHI JSON from the last line of stdin (keeps it out of the shell "
-             "history)")])
+    dash_option("--phi", "the PHI JSON", 'PHI object, such as {"patient_name": "..."}'),
+    arg("--phi-stdin", action="store_true", help="the same as '--phi -'")])
 def add(ctx: Context) -> int:
     a = ctx.args
+    refuse_in_argv(a.phi, "--phi", "PHI")
     if a.phi and a.phi_stdin:
-        raise UsageError("give --phi or --phi-stdin, not both")
+        raise UsageError("give '--phi -' or --phi-stdin, not both")
     with ctx.session() as s:
-        phi = a.phi
-        if a.phi_stdin:
-            phi = ctx.stdin.readline().rstrip("\r\n")
+        phi = ctx.read_line("PHI (JSON)", secret=True) if a.phi or a.phi_stdin else None
         d = deals.create_deal(s, a.title, a.status, a.value, phi)
     ctx.print(d.id)
     return EXIT_OK

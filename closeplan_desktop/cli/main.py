@@ -29,7 +29,8 @@ from .context import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Context, UsageError
 # The modules whose commands closeplan-admin offers.
 COMMAND_MODULES = (workspace, users, deals, keys, audit, settings)
 # The order of `closeplan-admin --help` (the newest group last, so older usage lines stay).
-TOP_LEVEL = ("init", "demo", "user", "deals", "keys", "audit", "doctor", "settings")
+TOP_LEVEL = ("init", "demo", "user", "deals", "keys", "audit", "doctor", "settings",
+             "workspace")
 
 
 def build_parser() -> argparse.ArgumentParser:

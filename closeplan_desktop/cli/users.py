@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from ..core.domain import paths
@@ -39,7 +40,8 @@ def list_users(ctx: Context) -> int:
     with ctx.session() as s:
         rows = users.list_users(s)
     ctx.print(table([[u.email, u.full_name, u.role.value,
-                      "active" if u.active else "deactivated", when(u.last_login_at)]
+                      ("active" if u.active else "deactivated")
+                      + (", locked out" if u.locked else ""), when(u.last_login_at)]
                      for u in rows], ["EMAIL", "NAME", "ROLE", "STATUS", "LAST SIGN-IN"]))
     return EXIT_OK
 
@@ -53,28 +55,28 @@ def set_role(ctx: Context) -> int:
     return EXIT_OK
 
 
+def _on_user(ctx: Context, change: Callable[[frame.AuthSession, str], users.UserInfo],
+             done: str) -> int:
+    """Sign in, apply `change` to the user named by email, and say `done` about them."""
+    with ctx.session() as s:
+        info = change(s, _user_id(s, ctx.args.email))
+    ctx.print(f"{info.email} {done}.")
+    return EXIT_OK
+
+
 @command(USER, "deactivate", help="deactivate a user", args=[arg("email")])
 def deactivate(ctx: Context) -> int:
-    with ctx.session() as s:
-        info = users.deactivate(s, _user_id(s, ctx.args.email))
-    ctx.print(f"{info.email} is deactivated.")
-    return EXIT_OK
+    return _on_user(ctx, users.deactivate, "is deactivated")
 
 
 @command(USER, "reactivate", help="reactivate a user", args=[arg("email")])
 def reactivate(ctx: Context) -> int:
-    with ctx.session() as s:
-        info = users.reactivate(s, _user_id(s, ctx.args.email))
-    ctx.print(f"{info.email} is active again.")
-    return EXIT_OK
+    return _on_user(ctx, users.reactivate, "is active again")
 
 
 @command(USER, "unlock", help="lift a user's sign-in lockout (logged)", args=[arg("email")])
 def unlock(ctx: Context) -> int:
-    with ctx.session() as s:
-        info = users.unlock(s, _user_id(s, ctx.args.email))
-    ctx.print(f"{info.email} can sign in again.")
-    return EXIT_OK
+    return _on_user(ctx, users.unlock, "can sign in again")
 
 
 @command(USER, "reset-password", help="set a new password for a user",

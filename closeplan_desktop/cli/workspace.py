@@ -1,4 +1,6 @@
-"""Commands on a whole workspace: init (a new one), demo (the demo one) and doctor."""
+"""Commands on a whole workspace: init (a new one), demo (the demo one), doctor, and
+workspace accept-restore (an administrator accepts a restored copy that opening refuses
+as older than the keyring's anchor)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,11 @@ from ..core.domain.errors import ValidationError
 from ..core.security.policy import load_policy
 from ..core.store import workspace
 from ..core.tools import demo
-from ..core.usecases import users
-from .context import EXIT_FAIL, EXIT_OK, Context
-from .registry import arg, command
+from ..core.usecases import restore, users
+from .context import EXIT_FAIL, EXIT_OK, Context, dash_option, refuse_in_argv
+from .registry import arg, command, group
+
+WORKSPACE = group("workspace", help="actions on the whole workspace (administrators)")
 
 
 @command("init", help="create a workspace with a tenant and its first admin",
@@ -84,4 +88,20 @@ def check_workspace(ctx: Context) -> int:
     if failed:
         ctx.fail(f"{len(failed)} check(s) failed; see above.")
         return EXIT_FAIL
+    return EXIT_OK
+
+
+@command(WORKSPACE, "accept-restore", help="accept a restored copy that opening refuses as "
+         "older than this device's record (admin; logged)",
+         passwords="your password, then the reason", args=[
+             dash_option("--reason", "the reason", "why this older copy is the right one",
+                         required=True)])
+def accept_restore(ctx: Context) -> int:
+    refuse_in_argv(ctx.args.reason, "--reason", "A reason")
+    password = ctx.passwords.ask(f"Password for {ctx.args.as_email}")
+    reason = ctx.read_line("Reason for accepting this restore", secret=False)
+    done = restore.accept_restore(ctx.path, ctx.args.as_email, password, reason)
+    ctx.print(f"Accepted the restored copy at {ctx.path}: the audit counter goes from "
+              f"{done.from_counter} back to {done.to_counter}, recorded as a "
+              "RESTORE_ACCEPTED event. The workspace opens again.")
     return EXIT_OK

@@ -25,6 +25,7 @@ from ..core.store import workspace
 from ..core.usecases import key_admin, users
 from .icons import icon
 from .kit import dialogs, ops, palette
+from .kit.strength import StrengthAdvice
 
 
 def _hint() -> QLabel:
@@ -134,8 +135,17 @@ class AdminPage(QWizardPage):
             form.addRow(label, w)
             w.textChanged.connect(self.completeChanged)
         form.addRow("", self.policy_hint)
+        # Scored with what core's create_tenant counts as easy to guess.
+        self.strength = StrengthAdvice(self.password, self._inputs, self)
+        form.addRow("", self.strength.label)
         form.addRow("", self.hint)
         self.isComplete()
+
+    def _inputs(self) -> tuple[str, ...]:
+        wizard = self.wizard()
+        org = wizard.org if isinstance(wizard, FirstRunWizard) else None
+        names = (org.name.text(), org.domain.text()) if org is not None else ()
+        return (self.email.text(), self.first.text(), self.last.text(), *names)
 
     def isComplete(self) -> bool:
         n = self.policy.password_min_length

@@ -559,9 +559,12 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="closeplan-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     # The figures are at the default bcrypt cost (10), whatever the caller's policy.
-    policy = work / "policy.json"
-    policy.write_text(json.dumps({"bcrypt_cost": 10}))
-    os.environ["CLOSEPLAN_POLICY_FILE"] = str(policy)
+    from closeplan_desktop.core.security import policy
+
+    policy_file = work / "policy.json"
+    policy_file.write_text(json.dumps({"bcrypt_cost": 10}))
+    policy.SYSTEM_POLICY_OVERRIDE = policy.SystemPolicyOverride(policy_file)
+    os.environ.pop(policy.ADDED_POLICY_VARIABLE, None)
     result: dict[str, Any] = {
         "date": datetime.date.today().isoformat(), "machine": machine(),
         "command": "bash tests/benchmarks/run.sh " + " ".join(argv or sys.argv[1:]),

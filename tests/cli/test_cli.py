@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import ADMIN_EMAIL, ADMIN_PASSWORD, Result, run_cli, sql
+from support import ADMIN_EMAIL, ADMIN_PASSWORD, Result, run_cli, sql, use_system_policy
 
 from closeplan_desktop.core.store import layout
 
@@ -32,9 +32,11 @@ def add_deal(ws: Path, title: str = TITLE, phi: dict[str, str] | None = None,
              value: str = "125000.00") -> str:
     args: list[object] = ["deals", "add", "--title", title, "--status", "ACTIVE",
                           "--value", value]
+    stdin = PW
     if phi:
-        args += ["--phi", json.dumps(phi)]
-    r = as_admin(ws, *args)
+        args += ["--phi", "-"]  # PHI comes on stdin, after the password (finding 9)
+        stdin += json.dumps(phi) + "\n"
+    r = as_admin(ws, *args, stdin=stdin)
     assert r.code == 0, r.err
     return r.out.strip()
 
@@ -89,9 +91,9 @@ def test_refused_reveal_logs_one_failed_row(cli_ws: Path) -> None:
                 "--password-stdin", stdin=USER2_PW + "\n")
     assert r.code == 1 and "reason" in r.err and PHI["mrn"] not in r.out
     assert phi_rows(cli_ws, deal_id) == [(0,)]
-    r = run_cli("deals", "show", deal_id, "--phi", "--reason", "On-call escalation",
+    r = run_cli("deals", "show", deal_id, "--phi", "--reason", "-",
                 "--workspace", cli_ws, "--as", USER2, "--password-stdin",
-                stdin=USER2_PW + "\n")
+                stdin=USER2_PW + "\nOn-call escalation\n")
     assert r.code == 0 and PHI["mrn"] in r.out
     assert phi_rows(cli_ws, deal_id) == [(0,), (1,)]
 
@@ -141,9 +143,12 @@ def test_bad_deal_input_exits_1_with_one_line_and_changes_nothing(
     for k, v in zip(override[::2], override[1::2], strict=True):
         args[k] = v
     flat: list[object] = ["deals", "add"]
+    stdin = PW
     for k, v in args.items():
+        if k == "--phi":  # PHI comes on stdin, never in argv (finding 9)
+            v, stdin = "-", stdin + v + "\n"
         flat += [k, v]
-    r = as_admin(cli_ws, *flat)
+    r = as_admin(cli_ws, *flat, stdin=stdin)
     assert r.code == 1, r.out
     assert fragment in r.err
     assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
@@ -262,6 +267,8 @@ def test_user_unlock_lifts_a_lockout_and_is_logged(cli_ws: Path) -> None:
         sign_in("not her password at all")
     locked = sign_in(USER2_PW)
     assert locked.code == 1 and "locked" in locked.err
+    listed = as_admin(cli_ws, "user", "list").out
+    assert next(ln for ln in listed.splitlines() if USER2 in ln).count("locked out") == 1
     r = as_admin(cli_ws, "user", "unlock", USER2)
     assert r.code == 0 and "can sign in again" in r.out
     assert sign_in(USER2_PW).code == 0
@@ -380,7 +387,7 @@ def test_bad_policy_file_is_a_clear_error(cli_ws: Path, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     p = tmp_path / "policy.json"
     p.write_text('{"idle_lock_minutes": "soon"}')
-    monkeypatch.setenv("CLOSEPLAN_POLICY_FILE", str(p))
+    use_system_policy(monkeypatch, p)
     r = as_admin(cli_ws, "deals", "list")
     assert r.code == 1 and "'idle_lock_minutes'" in r.err
 

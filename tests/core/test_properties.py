@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import ADMIN_EMAIL, ADMIN_PASSWORD, Env, run_cli, sql
+from support import ADMIN_EMAIL, ADMIN_PASSWORD, Env, run_cli, sql, use_system_policy
 
 from closeplan_desktop.core.domain import money, validation
 from closeplan_desktop.core.domain.errors import ClosePlanError, ValidationError
@@ -262,7 +262,7 @@ def test_policy_files_with_hostile_content(tmp_path: Path, data: Any,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     f = tmp_path / "policy.json"
     f.write_text(json.dumps(data, default=str))
-    monkeypatch.setenv("CLOSEPLAN_POLICY_FILE", str(f))
+    use_system_policy(monkeypatch, f)
     try:
         policy.load_policy()
     except ClosePlanError as exc:
@@ -282,9 +282,9 @@ def test_cli_deals_add_with_hostile_arguments(cli_ws: Path, data: st.DataObject)
     phi = data.draw(st.one_of(st.just("{}"), VALID["phi"].map(json.dumps), text_only))
     args = ["deals", "add", "--workspace", cli_ws, "--as", ADMIN_EMAIL, "--password-stdin",
             "--title", v["title"], "--value", str(v["value"]), "--status", status,
-            "--phi", phi]
+            "--phi", "-"]
     before = sql(cli_ws, "SELECT count(*) FROM deals")[0][0]
-    r = run_cli(*args, stdin=ADMIN_PASSWORD + "\n")
+    r = run_cli(*args, stdin=ADMIN_PASSWORD + "\n" + phi + "\n")
     assert r.code in (0, 1, 2), r
     assert "Traceback" not in r.err
     if r.code == 1:

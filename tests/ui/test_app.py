@@ -272,15 +272,15 @@ def test_admin_panes_are_built_when_first_opened(env: Env, qtbot: QtBot) -> None
 def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A workspace with 100,000 deals, made through the import path."""
     import json
-    import os
 
+    from closeplan_desktop.core.security import policy
     from closeplan_desktop.core.tools import demo
     from closeplan_desktop.core.usecases import users
 
-    policy = tmp_path_factory.mktemp("p") / "policy.json"
-    policy.write_text(json.dumps({"bcrypt_cost": 4}))
-    old = os.environ.get("CLOSEPLAN_POLICY_FILE")
-    os.environ["CLOSEPLAN_POLICY_FILE"] = str(policy)
+    policy_file = tmp_path_factory.mktemp("p") / "policy.json"
+    policy_file.write_text(json.dumps({"bcrypt_cost": 4}))
+    old = policy.SYSTEM_POLICY_OVERRIDE
+    policy.SYSTEM_POLICY_OVERRIDE = policy.SystemPolicyOverride(policy_file, below_floors=True)
     path = tmp_path_factory.mktemp("big") / "ws"
     try:
         with workspace.create(path) as ws:
@@ -289,8 +289,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
             s = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
             deal_import.import_deals(s, demo.demo_rows(100_000))
     finally:
-        if old is not None:
-            os.environ["CLOSEPLAN_POLICY_FILE"] = old
+        policy.SYSTEM_POLICY_OVERRIDE = old
     return path, ADMIN_EMAIL
 
 

@@ -35,9 +35,10 @@ SECONDS = Unit("s", "Seconds")
 
 @dataclass(frozen=True)
 class Floor:
-    """The secure floor: past `limit` in the weaker direction a user's own setting would
-    weaken security (IT's enforced policy may still go there, as the tests do with a
-    cheap bcrypt cost). `stronger` says which way is safer."""
+    """The secure floor: past `limit` in the weaker direction a setting would weaken
+    security, so security/policy clamps every value to it, whatever its source (only the
+    test suite's system policy, set from code, may go below it for a cheap bcrypt cost).
+    `stronger` says which way is safer."""
 
     limit: int
     stronger: Literal["higher", "lower"]

@@ -165,6 +165,17 @@ def create(path: Path) -> Workspace:
 
 def open_workspace(path: Path) -> Workspace:
     """Open an existing workspace, with a distinct message for each way that can fail."""
+    return _open(path, anchored=True)
+
+
+def open_refused_copy(path: Path) -> Workspace:
+    """Open a workspace without comparing it with the rollback anchor, and without moving
+    the anchor: only for `usecases.restore.accept_restore`, which signs an administrator
+    in and logs the acceptance before it re-anchors (`reanchor`)."""
+    return _open(path, anchored=False)
+
+
+def _open(path: Path, *, anchored: bool) -> Workspace:
     hardening.apply()
     meta = read_meta(path)
     policy = load_policy()
@@ -183,7 +194,7 @@ def open_workspace(path: Path) -> Workspace:
             keys.require(AUDIT_SLOT, "audit key")
             ws = Workspace(path, meta["workspace_id"], device_id, engine, keys, policy, lock,
                            db_slot=db_slot)
-            ws.anchor = _check_anchor(ws)
+            ws.anchor = _check_anchor(ws) if anchored else None
             if revision != SCHEMA_HEAD:
                 _backup_and_migrate(engine, path, revision)
             tighten(path)
@@ -193,7 +204,8 @@ def open_workspace(path: Path) -> Workspace:
     except BaseException:
         lock.release()
         raise
-    phi_keys.resume_rotation(ws)
+    if anchored:
+        phi_keys.resume_rotation(ws)
     return ws
 
 
@@ -201,8 +213,31 @@ ROLLED_BACK = (
     "The workspace database at {path} is older than the last state this device "
     "recorded ({why}). It was copied back from an older copy or backup, or log rows were "
     "removed, which would erase audit records; it was not opened. Put the latest "
-    "closeplan.db back, or ask IT to investigate."
+    "closeplan.db back, or ask IT to investigate. If this is a restore made on purpose, "
+    "an administrator can accept it (logged): closeplan-admin workspace accept-restore "
+    "--workspace \"{path}\" --as ADMIN_EMAIL --reason -"
 )
+
+
+def rollback_problem(ws: Workspace) -> tuple[str, int, int] | None:
+    """Why the keyring's anchor refuses this database, with the anchor's counter and the
+    database's, or None when it would open."""
+    stored = rollback.load(ws.keyring)
+    if stored is None:
+        return None
+    with db.read_session(ws.engine) as s:
+        why = rollback.problem(s, stored)
+        counter = rollback.db_state(s).counter
+    return None if why is None else (why, stored.counter, counter)
+
+
+def reanchor(ws: Workspace) -> int:
+    """Set the rollback anchor to where this database stands now (an accepted restore);
+    returns the counter anchored."""
+    with db.read_session(ws.engine) as s:
+        state = rollback.db_state(s)
+    ws.keyring.replace(rollback.ANCHOR_SLOT, state.to_bytes())
+    return state.counter
 
 
 def _check_anchor(ws: Workspace) -> rollback.AnchorWriter:

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from ..domain.enums import PhiKeyState
 from ..domain.errors import ClosePlanError
-from ..security import keyring_store
+from ..domain.settings import SETTINGS
+from ..security import keyring_store, policy
 from ..security.keyring_store import AUDIT_SLOT, phi_slot
 from ..store import audit_log, db, workspace
 from ..store.models import PhiKey
@@ -22,9 +23,27 @@ class Check:
     detail: str
 
 
+def policy_checks() -> list[Check]:
+    """The effective policy, one line per setting with where its value came from, and
+    what was ignored or clamped (issue 13, finding 4): safe, so not a failure, but shown."""
+    try:
+        current = policy.load_policy()
+    except ClosePlanError as exc:
+        return [Check("policy", False, str(exc))]
+    checks = []
+    for key, spec in SETTINGS.items():
+        value = getattr(current, key)
+        shown = (f"{value} {spec.unit.symbol}".strip() if spec.type is int
+                 else (value or "(none)"))
+        checks.append(Check(f"policy {key}", True, f"{shown} from {current.sources[key]}"))
+    for note in current.notes:
+        checks.append(Check("policy note", True, note))
+    return checks
+
+
 def run(path: Path) -> list[Check]:
     """Run every check; never raises for a workspace problem (each becomes a failed check)."""
-    checks: list[Check] = []
+    checks: list[Check] = policy_checks()
     try:
         keyring_store.KeyringStore("doctor-probe").get("probe")
         checks.append(Check("keyring", True, keyring_store.backend_name()))

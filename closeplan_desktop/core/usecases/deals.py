@@ -36,21 +36,29 @@ from .deal_list import DealSummary, summary_of
 from .frame import AuthSession, Denied, actor, run
 
 _UNSET: Any = object()
+# What a refused plain read (a deal's fields, never its PHI) is logged as (finding 12).
+READ_DEAL = "DEAL_READ"
 
 
-def _denied_missing(session: AuthSession, deal_id: object, action: AccessAction,
+def _denied_missing(session: AuthSession, deal_id: object, action: AccessAction | str,
                     access_type: AccessType, found: Deal | None) -> Denied:
     """Missing and other-tenant deals answer alike; both are logged as denied."""
+    # An access row records an attempt on a deal's data (its PHI, or a change). A plain
+    # read is not one (successful reads write no row), so a refused one is an access
+    # denial, the security event core writes for any refused request: logging it as a
+    # refused PHI_ACCESS would count a PHI attempt that never happened (issue 13,
+    # finding 12). It is alike for missing and other-tenant deals, as the answer is.
+    as_access = action if isinstance(action, AccessAction) else None
     other_tenant_id = found.id if found is not None else None
 
     def record(s: Session) -> None:
-        if other_tenant_id is not None:
+        if other_tenant_id is not None and as_access is not None:
             log_access(s, session.ws, tenant_id=session.tenant_id, user_id=session.user_id,
-                       deal_id=other_tenant_id, action=action, access_type=access_type,
+                       deal_id=other_tenant_id, action=as_access, access_type=access_type,
                        success=False)
         else:
             log_event(s, session.ws, Ev.ACCESS_DENIED, session.tenant_id, session.user_id,
-                      {"action": action.value,
+                      {"action": str(action),
                        "deal": deal_id if is_id(deal_id) else "(not an id)"})
 
     return Denied(NotFoundError("No such deal in your workspace."), record)
@@ -98,8 +106,7 @@ def get_deal(session: AuthSession, deal_id: str) -> DealSummary:
         actor(s, session)
         deal = s.get(Deal, deal_id) if is_id(deal_id) else None
         if deal is None or deal.tenant_id != session.tenant_id:
-            raise _denied_missing(session, deal_id, AccessAction.PHI_ACCESS, AccessType.READ,
-                                  deal)
+            raise _denied_missing(session, deal_id, READ_DEAL, AccessType.READ, deal)
         return summary_of(s, deal)
 
 

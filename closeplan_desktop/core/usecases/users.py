@@ -44,15 +44,25 @@ class UserInfo:
     active: bool
     created_at: datetime
     last_login_at: datetime | None
+    locked: bool = False  # failed sign-ins lock them out now (an admin may `unlock`)
 
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
 
 
-def _info(u: User) -> UserInfo:
+def _info(u: User, locked: bool = False) -> UserInfo:
     return UserInfo(u.id, u.email, u.first_name, u.last_name, u.role, u.active, u.created_at,
-                    u.last_login_at)
+                    u.last_login_at, locked)
+
+
+def _locked_emails(s: Session, emails: list[str]) -> set[str]:
+    """Which of `emails` a sign-in lockout holds now."""
+    now = utcnow()
+    rows = s.scalars(select(LoginThrottle).where(LoginThrottle.email.in_(emails),
+                                                 LoginThrottle.locked_until.is_not(None)))
+    return {t.email for t in rows
+            if t.locked_until is not None and as_utc(t.locked_until) > now}
 
 
 def create_tenant(ws: Workspace, name: str, domain: str | None, admin_email: str,
@@ -138,10 +148,11 @@ def list_users(session: AuthSession) -> list[UserInfo]:
     """Admin use case: the tenant's users, active first, by name."""
     with run(session, write=False) as s:
         require_admin(s, session, "users.list")
-        users = s.scalars(select(User).where(User.tenant_id == session.tenant_id)
-                          .order_by(User.deactivated_at.is_not(None), User.last_name,
-                                    User.first_name))
-        return [_info(u) for u in users]
+        users = list(s.scalars(select(User).where(User.tenant_id == session.tenant_id)
+                               .order_by(User.deactivated_at.is_not(None), User.last_name,
+                                         User.first_name)))
+        locked = _locked_emails(s, [u.email for u in users])
+        return [_info(u, u.email in locked) for u in users]
 
 
 def add_user(session: AuthSession, email: str, first_name: str, last_name: str,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
@@ -9,18 +11,22 @@ from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidg
 from ...core.domain import validation
 from ...core.domain.errors import ClosePlanError
 from . import palette
+from .strength import StrengthAdvice
 from .widgets import message_label, set_message, with_message
 
 
 class NewPasswordFields(QObject):
     """A new password and its confirmation, checked by core's `validation.password` as the
-    user types; the policy hint turns green once the password satisfies it. `add_rows`
-    puts the two rows into the caller's form, so labels line up with its other rows."""
+    user types; the policy hint turns green once the password satisfies it, and core's
+    strength verdict shows under it (`StrengthAdvice`; `inputs` are the texts the use
+    case counts as easy to guess). `add_rows` puts the two rows into the caller's form, so
+    labels line up with its other rows."""
 
     changed = Signal()
 
     def __init__(self, min_length: int, label: str = "Password",
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None,
+                 inputs: Callable[[], Iterable[str]] = tuple) -> None:
         super().__init__(parent)
         self.min_length = min_length
         self.label = label
@@ -44,6 +50,8 @@ class NewPasswordFields(QObject):
         pw_layout.addWidget(self.password)
         pw_layout.addWidget(self.hint)
         pw_layout.addWidget(self.password_error)
+        self.strength = StrengthAdvice(self.password, inputs, self)
+        pw_layout.addWidget(self.strength.label)
         self.confirm_box = with_message(self.confirm, self.confirm_error)
         self.password.textChanged.connect(self._update)
         self.confirm.textChanged.connect(self._update)

@@ -98,8 +98,10 @@ class AddUserDialog(_PaneDialog):
         form.addRow("&Last name", with_message(self.last_name, self.last_error))
         form.addRow("&Email", with_message(self.email, self.email_error))
         form.addRow("&Role", self.role)
-        self.new_password = NewPasswordFields(signed_in.policy.password_min_length,
-                                              parent=self)
+        # The strength is scored with what core's add_user counts as easy to guess.
+        self.new_password = NewPasswordFields(
+            signed_in.policy.password_min_length, parent=self,
+            inputs=lambda: (self.email.text(), self.first_name.text(), self.last_name.text()))
         self.new_password.add_rows(form)
         self.passwords.append(self.new_password)
         self.layout_.addLayout(form)

@@ -38,7 +38,8 @@ class UsersModel(QAbstractTableModel):
     def _render(self, u: UserInfo) -> tuple[str, ...]:
         name = u.full_name + ("  (you)" if u.id == self.me else "")
         return (name, u.email, ROLE_LABELS.get(u.role, str(u.role)),
-                "Active" if u.active else "Deactivated", local_minute(u.last_login_at, "Never"))
+                ("Active" if u.active else "Deactivated") + (" · locked out" if u.locked else ""),
+                local_minute(u.last_login_at, "Never"))
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._display)

@@ -86,8 +86,13 @@ class UsersPane(Pane):
         self.reset_button = button("Reset password…", "key", self.reset_password,
                                    name="resetPasswordButton", accessible="Reset password",
                                    tip="Set a new password for the selected user")
+        # Shown only for a user whom failed sign-ins have locked out (issue 13, finding 10).
+        self.unlock_button = button("Unlock", "unlock", self.unlock, name="unlockButton",
+                                    accessible="Unlock user",
+                                    tip="Lift the selected user's sign-in lockout (logged)")
+        self.unlock_button.setVisible(False)
         for b in (self.add_button, self.role_button, self.deactivate_button,
-                  self.reactivate_button, self.reset_button):
+                  self.reactivate_button, self.reset_button, self.unlock_button):
             bar.addWidget(b)
         bar.addStretch(1)
         self.search = QLineEdit()
@@ -144,7 +149,8 @@ class UsersPane(Pane):
                      (self.role_button, self.deactivate_button),
                      (self.deactivate_button, self.reactivate_button),
                      (self.reactivate_button, self.reset_button),
-                     (self.reset_button, self.search), (self.search, self.table)):
+                     (self.reset_button, self.unlock_button),
+                     (self.unlock_button, self.search), (self.search, self.table)):
             self.setTabOrder(a, b)
         self.reload()
 
@@ -198,6 +204,8 @@ class UsersPane(Pane):
         self.reset_button.setEnabled(user is not None)
         self.deactivate_button.setEnabled(user is not None and user.active)
         self.reactivate_button.setEnabled(user is not None and not user.active)
+        self.unlock_button.setVisible(user is not None and user.locked
+                                      and self.signed_in.core.is_admin)
 
     def selected_user(self) -> UserInfo | None:
         if self.stack.currentWidget() is not self.table:
@@ -261,6 +269,12 @@ class UsersPane(Pane):
         if user is None:
             return
         self._apply("Cannot reactivate", users.reactivate, user.id)
+
+    def unlock(self) -> None:
+        user = self.selected_user()
+        if user is None or not user.locked:
+            return
+        self._apply("Cannot unlock", users.unlock, user.id)
 
     def reset_password(self) -> None:
         user = self.selected_user()

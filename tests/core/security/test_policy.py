@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from support import use_system_policy
 
 from closeplan_desktop.core.domain.errors import PolicyError
 from closeplan_desktop.core.security import policy
@@ -18,7 +19,7 @@ def write(path: Path, data: object) -> Path:
 
 def test_layers_and_enforcement(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     machine = write(tmp_path / "policy.json", {"idle_lock_minutes": 5})
-    monkeypatch.setenv("CLOSEPLAN_POLICY_FILE", str(machine))
+    use_system_policy(monkeypatch, machine)
     user = policy.user_settings_path()
     user.parent.mkdir(parents=True, exist_ok=True)
     write(user, {"idle_lock_minutes": 30, "phi_autohide_seconds": 60})
@@ -43,12 +44,12 @@ def test_layers_and_enforcement(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 ])
 def test_bad_policy_names_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                   content: object, fragment: str) -> None:
-    monkeypatch.setenv("CLOSEPLAN_POLICY_FILE", str(write(tmp_path / "p.json", content)))
+    use_system_policy(monkeypatch, write(tmp_path / "p.json", content))
     with pytest.raises(PolicyError, match=fragment):
         policy.load_policy()
 
 
 def test_missing_policy_file_means_defaults(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CLOSEPLAN_POLICY_FILE", str(tmp_path / "absent.json"))
+    use_system_policy(monkeypatch, tmp_path / "absent.json")
     assert policy.load_policy() == policy.Policy()

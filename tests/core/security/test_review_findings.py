@@ -5,11 +5,13 @@ lists them."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,18 +23,22 @@ from support import (
     USER_PASSWORD,
     Env,
     add_legacy_tenant,
+    run_cli,
     sql,
+    use_system_policy,
 )
 
 from closeplan_desktop.core.domain.errors import (
     AccountLocked,
     AuthError,
+    NotFoundError,
     PermissionDenied,
+    PolicyError,
     RolledBack,
     ValidationError,
     WorkspaceBusy,
 )
-from closeplan_desktop.core.security import crypto, hardening, passwords
+from closeplan_desktop.core.security import crypto, hardening, passwords, policy
 from closeplan_desktop.core.security.keyring_store import (
     ANCHOR_SLOT,
     AUDIT_SLOT,
@@ -42,7 +48,7 @@ from closeplan_desktop.core.security.keyring_store import (
 )
 from closeplan_desktop.core.store import layout, workspace
 from closeplan_desktop.core.tools import doctor
-from closeplan_desktop.core.usecases import audit, auth, deals, key_admin, users
+from closeplan_desktop.core.usecases import audit, auth, deals, key_admin, restore, users
 
 KIT_PASS = "a long kit passphrase"
 
@@ -491,3 +497,217 @@ def test_finding_6_superseded_envelopes_and_retired_keys_are_gone(env: Env) -> N
         s = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
         assert deals.reveal_phi(s, d.id) == {"mrn": "NOW-3"}
         assert not [v for v in key_admin.status(s).phi_versions if v[0] == 1 and v[3]]
+
+
+# The reviewer's attack on the policy: IT's 5 idle minutes and 3 tries, and a file of the
+# user's own raising them, with a cheap bcrypt cost and a slow clipboard clear.
+SYSTEM = {"idle_lock_minutes": 5, "lockout_threshold": 3}
+ATTACK = {"idle_lock_minutes": 240, "lockout_threshold": 100, "bcrypt_cost": 4,
+          "clipboard_clear_seconds": 600}
+POLICY_AS_USER = """
+import json, os, sys
+from pathlib import Path
+from closeplan_desktop.core.security import policy
+# Python itself lies under root's home: start as root, then become an ordinary user.
+os.setgid(int(sys.argv[2]))
+os.setuid(int(sys.argv[2]))
+policy.SYSTEM_POLICY_OVERRIDE = policy.SystemPolicyOverride(Path(sys.argv[1]))
+p = policy.load_policy()
+print(json.dumps({"values": {k: getattr(p, k) for k in p.sources}, "notes": p.notes}))
+"""
+NOBODY = 65534
+
+
+def effective(p: policy.Policy) -> dict[str, int]:
+    return {k: getattr(p, k) for k in (*ATTACK, "phi_autohide_seconds")}
+
+
+def test_finding_4_a_users_policy_file_cannot_switch_off_the_system_policy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The system policy is always read; CLOSEPLAN_POLICY_FILE only adds keys, from a file
+    the user cannot write; every value is clamped to its secure floor, reported once, and
+    `doctor` shows where each value came from."""
+    shared = Path(tempfile.mkdtemp(prefix="closeplan-policy-"))  # a user can reach it
+    try:
+        shared.chmod(0o755)
+        etc = shared / "etc"
+        etc.mkdir()
+        etc.chmod(0o755)
+        system = etc / "policy.json"
+        system.write_text(json.dumps(SYSTEM))
+        system.chmod(0o644)  # (an open workspace sets the umask to 0077)
+        home = shared / "home"
+        home.mkdir()
+        attack = home / "mine.json"
+        attack.write_text(json.dumps(ATTACK))
+        for p in (home, attack):
+            os.chown(p, NOBODY, NOBODY)
+        # 1. The attack itself, run as an ordinary user (not root) on a file of their own.
+        out = subprocess.run(
+            [sys.executable, "-c", POLICY_AS_USER, str(system), str(NOBODY)],
+            env={**os.environ, "CLOSEPLAN_POLICY_FILE": str(attack), "HOME": str(home),
+                 "XDG_CONFIG_HOME": str(home / "config")},
+            capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        seen = json.loads(out.stdout.strip().splitlines()[-1])
+        assert {k: seen["values"][k] for k in ATTACK} == {
+            "idle_lock_minutes": 5, "lockout_threshold": 3, "bcrypt_cost": 10,
+            "clipboard_clear_seconds": 20}
+        assert any("belongs to you" in n and "ignored" in n for n in seen["notes"])
+    finally:
+        shutil.rmtree(shared)
+
+    system = tmp_path / "policy.json"
+    system.write_text(json.dumps(SYSTEM))
+    use_system_policy(monkeypatch, system, below_floors=False)
+    # 2. The same values in the user's own settings are clamped to the floors.
+    user = policy.user_settings_path()
+    user.parent.mkdir(parents=True, exist_ok=True)
+    user.write_text(json.dumps(ATTACK))
+    with caplog.at_level(logging.WARNING):
+        first = policy.load_policy()
+        again = policy.load_policy()
+    assert effective(first) == effective(again) == {
+        "idle_lock_minutes": 5, "lockout_threshold": 3, "bcrypt_cost": 10,
+        "clipboard_clear_seconds": 60, "phi_autohide_seconds": 30}
+    clamped = [r for r in caplog.records if "'bcrypt_cost' = 4" in r.getMessage()]
+    assert len(clamped) == 1 and "at least 10" in clamped[0].getMessage()  # once
+    with pytest.raises(PolicyError, match="at least 10"):
+        policy.save_user_setting("bcrypt_cost", 4)
+    user.unlink()
+
+    # 3. A file IT placed (root's, writable by no one else) adds keys the system policy
+    # does not set; a key the system policy sets stays IT's; past a floor it is clamped.
+    added_dir = tmp_path / "it"
+    added_dir.mkdir()
+    added_dir.chmod(0o755)
+    added = added_dir / "added.json"
+    added.write_text(json.dumps({"idle_lock_minutes": 240, "phi_autohide_seconds": 45,
+                                 "clipboard_clear_seconds": 600}))
+    added.chmod(0o644)
+    monkeypatch.setenv("CLOSEPLAN_POLICY_FILE", str(added))
+    p = policy.load_policy()
+    assert (p.idle_lock_minutes, p.phi_autohide_seconds, p.clipboard_clear_seconds) == \
+        (5, 45, 60)
+    assert p.sources["idle_lock_minutes"] == str(system)
+    assert p.is_enforced("phi_autohide_seconds") and "CLOSEPLAN_POLICY_FILE" in \
+        p.sources["phi_autohide_seconds"]
+    assert any("may not change 'idle_lock_minutes'" in n for n in p.notes)
+    checks = {c.name: c.detail for c in doctor.policy_checks()}
+    assert checks["policy idle_lock_minutes"] == f"5 min from {system}"
+    assert "CLOSEPLAN_POLICY_FILE" in checks["policy phi_autohide_seconds"]
+    assert checks["policy bcrypt_cost"] == "10 from default"
+    # 4. Writable by others (the file or its folder): ignored as a whole.
+    for loose in (added, added_dir):
+        loose.chmod(loose.stat().st_mode | 0o022)
+        p = policy.load_policy()
+        assert (p.phi_autohide_seconds, p.clipboard_clear_seconds) == (30, 20)
+        assert any("writable by others" in n for n in p.notes)
+        loose.chmod(loose.stat().st_mode & ~0o022)
+    # The ownership rule for an ordinary user: their own file is refused, root's is not.
+    os.chown(added, NOBODY, NOBODY)
+    assert "belongs to you" in (policy.untrusted_reason(added, uid=NOBODY) or "")
+    assert policy.untrusted_reason(added, uid=NOBODY + 1) is None
+
+
+def test_finding_9_phi_and_reasons_are_never_taken_from_argv(tmp_path: Path) -> None:
+    """`deals add --phi JSON` and `--reason TEXT` put PHI and reasons in the process list
+    and the shell history: refused (exit 2, the value never echoed, nothing written);
+    `--phi -` and `--reason -` read them from piped stdin after the password."""
+    path = tmp_path / "ws"
+    with workspace.create(path) as ws:
+        users.create_tenant(ws, "Acme Health", None, ADMIN_EMAIL, "Ada", "Admin",
+                            ADMIN_PASSWORD)
+    phi = '{"mrn": "MRN-ARGV-4471"}'
+    acting = ["--workspace", path, "--as", ADMIN_EMAIL, "--password-stdin"]
+    add = ["deals", "add", *acting, "--title", "Argv", "--status", "ACTIVE", "--value", "1"]
+    r = run_cli(*add, "--phi", phi, stdin=ADMIN_PASSWORD + "\n")
+    assert r.code == 2 and "'--phi -'" in r.err and "shell history" in r.err
+    assert "MRN-ARGV" not in r.err + r.out
+    assert sql(path, "SELECT count(*) FROM deals") == [(0,)]
+    r = run_cli(*add, "--phi", "-", stdin=f"{ADMIN_PASSWORD}\n{phi}\n")
+    assert r.code == 0, r.err
+    deal_id = r.out.strip()
+    r = run_cli("deals", "show", deal_id, "--phi", "--reason", "Patient 4471 called",
+                *acting, stdin=ADMIN_PASSWORD + "\n")
+    assert r.code == 2 and "'--reason -'" in r.err and "4471" not in r.err + r.out
+    r = run_cli("deals", "show", deal_id, "--phi", "--reason", "-", *acting,
+                stdin=f"{ADMIN_PASSWORD}\nOn-call escalation\n")
+    assert r.code == 0 and "MRN-ARGV-4471" in r.out
+    r = run_cli("deals", "show", deal_id, "--phi", "--reason", "-", *acting,
+                stdin=ADMIN_PASSWORD + "\n")
+    assert r.code == 1 and "ended before the break-glass reason" in r.err
+
+
+def test_finding_12_a_denied_plain_read_is_not_logged_as_phi_access(env: Env) -> None:
+    """A user asks for a deal they may not see (another tenant's, in an older two-tenant
+    workspace): no PHI was asked for, so no refused PHI_ACCESS row; an ACCESS_DENIED event
+    says a plain read was refused, alike for a deal that does not exist."""
+    add_legacy_tenant(env.ws, "Other Clinic", None, "eve@other.example", "Eve", "O",
+                      "other tenant password")
+    eve = auth.sign_in(env.ws, "eve@other.example", "other tenant password")
+    theirs = deals.create_deal(eve, "Eve's deal", "ACTIVE", "1", {"mrn": "EVE-1"})
+    missing = "c" + "0" * 24
+    for deal_id in (theirs.id, missing):
+        with pytest.raises(NotFoundError, match="No such deal"):
+            deals.get_deal(env.user, deal_id)
+    assert sql(env.path, "SELECT count(*) FROM access_logs WHERE user_id = ?",
+               (env.user.user_id,)) == [(0,)]
+    denied = [json.loads(str(d)) for t, d in events(env.path, "ACCESS_DENIED")
+              if t == env.tenant_id]
+    assert denied == [{"action": "DEAL_READ", "deal": theirs.id},
+                      {"action": "DEAL_READ", "deal": missing}]
+
+
+# --- the way forward after a rollback refusal ------------------------------------------
+
+
+def test_finding_1_an_admin_accepts_a_restore_made_on_purpose(env: Env, tmp_path: Path) -> None:
+    """A rolled-back copy is refused; a user's or a wrong password cannot accept it (and
+    the attempt is logged); `closeplan-admin workspace accept-restore` with an admin's
+    password and a reason re-anchors on it, with a RESTORE_ACCEPTED event saying from
+    which counter to which; then it opens."""
+    env.ws.close()
+    copy_db(env.path, tmp_path / "old")
+    with workspace.open_workspace(env.path) as ws:
+        admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        deals.create_deal(admin, "After the copy", "ACTIVE", "1")
+    put_back(tmp_path / "old", env.path)
+    with pytest.raises(RolledBack) as exc:
+        workspace.open_workspace(env.path)
+    assert "closeplan-admin workspace accept-restore" in str(exc.value)  # the way forward
+
+    with pytest.raises(PermissionDenied):
+        restore.accept_restore(env.path, USER_EMAIL, USER_PASSWORD, "I want it back")
+    with pytest.raises(AuthError):
+        restore.accept_restore(env.path, ADMIN_EMAIL, "not the password 123", "Restore")
+    with pytest.raises(RolledBack):
+        workspace.open_workspace(env.path)
+    denied = [json.loads(str(d)) for _t, d in events(env.path, "ACCESS_DENIED")]
+    assert {"action": "workspace.accept_restore", "reason": "not an administrator"} in denied
+    assert events(env.path, "RESTORE_ACCEPTED") == []
+
+    acting = ["--workspace", env.path, "--as", ADMIN_EMAIL, "--password-stdin"]
+    r = run_cli("workspace", "accept-restore", *acting, "--reason", "Restored from backup",
+                stdin=ADMIN_PASSWORD + "\n")
+    assert r.code == 2 and "'--reason -'" in r.err  # finding 9: never in argv
+    r = run_cli("workspace", "accept-restore", *acting, "--reason", "-",
+                stdin=f"{ADMIN_PASSWORD}\nIT restored last night's backup (ticket 4411)\n")
+    assert r.code == 0, r.err
+    ((tenant, detail),) = events(env.path, "RESTORE_ACCEPTED")
+    recorded = json.loads(str(detail))
+    assert tenant == env.tenant_id
+    assert recorded["reason"] == "IT restored last night's backup (ticket 4411)"
+    # The anchor's counter, the restored database's, and why it had been refused.
+    assert {type(recorded["from_counter"]), type(recorded["to_counter"])} == {int}
+    assert "is missing from the database" in recorded["why"]  # the deal's access chain
+    assert f"goes from {recorded['from_counter']} back to {recorded['to_counter']}" in r.out
+    with workspace.open_workspace(env.path) as ws:
+        admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        assert audit.verify(admin).ok
+        deals.create_deal(admin, "After the restore", "ACTIVE", "1")
+    with workspace.open_workspace(env.path):
+        pass  # and it stays accepted
+    with pytest.raises(ValidationError, match="no refused restore"):
+        restore.accept_restore(env.path, ADMIN_EMAIL, ADMIN_PASSWORD, "Again")

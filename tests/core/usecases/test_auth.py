@@ -7,7 +7,15 @@ from pathlib import Path
 
 import bcrypt
 import pytest
-from support import ADMIN_EMAIL, ADMIN_PASSWORD, USER_EMAIL, USER_PASSWORD, Env, sql
+from support import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    USER_EMAIL,
+    USER_PASSWORD,
+    Env,
+    sql,
+    use_system_policy,
+)
 
 from closeplan_desktop.core.domain.errors import (
     AccountLocked,
@@ -91,7 +99,7 @@ def test_bcryptjs_2a_hash_verifies_and_is_rehashed_at_policy_cost(
     users.import_users(env.admin, [line])
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({"bcrypt_cost": 10}))
-    monkeypatch.setenv("CLOSEPLAN_POLICY_FILE", str(policy))
+    use_system_policy(monkeypatch, policy)
     env.ws.policy = load_policy()
     auth.sign_in(env.ws, "legacy@acme-health.example", BCRYPTJS_PASSWORD)
     env.ws.engine.dispose()
@@ -106,7 +114,7 @@ def test_bcryptjs_2a_hash_verifies_and_is_rehashed_at_policy_cost(
 
 
 def test_default_policy_cost_is_10(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("CLOSEPLAN_POLICY_FILE", str(tmp_path / "none.json"))
+    use_system_policy(monkeypatch, tmp_path / "none.json")
     policy = load_policy()
     assert policy.bcrypt_cost == 10
     assert passwords.hash_cost(passwords.hash_password("x" * 12, policy.bcrypt_cost)) == 10
