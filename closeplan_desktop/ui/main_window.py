@@ -46,6 +46,15 @@ from .users.pane import UsersPane
 PANES: tuple[type[Pane], ...] = (DealsPane, UsersPane, AuditPane)
 
 
+def nav_width(nav: QListWidget) -> int:
+    """The navigation's width: its widest title, icon and padding (style sheet), no more."""
+    nav.ensurePolished()  # the style sheet's font size, not the default
+    text = max((nav.fontMetrics().horizontalAdvance(nav.item(i).text())
+                for i in range(nav.count())), default=0)
+    # icon + gap, the item's padding (2 x 10) and margin (2 x 8), the list's frame.
+    return text + nav.iconSize().width() + 8 + 20 + 16 + 8
+
+
 class MainWindow(QMainWindow):
     signed_out = Signal()
 
@@ -66,7 +75,6 @@ class MainWindow(QMainWindow):
         self.nav.setObjectName("navigation")
         self.nav.setAccessibleName("Navigation")
         self.nav.setIconSize(QSize(20, 20))
-        self.nav.setFixedWidth(168)
         self.stack = QStackedWidget()
         # The panes this user has, by key; `panes` holds those built so far.
         self.pane_classes = {cls.key: cls for cls in PANES if self.is_admin or not cls.admin_only}
@@ -75,8 +83,10 @@ class MainWindow(QMainWindow):
         for cls in self.pane_classes.values():
             item = QListWidgetItem(icon(cls.icon_name), cls.title)
             item.setData(Qt.ItemDataRole.UserRole, cls.key)
-            item.setSizeHint(QSize(150, 40))
+            item.setSizeHint(QSize(0, 40))
             self.nav.addItem(item)
+        # As narrow as its longest entry: the rest of the width goes to the deal titles.
+        self.nav.setFixedWidth(nav_width(self.nav))
         self.deals = self.pane("deals")
         assert isinstance(self.deals, DealsPane)
         self.lock_screen = LockScreen()

@@ -59,6 +59,11 @@ def local_minute(ts: datetime | None, never: str = "") -> str:
     return ts.astimezone().strftime("%Y-%m-%d %H:%M") if ts else never
 
 
+def local_day(ts: datetime | None) -> str:
+    """Local date: "2026-01-31" (a list's column; its tooltip gives the minute)."""
+    return ts.astimezone().strftime("%Y-%m-%d") if ts else ""
+
+
 def local_second(ts: datetime) -> str:
     """Local time to the second: "2026-01-31 09:30:12"."""
     return ts.astimezone().strftime("%Y-%m-%d %H:%M:%S")
