@@ -194,6 +194,9 @@ class MainWindow(QMainWindow):
             tools.addAction(self._action("&Keys and Settings…", self.open_keys, "Ctrl+K",
                                          "key"))
             self._fill(tools, self._command_actions("tools"))
+        account = bar.addMenu("&Account")
+        account.addAction(self._action("Change &Password…", self.change_password, None,
+                                       "key"))
         help_ = bar.addMenu("&Help")
         help_.addAction(self._action("&About ClosePlan Desktop", self.about, None, "about"))
 
@@ -311,6 +314,11 @@ class MainWindow(QMainWindow):
                 "keep it away from this computer. You can also do it later under Tools → "
                 "Keys and Settings.", "Export kit…"):
             self.open_keys(export_kit=True)
+
+    def change_password(self) -> None:
+        from .account import change_password
+
+        change_password(self.signed_in, self)
 
     def about(self) -> None:
         dialogs.about(

@@ -8,22 +8,27 @@ from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidg
 
 from ...core.domain import validation
 from ...core.domain.errors import ClosePlanError
+from ...core.security import passwords
 from . import palette
 from .widgets import message_label, set_message, with_message
 
 
 class NewPasswordFields(QObject):
     """A new password and its confirmation, checked by core's `validation.password` as the
-    user types; the policy hint turns green once the password satisfies it. `add_rows`
-    puts the two rows into the caller's form, so labels line up with its other rows."""
+    user types; the policy hint turns green once the password satisfies it. With
+    `user_inputs` (the user's email, names) core's strength advice shows as they type too
+    (what `require_strong` would refuse). `add_rows` puts the two rows into the caller's
+    form, so labels line up with its other rows."""
 
     changed = Signal()
 
     def __init__(self, min_length: int, label: str = "Password",
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None,
+                 user_inputs: tuple[str, ...] | None = None) -> None:
         super().__init__(parent)
         self.min_length = min_length
         self.label = label
+        self.user_inputs = user_inputs
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.password.setAccessibleName(label)
@@ -62,6 +67,10 @@ class NewPasswordFields(QObject):
             if message.startswith("Password ") and self.label != "Password":
                 message = self.label + message[len("Password"):]
             return message
+        if self.user_inputs is not None:
+            found = passwords.strength(self.password.text(), self.user_inputs)
+            if not found.ok:
+                return found.message
         return ""
 
     def _update(self) -> None:
