@@ -149,12 +149,15 @@ def update_deal(session: AuthSession, deal_id: str, *, title: Any = _UNSET,
         deal = _owned(s, session, deal_id, AccessAction.DEAL_UPDATE)
         if deal.deleted_at is not None:
             raise ValidationError("This deal is deleted; restore it before editing.")
+        # The audit row names the fields that changed (PHI: that it was written).
+        fields = [key for key, val in changes.items() if getattr(deal, key) != val]
         for key, val in changes.items():
             setattr(deal, key, val)
-        if new_phi is not _UNSET:
+        if new_phi is not _UNSET and (new_phi or deal.phi is not None):
+            fields.append("phi")
             deal.phi, deal.phi_key_version = _encrypt(session, s, deal.id, new_phi)
         deal.updated_at = utcnow()
-        record_change(s, session.ws, deal, "update", by=session.user_id)
+        record_change(s, session.ws, deal, "update", by=session.user_id, fields=fields)
         return summary_of(s, deal)
 
 
@@ -175,7 +178,8 @@ def restore_deal(session: AuthSession, deal_id: str) -> DealSummary:
         if deal.deleted_at is not None:
             deal.deleted_at = None
             deal.updated_at = utcnow()
-            record_change(s, session.ws, deal, "restore", by=session.user_id)
+            record_change(s, session.ws, deal, "restore", by=session.user_id,
+                          fields=("deleted_at",))
         return summary_of(s, deal)
 
 
