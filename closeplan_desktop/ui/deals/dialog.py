@@ -257,7 +257,8 @@ class DealDialog(QDialog):
         else:
             kwargs: dict[str, Any] = {"title": self.title.text(), "status": status,
                                       "value": self.value.text()}
-            if self.phi_loaded:
+            # PHI is written (and logged as changed) only when the user typed in it.
+            if self.phi_loaded and "phi" in self.touched:
                 kwargs["phi"] = self.phi_value()
             deal_id = self.deal.id
             done = self._run(lambda: deals.update_deal(session, deal_id, **kwargs),

@@ -49,16 +49,23 @@ class _Ring(QWidget):
         painter.drawRoundedRect(self.rect().toRectF().adjusted(half, half, -half, -half), 4, 4)
 
 
+# Focus that did not come from the keyboard: a button or a list needs no ring for it (a
+# click shows where it went; a window coming back to the front is no move of the user's).
+_NOT_KEYBOARD = (Qt.FocusReason.MouseFocusReason, Qt.FocusReason.ActiveWindowFocusReason,
+                 Qt.FocusReason.PopupFocusReason)
+
+
 def ring_target(widget: QWidget, reason: Qt.FocusReason) -> QWidget | None:
     """The widget that shows the ring for a focus change, or None: the field around an
-    inner line edit (a spin box's, a combo box's); no ring for a mouse-clicked button."""
+    inner line edit (a spin box's, a combo box's); a field always (it is where typing
+    goes); a button or a table when the keyboard brought the focus there."""
     parent = widget.parentWidget()
     if isinstance(widget, QLineEdit) and isinstance(parent, (QAbstractSpinBox, QComboBox)):
         return parent
-    if isinstance(widget, QAbstractButton):
-        return None if reason == Qt.FocusReason.MouseFocusReason else widget
-    if isinstance(widget, (*FIELDS, QAbstractItemView)):
+    if isinstance(widget, FIELDS):
         return widget
+    if isinstance(widget, (QAbstractButton, QAbstractItemView)):
+        return None if reason in _NOT_KEYBOARD else widget
     return None
 
 

@@ -99,7 +99,9 @@ def test_the_ring_colour_stands_out_in_both_palettes(themed: QPalette) -> None:
 def test_keyboard_focus_draws_the_ring_on_the_widget(
         form: QWidget, qapp: QApplication, qtbot: QtBot, kind: type[QWidget]) -> None:
     target = form.findChild(kind)
-    assert target is not None
+    other = form.findChild(QTableWidget if kind is not QTableWidget else QLineEdit)
+    assert target is not None and other is not None
+    other.setFocus(Qt.FocusReason.TabFocusReason)  # (the window gave a widget focus)
     target.setFocus(Qt.FocusReason.TabFocusReason)
     qtbot.waitUntil(lambda: ring(qapp).isVisible())
     assert ring(qapp).geometry() == target.geometry()
