@@ -159,7 +159,7 @@ def _qt_check(ws: Workspace) -> str:
     if QIcon(str(svg)).pixmap(QSize(32, 32)).isNull():
         raise ClosePlanError("Qt's SVG icon engine "
                              "(iconengines/qsvgicon) could not draw the app icon.")
-    dialog = SignInDialog(ws, f"Workspace: {ws.path}")
+    dialog = SignInDialog(ws, where=ws.path)
     try:
         if dialog.windowIcon().isNull():
             raise ClosePlanError("the sign-in window has no icon.")
@@ -330,8 +330,8 @@ class Controller:
         from .ui.paint import after_first_paint
         from .ui.signin import SignInDialog
 
-        dialog = self.dialog = SignInDialog(self.ws, f"Workspace: {self.path}",
-                                            self.demo_credentials, demo_users=self.demo_users)
+        dialog = self.dialog = SignInDialog(self.ws, "", self.demo_credentials,
+                                            demo_users=self.demo_users, where=self.path)
         after_first_paint(dialog, lambda: _bench_report("signin-painted"))
         if self.ws is None:
             from PySide6.QtCore import QTimer
@@ -370,10 +370,11 @@ class Controller:
     def _after_sign_out(self) -> None:
         from PySide6.QtWidgets import QApplication
 
+        quit_app = self.window is not None and self.window.quit_after_sign_out
         if self.window is not None:
             self.window.deleteLater()
             self.window = None
-        if not self.sign_in():
+        if quit_app or not self.sign_in():
             QApplication.quit()
 
 

@@ -107,7 +107,7 @@ def main() -> None:
     # Demo workspace and sign-in.
     info = demo.build(tmp / "demo")
     ws = workspace.open_workspace(info.path)
-    signin = SignInDialog(ws, f"Workspace: {ws.path}", (info.admin_email, info.password),
+    signin = SignInDialog(ws, "", (info.admin_email, info.password), where=ws.path,
                           demo_users=tuple(e for e, *_ in demo.DEMO_USERS))
     signin.show()
     grab(signin, "sign-in-demo")

@@ -57,6 +57,8 @@ def nav_width(nav: QListWidget) -> int:
 
 class MainWindow(QMainWindow):
     signed_out = Signal()
+    # Set by a sign-out that also ends the app (the lock screen's Sign out and quit).
+    quit_after_sign_out = False
 
     def __init__(self, signed_in: SignedIn) -> None:
         super().__init__()
@@ -91,6 +93,8 @@ class MainWindow(QMainWindow):
         assert isinstance(self.deals, DealsPane)
         self.lock_screen = LockScreen()
         self.lock_screen.unlock_requested.connect(self._unlock)
+        self.lock_screen.switch_user_requested.connect(self.sign_out)
+        self.lock_screen.sign_out_requested.connect(lambda: self.sign_out(quit_app=True))
         self.stack.addWidget(self.lock_screen)
         self.nav.currentRowChanged.connect(self._show_row)
 
@@ -208,13 +212,11 @@ class MainWindow(QMainWindow):
         role.setObjectName("statusRole")
         tenant = QLabel(self.tenant)
         tenant.setObjectName("statusTenant")
-        where = QLabel(str(self.signed_in.ws.path))
-        where.setObjectName("statusWorkspace")
-        where.setToolTip("Workspace folder")
+        # The folder is for support, not for every glance: a tooltip (and Help > About).
+        tenant.setToolTip(f"Workspace folder: {self.signed_in.ws.path}")
         sb = self.statusBar()
         for widget in (who, role, tenant):
             sb.addWidget(widget)
-        sb.addPermanentWidget(where)
 
     # ---- navigation -----------------------------------------------------------------
 
@@ -329,7 +331,9 @@ class MainWindow(QMainWindow):
             "view of it is logged.</p>"
             f"<p>Workspace: {self.signed_in.ws.path}</p>")
 
-    def sign_out(self) -> None:
+    def sign_out(self, quit_app: bool = False) -> None:
+        """End the session: back to the sign-in window, or (`quit_app`) out of the app."""
+        self.quit_after_sign_out = quit_app
         self.sign_out_drafts()
         for pane in self.panes.values():
             pane.clear_sensitive()

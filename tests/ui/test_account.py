@@ -1,10 +1,12 @@
-"""Account > Change password…: the signed-in user changes their own password in the
-window, with core's length rule and strength advice as they type; a wrong current
-password is refused in the dialog; the new password unlocks the window."""
+"""The user's own account in the window: Account > Change password… (core's length rule
+and strength advice as they type; a wrong current password refused in the dialog; the new
+password unlocks the window); leaving from the lock screen (switch user, sign out and
+quit); the workspace folder only in tooltips."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QMenu
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMenu, QPushButton
 from pytestqt.qtbot import QtBot
 from support import USER_PASSWORD, Env, sql
 
@@ -46,4 +48,42 @@ def test_the_account_menu_changes_the_signed_in_users_password(env: Env,
     window.signed_in.lock()
     window.signed_in.unlock(NEW)
     assert not window.signed_in.is_locked
+    window.close()
+
+
+def test_the_lock_screen_offers_switch_user_and_sign_out(env: Env, qtbot: QtBot) -> None:
+    from closeplan_desktop.ui.deals.dialog import DealDialog
+
+    for quits, name in ((False, "lockSwitchUser"), (True, "lockSignOut")):
+        window = MainWindow(SignedIn(env.ws, env.user))
+        qtbot.addWidget(window)
+        window.show()
+        dialog = DealDialog(window.signed_in, None, window)
+        dialog.show()
+        dialog.phi_fields["mrn"].setText("MRN-KEPT-1")
+        window.signed_in.lock()
+        assert window._drafts  # kept in memory through the lock...
+        exit_button = window.lock_screen.findChild(QPushButton, name)
+        assert exit_button is not None and exit_button.isVisible()
+        with qtbot.waitSignal(window.signed_out):
+            qtbot.mouseClick(exit_button, Qt.MouseButton.LeftButton)
+        assert window.quit_after_sign_out is quits
+        assert not window._drafts and not window.isVisible()  # ...and dropped on leaving
+
+
+def test_the_workspace_folder_is_in_a_tooltip_not_on_screen(env: Env, qtbot: QtBot) -> None:
+    from PySide6.QtWidgets import QLabel
+
+    from closeplan_desktop.ui.signin import SignInDialog
+
+    window = MainWindow(SignedIn(env.ws, env.user))
+    qtbot.addWidget(window)
+    where = str(env.ws.path)
+    shown = [w.text() for w in window.statusBar().findChildren(QLabel)]
+    assert shown and not any(where in text for text in shown)
+    assert any(where in w.toolTip() for w in window.statusBar().findChildren(QLabel))
+    signin = SignInDialog(env.ws, where=env.ws.path)
+    qtbot.addWidget(signin)
+    assert not any(where in w.text() for w in signin.findChildren(QLabel))
+    assert where in signin.findChild(QLabel, "subtitle").toolTip()
     window.close()
