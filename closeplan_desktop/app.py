@@ -138,7 +138,8 @@ def _one_line(text: str) -> str:
 
 def _qt_check(ws: Workspace) -> str:
     """Build the sign-in window over the throwaway workspace (not shown): proves that the
-    Qt platform plugin, the SVG image and icon plugins and resources/ are all there."""
+    Qt platform plugin, the SVG image and icon plugins and resources/ are all there; and
+    that Babel's locale data (the list's short amounts) is."""
     from PySide6.QtCore import QSize
     from PySide6.QtGui import QGuiApplication, QIcon, QImageReader
     from PySide6.QtWidgets import QApplication
@@ -166,8 +167,11 @@ def _qt_check(ws: Workspace) -> str:
     finally:
         dialog.deleteLater()
         dialog.close()
+    from .ui.kit.formatting import check_locale_data
+
+    numbers = check_locale_data()
     return (f"built the sign-in window (Qt platform '{QGuiApplication.platformName()}', "
-            f"SVG plugins, resources in {resource_dir()})")
+            f"SVG plugins, resources in {resource_dir()}); {numbers}")
 
 
 BENCH_EXIT_ON_PAINT = "CLOSEPLAN_BENCH_EXIT_ON_PAINT"

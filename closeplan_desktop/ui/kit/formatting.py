@@ -13,6 +13,7 @@ from functools import cache
 from babel import Locale, UnknownLocaleError, default_locale, numbers
 
 from ...core.domain import money
+from ...core.domain.errors import ClosePlanError
 
 CURRENCY = "USD"  # the amounts `money.display` writes with "$"
 
@@ -52,6 +53,21 @@ def short_amount(value: Decimal, locale: Locale | str | None = None) -> str:
     pattern = loc.currency_formats["standard"].pattern
     return numbers.format_currency(Decimal(value).quantize(Decimal(1)), CURRENCY, locale=loc,
                                    format=re.sub(r"[.,]0+", "", pattern), currency_digits=False)
+
+
+def check_locale_data() -> str:
+    """For the installation self-test: Babel's locale data is there (a frozen app must
+    bundle it) and writes short amounts; ClosePlanError naming what is missing if not."""
+    try:
+        sample = short_amount(Decimal("1234567"), "en_US")
+        mine = short_amount(Decimal("1234567"))  # the user's locale
+    except Exception as exc:  # a missing data file raises OSError, a bad one others
+        raise ClosePlanError(f"Babel's locale data (babel/locale-data) is missing or "
+                             f"unreadable ({exc.__class__.__name__}); short amounts cannot "
+                             "be written.") from None
+    if sample != "$1.2M":
+        raise ClosePlanError(f"Babel wrote 1,234,567 dollars as {sample!r}, not '$1.2M'.")
+    return f"wrote short amounts with Babel's locale data ({user_locale()}: {mine})"
 
 
 def local_minute(ts: datetime | None, never: str = "") -> str:
