@@ -170,6 +170,13 @@ def main() -> None:
             window.show_pane(key)
             grab(window, key)
     audit_pane = window.panes.get("audit")
+    access = getattr(audit_pane, "access_page", None)
+    if access is not None:  # a break-glass row selected: its whole reason below
+        rows = access.model.rows
+        glass = next((i for i, e in enumerate(rows) if e.reason), None)
+        if glass is not None:
+            access.view.selectRow(glass)
+            grab(window, "audit-break-glass-detail")
     tabs = getattr(audit_pane, "tabs", None) or (audit_pane.findChild(QWidget, "auditTabs")
                                                   if audit_pane else None)
     if tabs is not None:
@@ -191,6 +198,9 @@ def main() -> None:
         keys_dialog.reject()
     except ImportError:
         pass
+    from closeplan_desktop.ui.account import ChangePasswordDialog
+
+    shot_dialog(ChangePasswordDialog(window.signed_in, window), "account-change-password")
     window.close()
     ws.close()
     print(f"usable after sign-in: {usable_ms:.0f} ms")
