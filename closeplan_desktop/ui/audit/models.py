@@ -183,7 +183,7 @@ class AccessModel(PagingModel[AccessEntry]):
         break-glass reason, however long)."""
         e = self.rows[row]
         lines = [f"{self._display[row][2]} — {'allowed' if e.success else 'refused'}",
-                 f"When: {local_second_zone(e.timestamp)} ({utc_second(e.timestamp)})",
+                 f"When: {when(e.timestamp)}",
                  f"Who: {self._name(e.user_id, e.user_email)} <{e.user_email}>",
                  f"Deal: {e.deal_title} (id {e.deal_id})"]
         if e.reason:
@@ -271,7 +271,7 @@ class EventsModel(PagingModel[EventEntry]):
         """Everything about one event, for the detail view under the table."""
         e = self.rows[row]
         lines = [self._display[row][1],
-                 f"When: {local_second_zone(e.timestamp)} ({utc_second(e.timestamp)})"]
+                 f"When: {when(e.timestamp)}"]
         if e.user_id:
             lines.append(f"Who: {self._name(e.user_id, e.user_email)} <{e.user_email}>")
         if self._display[row][3]:
@@ -300,6 +300,12 @@ class EventsModel(PagingModel[EventEntry]):
             if col == 3:
                 return f"{self._display[row][col]}\nDevice {e.device_id}, sequence {e.seq}"
         return None
+
+
+def when(ts: datetime) -> str:
+    """A time with its zone, and in UTC too when the zone is another."""
+    local, utc = local_second_zone(ts), utc_second(ts)
+    return local if local == utc else f"{local} ({utc})"
 
 
 def _parsed(text: str) -> dict[str, Any]:
