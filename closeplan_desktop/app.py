@@ -1,7 +1,7 @@
 """closeplan-desktop: the GUI's composition root.
 
 Paints the sign-in window first, then opens the workspace off the UI thread and warms
-up while the user types (README "Performance"), signs in, shows the main window. So this
+up while the user types (docs/benchmarks.md), signs in, shows the main window. So this
 module imports only what the sign-in window needs at start: no SQLAlchemy, SQLCipher or
 keyring (`core.layout` tells whether a workspace exists). The first-run wizard and
 `--demo` still build or open their workspace before the sign-in window.

@@ -1,8 +1,8 @@
 """Deal use cases: create, edit, delete (tombstone), restore, reveal PHI (and
 break-glass). Lists are in `deal_list`, CSV import in `deal_import`.
 
-Permissions (README, "Rules the core enforces"): every user lists, searches and creates;
-edit, delete, restore and reveal are for the deal's creator and admins; a USER reveals
+Permissions (docs/architecture.md, "Rules the core enforces"): every user lists, searches
+and creates; edit, delete, restore and reveal are for the deal's creator and admins; a USER reveals
 another's PHI only by break-glass, with a typed reason. Anything of another tenant answers
 as missing and is logged as denied.
 """
@@ -66,7 +66,8 @@ def _deal(s: Session, session: AuthSession, deal_id: object, action: AccessActio
 
 def may_change(session: AuthSession, created_by_id: str) -> bool:
     """Whether the session may edit, delete, restore and reveal (without break-glass) a
-    deal made by `created_by_id`: its creator and admins may (README, "Rules the core enforces")."""
+    deal made by `created_by_id`: its creator and admins may (docs/architecture.md, "Rules
+    the core enforces")."""
     return session.role == UserRole.ADMIN or created_by_id == session.user_id
 
 
