@@ -1,7 +1,7 @@
 """closeplan-desktop: the GUI's composition root.
 
 Paints the sign-in window first, then opens the workspace off the UI thread and warms
-up while the user types (README "Performance"), signs in, shows the main window. So this
+up while the user types (docs/benchmarks.md), signs in, shows the main window. So this
 module imports only what the sign-in window needs at start: no SQLAlchemy, SQLCipher or
 keyring (`core.layout` tells whether a workspace exists). The first-run wizard and
 `--demo` still build or open their workspace before the sign-in window.
@@ -138,7 +138,8 @@ def _one_line(text: str) -> str:
 
 def _qt_check(ws: Workspace) -> str:
     """Build the sign-in window over the throwaway workspace (not shown): proves that the
-    Qt platform plugin, the SVG image and icon plugins and resources/ are all there."""
+    Qt platform plugin, the SVG image and icon plugins and resources/ are all there; and
+    that Babel's locale data (the list's short amounts) is."""
     from PySide6.QtCore import QSize
     from PySide6.QtGui import QGuiApplication, QIcon, QImageReader
     from PySide6.QtWidgets import QApplication
@@ -159,15 +160,18 @@ def _qt_check(ws: Workspace) -> str:
     if QIcon(str(svg)).pixmap(QSize(32, 32)).isNull():
         raise ClosePlanError("Qt's SVG icon engine "
                              "(iconengines/qsvgicon) could not draw the app icon.")
-    dialog = SignInDialog(ws, f"Workspace: {ws.path}")
+    dialog = SignInDialog(ws, where=ws.path)
     try:
         if dialog.windowIcon().isNull():
             raise ClosePlanError("the sign-in window has no icon.")
     finally:
         dialog.deleteLater()
         dialog.close()
+    from .ui.kit.formatting import check_locale_data
+
+    numbers = check_locale_data()
     return (f"built the sign-in window (Qt platform '{QGuiApplication.platformName()}', "
-            f"SVG plugins, resources in {resource_dir()})")
+            f"SVG plugins, resources in {resource_dir()}); {numbers}")
 
 
 BENCH_EXIT_ON_PAINT = "CLOSEPLAN_BENCH_EXIT_ON_PAINT"
@@ -330,8 +334,8 @@ class Controller:
         from .ui.paint import after_first_paint
         from .ui.signin import SignInDialog
 
-        dialog = self.dialog = SignInDialog(self.ws, f"Workspace: {self.path}",
-                                            self.demo_credentials, demo_users=self.demo_users)
+        dialog = self.dialog = SignInDialog(self.ws, "", self.demo_credentials,
+                                            demo_users=self.demo_users, where=self.path)
         after_first_paint(dialog, lambda: _bench_report("signin-painted"))
         if self.ws is None:
             from PySide6.QtCore import QTimer
@@ -370,10 +374,11 @@ class Controller:
     def _after_sign_out(self) -> None:
         from PySide6.QtWidgets import QApplication
 
+        quit_app = self.window is not None and self.window.quit_after_sign_out
         if self.window is not None:
             self.window.deleteLater()
             self.window = None
-        if not self.sign_in():
+        if quit_app or not self.sign_in():
             QApplication.quit()
 
 

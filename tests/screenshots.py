@@ -111,7 +111,7 @@ def main() -> None:
     # Demo workspace and sign-in.
     info = demo.build(tmp / "demo")
     ws = workspace.open_workspace(info.path)
-    signin = SignInDialog(ws, f"Workspace: {ws.path}", (info.admin_email, info.password),
+    signin = SignInDialog(ws, "", (info.admin_email, info.password), where=ws.path,
                           demo_users=tuple(e for e, *_ in demo.DEMO_USERS))
     signin.show()
     grab(signin, "sign-in-demo")
@@ -174,6 +174,13 @@ def main() -> None:
             window.show_pane(key)
             grab(window, key)
     audit_pane = window.panes.get("audit")
+    access = getattr(audit_pane, "access_page", None)
+    if access is not None:  # a break-glass row selected: its whole reason below
+        rows = access.model.rows
+        glass = next((i for i, e in enumerate(rows) if e.reason), None)
+        if glass is not None:
+            access.view.selectRow(glass)
+            grab(window, "audit-break-glass-detail")
     tabs = getattr(audit_pane, "tabs", None) or (audit_pane.findChild(QWidget, "auditTabs")
                                                   if audit_pane else None)
     if tabs is not None:
@@ -195,6 +202,9 @@ def main() -> None:
         keys_dialog.reject()
     except ImportError:
         pass
+    from closeplan_desktop.ui.account import ChangePasswordDialog
+
+    shot_dialog(ChangePasswordDialog(window.signed_in, window), "account-change-password")
     window.close()
     ws.close()
     print(f"usable after sign-in: {usable_ms:.0f} ms")

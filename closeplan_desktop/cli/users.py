@@ -7,13 +7,14 @@ from pathlib import Path
 
 from ..core.domain import paths
 from ..core.domain.errors import ValidationError
-from ..core.usecases import frame, users
+from ..core.store import workspace
+from ..core.usecases import auth, frame, users
 from .context import EXIT_OK, Context
 from .output import table, when
 from .registry import arg, command, group
 
 ROLES = ["USER", "ADMIN"]
-USER = group("user", help="manage users (admins)")
+USER = group("user", help="manage users (admins); change your own password (passwd)")
 
 
 def _user_id(s: frame.AuthSession, email: str) -> str:
@@ -87,6 +88,20 @@ def reset_password(ctx: Context) -> int:
         password = ctx.passwords.ask(f"New password for {ctx.args.email}", confirm=True)
         info = users.reset_password(s, uid, password)
     ctx.print(f"The password of {info.email} was reset.")
+    return EXIT_OK
+
+
+@command(USER, "passwd", help="change your own password (any user; asks the current "
+         "password, then the new one twice)",
+         passwords="your current password, then the new password")
+def passwd(ctx: Context) -> int:
+    # Signs in itself: the current password proves the user and is checked again by core.
+    with workspace.open_workspace(ctx.path) as ws:
+        current = ctx.passwords.ask(f"Current password for {ctx.args.as_email}")
+        s = auth.sign_in(ws, ctx.args.as_email, current)
+        new = ctx.passwords.ask("New password", confirm=True)
+        users.change_password(s, current, new)
+    ctx.print(f"The password of {s.email} was changed.")
     return EXIT_OK
 
 

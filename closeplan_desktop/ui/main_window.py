@@ -46,8 +46,19 @@ from .users.pane import UsersPane
 PANES: tuple[type[Pane], ...] = (DealsPane, UsersPane, AuditPane)
 
 
+def nav_width(nav: QListWidget) -> int:
+    """The navigation's width: its widest title, icon and padding (style sheet), no more."""
+    nav.ensurePolished()  # the style sheet's font size, not the default
+    text = max((nav.fontMetrics().horizontalAdvance(nav.item(i).text())
+                for i in range(nav.count())), default=0)
+    # icon + gap, the item's padding (2 x 10) and margin (2 x 8), the list's frame.
+    return text + nav.iconSize().width() + 8 + 20 + 16 + 8
+
+
 class MainWindow(QMainWindow):
     signed_out = Signal()
+    # Set by a sign-out that also ends the app (the lock screen's Sign out and quit).
+    quit_after_sign_out = False
 
     def __init__(self, signed_in: SignedIn) -> None:
         super().__init__()
@@ -66,7 +77,6 @@ class MainWindow(QMainWindow):
         self.nav.setObjectName("navigation")
         self.nav.setAccessibleName("Navigation")
         self.nav.setIconSize(QSize(20, 20))
-        self.nav.setFixedWidth(168)
         self.stack = QStackedWidget()
         # The panes this user has, by key; `panes` holds those built so far.
         self.pane_classes = {cls.key: cls for cls in PANES if self.is_admin or not cls.admin_only}
@@ -75,12 +85,16 @@ class MainWindow(QMainWindow):
         for cls in self.pane_classes.values():
             item = QListWidgetItem(icon(cls.icon_name), cls.title)
             item.setData(Qt.ItemDataRole.UserRole, cls.key)
-            item.setSizeHint(QSize(150, 40))
+            item.setSizeHint(QSize(0, 40))
             self.nav.addItem(item)
+        # As narrow as its longest entry: the rest of the width goes to the deal titles.
+        self.nav.setFixedWidth(nav_width(self.nav))
         self.deals = self.pane("deals")
         assert isinstance(self.deals, DealsPane)
         self.lock_screen = LockScreen()
         self.lock_screen.unlock_requested.connect(self._unlock)
+        self.lock_screen.switch_user_requested.connect(self.sign_out)
+        self.lock_screen.sign_out_requested.connect(lambda: self.sign_out(quit_app=True))
         self.stack.addWidget(self.lock_screen)
         self.nav.currentRowChanged.connect(self._show_row)
 
@@ -184,6 +198,9 @@ class MainWindow(QMainWindow):
             tools.addAction(self._action("&Keys and Settings…", self.open_keys, "Ctrl+K",
                                          "key"))
             self._fill(tools, self._command_actions("tools"))
+        account = bar.addMenu("&Account")
+        account.addAction(self._action("Change &Password…", self.change_password, None,
+                                       "key"))
         help_ = bar.addMenu("&Help")
         help_.addAction(self._action("&About ClosePlan Desktop", self.about, None, "about"))
 
@@ -195,13 +212,11 @@ class MainWindow(QMainWindow):
         role.setObjectName("statusRole")
         tenant = QLabel(self.tenant)
         tenant.setObjectName("statusTenant")
-        where = QLabel(str(self.signed_in.ws.path))
-        where.setObjectName("statusWorkspace")
-        where.setToolTip("Workspace folder")
+        # The folder is for support, not for every glance: a tooltip (and Help > About).
+        tenant.setToolTip(f"Workspace folder: {self.signed_in.ws.path}")
         sb = self.statusBar()
         for widget in (who, role, tenant):
             sb.addWidget(widget)
-        sb.addPermanentWidget(where)
 
     # ---- navigation -----------------------------------------------------------------
 
@@ -302,6 +317,11 @@ class MainWindow(QMainWindow):
                 "Keys and Settings.", "Export kit…"):
             self.open_keys(export_kit=True)
 
+    def change_password(self) -> None:
+        from .account import change_password
+
+        change_password(self.signed_in, self)
+
     def about(self) -> None:
         dialogs.about(
             self, "About ClosePlan Desktop",
@@ -311,7 +331,9 @@ class MainWindow(QMainWindow):
             "view of it is logged.</p>"
             f"<p>Workspace: {self.signed_in.ws.path}</p>")
 
-    def sign_out(self) -> None:
+    def sign_out(self, quit_app: bool = False) -> None:
+        """End the session: back to the sign-in window, or (`quit_app`) out of the app."""
+        self.quit_after_sign_out = quit_app
         self.sign_out_drafts()
         for pane in self.panes.values():
             pane.clear_sensitive()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, Signal, SignalInstance
 from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
@@ -43,7 +44,8 @@ class SignInDialog(QDialog):
 
     def __init__(self, ws: Workspace | None, tenant_hint: str = "",
                  demo_credentials: tuple[str, str] | None = None,
-                 parent: QWidget | None = None, demo_users: tuple[str, ...] = ()) -> None:
+                 parent: QWidget | None = None, demo_users: tuple[str, ...] = (),
+                 where: Path | None = None) -> None:
         super().__init__(parent)
         self.ws = ws
         self.session: AuthSession | None = None
@@ -62,6 +64,8 @@ class SignInDialog(QDialog):
         titles.addWidget(heading("ClosePlan Desktop", 1.6))
         sub = QLabel(tenant_hint or "Sign in to your workspace")
         sub.setObjectName("subtitle")
+        if where is not None:  # for support: a tooltip, not the subtitle
+            sub.setToolTip(f"Workspace folder: {where}")
         titles.addWidget(sub)
         head.addLayout(titles, 1)
         layout.addLayout(head)
@@ -150,9 +154,12 @@ class SignInDialog(QDialog):
 
 
 class LockScreen(QWidget):
-    """Shown in place of the panes while locked: no PHI, only a password field."""
+    """Shown in place of the panes while locked: no PHI, only a password field, and the
+    way out for someone else at this computer (switch user, or sign out and quit)."""
 
     unlock_requested = Signal(str)
+    switch_user_requested = Signal()
+    sign_out_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -194,6 +201,23 @@ class LockScreen(QWidget):
         self.draft_note.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self.draft_note.setWordWrap(True)
         box.addWidget(self.draft_note)
+        self.switch_button = QPushButton(icon("user"), "Switch user…")
+        self.switch_button.setObjectName("lockSwitchUser")
+        self.switch_button.setToolTip("Sign out and let someone else sign in")
+        self.switch_button.clicked.connect(lambda: self._leave(self.switch_user_requested))
+        self.sign_out_button = QPushButton(icon("signout"), "Sign out and quit")
+        self.sign_out_button.setObjectName("lockSignOut")
+        self.sign_out_button.setToolTip("Sign out and close ClosePlan Desktop")
+        self.sign_out_button.clicked.connect(lambda: self._leave(self.sign_out_requested))
+        for b in (self.switch_button, self.sign_out_button):
+            b.setFlat(True)
+        exits = QHBoxLayout()
+        exits.addStretch(1)
+        exits.addWidget(self.switch_button)
+        exits.addWidget(self.sign_out_button)
+        exits.addStretch(1)
+        box.addSpacing(16)
+        box.addLayout(exits)
         outer.addLayout(box)
         outer.addStretch(3)
 
@@ -216,3 +240,7 @@ class LockScreen(QWidget):
 
     def _submit(self) -> None:
         self.unlock_requested.emit(self.password.text())
+
+    def _leave(self, signal: SignalInstance) -> None:
+        self.password.clear()
+        signal.emit()

@@ -7,6 +7,7 @@ from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
 from .icons import icon
+from .kit import focus
 from .kit.palette import ACCENT
 
 STYLE = """
@@ -38,7 +39,8 @@ def system_is_dark() -> bool:
 
 
 def apply_theme(app: QApplication) -> None:
-    """Follow the system's light or dark palette; add the accent and the style sheet."""
+    """Follow the system's light or dark palette; add the accent, the style sheet and the
+    keyboard focus ring."""
     app.setStyle("Fusion")
     palette = app.palette()
     if system_is_dark():
@@ -62,3 +64,4 @@ def apply_theme(app: QApplication) -> None:
     app.setPalette(palette)
     app.setStyleSheet(STYLE)
     app.setWindowIcon(icon("closeplan"))
+    focus.install(app)

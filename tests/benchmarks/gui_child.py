@@ -75,7 +75,7 @@ def _signed_in_window(ws, email: str, password: str, app):  # type: ignore[no-un
     them: the sign-in window, the warm-up while the password is typed, then Sign in."""
     from closeplan_desktop.ui.signin import SignInDialog
 
-    dialog = SignInDialog(ws, f"Workspace: {ws.path}")
+    dialog = SignInDialog(ws, where=ws.path)
     dialog.email.setText(email)
     dialog.password.setText(password)
     dialog.show()

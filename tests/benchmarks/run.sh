@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark command (README "Performance"):
+# The benchmark command (docs/benchmarks.md):
 #   bash tests/benchmarks/run.sh [--sizes 10000,100000,1000000] [--out DIR] [--repeat N]
 # Installs the project with its `bench` extra into .venv, then runs tests/benchmarks/bench.py
 # inside a private D-Bus session with its own unlocked gnome-keyring (as tests/run.sh does),

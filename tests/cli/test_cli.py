@@ -406,3 +406,33 @@ def test_console_script_runs_as_installed(cli_ws: Path) -> None:
                          text=True, timeout=60, env=dict(os.environ))
     assert out.returncode == 0, out.stderr
     assert "0 of 0 deals" in out.stdout
+
+
+def test_user_passwd_changes_your_own_password_from_prompts_never_argv(cli_ws: Path) -> None:
+    r = as_admin(cli_ws, "user", "add", USER2, "--first-name", "Rita", "--last-name", "Sales",
+                 stdin=f"{ADMIN_PASSWORD}\n{USER2_PW}\n")
+    assert r.code == 0
+
+    def passwd(stdin: str) -> Result:
+        return run_cli("user", "passwd", "--workspace", cli_ws, "--as", USER2,
+                       "--password-stdin", stdin=stdin)
+
+    before = state(cli_ws)
+    wrong = passwd("not rita's password\nsome other long words 7\n")
+    assert wrong.code == 1 and len(wrong.err.strip().splitlines()) == 1
+    weak = passwd(f"{USER2_PW}\npassword12345\n")
+    assert weak.code == 1 and "too weak" in weak.err and "password12345" not in weak.err
+    assert state(cli_ws)[1] == before[1]  # no password changed
+    done = passwd(f"{USER2_PW}\nlantern orbit walnut 93\n")
+    assert done.code == 0 and "changed" in done.out
+    assert "lantern" not in done.out + done.err
+    assert run_cli("deals", "list", "--workspace", cli_ws, "--as", USER2, "--password-stdin",
+                   stdin="lantern orbit walnut 93\n").code == 0
+    assert run_cli("deals", "list", "--workspace", cli_ws, "--as", USER2, "--password-stdin",
+                   stdin=USER2_PW + "\n").code == 1
+    assert sql(cli_ws, "SELECT count(*) FROM security_events WHERE type='PASSWORD_CHANGED'"
+               ) == [(1,)]
+    # The command takes no argument of its own (no password on the command line): it asks.
+    from closeplan_desktop.cli.registry import COMMANDS
+
+    assert next(c for c in COMMANDS if c.path == ("user", "passwd")).args == ()

@@ -1,7 +1,7 @@
-"""The direction of imports (README, Layout): each layer of core imports only the layers
-below it, core never imports Qt, the window or the command line, and nothing imports in a
-circle. Imports inside functions count; imports under `if TYPE_CHECKING:` count for the
-direction but not for circles (they never run)."""
+"""The direction of imports (docs/architecture.md, "Layout and design"): each layer of core
+imports only the layers below it, core never imports Qt, the window or the command line,
+and nothing imports in a circle. Imports inside functions count; imports under
+`if TYPE_CHECKING:` count for the direction but not for circles (they never run)."""
 
 from __future__ import annotations
 

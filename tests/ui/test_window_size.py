@@ -43,3 +43,38 @@ def test_a_geometry_saved_on_a_bigger_screen_is_brought_back(
     w.setGeometry(600, 300, 1600, 900)
     widgets.keep_on_screen(w)
     assert area.contains(w.frameGeometry())
+
+
+def test_an_admin_on_1366x768_reads_whole_deal_titles(
+        env: Env, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the admin's navigation shown, the title column still fits a long title of the
+    demo's kind; the navigation is as narrow as its entries, none of them cut."""
+    from closeplan_desktop.core.usecases import deals
+
+    long_titles = ("Remote patient monitoring pilot – Riverside Community Hospital",
+                   "Cardiology cath lab fit-out – Lakeview Children's Hospital")
+    for title in long_titles:
+        deals.create_deal(env.admin, title, "CLOSED_LOST", "527072.27", None)
+    monkeypatch.setattr(widgets, "available_area", lambda _w: QRect(0, 0, 1366, 728))
+    QSettings().remove("mainWindow/geometry")
+    w = MainWindow(SignedIn(env.ws, env.admin))
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    assert w.nav.isVisible() and w.width() <= 1366
+    nav_metrics = w.nav.fontMetrics()
+    for row in range(w.nav.count()):
+        item = w.nav.item(row)
+        assert w.nav.visualItemRect(item).width() >= (
+            nav_metrics.horizontalAdvance(item.text()) + w.nav.iconSize().width())
+    table = w.deals.table
+    metrics = table.fontMetrics()
+    title_width = table.horizontalHeader().sectionSize(0)
+    for title in long_titles:
+        assert title_width >= metrics.horizontalAdvance(title) + 8, title
+    # The other columns show their contents whole.
+    model = w.deals.model
+    for col in (1, 2, 5):
+        text = str(model.index(0, col).data())
+        assert table.horizontalHeader().sectionSize(col) >= metrics.horizontalAdvance(text)
+    w.close()

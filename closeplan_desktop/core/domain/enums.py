@@ -1,5 +1,5 @@
 """The seed's enums (role, deal status, access action and type), PHI key states, and the
-kinds of security event (README, "Schema"): plain values every layer shares."""
+kinds of security event (docs/architecture.md, "Schema"): plain values every layer shares."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Collision-resistant ids in the cuid format the ClosePlan server uses.
 
-Ids are made on the device (README, "Layout and design"), so that rows created offline keep
-their identity when they sync. A cuid is 25 characters: ``c``, a base36 timestamp,
-a counter, a host fingerprint and random blocks.
+Ids are made on the device (docs/architecture.md, "Layout and design"), so that rows
+created offline keep their identity when they sync. A cuid is 25 characters: ``c``, a
+base36 timestamp, a counter, a host fingerprint and random blocks.
 """
 
 from __future__ import annotations

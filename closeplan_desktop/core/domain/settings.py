@@ -76,6 +76,8 @@ class Setting(Generic[T]):
     minimum: int | None = None
     maximum: int | None = None
     floor: Floor | None = None
+    # False: the settings dialog leaves it out (it does nothing yet); IT can still set it.
+    in_dialog: bool = True
 
 
 IDLE_LOCK_MINUTES = Setting(
@@ -101,8 +103,10 @@ PASSWORD_MIN_LENGTH = Setting(
 BCRYPT_COST = Setting(
     key="bcrypt_cost", type=int, default=10, unit=Unit("", "Cost"),
     minimum=4, maximum=16, floor=at_least(10),
-    label="bcrypt cost of new password hashes",
-    help="bcrypt cost for new hashes (10 as on the server; below 10 only for tests).")
+    label="Password hashing strength",
+    help="How hard a stolen password file is to crack: each step up doubles the work for "
+         "an attacker, and makes each sign-in a little slower. New and changed passwords "
+         "use it (10 as on the server; below 10 only for tests).")
 PHI_AUTOHIDE_SECONDS = Setting(
     key="phi_autohide_seconds", type=int, default=30, unit=SECONDS,
     minimum=5, maximum=600, floor=at_most(60),
@@ -116,7 +120,8 @@ CLIPBOARD_CLEAR_SECONDS = Setting(
 SYNC_SERVER = Setting(
     key="sync_server", type=str, default="", unit=Unit("", "HTTPS URL"),
     label="Allowed sync server",
-    help="The only sync server allowed (HTTPS URL); empty: none yet.")
+    help="The only sync server allowed (HTTPS URL); empty: none yet.",
+    in_dialog=False)  # until the desktop syncs: a field that does nothing misleads
 
 # Every setting by key, in the order people see them (dialog, templates, listings).
 SETTINGS: dict[str, Setting[Any]] = {s.key: s for s in (

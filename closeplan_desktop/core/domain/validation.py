@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from datetime import date
 from typing import Any
 
+from .clock import utcnow
 from .enums import DealStatus, UserRole
 from .errors import ValidationError
 
@@ -172,6 +174,31 @@ def phi(value: Any) -> dict[str, str] | None:
         if item:
             clean[key] = item
     return clean or None
+
+
+DATE_FORMAT = "YYYY-MM-DD"  # how PHI holds a date (the demo's and the forms' dates)
+EARLIEST_BIRTH = date(1900, 1, 1)
+
+
+def birth_date(value: Any, today: date | None = None) -> str:
+    """A date of birth as a form takes it: a real day written YYYY-MM-DD, from 1900 to
+    `today`; "" when none is given. The PHI rule (`phi`) still takes any text, so that
+    imported records keep what they hold; the forms write this one format."""
+    clean = text(value, "Date of birth", max_len=10, required=False)
+    if not clean:
+        return ""
+    example = "such as 1950-02-03"
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", clean):
+        raise ValidationError(f"Date of birth must be written {DATE_FORMAT} ({example}), or "
+                              "picked from the calendar.")
+    try:
+        day = date.fromisoformat(clean)
+    except ValueError:
+        raise ValidationError(f"Date of birth is not a real day: check the month and the "
+                              f"day ({DATE_FORMAT}, {example}).") from None
+    if not EARLIEST_BIRTH <= day <= (today or utcnow().date()):
+        raise ValidationError("Date of birth must be between 1900-01-01 and today.")
+    return clean
 
 
 def page(offset: Any, limit: Any, max_limit: int = 1000) -> tuple[int, int]:

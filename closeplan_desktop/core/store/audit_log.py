@@ -8,6 +8,7 @@ together. Reading, verifying for an admin and exporting are use cases
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
@@ -29,6 +30,18 @@ RESOURCE_DEAL = "deal"
 OTHER_TENANT_DEAL = "(a deal outside this tenant)"
 
 
+def deal_change_resource(fields: Sequence[str]) -> str:
+    """The resource of a deal change's access-log row: "deal", with the names of the
+    fields it changed when known ("deal:title,value,phi"); never their values."""
+    return f"{RESOURCE_DEAL}:{','.join(fields)}" if fields else RESOURCE_DEAL
+
+
+def changed_fields(resource: str) -> tuple[str, ...]:
+    """The field names `deal_change_resource` recorded (none for older rows)."""
+    head, _, tail = resource.partition(":")
+    return tuple(f for f in tail.split(",") if f) if head == RESOURCE_DEAL else ()
+
+
 def audit_key(ws: Workspace) -> bytes:
     """The workspace's audit MAC key (from the keyring, cached)."""
     return ws.keyring.require(AUDIT_SLOT, "audit key")
@@ -36,12 +49,14 @@ def audit_key(ws: Workspace) -> bytes:
 
 def access_row(s: Session, ws: Workspace, *, tenant_id: str, user_id: str, deal_id: str,
                action: AccessAction, access_type: AccessType, success: bool,
-               reason: str | None = None) -> dict[str, Any]:
+               reason: str | None = None, resource: str | None = None) -> dict[str, Any]:
     """The column values of the next chained access-log row (moves the chain head).
+    `resource` defaults to the action's ("deal.phi" for a reveal, else "deal").
 
     For bulk writers that insert many rows at once; everyone else calls `log_access`.
     """
-    resource = RESOURCE_DEAL_PHI if action == AccessAction.PHI_ACCESS else RESOURCE_DEAL
+    if resource is None:
+        resource = RESOURCE_DEAL_PHI if action == AccessAction.PHI_ACCESS else RESOURCE_DEAL
     now = utcnow()
     values: dict[str, Any] = {
         "id": new_id(), "user_id": user_id, "deal_id": deal_id, "action": action.value,
@@ -59,10 +74,11 @@ def access_row(s: Session, ws: Workspace, *, tenant_id: str, user_id: str, deal_
 
 def log_access(s: Session, ws: Workspace, *, tenant_id: str, user_id: str, deal_id: str,
                action: AccessAction, access_type: AccessType, success: bool,
-               reason: str | None = None) -> str:
+               reason: str | None = None, resource: str | None = None) -> str:
     """Append one chained access-log row in the caller's transaction; returns its id."""
     values = access_row(s, ws, tenant_id=tenant_id, user_id=user_id, deal_id=deal_id,
-                        action=action, access_type=access_type, success=success, reason=reason)
+                        action=action, access_type=access_type, success=success, reason=reason,
+                        resource=resource)
     s.execute(insert(AccessLog), [values])
     return str(values["id"])
 

@@ -9,12 +9,13 @@ The bulk imports write the same rows by prepared statements (`outbox.payload`,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from ..domain.enums import AccessAction, AccessType, SecurityEventType
-from .audit_log import log_access, log_event
+from .audit_log import deal_change_resource, log_access, log_event
 from .models import Deal, Tenant, User
 from .outbox import Op, record_row
 
@@ -30,16 +31,18 @@ DEAL_ACTIONS: dict[str, AccessAction] = {
 
 def record_change(s: Session, ws: Workspace, row: Deal | User | Tenant, op: Op, *,
                   by: str | None, event: SecurityEventType | None = None,
-                  detail: dict[str, Any] | None = None) -> None:
+                  detail: dict[str, Any] | None = None, fields: Sequence[str] = ()) -> None:
     """The audit row and the outbox row of a change that `by` (a user id) made to `row`.
 
-    A deal's change is an access-log row (DEAL_CREATE, DEAL_UPDATE or DEAL_DELETE); a
+    A deal's change is an access-log row (DEAL_CREATE, DEAL_UPDATE or DEAL_DELETE) whose
+    resource names the `fields` it changed (names only: never values, never PHI); a
     user's or tenant's is the security event `event` with `detail` (ids, never secrets).
     """
     if isinstance(row, Deal):
         assert by is not None
         log_access(s, ws, tenant_id=row.tenant_id, user_id=by, deal_id=row.id,
-                   action=DEAL_ACTIONS[op], access_type=AccessType.WRITE, success=True)
+                   action=DEAL_ACTIONS[op], access_type=AccessType.WRITE, success=True,
+                   resource=deal_change_resource(fields) if fields else None)
     else:
         assert event is not None
         tenant_id = row.id if isinstance(row, Tenant) else row.tenant_id

@@ -2,7 +2,7 @@
 
 Nothing here imports SQLAlchemy, SQLCipher or the keyring: the window checks that a
 workspace exists, and paints its sign-in window, before the database stack is imported
-(README "Performance"). `workspace` re-exports these names.
+(docs/benchmarks.md). `workspace` re-exports these names.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The local mirror of ClosePlan's schema (the seed's names) and the desktop's additions.
 
 Table and column names follow the seed verbatim (snake_case); every addition is listed
-in the README's schema section with its reason. Times are stored as fixed-width UTC
+in docs/architecture.md's schema section with its reason. Times are stored as fixed-width UTC
 ISO text, so they sort as text and come back timezone-aware; money is stored as whole
 cents in a 64-bit integer, so it round-trips exactly and sums exactly.
 """

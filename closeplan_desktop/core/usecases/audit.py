@@ -9,7 +9,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,12 +22,14 @@ from ..domain import validation
 from ..domain.clock import iso, utcnow
 from ..domain.enums import AccessAction, SecurityEventType
 from ..domain.errors import StorageError, ValidationError
+from ..domain.ids import is_id
 from ..domain.progress import Progress, no_progress
 from ..store import chain, db
 from ..store.audit_log import (
     OTHER_TENANT_DEAL,
     against_anchor,
     audit_key,
+    changed_fields,
     log_event,
     sole_tenant,
 )
@@ -89,6 +91,9 @@ class AccessEntry:
     reason: str | None
     device_id: str
     seq: int
+    # A deal change's changed fields by name ("title", "phi"...; never values), when the
+    # row records them (`audit_log.deal_change_resource`).
+    changed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,24 @@ class EventEntry:
     seq: int
 
 
+Log = type[AccessLog] | type[SecurityEvent]
+Entry = AccessEntry | EventEntry
+ACCESS, EVENTS = "access", "events"  # the two logs, as `export` names them
+LOGS = (ACCESS, EVENTS)
+
+
+def _filtered(q: Select[*tuple[Any, ...]], table: Log,
+              f: AuditFilter) -> Select[*tuple[Any, ...]]:
+    """The filters both logs share: user and time."""
+    if f.user_id:
+        q = q.where(table.user_id == f.user_id)
+    if f.since:
+        q = q.where(table.timestamp >= f.since)
+    if f.until:
+        q = q.where(table.timestamp < f.until)
+    return q
+
+
 def _access_query(tenant_id: str, f: AuditFilter) -> Select[*tuple[Any, ...]]:
     u, d = aliased(User), aliased(Deal)
     # A denied attempt on another tenant's deal is logged here, but that deal's title is
@@ -111,40 +134,28 @@ def _access_query(tenant_id: str, f: AuditFilter) -> Select[*tuple[Any, ...]]:
     q = (select(AccessLog, u.email, title)
          .join(u, u.id == AccessLog.user_id).join(d, d.id == AccessLog.deal_id)
          .where(AccessLog.tenant_id == tenant_id))
-    if f.user_id:
-        q = q.where(AccessLog.user_id == f.user_id)
     if f.deal_id:
         q = q.where(AccessLog.deal_id == f.deal_id)
     if f.action:
         q = q.where(AccessLog.action == f.action)
     if f.success is not None:
         q = q.where(AccessLog.success == f.success)
-    if f.since:
-        q = q.where(AccessLog.timestamp >= f.since)
-    if f.until:
-        q = q.where(AccessLog.timestamp < f.until)
-    return q
+    return _filtered(q, AccessLog, f)
 
 
 def _event_query(tenant_id: str, f: AuditFilter) -> Select[*tuple[Any, ...]]:
     q: Select[*tuple[Any, ...]] = (select(SecurityEvent, User.email)
-                      .outerjoin(User, User.id == SecurityEvent.user_id)
-                      .where(SecurityEvent.tenant_id == tenant_id))
-    if f.user_id:
-        q = q.where(SecurityEvent.user_id == f.user_id)
+                                   .outerjoin(User, User.id == SecurityEvent.user_id)
+                                   .where(SecurityEvent.tenant_id == tenant_id))
     if f.event_type:
         q = q.where(SecurityEvent.type == f.event_type)
-    if f.since:
-        q = q.where(SecurityEvent.timestamp >= f.since)
-    if f.until:
-        q = q.where(SecurityEvent.timestamp < f.until)
-    return q
+    return _filtered(q, SecurityEvent, f)
 
 
 def _access_entry(row: AccessLog, email: str, title: str) -> AccessEntry:
     return AccessEntry(row.id, row.timestamp, row.user_id, email, row.deal_id, title,
                        row.action.value, row.access_type.value, row.resource_type, row.success,
-                       row.reason, row.device_id, row.seq)
+                       row.reason, row.device_id, row.seq, changed_fields(row.resource_type))
 
 
 def _event_entry(row: SecurityEvent, email: str | None) -> EventEntry:
@@ -152,30 +163,75 @@ def _event_entry(row: SecurityEvent, email: str | None) -> EventEntry:
                       row.device_id, row.seq)
 
 
+# Each log: its table, its filtered query and how a result row becomes an entry.
+_LOGS: dict[str, tuple[Log, Callable[[str, AuditFilter], Select[*tuple[Any, ...]]],
+                       Callable[..., Entry]]] = {
+    ACCESS: (AccessLog, _access_query, _access_entry),
+    EVENTS: (SecurityEvent, _event_query, _event_entry),
+}
+
+
+def _page(session: AuthSession, log: str, f: AuditFilter, offset: int,
+          limit: int) -> tuple[list[Any], int]:
+    """One page of `log`, newest first, and the count of what the filter matches."""
+    offset, limit = validation.page(offset, limit)
+    table, query, entry = _LOGS[log]
+    with frame.run(session, write=False) as s:
+        frame.require_admin(s, session, "audit.read")
+        q = query(session.tenant_id, f)
+        total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
+        rows = s.execute(q.order_by(table.timestamp.desc(), table.seq.desc())
+                         .offset(offset).limit(limit)).all()
+        return [entry(*r) for r in rows], total
+
+
 def list_access(session: AuthSession, f: AuditFilter = AuditFilter(), *, offset: int = 0,
                 limit: int = 100) -> tuple[list[AccessEntry], int]:
     """Admin use case: one page of the tenant's access logs, newest first, and the count."""
-    offset, limit = validation.page(offset, limit)
-    with frame.run(session, write=False) as s:
-        frame.require_admin(s, session, "audit.read")
-        q = _access_query(session.tenant_id, f)
-        total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
-        rows = s.execute(q.order_by(AccessLog.timestamp.desc(), AccessLog.seq.desc())
-                         .offset(offset).limit(limit)).all()
-        return [_access_entry(r, e, t) for r, e, t in rows], total
+    return _page(session, ACCESS, f, offset, limit)
 
 
 def list_events(session: AuthSession, f: AuditFilter = AuditFilter(), *, offset: int = 0,
                 limit: int = 100) -> tuple[list[EventEntry], int]:
     """Admin use case: one page of the tenant's security events, newest first."""
-    offset, limit = validation.page(offset, limit)
+    return _page(session, EVENTS, f, offset, limit)
+
+
+MAX_DEAL_CHOICES = 50
+
+
+def logged_deals(session: AuthSession, search: str = "",
+                 limit: int = MAX_DEAL_CHOICES) -> list[tuple[str, str]]:
+    """Admin use case: (id, title) of the tenant's deals that the access log mentions and
+    whose title contains `search` (any case), by title: what the deal filter offers.
+    Deleted deals are included (their log stays)."""
+    _, limit = validation.page(0, limit, MAX_DEAL_CHOICES)
+    needle = validation.text(search, "Search", max_len=validation.MAX_TITLE, required=False)
     with frame.run(session, write=False) as s:
         frame.require_admin(s, session, "audit.read")
-        q = _event_query(session.tenant_id, f)
-        total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
-        rows = s.execute(q.order_by(SecurityEvent.timestamp.desc(), SecurityEvent.seq.desc())
-                         .offset(offset).limit(limit)).all()
-        return [_event_entry(r, e) for r, e in rows], total
+        logged = (select(AccessLog.deal_id).where(AccessLog.tenant_id == session.tenant_id)
+                  .where(AccessLog.deal_id == Deal.id).exists())
+        q = select(Deal.id, Deal.title).where(Deal.tenant_id == session.tenant_id, logged)
+        if needle:
+            escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            q = q.where(Deal.title.ilike(f"%{escaped}%", escape="\\"))
+        return [(i, t) for i, t in s.execute(q.order_by(Deal.title, Deal.id).limit(limit))]
+
+
+def deal_titles(session: AuthSession, deal_ids: Iterable[str]) -> dict[str, str]:
+    """Admin use case: the titles of those of `deal_ids` that are the tenant's deals
+    (security events name deals by id; a title is no PHI). Other ids are left out."""
+    wanted = sorted({i for i in deal_ids if is_id(i)})
+    if not wanted:
+        return {}
+    with frame.run(session, write=False) as s:
+        frame.require_admin(s, session, "audit.read")
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
+            rows = s.execute(select(Deal.id, Deal.title).where(
+                Deal.tenant_id == session.tenant_id, Deal.id.in_(wanted[start:start + 500])))
+            found.update((i, t) for i, t in rows)
+        return found
 
 
 EXPORT_FORMATS = ("csv", "fhir")
@@ -193,26 +249,20 @@ def csv_safe(value: object) -> str:
     return text
 
 
-def _export_rows(s: Session, tenant_id: str, f: AuditFilter,
-                 progress: Progress) -> Iterator[AccessEntry | EventEntry]:
+def _export_rows(s: Session, tenant_id: str, f: AuditFilter, logs: Sequence[str],
+                 progress: Progress) -> Iterator[Entry]:
     done = 0
-    for row, email, title in s.execute(
-            _access_query(tenant_id, f).order_by(AccessLog.timestamp, AccessLog.seq)
-            .execution_options(yield_per=2000)):
-        done += 1
-        if done % 2000 == 0:
-            progress(done, None)
-        yield _access_entry(row, email, title)
-    for row, email in s.execute(
-            _event_query(tenant_id, f).order_by(SecurityEvent.timestamp, SecurityEvent.seq)
-            .execution_options(yield_per=2000)):
-        done += 1
-        if done % 2000 == 0:
-            progress(done, None)
-        yield _event_entry(row, email)
+    for log in logs:
+        table, query, entry = _LOGS[log]
+        for row in s.execute(query(tenant_id, f).order_by(table.timestamp, table.seq)
+                             .execution_options(yield_per=2000)):
+            done += 1
+            if done % 2000 == 0:
+                progress(done, None)
+            yield entry(*row)
 
 
-def _csv_record(e: AccessEntry | EventEntry) -> list[str]:
+def _csv_record(e: Entry) -> list[str]:
     if isinstance(e, AccessEntry):
         vals: list[object] = ["access", e.id, iso(e.timestamp), e.user_id, e.user_email,
                               e.deal_id, e.action, e.access_type, e.resource_type,
@@ -227,7 +277,7 @@ def _csv_record(e: AccessEntry | EventEntry) -> list[str]:
 _FHIR_ACTION = {"PHI_ACCESS": "R", "DEAL_CREATE": "C", "DEAL_UPDATE": "U", "DEAL_DELETE": "D"}
 
 
-def _fhir_event(e: AccessEntry | EventEntry, device_id: str) -> dict[str, Any]:
+def _fhir_event(e: Entry, device_id: str) -> dict[str, Any]:
     agent: dict[str, Any] = {"requestor": True}
     if e.user_id:
         agent["who"] = {"identifier": {"system": "urn:closeplan:user", "value": e.user_id},
@@ -274,14 +324,18 @@ def _fhir_event(e: AccessEntry | EventEntry, device_id: str) -> dict[str, Any]:
 
 
 def export(session: AuthSession, target: Path, fmt: str, f: AuditFilter = AuditFilter(),
-           progress: Progress = no_progress) -> int:
-    """Admin use case: write the tenant's audit to `target` as CSV or FHIR R4 JSON.
+           progress: Progress = no_progress, logs: Sequence[str] = LOGS) -> int:
+    """Admin use case: write the tenant's audit to `target` as CSV or FHIR R4 JSON: the
+    rows of `logs` (the access log, the security events, or both) that `f` matches, as
+    the lists show them.
 
     The file appears whole or not at all, and the export is itself a security event.
     Returns the number of records written.
     """
     if fmt not in EXPORT_FORMATS:
         raise ValidationError(f"Export format must be one of {', '.join(EXPORT_FORMATS)}.")
+    if not logs or any(log not in _LOGS for log in logs):
+        raise ValidationError(f"Export logs must be some of {', '.join(LOGS)}.")
     target = Path(target)
     if target.is_dir():
         raise ValidationError(f"{target} is a folder; give a file name for the export.")
@@ -294,13 +348,13 @@ def export(session: AuthSession, target: Path, fmt: str, f: AuditFilter = AuditF
         if fmt == "csv":
             w = csv.writer(buf, lineterminator="\r\n")
             w.writerow(CSV_COLUMNS)
-            for e in _export_rows(s, session.tenant_id, f, progress):
+            for e in _export_rows(s, session.tenant_id, f, logs, progress):
                 w.writerow(_csv_record(e))
                 count += 1
         else:
             entries = [{"fullUrl": f"urn:uuid:{e.id}",
                         "resource": _fhir_event(e, session.ws.device_id)}
-                       for e in _export_rows(s, session.tenant_id, f, progress)]
+                       for e in _export_rows(s, session.tenant_id, f, logs, progress)]
             count = len(entries)
             bundle = {"resourceType": "Bundle", "type": "collection",
                       "timestamp": iso(utcnow()), "total": count, "entry": entries}

@@ -1,8 +1,8 @@
 """Deal use cases: create, edit, delete (tombstone), restore, reveal PHI (and
 break-glass). Lists are in `deal_list`, CSV import in `deal_import`.
 
-Permissions (README, "Rules the core enforces"): every user lists, searches and creates;
-edit, delete, restore and reveal are for the deal's creator and admins; a USER reveals
+Permissions (docs/architecture.md, "Rules the core enforces"): every user lists, searches
+and creates; edit, delete, restore and reveal are for the deal's creator and admins; a USER reveals
 another's PHI only by break-glass, with a typed reason. Anything of another tenant answers
 as missing and is logged as denied.
 """
@@ -74,7 +74,8 @@ def _deal(s: Session, session: AuthSession, deal_id: object, action: AccessActio
 
 def may_change(session: AuthSession, created_by_id: str) -> bool:
     """Whether the session may edit, delete, restore and reveal (without break-glass) a
-    deal made by `created_by_id`: its creator and admins may (README, "Rules the core enforces")."""
+    deal made by `created_by_id`: its creator and admins may (docs/architecture.md, "Rules
+    the core enforces")."""
     return session.role == UserRole.ADMIN or created_by_id == session.user_id
 
 
@@ -156,12 +157,15 @@ def update_deal(session: AuthSession, deal_id: str, *, title: Any = _UNSET,
         deal = _owned(s, session, deal_id, AccessAction.DEAL_UPDATE)
         if deal.deleted_at is not None:
             raise ValidationError("This deal is deleted; restore it before editing.")
+        # The audit row names the fields that changed (PHI: that it was written).
+        fields = [key for key, val in changes.items() if getattr(deal, key) != val]
         for key, val in changes.items():
             setattr(deal, key, val)
-        if new_phi is not _UNSET:
+        if new_phi is not _UNSET and (new_phi or deal.phi is not None):
+            fields.append("phi")
             deal.phi, deal.phi_key_version = _encrypt(session, s, deal.id, new_phi)
         deal.updated_at = utcnow()
-        record_change(s, session.ws, deal, "update", by=session.user_id)
+        record_change(s, session.ws, deal, "update", by=session.user_id, fields=fields)
         return summary_of(s, deal)
 
 
@@ -182,7 +186,8 @@ def restore_deal(session: AuthSession, deal_id: str) -> DealSummary:
         if deal.deleted_at is not None:
             deal.deleted_at = None
             deal.updated_at = utcnow()
-            record_change(s, session.ws, deal, "restore", by=session.user_id)
+            record_change(s, session.ws, deal, "restore", by=session.user_id,
+                          fields=("deleted_at",))
         return summary_of(s, deal)
 
 

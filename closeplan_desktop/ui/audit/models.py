@@ -8,6 +8,7 @@ shown and which days are unusual.
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Callable
 from dataclasses import replace
@@ -31,12 +32,15 @@ from ...core.usecases.audit_stats import RevealStat
 from ...core.usecases.frame import AuthSession
 from ..icons import icon
 from ..kit import dialogs, palette
-from ..kit.formatting import local_second, utc_second
+from ..kit.formatting import local_second_zone, utc_second
+from .words import DETAIL_WORDS, action_text, event_text
 
 PAGE = 200
 ACCESS_COLUMNS = ("Time", "User", "Action", "Deal", "Outcome", "Reason", "Device / Seq")
 EVENT_COLUMNS = ("Time", "Type", "User", "Detail")
 REVEAL_COLUMNS = ("Day (UTC)", "User", "Reveals", "Refused", "Break-glass")
+# Detail keys that hold a deal id: shown as the deal's title (an admin sees every title).
+_DEAL_KEYS = ("deal",)
 ACTION_HINTS = {
     AccessAction.PHI_ACCESS: "PHI was revealed (or a reveal was attempted)",
     AccessAction.DEAL_CREATE: "A deal was created",
@@ -84,6 +88,10 @@ class PagingModel(QAbstractTableModel, Generic[Row]):
         raise NotImplementedError
 
     def _render(self, row: Row) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def describe(self, row: int) -> str:
+        """Everything about row `row`, for the detail view under the table."""
         raise NotImplementedError
 
     def set_filter(self, f: AuditFilter) -> None:
@@ -165,9 +173,24 @@ class AccessModel(PagingModel[AccessEntry]):
         return audit.list_access(session, f, offset=offset, limit=PAGE)
 
     def _render(self, e: AccessEntry) -> tuple[str, ...]:
-        return (local_second(e.timestamp), self._name(e.user_id, e.user_email), e.action,
-                e.deal_title, "Allowed" if e.success else "Refused", e.reason or "",
+        return (local_second_zone(e.timestamp), self._name(e.user_id, e.user_email),
+                action_text(e.action, e.changed), e.deal_title,
+                "Allowed" if e.success else "Refused", e.reason or "",
                 f"{e.device_id[:8]} · #{e.seq}")
+
+    def describe(self, row: int) -> str:
+        """Everything about one row, for the detail view under the table (the whole
+        break-glass reason, however long)."""
+        e = self.rows[row]
+        lines = [f"{self._display[row][2]} — {'allowed' if e.success else 'refused'}",
+                 f"When: {when(e.timestamp)}",
+                 f"Who: {self._name(e.user_id, e.user_email)} <{e.user_email}>",
+                 f"Deal: {e.deal_title} (id {e.deal_id})"]
+        if e.reason:
+            lines.append(f"Break-glass reason: {e.reason}")
+        lines.append(f"Logged as {e.action} {e.access_type} on {e.resource_type}; device "
+                     f"{e.device_id}, sequence {e.seq}")
+        return "\n".join(lines)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -195,13 +218,14 @@ class AccessModel(PagingModel[AccessEntry]):
         if col == 1:
             return f"{e.user_email}\nDouble-click to show only this user"
         if col == 2:
-            return ACTION_HINTS.get(AccessAction(e.action), e.action) + f" ({e.access_type})"
+            return (ACTION_HINTS.get(AccessAction(e.action), e.action)
+                    + f" ({e.action}, {e.access_type})")
         if col == 3:
             return f"{e.deal_title}\nDeal id: {e.deal_id}\nDouble-click to show only this deal"
         if col == 4:
             return "Allowed" if e.success else "Refused: the attempt was denied and logged"
         if col == 5 and e.reason:
-            return f"Break-glass reason: {e.reason}"
+            return f"<p>Break-glass reason: {html.escape(e.reason)}</p>"  # rich: it wraps
         if col == 6:
             return f"Device {e.device_id}, sequence {e.seq} in its hash chain"
         return None
@@ -211,27 +235,49 @@ class EventsModel(PagingModel[EventEntry]):
     columns = EVENT_COLUMNS
     TYPE = 1
 
+    def __init__(self, session_getter: SessionGetter, parent: QObject | None = None) -> None:
+        super().__init__(session_getter, parent)
+        self.deal_titles: dict[str, str] = {}
+
     def _page(self, session: AuthSession, f: AuditFilter,
               offset: int) -> tuple[list[EventEntry], int]:
-        return audit.list_events(session, f, offset=offset, limit=PAGE)
+        page, total = audit.list_events(session, f, offset=offset, limit=PAGE)
+        wanted = {v for e in page for k, v in _parsed(e.detail).items()
+                  if k in _DEAL_KEYS and isinstance(v, str) and v not in self.deal_titles}
+        if wanted:
+            self.deal_titles.update(audit.deal_titles(session, wanted))
+        return page, total
 
     def _render(self, e: EventEntry) -> tuple[str, ...]:
-        return (local_second(e.timestamp), e.type, self._name(e.user_id, e.user_email),
-                self._detail(e.detail))
+        return (local_second_zone(e.timestamp), event_text(e.type),
+                self._name(e.user_id, e.user_email), self._detail(e.detail))
 
     def _detail(self, text: str) -> str:
-        try:
-            detail = json.loads(text)
-        except ValueError:
-            return text
-        if not isinstance(detail, dict):
-            return text
+        detail = _parsed(text)
+        if not detail:
+            return "" if text in ("", "{}") else text
         parts = []
         for key, value in detail.items():
             if key in _USER_KEYS and isinstance(value, str) and value in self.names:
                 value = self.names[value]
-            parts.append(f"{key.replace('_', ' ')}: {value}")
+            elif key in _DEAL_KEYS and isinstance(value, str):
+                value = f"“{self.deal_titles[value]}”" if value in self.deal_titles else value
+            elif isinstance(value, bool):
+                value = "yes" if value else "no"
+            parts.append(f"{DETAIL_WORDS.get(key, key.replace('_', ' '))}: {value}")
         return ", ".join(parts)
+
+    def describe(self, row: int) -> str:
+        """Everything about one event, for the detail view under the table."""
+        e = self.rows[row]
+        lines = [self._display[row][1],
+                 f"When: {when(e.timestamp)}"]
+        if e.user_id:
+            lines.append(f"Who: {self._name(e.user_id, e.user_email)} <{e.user_email}>")
+        if self._display[row][3]:
+            lines.append(f"Detail: {self._display[row][3]}")
+        lines.append(f"Logged as {e.type}; device {e.device_id}, sequence {e.seq}")
+        return "\n".join(lines)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -247,11 +293,28 @@ class EventsModel(PagingModel[EventEntry]):
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == 0:
                 return utc_second(e.timestamp)
+            if col == 1:
+                return e.type
             if col == 2:
                 return e.user_email
             if col == 3:
                 return f"{self._display[row][col]}\nDevice {e.device_id}, sequence {e.seq}"
         return None
+
+
+def when(ts: datetime) -> str:
+    """A time with its zone, and in UTC too when the zone is another."""
+    local, utc = local_second_zone(ts), utc_second(ts)
+    return local if local == utc else f"{local} ({utc})"
+
+
+def _parsed(text: str) -> dict[str, Any]:
+    """An event's detail object ({} when it is not one)."""
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 class RevealsModel(QAbstractTableModel):

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.domain.enums import AccessAction
 from ...core.domain.progress import CancelToken, Progress
 from ...core.store.chain import ChainReport
 from ...core.usecases import audit, audit_stats, users
@@ -82,12 +83,12 @@ class AuditPane(Pane):
         self.reveals_model = self.reveals_page.model
         self.tabs.addTab(self.access_page, icon("audit"), "Access log")
         self.tabs.addTab(self.events_page, icon("lock"), "Security events")
-        self.tabs.addTab(self.reveals_page, icon("reveal"), "PHI reveals by day")
+        self.tabs.addTab(self.reveals_page, icon("reveal"), "PHI reveals by UTC day")
         self.tabs.setTabToolTip(self.ACCESS, "Every view of PHI and every change to a deal")
         self.tabs.setTabToolTip(self.EVENTS, "Sign-ins, lockouts, user and key changes, "
                                 "exports, break-glass")
-        self.tabs.setTabToolTip(self.REVEALS, "PHI reveals per user and day, unusual days "
-                                "highlighted")
+        self.tabs.setTabToolTip(self.REVEALS, "PHI reveals per user and UTC day (the log's "
+                                "times show their zone), unusual days highlighted")
         body = QVBoxLayout()
         body.setContentsMargins(12, 0, 12, 0)
         body.addWidget(self.tabs, 1)
@@ -124,8 +125,8 @@ class AuditPane(Pane):
                                         "inserted or reordered")
         self.export_button = button("Export…", "export", self.export_audit,
                                     name="exportButton", icon_size=18,
-                                    tip="Save the audit (current filters) as CSV or "
-                                        "FHIR R4 JSON")
+                                    tip="Save what the current tab lists (its filters) "
+                                        "as CSV or FHIR R4 JSON")
         self.refresh_button = button("Refresh", "refresh", self.reload, name="refreshButton",
                                      icon_size=18, tip="Reload the audit")
         for b in (self.verify_button, self.export_button, self.refresh_button):
@@ -195,7 +196,7 @@ class AuditPane(Pane):
 
     def clear_sensitive(self) -> None:
         """The audit holds no PHI, but break-glass reasons are free text: drop all rows."""
-        self.access_page.deal_timer.stop()
+        self.access_page.filter_deal.timer.stop()
         self.access_model.clear()
         self.events_model.clear()
         self.reveals_page.model.set_rows([])
@@ -246,12 +247,20 @@ class AuditPane(Pane):
                                  "is and tell your security officer.")
             dialogs.warn(self, "Audit chain broken", self.last_message)
 
-    def _current_filter(self) -> AuditFilter:
-        return self.events_page.filter() if self.tabs.currentIndex() == self.EVENTS \
-            else self.access_page.filter()
+    def export_scope(self) -> tuple[AuditFilter, tuple[str, ...], str]:
+        """What Export writes: what the current tab lists, with its filters (the filter,
+        the logs, and those words for the message). The reveals tab counts the access
+        log's reveals: its export is those rows."""
+        index = self.tabs.currentIndex()
+        if index == self.EVENTS:
+            return self.events_page.filter(), (audit.EVENTS,), "security events"
+        if index == self.REVEALS:
+            return (AuditFilter(action=AccessAction.PHI_ACCESS), (audit.ACCESS,),
+                    "PHI reveals")
+        return self.access_page.filter(), (audit.ACCESS,), "access-log entries"
 
     def export_audit(self) -> None:
-        """Ask where and in which format, then export the audit with the current filters."""
+        """Ask where and in which format, then export what the current tab lists."""
         session = self._session()
         if session is None or self.running_op is not None:
             return
@@ -268,14 +277,17 @@ class AuditPane(Pane):
             fmt = "csv"
         if suffix not in (".csv", ".json"):
             target = target.with_name(target.name + (".json" if fmt == "fhir" else ".csv"))
-        f = self._current_filter()
+        f, logs, what = self.export_scope()
 
         def work(progress: Progress, token: CancelToken) -> int:
-            return audit.export(session, target, fmt, f, self._cancellable(progress, token))
+            return audit.export(session, target, fmt, f, self._cancellable(progress, token),
+                                logs)
 
         def done(count: int) -> None:
             kind = "FHIR R4 JSON" if fmt == "fhir" else "CSV"
-            self.last_message = f"Exported {count:,} audit records to {target} ({kind})."
+            scope = "with the filters on screen" if f != AuditFilter() else "all of them"
+            self.last_message = (f"Exported {count:,} {what} ({scope}) to {target} "
+                                 f"({kind}).")
             dialogs.inform(self, "Audit exported", self.last_message)
 
         self._run("Exporting the audit", work, done)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QTimer
-from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtWidgets import QComboBox, QFrame, QLabel, QWidget
 
 from ...core.domain.enums import AccessAction, SecurityEventType
-from ...core.usecases import audit_stats
+from ...core.usecases import audit, audit_stats
 from ...core.usecases.audit import AuditFilter
 from ...core.usecases.audit_stats import RevealStat
 from ..icons import icon
@@ -25,6 +25,7 @@ from .models import (
 )
 from .widgets import (
     DateFilter,
+    DealPicker,
     EmptyState,
     TablePage,
     clear_button,
@@ -33,14 +34,17 @@ from .widgets import (
     table_view,
     user_combo,
 )
-
-FILTER_DELAY_MS = 350
+from .words import ACTION_WORDS, EVENT_WORDS
 
 
 class _LogTab(TablePage):
-    """A paged log (access or events) with its filter bar and its counts."""
+    """A paged log (access or events) with its filter bar, its counts and a detail view
+    of the selected row (whole, however long its reason or detail)."""
 
     noun, plural = "entry", "entries"
+    # The empty state: with filters, without (headline, hint).
+    empty_filtered: tuple[str, str] = ("", "")
+    empty_none: tuple[str, str] = ("", "")
 
     def __init__(self, model: PagingModel[Any], view_name: str, accessible: str,
                  empty: EmptyState, session: SessionGetter) -> None:
@@ -52,13 +56,53 @@ class _LogTab(TablePage):
         self._session = session
         model.loaded.connect(self.loaded)
         model.rowsInserted.connect(lambda *_a: self.count_rows())
+        self.details = QLabel()
+        self.details.setObjectName("auditDetails")
+        self.details.setAccessibleName("Selected entry")
+        self.details.setWordWrap(True)
+        self.details.setTextFormat(Qt.TextFormat.PlainText)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse |
+                                             Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        self.details.setFrameShape(QFrame.Shape.StyledPanel)
+        self.details.setMargin(6)
+        self.details.hide()
+        self.layout_.insertWidget(self.layout_.indexOf(self.stack) + 1, self.details)
+        view.selectionModel().selectionChanged.connect(lambda *_a: self.show_details())
+        model.modelReset.connect(self.show_details)
 
     def filter(self) -> AuditFilter:
+        raise NotImplementedError
+
+    def filter_widgets(self) -> tuple[QWidget, ...]:
+        """The bar's filters, each reset by `clear_filters`."""
         raise NotImplementedError
 
     def apply_filter(self) -> None:
         if self._session() is not None:
             self.model.set_filter(self.filter())
+
+    def clear_filters(self) -> None:
+        widgets = self.filter_widgets()
+        for w in widgets:
+            w.blockSignals(True)
+        for w in widgets:
+            if isinstance(w, QComboBox):
+                w.setCurrentIndex(0)
+            elif isinstance(w, (DateFilter, DealPicker)):
+                w.reset()
+        for w in widgets:
+            w.blockSignals(False)
+        self.apply_filter()
+
+    def show_details(self) -> None:
+        rows = self.view.selectionModel().selectedRows()
+        row = rows[0].row() if rows else -1
+        if 0 <= row < len(self.model.rows):
+            self.details.setText(self.model.describe(row))
+            self.details.show()
+        else:
+            self.details.clear()
+            self.details.hide()
 
     def count_rows(self) -> None:
         shown, total = self.model.rowCount(), self.model.total
@@ -71,6 +115,9 @@ class _LogTab(TablePage):
 
     def loaded(self) -> None:
         self.count_rows()
+        filtered = self.model.filter != AuditFilter()
+        self.show_rows(self.model.rowCount() > 0,
+                       *(self.empty_filtered if filtered else self.empty_none))
 
     def set_users(self, people: list[tuple[str, str, str]]) -> None:
         """Fill the user filter with (id, label, email), keeping the chosen user if
@@ -93,23 +140,31 @@ class AccessTab(_LogTab):
     """Every view of PHI and every change to a deal, filtered by user, deal, action,
     outcome and date."""
 
+    empty_filtered = ("No entries match these filters",
+                      "Change or clear the filters to see more of the access log.")
+    empty_none = ("No access has been logged yet",
+                  "Reveals of PHI and changes to deals appear here as they happen.")
+
     def __init__(self, session: SessionGetter) -> None:
         super().__init__(AccessModel(session), "accessTable", "Access log",
                          EmptyState("audit", "accessEmpty"), session)
-        set_widths(self.view, (150, 140, 110, 260, 80, 200, 130), (3, 5))
+        set_widths(self.view, (190, 130, 190, 260, 76, 200, 120), (3, 5))
         self.filter_user = self.user_filter = user_combo("filterUser", "Filter by user")
-        self.filter_deal = QLineEdit()
+
+        def deals(text: str) -> list[tuple[str, str]]:
+            found = session()
+            return audit.logged_deals(found, text) if found is not None else []
+
+        self.filter_deal = DealPicker(deals)
         self.filter_deal.setObjectName("filterDeal")
-        self.filter_deal.setAccessibleName("Filter by deal id")
-        self.filter_deal.setPlaceholderText("Deal id")
-        self.filter_deal.setClearButtonEnabled(True)
-        self.filter_deal.setFixedWidth(116)
+        self.filter_deal.setAccessibleName("Filter by deal title")
+        self.filter_deal.setMinimumWidth(170)
         self.filter_action = QComboBox()
         self.filter_action.setObjectName("filterAction")
         self.filter_action.setAccessibleName("Filter by action")
         self.filter_action.addItem("All", None)
         for action in AccessAction:
-            self.filter_action.addItem(action.value, action)
+            self.filter_action.addItem(ACTION_WORDS[action], action)
             self.filter_action.setItemData(self.filter_action.count() - 1,
                                            ACTION_HINTS[action], Qt.ItemDataRole.ToolTipRole)
         self.filter_outcome = QComboBox()
@@ -132,12 +187,7 @@ class AccessTab(_LogTab):
         self.filters.addWidget(clear_button(self.clear_filters, "clearAccessFilters"))
 
         self.view.doubleClicked.connect(self.narrow)
-        self.deal_timer = QTimer(self)
-        self.deal_timer.setSingleShot(True)
-        self.deal_timer.setInterval(FILTER_DELAY_MS)
-        self.deal_timer.timeout.connect(self.apply_filter)
-        self.filter_deal.textEdited.connect(lambda _t: self.deal_timer.start())
-        self.filter_deal.returnPressed.connect(self.apply_filter)
+        self.filter_deal.chosen.connect(self.apply_filter)
         for combo in (self.filter_user, self.filter_action, self.filter_outcome):
             combo.currentIndexChanged.connect(lambda _i: self.apply_filter())
         for d in (self.filter_from, self.filter_to):
@@ -146,14 +196,14 @@ class AccessTab(_LogTab):
     def filter(self) -> AuditFilter:
         """The access-log filter the bar shows (sent to core as is)."""
         since, until = date_range(self.filter_from, self.filter_to)
-        deal = self.filter_deal.text().strip() or None
-        return AuditFilter(user_id=self.filter_user.currentData(), deal_id=deal,
+        return AuditFilter(user_id=self.filter_user.currentData(),
+                           deal_id=self.filter_deal.deal_id,
                            action=self.filter_action.currentData(),
                            success=self.filter_outcome.currentData(), since=since, until=until)
 
-    def apply_filter(self) -> None:
-        self.deal_timer.stop()
-        super().apply_filter()
+    def filter_widgets(self) -> tuple[QWidget, ...]:
+        return (self.filter_user, self.filter_action, self.filter_outcome, self.filter_from,
+                self.filter_to, self.filter_deal)
 
     def narrow(self, index: QModelIndex) -> None:
         """Double-click a user or a deal to show only that user's or deal's rows."""
@@ -165,31 +215,7 @@ class AccessTab(_LogTab):
             if found >= 0:
                 self.filter_user.setCurrentIndex(found)
         elif index.column() == ACCESS_COLUMNS.index("Deal"):
-            self.filter_deal.setText(e.deal_id)
-            self.apply_filter()
-
-    def clear_filters(self) -> None:
-        widgets = (self.filter_user, self.filter_action, self.filter_outcome,
-                   self.filter_from, self.filter_to, self.filter_deal)
-        for w in widgets:
-            w.blockSignals(True)
-        for combo in (self.filter_user, self.filter_action, self.filter_outcome):
-            combo.setCurrentIndex(0)
-        self.filter_from.reset()
-        self.filter_to.reset()
-        self.filter_deal.clear()
-        for w in widgets:
-            w.blockSignals(False)
-        self.apply_filter()
-
-    def loaded(self) -> None:
-        self.count_rows()
-        if self.model.filter != AuditFilter():
-            self.show_rows(self.model.rowCount() > 0, "No entries match these filters",
-                           "Change or clear the filters to see more of the access log.")
-        else:
-            self.show_rows(self.model.rowCount() > 0, "No access has been logged yet",
-                           "Reveals of PHI and changes to deals appear here as they happen.")
+            self.filter_deal.choose(e.deal_id, e.deal_title)
 
 
 class EventsTab(_LogTab):
@@ -197,19 +223,23 @@ class EventsTab(_LogTab):
     user, type and date."""
 
     noun, plural = "event", "events"
+    empty_filtered = ("No events match these filters",
+                      "Change or clear the filters to see more security events.")
+    empty_none = ("No security events yet",
+                  "Sign-ins, lockouts, user and key changes appear here.")
 
     def __init__(self, session: SessionGetter) -> None:
         super().__init__(EventsModel(session), "eventsTable", "Security events",
                          EmptyState("lock", "eventsEmpty"), session)
-        set_widths(self.view, (150, 190, 170, 300), (3,))
+        set_widths(self.view, (190, 220, 170, 300), (3,))
         self.events_user = self.user_filter = user_combo("eventsFilterUser",
                                                          "Filter events by user")
         self.events_type = QComboBox()
         self.events_type.setObjectName("eventsFilterType")
         self.events_type.setAccessibleName("Filter by event type")
         self.events_type.addItem("All", None)
-        for t in SecurityEventType:
-            self.events_type.addItem(t.value, t.value)
+        for t in sorted(SecurityEventType, key=lambda t: EVENT_WORDS[t]):
+            self.events_type.addItem(EVENT_WORDS[t], t.value)
         self.events_from = DateFilter("Events from date")
         self.events_from.setObjectName("eventsFilterFrom")
         self.events_to = DateFilter("Events to date")
@@ -230,26 +260,8 @@ class EventsTab(_LogTab):
         return AuditFilter(user_id=self.events_user.currentData(),
                            event_type=self.events_type.currentData(), since=since, until=until)
 
-    def clear_filters(self) -> None:
-        widgets = (self.events_user, self.events_type, self.events_from, self.events_to)
-        for w in widgets:
-            w.blockSignals(True)
-        self.events_user.setCurrentIndex(0)
-        self.events_type.setCurrentIndex(0)
-        self.events_from.reset()
-        self.events_to.reset()
-        for w in widgets:
-            w.blockSignals(False)
-        self.apply_filter()
-
-    def loaded(self) -> None:
-        self.count_rows()
-        if self.model.filter != AuditFilter():
-            self.show_rows(self.model.rowCount() > 0, "No events match these filters",
-                           "Change or clear the filters to see more security events.")
-        else:
-            self.show_rows(self.model.rowCount() > 0, "No security events yet",
-                           "Sign-ins, lockouts, user and key changes appear here.")
+    def filter_widgets(self) -> tuple[QWidget, ...]:
+        return (self.events_user, self.events_type, self.events_from, self.events_to)
 
 
 class RevealsTab(TablePage):

@@ -6,14 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
-from PySide6.QtCore import QDate, QEvent, QObject, QSize, Qt
+from PySide6.QtCore import QDate, QEvent, QModelIndex, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QCompleter,
     QDateEdit,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QStackedWidget,
     QTableView,
     QToolButton,
@@ -21,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.domain.errors import ClosePlanError
 from ..icons import icon
 from ..kit import palette
 
@@ -57,6 +61,86 @@ class DateFilter(QDateEdit):
 
     def reset(self) -> None:
         self.setDate(_ANY_DATE)
+
+
+DealLookup = Callable[[str], list[tuple[str, str]]]  # search text -> [(deal id, title)]
+
+
+class DealPicker(QLineEdit):
+    """The deal filter: type part of a deal's title and pick the deal from the list (the
+    deals the log mentions, by title; Enter takes the first). `chosen` is emitted when the
+    chosen deal changes (None: every deal)."""
+
+    chosen = Signal()
+    LOOKUP_DELAY_MS = 200
+
+    def __init__(self, lookup: DealLookup, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.lookup = lookup
+        self.deal_id: str | None = None
+        self.setPlaceholderText("Any deal – type a title")
+        self.setToolTip("Type part of a deal's title, then pick the deal from the list")
+        self.setClearButtonEnabled(True)
+        self.choices = QStandardItemModel(self)
+        self.completer_ = QCompleter(self.choices, self)
+        self.completer_.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
+        self.completer_.setMaxVisibleItems(12)
+        self.completer_.activated[QModelIndex].connect(self._activated)
+        self.setCompleter(self.completer_)
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(self.LOOKUP_DELAY_MS)
+        self.timer.timeout.connect(self.refresh_choices)
+        self.textEdited.connect(self._edited)
+        self.returnPressed.connect(self._take_first)
+
+    def _edited(self, text: str) -> None:
+        if self.deal_id is not None:  # typing again un-picks the deal
+            self.deal_id = None
+            self.chosen.emit()
+        if text.strip():
+            self.timer.start()
+
+    def refresh_choices(self) -> None:
+        self.timer.stop()
+        try:
+            found = self.lookup(self.text().strip())
+        except ClosePlanError:  # a failed lookup offers nothing; the log still shows
+            found = []
+        self.choices.clear()
+        for deal_id, title in found:
+            item = QStandardItem(title)
+            item.setData(deal_id, Qt.ItemDataRole.UserRole)
+            item.setToolTip(f"Deal id: {deal_id}")
+            self.choices.appendRow(item)
+        if self.hasFocus() and found:
+            self.completer_.complete()
+
+    def _activated(self, index: QModelIndex) -> None:
+        deal_id = index.data(Qt.ItemDataRole.UserRole)
+        if isinstance(deal_id, str):
+            self.choose(deal_id, str(index.data()))
+
+    def _take_first(self) -> None:
+        if self.deal_id is None and self.text().strip():
+            self.refresh_choices()
+            if self.choices.rowCount():
+                first = self.choices.item(0)
+                self.completer_.popup().hide()
+                self.choose(str(first.data(Qt.ItemDataRole.UserRole)), first.text())
+
+    def choose(self, deal_id: str, title: str) -> None:
+        """Show only `deal_id`'s rows (its title in the field)."""
+        self.setText(title)
+        self.setCursorPosition(0)
+        if deal_id != self.deal_id:
+            self.deal_id = deal_id
+            self.chosen.emit()
+
+    def reset(self) -> None:
+        self.timer.stop()
+        self.clear()
+        self.deal_id = None
 
 
 def _local_midnight_utc(d: date) -> datetime:

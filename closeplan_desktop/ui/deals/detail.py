@@ -92,7 +92,7 @@ class DealDetail(QWidget):
         self.copy_note_timer = QTimer(self)
         self.copy_note_timer.setSingleShot(True)
         self.copy_note_timer.timeout.connect(lambda: self.copy_note.hide())
-        self.setMinimumWidth(320)
+        self.setMinimumWidth(300)
 
         # The panel scrolls: revealed fields keep their full height however many there
         # are (a squeezed field would make the user reveal, and log, again).

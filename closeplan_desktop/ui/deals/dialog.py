@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from PySide6.QtCore import QDate
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -27,6 +28,7 @@ from ...core.usecases import deals
 from ...core.usecases.deal_list import DealSummary
 from ..icons import icon
 from ..kit import ops
+from ..kit.date_field import DateField
 from ..kit.formatting import amount_field
 from ..kit.ops import Kind
 from ..kit.widgets import message_label, set_message
@@ -54,10 +56,12 @@ class Draft:
     phi: dict[str, str] | None  # None when the PHI was never loaded to edit
     extra_phi: dict[str, str]
     touched: set[str]
+    loaded_dob: str = ""
 
     def clear(self) -> None:
         self.phi = None
         self.extra_phi = {}
+        self.loaded_dob = ""
 
 
 class DealDialog(QDialog):
@@ -121,9 +125,16 @@ class DealDialog(QDialog):
         phi_layout.addWidget(self.load_phi_button)
         phi_form = QFormLayout()
         self.phi_fields: dict[str, QLineEdit | QPlainTextEdit] = {}
+        self.dob_hint = message_label("Date of birth problem")
+        # A date of birth loaded as the deal holds it (an import's own format) is kept as
+        # it is unless the user changes it.
+        self.loaded_dob = ""
         for key, label in validation.STANDARD_PHI_FIELDS:
             widget: QLineEdit | QPlainTextEdit
-            if key == "notes":
+            if key == "date_of_birth":
+                widget = DateField(QDate.currentDate().addYears(-50))
+                widget.textChanged.connect(lambda _t: self._touch("phi"))
+            elif key == "notes":
                 widget = QPlainTextEdit()
                 widget.setFixedHeight(70)
                 widget.setTabChangesFocus(True)
@@ -135,6 +146,8 @@ class DealDialog(QDialog):
             widget.setObjectName(f"phiEdit_{key}")
             self.phi_fields[key] = widget
             phi_form.addRow(label, widget)
+            if key == "date_of_birth":
+                phi_form.addRow("", self.dob_hint)
         self.extra_phi: dict[str, str] = {}
         phi_layout.addLayout(phi_form)
         self.phi_hint = message_label()
@@ -151,7 +164,7 @@ class DealDialog(QDialog):
         layout.addWidget(self.buttons)
         self.title.textChanged.connect(lambda _t: self._touch("title"))
         self.value.textChanged.connect(lambda _t: self._touch("value"))
-        for hint in (self.title_hint, self.value_hint, self.phi_hint):
+        for hint in (self.title_hint, self.value_hint, self.phi_hint, self.dob_hint):
             _reserve_line(hint)
         self._set_phi_editable(self.phi_loaded)
         self.validate()
@@ -189,6 +202,7 @@ class DealDialog(QDialog):
                 widget.setPlainText(value)
             else:
                 widget.setText(value)
+        self.loaded_dob = done.value.get("date_of_birth", "")
         self._filling = False
         self.phi_loaded = True
         self._set_phi_editable(True)
@@ -221,6 +235,12 @@ class DealDialog(QDialog):
         ok = self._check("value", money.parse, self.value.text(), self.value_hint) and ok
         if self.phi_loaded:
             ok = self._check("phi", lambda _: self.phi_value(), None, self.phi_hint) and ok
+            dob = self.phi_fields["date_of_birth"]
+            assert isinstance(dob, QLineEdit)
+            if dob.text() != self.loaded_dob:
+                ok = self._check("phi", validation.birth_date, dob.text(), self.dob_hint) and ok
+            else:
+                self.dob_hint.hide()
         self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(ok)
         return ok
 
@@ -237,7 +257,8 @@ class DealDialog(QDialog):
         else:
             kwargs: dict[str, Any] = {"title": self.title.text(), "status": status,
                                       "value": self.value.text()}
-            if self.phi_loaded:
+            # PHI is written (and logged as changed) only when the user typed in it.
+            if self.phi_loaded and "phi" in self.touched:
                 kwargs["phi"] = self.phi_value()
             deal_id = self.deal.id
             done = self._run(lambda: deals.update_deal(session, deal_id, **kwargs),
@@ -265,7 +286,7 @@ class DealDialog(QDialog):
                for k, w in self.phi_fields.items()}
         return Draft(self.deal, self.title.text(), self.status.currentIndex(),
                      self.value.text(), phi if self.phi_loaded else None,
-                     dict(self.extra_phi), set(self.touched))
+                     dict(self.extra_phi), set(self.touched), self.loaded_dob)
 
     def restore(self, draft: Draft) -> None:
         """Fill the form from a draft kept through a lock, and say so."""
@@ -274,6 +295,7 @@ class DealDialog(QDialog):
         self.value.setText(draft.value)
         if draft.phi is not None:
             self.extra_phi = dict(draft.extra_phi)
+            self.loaded_dob = draft.loaded_dob
             for key, text in draft.phi.items():
                 w = self.phi_fields[key]
                 if isinstance(w, QPlainTextEdit):
@@ -296,4 +318,5 @@ class DealDialog(QDialog):
         for w in self.phi_fields.values():
             w.clear()
         self.extra_phi = {}
+        self.loaded_dob = ""
         super().done(result)

@@ -23,7 +23,7 @@ from ...core.domain.enums import DealStatus
 from ...core.store import search
 from ...core.usecases import deal_list
 from ...core.usecases.deal_list import DealQuery, DealSummary
-from ..kit.formatting import amount, local_minute
+from ..kit.formatting import amount, local_day, local_minute
 from ..kit.widgets import AMOUNT_ROLE
 
 PAGE = 200
@@ -46,7 +46,7 @@ Index = QModelIndex | QPersistentModelIndex
 def render(d: DealSummary) -> tuple[str, ...]:
     """A row's display strings, made once when the row is read."""
     return (d.title, STATUS_LABELS[d.status], amount(d.value), d.created_by_name,
-            "", local_minute(d.updated_at))
+            "", local_day(d.updated_at))
 
 
 class PagedRows(Sequence[DealSummary]):
@@ -264,6 +264,9 @@ class DealsModel(QAbstractTableModel):
             return deal.value if role == AMOUNT_ROLE else amount(deal.value)
         if role == Qt.ItemDataRole.DecorationRole and index.column() == 4:
             return self._lock_icon() if self._has_phi(index.row()) else None
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 5:
+            deal = self._deal(index.row())  # the day on screen, the minute here
+            return f"Updated {local_minute(deal.updated_at)}" if deal else None
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 4:
             return "This deal holds PHI: select it and use Reveal (logged)." \
                 if self._has_phi(index.row()) else None

@@ -3,6 +3,7 @@ summary and the detail panel, with create, edit, delete and restore."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, Qt, QTimer
@@ -30,16 +31,18 @@ from ...core.usecases.deal_list import DealQuery, DealSummary
 from ...core.usecases.frame import AuthSession
 from ..icons import icon
 from ..kit import dialogs
+from ..kit.formatting import amount
 from ..kit.ops import Kind
 from ..kit.widgets import AmountDelegate, button, heading, muted
 from ..pane import Command, Pane
 from ..signed_in import SignedIn
 from .detail import DealDetail
 from .dialog import DealDialog, Draft
-from .model import STATUS_LABELS, DealsModel
+from .model import COLUMNS, STATUS_LABELS, DealsModel
 from .pipeline import PipelineWidget
 
 SEARCH_DELAY_MS = 120
+OWNER_MAX = 150  # px; a longer name is elided (the detail panel shows it whole)
 WRITES = frozenset({Kind.DEALS, Kind.AUDIT})  # every deal write logs itself
 
 
@@ -143,11 +146,11 @@ class DealsPane(Pane):
         self.table.verticalHeader().setDefaultSectionSize(28)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        # The title tells deals apart: it keeps most of the width, whatever the screen.
-        header.setMinimumSectionSize(40)
-        for col, width in ((1, 96), (2, 120), (3, 112), (4, 44), (5, 124)):
+        # The title tells deals apart: it keeps most of the width, whatever the screen;
+        # the other columns are as wide as what they show (fit_columns, after each load).
+        header.setMinimumSectionSize(36)
+        for col in range(1, len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
-            header.resizeSection(col, width)
         # Runs after the view has asked the model to sort (connected after it).
         header.sortIndicatorChanged.connect(self._sorted)
         self.model.modelAboutToBeReset.connect(self._remember_selection)
@@ -172,7 +175,7 @@ class DealsPane(Pane):
         split.addWidget(self.detail)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
-        split.setSizes([900, 360])
+        split.setSizes([1000, 300])  # the panel's minimum: the rest goes to the list
 
         self.count_label = QLabel()
         self.count_label.setObjectName("dealCount")
@@ -266,11 +269,28 @@ class DealsPane(Pane):
         row = 0
         if select_id:
             row = next((i for i, d in enumerate(self.model.rows) if d.id == select_id), 0)
+        self.fit_columns()
         if self.model.rowCount():
             self.table.selectRow(row)
         else:
             self.detail.show_deal(None)
         self._update_buttons()
+
+    def fit_columns(self) -> None:
+        """Status, Owner and Updated as wide as their header and the rows on screen (a
+        longer owner than OWNER_MAX is elided); Value as wide as "$999,999.99" (a wider
+        amount shows abbreviated, its tooltip whole); PHI as its header. The title
+        stretches over the rest."""
+        header = self.table.horizontalHeader()
+        for name in ("Status", "Owner", "Updated"):
+            self.table.resizeColumnToContents(COLUMNS.index(name))
+        owner = COLUMNS.index("Owner")
+        header.resizeSection(owner, min(header.sectionSize(owner), OWNER_MAX))
+        metrics = self.table.fontMetrics()
+        header.resizeSection(COLUMNS.index("Value"),
+                             metrics.horizontalAdvance(amount(Decimal("999999.99"))) + 16)
+        header.resizeSection(COLUMNS.index("PHI"),
+                             header.fontMetrics().horizontalAdvance("PHI") + 24)
 
     # ---- selection ------------------------------------------------------------------
 

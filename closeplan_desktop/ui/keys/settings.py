@@ -55,7 +55,8 @@ class SettingsSection:
         grid.setVerticalSpacing(10)
         grid.setColumnStretch(0, 1)
         self.locks: dict[str, LockBadge] = {}
-        for row, (key, spec) in enumerate(settings.SETTINGS.items()):
+        shown = [(k, spec) for k, spec in settings.SETTINGS.items() if spec.in_dialog]
+        for row, (key, spec) in enumerate(shown):
             label = QLabel(spec.label)
             label.setWordWrap(True)
             label.setToolTip(f"{spec.help} ({key})")

@@ -13,6 +13,7 @@ from functools import cache
 from babel import Locale, UnknownLocaleError, default_locale, numbers
 
 from ...core.domain import money
+from ...core.domain.errors import ClosePlanError
 
 CURRENCY = "USD"  # the amounts `money.display` writes with "$"
 
@@ -54,9 +55,29 @@ def short_amount(value: Decimal, locale: Locale | str | None = None) -> str:
                                    format=re.sub(r"[.,]0+", "", pattern), currency_digits=False)
 
 
+def check_locale_data() -> str:
+    """For the installation self-test: Babel's locale data is there (a frozen app must
+    bundle it) and writes short amounts; ClosePlanError naming what is missing if not."""
+    try:
+        sample = short_amount(Decimal("1234567"), "en_US")
+        mine = short_amount(Decimal("1234567"))  # the user's locale
+    except Exception as exc:  # a missing data file raises OSError, a bad one others
+        raise ClosePlanError(f"Babel's locale data (babel/locale-data) is missing or "
+                             f"unreadable ({exc.__class__.__name__}); short amounts cannot "
+                             "be written.") from None
+    if sample != "$1.2M":
+        raise ClosePlanError(f"Babel wrote 1,234,567 dollars as {sample!r}, not '$1.2M'.")
+    return f"wrote short amounts with Babel's locale data ({user_locale()}: {mine})"
+
+
 def local_minute(ts: datetime | None, never: str = "") -> str:
     """Local time to the minute: "2026-01-31 09:30" (`never` when there is none)."""
     return ts.astimezone().strftime("%Y-%m-%d %H:%M") if ts else never
+
+
+def local_day(ts: datetime | None) -> str:
+    """Local date: "2026-01-31" (a list's column; its tooltip gives the minute)."""
+    return ts.astimezone().strftime("%Y-%m-%d") if ts else ""
 
 
 def local_second(ts: datetime) -> str:

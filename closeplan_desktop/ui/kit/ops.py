@@ -20,7 +20,7 @@ What stays synchronous on the UI thread, and why:
 - Paging reads of the table models (`DealsModel.reload`/`fetchMore`, the audit's
   `PagingModel`): Qt asks for rows inside `fetchMore` and needs them before it returns;
   each read is one indexed query of at most a page (200 rows), a few milliseconds even
-  at a million deals (README "Performance"). They are not ops; their errors still go
+  at a million deals (docs/benchmarks.md). They are not ops; their errors still go
   through `dialogs.error_text`.
 - A pane's own lists on refresh (users, the pipeline, reveal statistics, key status),
   through `read`, and one-row writes (delete, restore, role, deactivate, reveal, save a

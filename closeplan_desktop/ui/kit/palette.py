@@ -14,6 +14,8 @@ ACCENT = "#0f766e"
 _ERROR = ("#b91c1c", "#f28b82")
 _OK = ("#166534", "#6dd58c")  # 4.5:1 or more on either window colour
 _WARN = ("#92400e", "#f2b35a")
+# The keyboard focus ring: 3:1 or more on the window and field colours (WCAG 2.2 focus).
+_FOCUS = ("#0f766e", "#2dd4bf")
 _FLAG = ("#fff1cc", "#4a3a10")  # the background of flagged rows (break-glass, unusual days)
 _FLAG_EDGE = ("#e0b84a", "#8a6d1e")
 # The error banner: background, border, text.
@@ -48,6 +50,11 @@ def ok_name() -> str:
 def warn_name() -> str:
     """The colour of a result that needs attention (a cancelled rotation)."""
     return _pick(_WARN)
+
+
+def focus() -> QColor:
+    """The colour of the keyboard focus ring."""
+    return QColor(_pick(_FOCUS))
 
 
 def flag() -> QColor:

@@ -78,8 +78,10 @@ class AddUserDialog(_PaneDialog):
         self.created: UserInfo | None = None
         self._touched: set[str] = set()
         self.layout_.addWidget(heading("Add a user", 1.2))
-        self.layout_.addWidget(muted("They sign in with this email and password. Give them "
-                                      "the password in person; they can change it later."))
+        self.layout_.addWidget(muted(
+            "They sign in with this email and password. Give them the password in person; "
+            "they can change it under Account → Change password (or with closeplan-admin "
+            "user passwd)."))
         form = self.form
         self.first_name = self._line("firstName", "First name")
         self.first_name.setMinimumWidth(320)

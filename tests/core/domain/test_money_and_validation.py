@@ -100,3 +100,19 @@ def test_email_refuses_malformed(value: object) -> None:
 
 def test_email_is_normalised() -> None:
     assert validation.email("  Ada@Example.ORG ") == "ada@example.org"
+
+
+def test_a_date_of_birth_is_a_real_past_day_written_yyyy_mm_dd() -> None:
+    from datetime import date
+
+    from closeplan_desktop.core.domain.validation import birth_date
+
+    today = date(2026, 6, 1)
+    assert birth_date("1950-02-03", today) == "1950-02-03"
+    assert birth_date("  ", today) == "" and birth_date(None, today) == ""
+    for bad, says in (("03/02/1950", "YYYY-MM-DD"), ("1950-2-3", "YYYY-MM-DD"),
+                      ("1950-02-30", "not a real day"), ("2027-01-01", "between"),
+                      ("1899-12-31", "between")):
+        with pytest.raises(ValidationError) as info:
+            birth_date(bad, today)
+        assert says in str(info.value) and bad not in str(info.value)

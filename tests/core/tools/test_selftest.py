@@ -123,6 +123,7 @@ def test_closeplan_desktop_self_test_command(tmp_path: Path) -> None:
     lines = r.stdout.splitlines()
     assert lines[0].startswith("closeplan-desktop ") and lines[0].endswith("self-test")
     assert any("built the sign-in window (Qt platform 'offscreen'" in ln for ln in lines)
+    assert any("short amounts with Babel's locale data" in ln for ln in lines)
     assert lines[-1] == "Self-test passed."
     assert sum(ln.startswith("  ok  ") for ln in lines) == 9
     assert "Traceback" not in r.stderr

@@ -228,3 +228,53 @@ def test_export_bad_targets(env: Env, tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="does not exist"):
         audit.export(env.admin, tmp_path / "no" / "a.csv", "csv")
     assert list(tmp_path.glob("*.tmp")) == [] and list(tmp_path.glob(".*.tmp")) == []
+
+
+def test_a_deal_change_names_the_fields_it_changed_never_their_values(env: Env) -> None:
+    d = deals.create_deal(env.user, "Old title", "ACTIVE", "100", {"mrn": "MRN-SECRET-1"})
+    deals.update_deal(env.user, d.id, title="New title", status="ACTIVE", value="100.00")
+    deals.update_deal(env.user, d.id, title="New title", value="250",
+                      phi={"mrn": "MRN-SECRET-2"})
+    deals.update_deal(env.user, d.id, title="New title")  # nothing changed
+    deals.delete_deal(env.user, d.id)
+    deals.restore_deal(env.user, d.id)
+    rows, _ = audit.list_access(env.admin, AuditFilter(deal_id=d.id,
+                                                       action=AccessAction.DEAL_UPDATE))
+    assert [e.changed for e in reversed(rows)] == [
+        ("title",), ("value", "phi"), (), ("deleted_at",)]
+    stored = sql(env.path, "SELECT resource_type, coalesce(reason, '') FROM access_logs "
+                           "WHERE deal_id=?", (d.id,))
+    assert "MRN-SECRET" not in repr(stored) and "250" not in repr(stored)
+    assert audit.verify(env.admin).ok  # the names are in the chained row
+
+
+def test_the_deal_filter_offers_logged_deals_by_title_and_events_show_titles(
+        env: Env) -> None:
+    a = deals.create_deal(env.user, "Cardiology 50% rollout", "ACTIVE", "1", None)
+    b = deals.create_deal(env.user, "MRI scanner", "ACTIVE", "1", None)
+    assert audit.logged_deals(env.admin, "cardio") == [(a.id, a.title)]
+    assert audit.logged_deals(env.admin, "50%") == [(a.id, a.title)]
+    assert audit.logged_deals(env.admin, "_") == []  # a wildcard is a character here
+    assert [t for _, t in audit.logged_deals(env.admin)] == [a.title, b.title]
+    assert audit.deal_titles(env.admin, [a.id, "not an id", b.id]) == {
+        a.id: a.title, b.id: b.title}
+    with pytest.raises(PermissionDenied):
+        audit.logged_deals(env.user, "")
+    with pytest.raises(PermissionDenied):
+        audit.deal_titles(env.user, [a.id])
+
+
+def test_export_follows_the_scope_on_screen(logged: Env, tmp_path: Path) -> None:
+    env = logged
+    first = audit.list_access(env.admin)[0][-1]
+    f = AuditFilter(deal_id=first.deal_id)
+    shown = audit.list_access(env.admin, f)[1]
+    target = tmp_path / "scope.csv"
+    assert audit.export(env.admin, target, "csv", f, logs=(audit.ACCESS,)) == shown
+    with target.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == shown and {r["deal_id"] for r in rows} == {first.deal_id}
+    events = audit.list_events(env.admin)[1]
+    assert audit.export(env.admin, target, "csv", logs=(audit.EVENTS,)) == events
+    with pytest.raises(ValidationError, match="logs"):
+        audit.export(env.admin, target, "csv", logs=("everything",))

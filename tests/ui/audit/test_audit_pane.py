@@ -49,7 +49,8 @@ def test_access_table_shows_the_rows_core_returns(qtbot: QtBot, env: Env) -> Non
     assert pane.access_model.rowCount() == total == len(entries) == 2
     m = pane.access_model
     actions = [m.index(r, ACCESS_COLUMNS.index("Action")).data() for r in range(m.rowCount())]
-    assert actions == [e.action for e in entries] == ["PHI_ACCESS", "DEAL_CREATE"]
+    assert [e.action for e in entries] == ["PHI_ACCESS", "DEAL_CREATE"]
+    assert actions == ["Viewed PHI", "Created deal"]  # words, not codes
     assert outcomes(pane) == ["Allowed", "Allowed"]
     assert m.index(0, ACCESS_COLUMNS.index("Deal")).data() == "MRI upgrade"
     assert m.index(0, ACCESS_COLUMNS.index("User")).data() == "Bob Sales"
@@ -132,7 +133,7 @@ def test_verify_chain_reports_intact(qtbot: QtBot, env: Env,
     assert text.startswith("Audit chain intact:") and "rows verified" in text
     # The verification is itself a security event, and the events tab shows it.
     types = [pane.events_model.index(r, 1).data() for r in range(pane.events_model.rowCount())]
-    assert "AUDIT_VERIFIED" in types
+    assert "Audit chain verified" in types
 
 
 def test_verify_chain_names_the_bad_row(qtbot: QtBot, env: Env,
@@ -167,8 +168,10 @@ def test_export_writes_csv(qtbot: QtBot, env: Env, tmp_path: Path,
     assert rows[0][:3] == ["kind", "id", "timestamp"]
     kind, _title, text = dialogs.messages[0]
     assert kind == "information"
-    assert f"Exported {len(rows) - 1:,} audit records" in text
-    assert {r[0] for r in rows[1:]} == {"access", "security"}
+    # The access log tab is on screen: its rows are exported, not the security events.
+    assert f"Exported {len(rows) - 1:,} access-log entries" in text
+    assert {r[0] for r in rows[1:]} == {"access"}
+    assert len(rows) - 1 == pane.access_model.total
 
 
 def test_export_fhir_uses_the_current_filter(qtbot: QtBot, env: Env, tmp_path: Path,
@@ -210,10 +213,10 @@ def test_object_names_and_accessible_names(qtbot: QtBot, env: Env) -> None:
         assert widget is not None, name
         assert widget.accessibleName(), name
     assert [pane.tabs.tabText(i) for i in range(3)] == ["Access log", "Security events",
-                                                        "PHI reveals by day"]
+                                                        "PHI reveals by UTC day"]
     action = pane.findChild(QComboBox, "filterAction")
     assert [action.itemText(i) for i in range(action.count())] == [
-        "All", "PHI_ACCESS", "DEAL_CREATE", "DEAL_UPDATE", "DEAL_DELETE"]
+        "All", "Viewed PHI", "Created deal", "Changed deal", "Deleted deal"]
 
 
 def test_double_click_narrows_to_a_deal(qtbot: QtBot, env: Env) -> None:
@@ -225,7 +228,61 @@ def test_double_click_narrows_to_a_deal(qtbot: QtBot, env: Env) -> None:
     m = pane.access_model
     row = next(r for r in range(m.rowCount()) if m.rows[r].deal_id == two.id)
     pane.access_page.narrow(m.index(row, ACCESS_COLUMNS.index("Deal")))
-    assert pane.access_page.filter_deal.text() == two.id
+    assert pane.access_page.filter_deal.text() == "Two"  # the title, not the id
+    assert pane.access_page.filter_deal.deal_id == two.id
     assert {e.deal_id for e in m.rows} == {two.id} and m.rowCount() == 2
     pane.access_page.clear_filters()
     assert m.rowCount() == 4
+
+
+def test_a_reviewer_reads_words_titles_zones_and_whole_reasons(
+        qtbot: QtBot, env: Env) -> None:
+    deal = deals.create_deal(env.user, "Hip implants – Mercy", "ACTIVE", "10", {"mrn": "x"})
+    deals.update_deal(env.user, deal.id, title="Hip implants – Mercy West", value="20",
+                      phi={"mrn": "MRN-NEW-77"})
+    theirs = deals.create_deal(env.admin, "Admin's deal", "ACTIVE", "10", {"mrn": "x"})
+    reason = "Patient called about a delivery; " + "the chart was needed at once. " * 8
+    deals.reveal_phi(env.user, theirs.id, reason=reason)
+    pane = make_pane(qtbot, env)
+    m = pane.access_model
+    actions = [m.index(r, ACCESS_COLUMNS.index("Action")).data() for r in range(m.rowCount())]
+    assert "Changed title, value; PHI changed" in actions
+    assert "MRN-NEW-77" not in " ".join(actions)
+    # Times carry their zone; the reveals tab says its days are UTC days.
+    zone = m.rows[0].timestamp.astimezone().strftime("%Z")
+    assert m.index(0, 0).data().endswith(zone)
+    assert "UTC" in pane.tabs.tabText(pane.REVEALS)
+    # The whole reason: in the detail view of the selected row, and a wrapping tooltip.
+    row = next(r for r in range(m.rowCount()) if m.rows[r].reason)
+    pane.access_page.view.selectRow(row)
+    details = pane.access_page.details
+    assert details.isVisible() and reason.strip() in details.text()
+    assert details.wordWrap()
+    tip = m.index(row, REASON).data(Qt.ItemDataRole.ToolTipRole)
+    assert tip.startswith("<p>") and "the chart was needed" in tip
+    # Security events: words, and a deal named by its title, not its id.
+    ev = pane.events_model
+    texts = [(ev.index(r, 1).data(), ev.index(r, 3).data()) for r in range(ev.rowCount())]
+    glass = next(detail for kind, detail in texts if kind == "Break-glass access")
+    assert "Admin's deal" in glass and theirs.id not in glass
+
+
+def test_the_deal_filter_is_picked_by_title(qtbot: QtBot, env: Env) -> None:
+    one = deals.create_deal(env.user, "Cardiology rollout", "ACTIVE", "10", {"mrn": "x"})
+    deals.create_deal(env.user, "MRI scanner", "ACTIVE", "10", None)
+    deals.reveal_phi(env.user, one.id)
+    pane = make_pane(qtbot, env)
+    picker = pane.access_page.filter_deal
+    picker.setFocus()
+    qtbot.keyClicks(picker, "cardio")
+    picker.refresh_choices()
+    assert [picker.choices.item(r).text() for r in range(picker.choices.rowCount())] == [
+        "Cardiology rollout"]
+    assert pane.access_model.rowCount() == 3  # typing alone filters nothing yet
+    qtbot.keyClick(picker, Qt.Key.Key_Return)
+    assert picker.deal_id == one.id and picker.text() == "Cardiology rollout"
+    assert {e.deal_id for e in pane.access_model.rows} == {one.id}
+    assert pane.access_model.rowCount() == 2
+    qtbot.keyClick(picker, Qt.Key.Key_End)
+    qtbot.keyClick(picker, Qt.Key.Key_Backspace)  # editing un-picks: every deal again
+    assert picker.deal_id is None and pane.access_model.rowCount() == 3

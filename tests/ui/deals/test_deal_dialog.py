@@ -70,3 +70,48 @@ def test_a_lock_keeps_the_unsaved_form_in_memory_and_brings_it_back(
     assert not again.restored_note.isHidden()
     assert window._drafts == []
     window.close()
+
+
+def test_date_of_birth_is_a_date_field_picked_or_typed_as_yyyy_mm_dd(
+        env: Env, qtbot: QtBot) -> None:
+    from PySide6.QtCore import QDate
+
+    from closeplan_desktop.core.usecases import deals
+    from closeplan_desktop.ui.kit.date_field import DateField
+
+    dialog = DealDialog(SignedIn(env.ws, env.user))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dob = dialog.phi_fields["date_of_birth"]
+    assert isinstance(dob, DateField) and dob.placeholderText() == "YYYY-MM-DD"
+    dialog.title.setText("Hip implants – Mercy")
+    dialog.value.setText("1000")
+    save = dialog.buttons.button(QDialogButtonBox.StandardButton.Save)
+    dob.setText("03/02/1950")  # a format the form does not take: it says which it does
+    assert not save.isEnabled() and not dialog.dob_hint.isHidden()
+    assert "YYYY-MM-DD" in dialog.dob_hint.text() and "03/02" not in dialog.dob_hint.text()
+    # The calendar writes the format core's PHI holds dates in.
+    dob.open_calendar()
+    assert dob.popup.isVisible()
+    dob.calendar.clicked.emit(QDate(1950, 2, 3))
+    assert dob.text() == "1950-02-03" and not dob.popup.isVisible()
+    assert save.isEnabled() and dialog.dob_hint.isHidden()
+    dialog.save()
+    assert dialog.result_deal is not None
+    assert deals.reveal_phi(env.user, dialog.result_deal.id)["date_of_birth"] == "1950-02-03"
+
+
+def test_an_imported_date_of_birth_is_kept_as_it_is_unless_changed(
+        env: Env, qtbot: QtBot) -> None:
+    from closeplan_desktop.core.usecases import deals
+
+    made = deals.create_deal(env.user, "Imported deal", "ACTIVE", "10",
+                             {"date_of_birth": "3 Feb 1950", "mrn": "MRN-1"})
+    dialog = DealDialog(SignedIn(env.ws, env.user), made)
+    qtbot.addWidget(dialog)
+    dialog.load_phi()
+    dob = dialog.phi_fields["date_of_birth"]
+    save = dialog.buttons.button(QDialogButtonBox.StandardButton.Save)
+    assert dob.text() == "3 Feb 1950" and save.isEnabled()
+    dob.setText("3 Feb 195")
+    assert not save.isEnabled() and "YYYY-MM-DD" in dialog.dob_hint.text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QModelIndex, QRect
@@ -51,3 +52,19 @@ def test_a_narrow_amount_cell_abbreviates_instead_of_cutting(env: Env, qtbot: Qt
         delegate.initStyleOption(option, index)
         assert option.text == shown
     assert not model.data(QModelIndex(), 3)
+
+
+def test_the_self_test_checks_babels_locale_data(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    from babel import localedata
+
+    from closeplan_desktop.core.domain.errors import ClosePlanError
+    from closeplan_desktop.ui.kit.formatting import check_locale_data
+
+    assert "$1.2M" in check_locale_data()
+    # A frozen app without the data files (what the spec must bundle) fails in words.
+    monkeypatch.setattr(localedata, "_dirname", str(tmp_path))
+    monkeypatch.setattr(localedata, "_cache", {})
+    monkeypatch.setattr(localedata, "_dict_cache", {})
+    with pytest.raises(ClosePlanError, match="Babel's locale data"):
+        check_locale_data()
