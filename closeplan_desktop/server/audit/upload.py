@@ -6,8 +6,8 @@ first seq, last seq, last chain hash, SHA-256 of the canonical rows) with its Ed
 key. The server checks, in this order, writing nothing unless all pass:
 - the table, the batch's shape and every row's fields (bounded, enums valid, the rows'
   device and seq those of the batch, timestamps sane);
-- the device: the caller's own and ACTIVE (its row locked, so one device's uploads are
-  serialised);
+- the device: the caller's own and ACTIVE (read under the tenant's write lock, so
+  uploads are serialised);
 - contiguity: first_seq is the stored last seq + 1 for (device, table); a gap or an
   overlap is a 409 with `expected_seq`, except an exact replay of a stored batch, which
   answers that batch's stored receipt (idempotent);
@@ -38,7 +38,7 @@ from ...core.domain.errors import ValidationError
 from ...core.domain.ids import is_id, new_id
 from ..caller import Caller
 from ..db.pool import Connection
-from ..devices.registry import active_device
+from ..devices.registry import active_device, begin_write
 from ..errors import ApiError, bad_request, conflict, forbidden
 from ..keys.signing import SigningKey, verify
 
@@ -74,6 +74,7 @@ def upload(conn: Connection, caller: Caller, key: SigningKey, batch: BatchIn
     if batch.device_id != caller.device_id:
         raise forbidden("not_your_device", "A device uploads only its own audit rows; sign "
                         "in from that device.")
+    begin_write(conn, caller)  # uploads of one tenant in turn: `expected` stays true
     device_id, sign_public = active_device(conn, caller)
     message = ab.batch_message(caller.tenant_id, device_id, batch.table, batch.first_seq,
                                batch.last_seq, batch.last_chain_hash,

@@ -7,7 +7,7 @@ server keeps only a hash bound to the tenant, device and signing key. An admin's
 approves it by sending that code and the key grants it wrapped for the new device.
 
 Wrong codes are counted (DEVICE_APPROVAL_FAILED events since the enrolment began, the
-device row locked meanwhile); after MAX_ATTEMPTS the code is void and the laptop must
+tenant's write lock held meanwhile); after MAX_ATTEMPTS the code is void and the laptop must
 enrol again, which makes a new code and starts a new count. A wrong code is refused
 *after* its failure is committed, so `approve` returns an `Outcome` rather than raising.
 """
@@ -76,8 +76,9 @@ def enrol(conn: Connection, caller: Caller, device_id: str, name: str,
     except ValidationError as e:
         raise bad_request("invalid_name", str(e)) from None
     _check_keys(sign_public_key, kem_public_key)
-    row = conn.execute("SELECT user_id, status FROM devices WHERE tenant_id = %s AND id = %s "
-                       "FOR UPDATE", (caller.tenant_id, device_id)).fetchone()
+    registry.begin_write(conn, caller)
+    row = conn.execute("SELECT user_id, status FROM devices WHERE tenant_id = %s AND id = %s",
+                       (caller.tenant_id, device_id)).fetchone()
     code = new_code()
     digest = code_hash(caller.tenant_id, device_id, sign_public_key, code)
     if row is None:
@@ -124,9 +125,10 @@ def approve(conn: Connection, caller: Caller, device_id: str, code: str,
     the key grants wrapped for it. Bad grants raise (nothing written); a wrong code is
     counted and refused through the Outcome."""
     caller.require_admin()
+    registry.begin_write(conn, caller)
     registry.active_device(conn, caller)
     row = conn.execute("SELECT status, sign_public_key, approval_code_hash, created_at "
-                       "FROM devices WHERE tenant_id = %s AND id = %s FOR UPDATE",
+                       "FROM devices WHERE tenant_id = %s AND id = %s",
                        (caller.tenant_id, device_id)).fetchone() if is_id(device_id) else None
     if row is None:
         raise not_found("device_not_found", "No such device in your organisation.")

@@ -23,7 +23,7 @@ from ..audit import events
 from ..caller import Caller
 from ..db.pool import Connection
 from ..errors import bad_request, conflict
-from .registry import ACTIVE, active_device
+from .registry import ACTIVE, active_device, begin_write
 
 GRANTEE_KINDS = ("DEVICE", "USER", "SERVER")
 MAX_GRANTS = 100
@@ -69,6 +69,7 @@ def post_grants(conn: Connection, caller: Caller, grants: Sequence[GrantIn]
                 ) -> dict[str, Any]:
     """An admin's device adds grants; returns their ids."""
     caller.require_admin()
+    begin_write(conn, caller)
     active_device(conn, caller)
     ids = insert_grants(conn, caller, grants)
     return {"grant_ids": ids}
@@ -163,10 +164,11 @@ def rotate_key(conn: Connection, caller: Caller, expected_active: int,
     is the active version now; the old version becomes DECRYPT_ONLY; `grants` are the
     new version's (made by the admin's device, which made the key)."""
     caller.require_admin()
+    # The tenant's write lock: two rotations cannot both see the same active version.
+    begin_write(conn, caller)
     active_device(conn, caller)
-    # Every version row locked: two rotations cannot both see the same active version.
     rows = conn.execute("SELECT version, state FROM phi_keys WHERE tenant_id = %s "
-                        "ORDER BY version FOR UPDATE", (caller.tenant_id,)).fetchall()
+                        "ORDER BY version", (caller.tenant_id,)).fetchall()
     active = next((v for v, s in rows if s == "ACTIVE"), None)
     if active != expected_active:
         raise conflict("key_version_changed", "The active key version is not the one you "

@@ -70,14 +70,20 @@ def get_device(conn: Connection, caller: Caller, device_id: str) -> dict[str, An
     return device_dict(row)
 
 
+def begin_write(conn: Connection, caller: Caller) -> None:
+    """Take the tenant's write lock first (its next sync version, migration 0004), before
+    reading what the write depends on: the tenant's writers are serialised, and always
+    lock the tenant row before any device row (one lock order, no deadlock)."""
+    conn.execute("SELECT next_sync_version(%s)", (caller.tenant_id,))
+
+
 def active_device(conn: Connection, caller: Caller) -> tuple[str, bytes]:
     """The caller's own device (its id and Ed25519 public key), which must be ACTIVE
-    and belong to the caller; locked for this transaction (uploads and approvals by one
-    device are serialised)."""
+    and belong to the caller."""
     if caller.device_id is None:
         raise forbidden("device_required", "Sign in from an approved device to do this.")
     row = conn.execute("SELECT user_id, status, sign_public_key FROM devices "
-                       "WHERE tenant_id = %s AND id = %s FOR UPDATE",
+                       "WHERE tenant_id = %s AND id = %s",
                        (caller.tenant_id, caller.device_id)).fetchone()
     if row is None or row[0] != caller.user_id or row[1] != ACTIVE or row[2] is None:
         raise forbidden("device_not_active", "This device is not an approved device of "
@@ -93,8 +99,9 @@ def revoke(conn: Connection, caller: Caller, key: SigningKey, device_id: str,
         why = DEFAULT_REASON if reason is None else validation.reason(reason)
     except ValidationError as e:
         raise bad_request("invalid_reason", str(e)) from None
-    row = conn.execute("SELECT user_id, status FROM devices WHERE tenant_id = %s AND id = %s "
-                       "FOR UPDATE", (caller.tenant_id, device_id)).fetchone()
+    begin_write(conn, caller)
+    row = conn.execute("SELECT user_id, status FROM devices WHERE tenant_id = %s AND id = %s",
+                       (caller.tenant_id, device_id)).fetchone()
     if row is None or (not caller.is_admin and row[0] != caller.user_id):
         raise not_found("device_not_found", "No such device in your organisation.")
     if row[1] == REVOKED:
