@@ -31,6 +31,7 @@ from ..audit import events
 from ..caller import Caller
 from ..db.pool import Connection
 from ..errors import ApiError, bad_request, conflict, forbidden, not_found
+from ..events import record_event
 from . import registry
 from .grants import GrantIn, insert_grants
 
@@ -97,8 +98,8 @@ def enrol(conn: Connection, caller: Caller, device_id: str, name: str,
     else:
         raise conflict("device_id_taken", "This device id is already enrolled; a copied or "
                        "revoked workspace must enrol with a new device id.")
-    events.record(conn, caller, events.DEVICE_ENROLLED,
-                  {"device_id": device_id, "restart": row is not None})
+    record_event(conn, events.DEVICE_ENROLLED, caller.user_id, device_id=device_id,
+                 restart=row is not None)
     return {"device_id": device_id, "status": registry.PENDING, "approval_code": code,
             "max_attempts": MAX_ATTEMPTS}
 
@@ -151,23 +152,24 @@ def approve(conn: Connection, caller: Caller, device_id: str, code: str,
     conn.execute("UPDATE devices SET status = 'ACTIVE', approval_code_hash = NULL, "
                  "approved_by_id = %s, approved_at = now() WHERE tenant_id = %s AND id = %s",
                  (caller.user_id, caller.tenant_id, device_id))
-    events.record(conn, caller, events.DEVICE_APPROVED,
-                  {"device_id": device_id, "grants": len(ids)})
+    record_event(conn, events.DEVICE_APPROVED, caller.user_id, device_id=device_id,
+                 grants=len(ids))
     return Outcome(device=registry.get_device(conn, caller, device_id))
 
 
 def _wrong_code(conn: Connection, caller: Caller, device_id: str, began: Any) -> ApiError:
-    events.record(conn, caller, events.DEVICE_APPROVAL_FAILED, {"device_id": device_id})
+    record_event(conn, events.DEVICE_APPROVAL_FAILED, caller.user_id, device_id=device_id)
     row = conn.execute(
         'SELECT count(*) FROM security_events WHERE tenant_id = %s AND "timestamp" >= %s '
         "AND type = %s AND device_id IS NULL AND detail LIKE %s",
         (caller.tenant_id, began, events.DEVICE_APPROVAL_FAILED,
-         f'%"device_id":"{device_id}"%')).fetchone()
+         events.device_pattern(device_id))).fetchone()
     failed = int(row[0]) if row else MAX_ATTEMPTS
     if failed >= MAX_ATTEMPTS:
         conn.execute("UPDATE devices SET approval_code_hash = NULL WHERE tenant_id = %s AND "
                      "id = %s", (caller.tenant_id, device_id))
-        events.record(conn, caller, events.DEVICE_ENROLMENT_LOCKED, {"device_id": device_id})
+        record_event(conn, events.DEVICE_ENROLMENT_LOCKED, caller.user_id,
+                     device_id=device_id)
         return forbidden("enrolment_restart_required", "Wrong code, and too many wrong "
                          "codes: on the new device, start the enrolment again to get a "
                          "new code.", attempts_left=0)

@@ -23,6 +23,7 @@ from ..audit import events
 from ..caller import Caller
 from ..db.pool import Connection
 from ..errors import bad_request, conflict
+from ..events import record_event
 from .registry import ACTIVE, active_device, begin_write
 
 GRANTEE_KINDS = ("DEVICE", "USER", "SERVER")
@@ -115,9 +116,9 @@ def insert_grants(conn: Connection, caller: Caller, grants: Sequence[GrantIn], *
             "wrapped, granted_by_id) VALUES (%s, %s, %s, %s, %s, %s, %s)",
             [(caller.tenant_id, gid, g.key_version, g.grantee_kind, g.grantee_id, g.wrapped,
               caller.user_id) for gid, g in zip(ids, grants, strict=True)])
-    events.record(conn, caller, events.KEY_GRANTED, {
-        "grants": [{"id": gid, "key_version": g.key_version, "grantee_kind": g.grantee_kind,
-                    "grantee_id": g.grantee_id} for gid, g in zip(ids, grants, strict=True)]})
+    record_event(conn, events.KEY_GRANTED, caller.user_id, grants=[
+        {"id": gid, "key_version": g.key_version, "grantee_kind": g.grantee_kind,
+         "grantee_id": g.grantee_id} for gid, g in zip(ids, grants, strict=True)])
     return ids
 
 
@@ -180,6 +181,6 @@ def rotate_key(conn: Connection, caller: Caller, expected_active: int,
     conn.execute("INSERT INTO phi_keys (tenant_id, version, state) VALUES (%s, %s, 'ACTIVE')",
                  (caller.tenant_id, new))
     ids = insert_grants(conn, caller, grants, new_version=new)
-    events.record(conn, caller, events.KEY_ROTATED,
-                  {"previous_version": active, "version": new, "grants": len(ids)})
+    record_event(conn, events.KEY_ROTATED, caller.user_id, previous_version=active,
+                 version=new, grants=len(ids))
     return {"version": new, "previous_version": active, "grant_ids": ids}

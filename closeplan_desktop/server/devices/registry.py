@@ -27,6 +27,7 @@ from ..audit.paging import fetch_page
 from ..caller import Caller
 from ..db.pool import Connection
 from ..errors import bad_request, conflict, forbidden, not_found
+from ..events import record_event
 from ..keys.signing import SigningKey
 
 PENDING, ACTIVE, REVOKED = "PENDING", "ACTIVE", "REVOKED"
@@ -106,7 +107,7 @@ def revoke(conn: Connection, caller: Caller, key: SigningKey, device_id: str,
         raise not_found("device_not_found", "No such device in your organisation.")
     if row[1] == REVOKED:
         raise conflict("device_already_revoked", "This device is already revoked.")
-    revoked_at = _one(conn, "SELECT clock_timestamp()")
+    revoked_at = _one(conn, "SELECT now()")
     conn.execute("UPDATE devices SET status = 'REVOKED', revoked_at = %s, "
                  "approval_code_hash = NULL WHERE tenant_id = %s AND id = %s",
                  (revoked_at, caller.tenant_id, device_id))
@@ -117,9 +118,9 @@ def revoke(conn: Connection, caller: Caller, key: SigningKey, device_id: str,
                           "grantee_kind = 'DEVICE' AND grantee_id = %s AND revoked_at IS NULL",
                           (revoked_at, caller.tenant_id, device_id)).rowcount
     order = _sign_order(key, caller.tenant_id, device_id, iso(revoked_at), why)
-    events.record(conn, caller, events.DEVICE_REVOKED,
-                  {"device_id": device_id, "device_user_id": row[0], "sessions_ended": ended,
-                   "grants_revoked": grants, "wipe_order": order}, at=revoked_at)
+    record_event(conn, events.DEVICE_REVOKED, caller.user_id, device_id=device_id,
+                 device_user_id=row[0], sessions_ended=ended, grants_revoked=grants,
+                 wipe_order=order)
     return order
 
 
@@ -131,27 +132,33 @@ def _sign_order(key: SigningKey, tenant_id: str, device_id: str, revoked_at: str
             "signature": b64(signature)}
 
 
-def wipe_order(conn: Connection, caller_or_ids: Caller | tuple[str, str]
+def wipe_order(conn: Connection, caller_or_ids: Caller | tuple[str, str] | str
                ) -> dict[str, Any] | None:
     """The signed wipe order of a revoked device, or None when the device is not revoked
-    (or unknown). Takes a Caller (its tenant and device) or (tenant_id, device_id); the
-    connection must be in that tenant's context. For the 401 of a revoked device's
-    token: the device reads it, wipes itself and stops calling."""
+    (or unknown). Takes a Caller (its tenant and device), (tenant_id, device_id), or a
+    device id of the connection's tenant; the connection must be in that tenant's
+    context. For the 401 of a revoked device's token (api.deps.session, through
+    app.state.wipe_order): the device reads it, wipes itself and stops calling."""
+    device_id: str | None
     if isinstance(caller_or_ids, Caller):
         tenant_id, device_id = caller_or_ids.tenant_id, caller_or_ids.device_id
+    elif isinstance(caller_or_ids, str):
+        tenant_id = _one(conn, "SELECT current_tenant_id()")
+        device_id = caller_or_ids
     else:
         tenant_id, device_id = caller_or_ids
-    if not is_id(device_id):
+    if device_id is None or not is_id(device_id):
         return None
     row = conn.execute("SELECT revoked_at FROM devices WHERE tenant_id = %s AND id = %s "
                        "AND status = 'REVOKED'", (tenant_id, device_id)).fetchone()
     if row is None:
         return None
-    # The revocation's event has the revocation's timestamp (indexed by tenant, time).
+    # The revocation's event is written just after revoked_at (index: tenant, time).
     detail = conn.execute(
-        'SELECT detail FROM security_events WHERE tenant_id = %s AND "timestamp" = %s '
-        "AND type = %s AND device_id IS NULL AND detail LIKE %s LIMIT 1",
-        (tenant_id, row[0], events.DEVICE_REVOKED, f'%"device_id":"{device_id}"%')
+        'SELECT detail FROM security_events WHERE tenant_id = %s AND "timestamp" >= %s '
+        "AND type = %s AND device_id IS NULL AND detail LIKE %s "
+        'ORDER BY "timestamp" LIMIT 1',
+        (tenant_id, row[0], events.DEVICE_REVOKED, events.device_pattern(device_id))
     ).fetchone()
     if detail is None:
         return None
