@@ -15,12 +15,15 @@ from fastapi import FastAPI
 from ..auth.signin import Throttle
 from ..config import ServerConfig
 from ..db.pool import Database
+from ..devices.registry import wipe_order
+from ..keys import signing
 from . import errors
 from .limits import BodyLimit
-from .routes import auth, health, setup
+from .routes import admin, audit, auth, devices, health, keys, setup
 
 VERSION = "1"
-ROUTERS = (health.router, auth.router, setup.router)
+ROUTERS = (health.router, auth.router, setup.router, keys.router, devices.router,
+           audit.router, admin.router)
 
 
 def create_app(config: ServerConfig, db: Database | None = None) -> FastAPI:
@@ -45,6 +48,11 @@ def create_app(config: ServerConfig, db: Database | None = None) -> FastAPI:
     app.state.config = config
     app.state.throttle = Throttle()
     app.state.setup_done = False
+    # The key that signs receipts and wipe orders (made on first start); a revoked
+    # device's 401 carries its wipe order (deps.session).
+    app.state.signing_key = (signing.load_or_create(config.signing_key_file)
+                             if config.signing_key_file is not None else None)
+    app.state.wipe_order = wipe_order
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)

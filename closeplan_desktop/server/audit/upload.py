@@ -172,7 +172,8 @@ def _check_row(caller: Caller, batch: BatchIn, i: int, row: Mapping[str, Any]) -
 
 
 def _enum(i: int, row: Mapping[str, Any], field: str, kind: type[Any]) -> None:
-    if row.get(field) not in {m.value for m in kind}:
+    value = row.get(field)
+    if not isinstance(value, str) or value not in {m.value for m in kind}:
         raise _row_error(i, field, f"must be one of {', '.join(m.value for m in kind)}.")
 
 
