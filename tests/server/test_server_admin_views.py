@@ -30,35 +30,30 @@ from closeplan_desktop.server.db.pool import Database
 from closeplan_desktop.server.errors import ApiError
 
 
-@pytest.fixture(scope="module")
-def db(server_db: ServerDb) -> Database:
-    return server_db.pool(max_size=4)
-
-
 class World:
     """Two tenants; A with users, devices, uploaded logs, a conflict and a rejection."""
 
-    def __init__(self, server_db: ServerDb, db: Database, tmp: Any) -> None:
+    def __init__(self, server_db: ServerDb, app_pool: Database, tmp: Any) -> None:
         self.key = signing_key(tmp)
         self.a, self.b = server_db.tenant("Acme"), server_db.tenant("Bravo")
-        self.admin = first_admin_device(db, self.a)
-        self.users = [add_user(db, self.a) for _ in range(4)]
-        self.d1 = approved(db, self.a, self.admin, self.users[0])
-        self.d2 = approved(db, self.a, self.admin, self.users[1])
+        self.admin = first_admin_device(app_pool, self.a)
+        self.users = [add_user(app_pool, self.a) for _ in range(4)]
+        self.d1 = approved(app_pool, self.a, self.admin, self.users[0])
+        self.d2 = approved(app_pool, self.a, self.admin, self.users[1])
         self.deal = new_id()
         self.start = datetime.now(UTC) - timedelta(hours=2)
-        self._upload(db, self.d1, access_rows(self.a, self.d1, 5, deal_id=self.deal,
+        self._upload(app_pool, self.d1, access_rows(self.a, self.d1, 5, deal_id=self.deal,
                                               start=self.start))
-        self._upload(db, self.d2, access_rows(self.a, self.d2, 3, start=self.start
+        self._upload(app_pool, self.d2, access_rows(self.a, self.d2, 3, start=self.start
                                               + timedelta(hours=1)))
-        self._upload(db, self.d1, event_rows(self.a, self.d1, 2), "security_events")
-        b_admin = first_admin_device(db, self.b)
-        self.b_device = approved(db, self.b, b_admin, add_user(db, self.b))
+        self._upload(app_pool, self.d1, event_rows(self.a, self.d1, 2), "security_events")
+        b_admin = first_admin_device(app_pool, self.b)
+        self.b_device = approved(app_pool, self.b, b_admin, add_user(app_pool, self.b))
         rows = access_rows(self.b, self.b_device, 2)
-        with db.transaction(self.b.id) as conn:
+        with app_pool.transaction(self.b.id) as conn:
             upload(conn, self.b_device.caller(self.b.id), self.key,
                    batch(self.b, self.b_device, "access_logs", rows))
-        with db.transaction(self.a.id) as conn:
+        with app_pool.transaction(self.a.id) as conn:
             for resolved in (None, datetime.now(UTC)):
                 conn.execute(
                     "INSERT INTO conflicts (tenant_id, id, table_name, row_id, field, "
@@ -71,9 +66,9 @@ class World:
                          "'users', %s, 'update', 'last_admin', 'The last admin stays.')",
                          (self.a.id, new_id(), self.d1.id, self.a.admin_id))
 
-    def _upload(self, db: Database, d: Device, rows: list[dict[str, Any]],
+    def _upload(self, app_pool: Database, d: Device, rows: list[dict[str, Any]],
                 table: str = "access_logs") -> None:
-        with db.transaction(self.a.id) as conn:
+        with app_pool.transaction(self.a.id) as conn:
             upload(conn, d.caller(self.a.id), self.key, batch(self.a, d, table, rows))
 
     def admin_caller(self) -> Caller:
@@ -81,14 +76,14 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(server_db: ServerDb, db: Database,
+def world(server_db: ServerDb, app_pool: Database,
           tmp_path_factory: pytest.TempPathFactory) -> World:
-    return World(server_db, db, tmp_path_factory.mktemp("keys"))
+    return World(server_db, app_pool, tmp_path_factory.mktemp("keys"))
 
 
-def view(db: Database, w: World, fn: Callable[..., dict[str, Any]],
+def view(app_pool: Database, w: World, fn: Callable[..., dict[str, Any]],
          caller: Caller | None = None, **kw: Any) -> dict[str, Any]:
-    with db.transaction(w.a.id) as conn:
+    with app_pool.transaction(w.a.id) as conn:
         return fn(conn, caller or w.admin_caller(), **kw)
 
 
@@ -96,20 +91,20 @@ ALL_VIEWS = (views.users, views.devices, views.open_conflicts, views.rejections,
              views.access_logs, views.security_events)
 
 
-def test_a_user_is_refused_every_admin_view(db: Database, world: World) -> None:
+def test_a_user_is_refused_every_admin_view(app_pool: Database, world: World) -> None:
     user = world.d1.caller(world.a.id)
     for fn in ALL_VIEWS:
         with pytest.raises(ApiError) as e:
-            view(db, world, fn, user)
+            view(app_pool, world, fn, user)
         assert (e.value.status, e.value.code) == (403, "admin_only"), fn.__name__
 
 
-def test_users_never_carry_a_password_and_page_by_cursor(db: Database, world: World) -> None:
+def test_users_never_carry_a_password_and_page_by_cursor(app_pool: Database, world: World) -> None:
     seen: list[str] = []
     cursor = None
     pages = 0
     while True:
-        page = view(db, world, views.users, limit=2, cursor=cursor)
+        page = view(app_pool, world, views.users, limit=2, cursor=cursor)
         pages += 1
         assert len(page["items"]) <= 2
         for item in page["items"]:
@@ -122,57 +117,57 @@ def test_users_never_carry_a_password_and_page_by_cursor(db: Database, world: Wo
     assert len(seen) == len(set(seen)) and pages == 3
 
 
-def test_access_logs_cover_every_device_and_filter(db: Database, world: World) -> None:
-    everything = view(db, world, views.access_logs)["items"]
+def test_access_logs_cover_every_device_and_filter(app_pool: Database, world: World) -> None:
+    everything = view(app_pool, world, views.access_logs)["items"]
     assert len(everything) == 8
     assert {r["device_id"] for r in everything} == {world.d1.id, world.d2.id}
-    by_device = view(db, world, views.access_logs, device_id=world.d2.id)["items"]
+    by_device = view(app_pool, world, views.access_logs, device_id=world.d2.id)["items"]
     assert len(by_device) == 3
-    by_user = view(db, world, views.access_logs, user_id=world.users[0])["items"]
+    by_user = view(app_pool, world, views.access_logs, user_id=world.users[0])["items"]
     assert {r["device_id"] for r in by_user} == {world.d1.id}
-    by_deal = view(db, world, views.access_logs, deal_id=world.deal)["items"]
+    by_deal = view(app_pool, world, views.access_logs, deal_id=world.deal)["items"]
     assert len(by_deal) == 5
-    window = view(db, world, views.access_logs, since=world.start + timedelta(minutes=30),
+    window = view(app_pool, world, views.access_logs, since=world.start + timedelta(minutes=30),
                   until=world.start + timedelta(hours=3))["items"]
     assert {r["device_id"] for r in window} == {world.d2.id}
     times = [r["timestamp"] for r in everything]
     assert times == sorted(times)
 
 
-def test_security_events_show_server_and_device_events(db: Database, world: World) -> None:
-    items = view(db, world, views.security_events)["items"]
+def test_security_events_show_server_and_device_events(app_pool: Database, world: World) -> None:
+    items = view(app_pool, world, views.security_events)["items"]
     kinds = {r["type"] for r in items}
     assert {"DEVICE_ENROLLED", "DEVICE_APPROVED", "KEY_GRANTED", "LOGIN_SUCCESS"} <= kinds
-    from_device = view(db, world, views.security_events, device_id=world.d1.id)["items"]
+    from_device = view(app_pool, world, views.security_events, device_id=world.d1.id)["items"]
     assert [r["seq"] for r in from_device] == [1, 2]
-    approvals = view(db, world, views.security_events, type_="DEVICE_APPROVED")["items"]
+    approvals = view(app_pool, world, views.security_events, type_="DEVICE_APPROVED")["items"]
     assert len(approvals) == 2
 
 
-def test_devices_conflicts_and_rejections(db: Database, world: World) -> None:
-    devices = view(db, world, views.devices)["items"]
+def test_devices_conflicts_and_rejections(app_pool: Database, world: World) -> None:
+    devices = view(app_pool, world, views.devices)["items"]
     assert {d["id"] for d in devices} == {world.admin.id, world.d1.id, world.d2.id}
-    conflicts = view(db, world, views.open_conflicts)["items"]
+    conflicts = view(app_pool, world, views.open_conflicts)["items"]
     assert len(conflicts) == 1 and conflicts[0]["losing_value"] == "B"
-    rejections = view(db, world, views.rejections, unacknowledged=True)["items"]
+    rejections = view(app_pool, world, views.rejections, unacknowledged=True)["items"]
     assert [r["code"] for r in rejections] == ["last_admin"]
 
 
-def test_another_tenant_is_never_seen(db: Database, world: World) -> None:
+def test_another_tenant_is_never_seen(app_pool: Database, world: World) -> None:
     b_ids = {world.b_device.id, world.b.admin_id, world.b_device.user_id}
     for fn in ALL_VIEWS:
-        text = json.dumps(view(db, world, fn, limit=MAX_LIMIT))
+        text = json.dumps(view(app_pool, world, fn, limit=MAX_LIMIT))
         assert not any(i in text for i in b_ids), fn.__name__
     # Filtering by another tenant's device or user finds nothing.
-    assert view(db, world, views.access_logs, device_id=world.b_device.id)["items"] == []
-    assert view(db, world, views.devices, user_id=world.b_device.user_id)["items"] == []
+    assert view(app_pool, world, views.access_logs, device_id=world.b_device.id)["items"] == []
+    assert view(app_pool, world, views.devices, user_id=world.b_device.user_id)["items"] == []
 
 
-def test_bad_paging_and_filters_are_400(db: Database, world: World) -> None:
+def test_bad_paging_and_filters_are_400(app_pool: Database, world: World) -> None:
     for kw in ({"limit": 0}, {"limit": MAX_LIMIT + 1}, {"cursor": "not a cursor"},
                {"cursor": "W10"}, {"device_id": "x; DROP TABLE users"},
                {"since": datetime.now(UTC), "until": datetime.now(UTC) - timedelta(days=1)},
                {"deal_id": "d" * 101}):
         with pytest.raises(ApiError) as e:
-            view(db, world, views.access_logs, **kw)
+            view(app_pool, world, views.access_logs, **kw)
         assert e.value.status == 400, kw

@@ -32,17 +32,12 @@ def live(server_db: ServerDb, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield api
 
 
-@pytest.fixture(scope="module")
-def db(server_db: ServerDb) -> Database:
-    return server_db.pool(max_size=2)
-
-
 class Org:
     """A tenant with a signed-in admin on its first device and a user who can sign in."""
 
-    def __init__(self, server_db: ServerDb, db: Database, api: Api, name: str) -> None:
+    def __init__(self, server_db: ServerDb, app_pool: Database, api: Api, name: str) -> None:
         self.t: Tenant = server_db.tenant(name, password=PASSWORD)
-        self.admin = first_admin_device(db, self.t)
+        self.admin = first_admin_device(app_pool, self.t)
         self.admin_token = api.sign_in(self.t.admin_email, PASSWORD,
                                        self.admin.id)["access_token"]
         self.user_id, self.user_email = server_db.user(self.t, password=PASSWORD)
@@ -50,13 +45,13 @@ class Org:
 
 
 @pytest.fixture(scope="module")
-def acme(server_db: ServerDb, db: Database, live: Api) -> Org:
-    return Org(server_db, db, live, "Acme")
+def acme(server_db: ServerDb, app_pool: Database, live: Api) -> Org:
+    return Org(server_db, app_pool, live, "Acme")
 
 
 @pytest.fixture(scope="module")
-def bravo(server_db: ServerDb, db: Database, live: Api) -> Org:
-    return Org(server_db, db, live, "Bravo")
+def bravo(server_db: ServerDb, app_pool: Database, live: Api) -> Org:
+    return Org(server_db, app_pool, live, "Bravo")
 
 
 def b64(data: bytes) -> str:

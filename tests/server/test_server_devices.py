@@ -18,7 +18,6 @@ from device_support import (
     enrol,
     first_admin_device,
     grant_for,
-    signing_key,
 )
 from pg_support import ServerDb, Tenant
 
@@ -31,33 +30,23 @@ from closeplan_desktop.server.errors import ApiError
 from closeplan_desktop.server.keys import escrow, signing
 
 
-@pytest.fixture(scope="module")
-def db(server_db: ServerDb) -> Database:
-    return server_db.pool(max_size=4)
-
-
-@pytest.fixture(scope="module")
-def key(tmp_path_factory: pytest.TempPathFactory) -> signing.SigningKey:
-    return signing_key(tmp_path_factory.mktemp("keys"))
-
-
 @pytest.fixture
-def acme(server_db: ServerDb, db: Database) -> tuple[Tenant, Device]:
+def acme(server_db: ServerDb, app_pool: Database) -> tuple[Tenant, Device]:
     """A fresh tenant and its first admin device."""
     t = server_db.tenant("Acme")
-    return t, first_admin_device(db, t)
+    return t, first_admin_device(app_pool, t)
 
 
-def count(db: Database, t: Tenant, query: str, *params: object) -> int:
-    with db.transaction(t.id) as conn:
+def count(app_pool: Database, t: Tenant, query: str, *params: object) -> int:
+    with app_pool.transaction(t.id) as conn:
         row = conn.execute(query, params).fetchone()
     assert row is not None
     return int(row[0])
 
 
-def approve(db: Database, t: Tenant, admin: Device, d: Device, code: str
+def approve(app_pool: Database, t: Tenant, admin: Device, d: Device, code: str
             ) -> enrolment.Outcome:
-    with db.transaction(t.id, admin.user_id) as conn:
+    with app_pool.transaction(t.id, admin.user_id) as conn:
         return enrolment.approve(conn, admin.caller(t.id), d.id, code, [grant_for(t, d)])
 
 
@@ -66,93 +55,93 @@ def wrong(code: str) -> str:
 
 
 def test_enrol_then_approve_with_the_right_code_activates_and_grants(
-        db: Database, acme: tuple[Tenant, Device]) -> None:
+        app_pool: Database, acme: tuple[Tenant, Device]) -> None:
     t, admin = acme
-    user = add_user(db, t)
-    d, code = enrol(db, t, user)
+    user = add_user(app_pool, t)
+    d, code = enrol(app_pool, t, user)
     assert len(code) == 6 and code.isdigit()
-    with db.transaction(t.id) as conn:
+    with app_pool.transaction(t.id) as conn:
         stored = conn.execute("SELECT status, approval_code_hash FROM devices WHERE id = %s",
                               (d.id,)).fetchone()
     assert stored is not None and stored[0] == "PENDING"
     assert code.encode() not in bytes(stored[1])  # only a hash is kept
-    device = approve(db, t, admin, d, code).result()
+    device = approve(app_pool, t, admin, d, code).result()
     assert device["status"] == "ACTIVE" and device["approved_by_id"] == t.admin_id
     assert "approval_code_hash" not in device
-    with db.transaction(t.id, user) as conn:
+    with app_pool.transaction(t.id, user) as conn:
         mine = grants.my_grants(conn, d.caller(t.id))
     assert [(g["key_version"], g["grantee_kind"], g["grantee_id"]) for g in mine] == \
         [(1, "DEVICE", d.id)]
     # The new device opens its grant with its own X25519 key: the tenant's PHI key.
     wrapped = base64.b64decode(mine[0]["wrapped"])
     assert escrow.unwrap_key(d.kem, t.id, 1, wrapped) == t.phi_key
-    assert count(db, t, "SELECT count(*) FROM security_events WHERE type = 'DEVICE_APPROVED' "
+    assert count(app_pool, t, "SELECT count(*) FROM security_events WHERE type = 'DEVICE_APPROVED' "
                  "AND device_id IS NULL AND seq IS NULL AND user_id = %s", t.admin_id) == 1
 
 
 def test_wrong_codes_are_counted_then_the_enrolment_must_restart(
-        db: Database, acme: tuple[Tenant, Device]) -> None:
+        app_pool: Database, acme: tuple[Tenant, Device]) -> None:
     t, admin = acme
-    d, code = enrol(db, t, add_user(db, t))
+    d, code = enrol(app_pool, t, add_user(app_pool, t))
     for left in range(enrolment.MAX_ATTEMPTS - 1, 0, -1):
         with pytest.raises(ApiError) as e:
-            approve(db, t, admin, d, wrong(code)).result()
+            approve(app_pool, t, admin, d, wrong(code)).result()
         assert (e.value.status, e.value.code) == (403, "wrong_approval_code")
         assert e.value.detail["attempts_left"] == left
     with pytest.raises(ApiError) as e:
-        approve(db, t, admin, d, wrong(code)).result()
+        approve(app_pool, t, admin, d, wrong(code)).result()
     assert e.value.code == "enrolment_restart_required"
     # Even the right code is refused now, and nothing was granted.
     with pytest.raises(ApiError) as e:
-        approve(db, t, admin, d, code).result()
+        approve(app_pool, t, admin, d, code).result()
     assert (e.value.status, e.value.code) == (409, "enrolment_restart_required")
-    assert count(db, t, "SELECT count(*) FROM key_grants WHERE grantee_id = %s", d.id) == 0
-    assert count(db, t, "SELECT count(*) FROM security_events WHERE type = "
+    assert count(app_pool, t, "SELECT count(*) FROM key_grants WHERE grantee_id = %s", d.id) == 0
+    assert count(app_pool, t, "SELECT count(*) FROM security_events WHERE type = "
                  "'DEVICE_APPROVAL_FAILED'") == enrolment.MAX_ATTEMPTS
     # Enrolling again gives a new code and a new count; that code approves.
     c = Caller(t.id, d.user_id, "USER", new_id(), None)
-    with db.transaction(t.id) as conn:
+    with app_pool.transaction(t.id) as conn:
         again = enrolment.enrol(conn, c, d.id, "laptop", d.sign_public, d.kem_public)
     with pytest.raises(ApiError) as e:
-        approve(db, t, admin, d, wrong(again["approval_code"])).result()
+        approve(app_pool, t, admin, d, wrong(again["approval_code"])).result()
     assert e.value.detail["attempts_left"] == enrolment.MAX_ATTEMPTS - 1
-    assert approve(db, t, admin, d, again["approval_code"]).result()["status"] == "ACTIVE"
+    assert approve(app_pool, t, admin, d, again["approval_code"]).result()["status"] == "ACTIVE"
 
 
 def test_approval_needs_an_admin_on_an_active_device(
-        db: Database, acme: tuple[Tenant, Device]) -> None:
+        app_pool: Database, acme: tuple[Tenant, Device]) -> None:
     t, admin = acme
-    user = add_user(db, t)
-    user_device = approved(db, t, admin, user)
-    d, code = enrol(db, t, user)
+    user = add_user(app_pool, t)
+    user_device = approved(app_pool, t, admin, user)
+    d, code = enrol(app_pool, t, user)
     for caller in (user_device.caller(t.id),  # a user
                    Caller(t.id, t.admin_id, "ADMIN", new_id(), None)):  # no device
-        with pytest.raises(ApiError) as e, db.transaction(t.id) as conn:
+        with pytest.raises(ApiError) as e, app_pool.transaction(t.id) as conn:
             enrolment.approve(conn, caller, d.id, code, [grant_for(t, d)])
         assert e.value.status == 403
-    with db.transaction(t.id) as conn:
+    with app_pool.transaction(t.id) as conn:
         assert registry.get_device(conn, admin.caller(t.id), d.id)["status"] == "PENDING"
 
 
 def test_bad_grants_refuse_the_approval_and_write_nothing(
-        db: Database, acme: tuple[Tenant, Device]) -> None:
+        app_pool: Database, acme: tuple[Tenant, Device]) -> None:
     t, admin = acme
-    d, code = enrol(db, t, add_user(db, t))
+    d, code = enrol(app_pool, t, add_user(app_pool, t))
     bad = [grants.GrantIn(1, "DEVICE", d.id, b"short"),  # not a wrapped key
            grants.GrantIn(9, "DEVICE", d.id, b"x" * 80),  # no such key version
            grants.GrantIn(1, "DEVICE", admin.id, b"x" * 80)]  # another device
     for g in bad:
-        with pytest.raises(ApiError) as e, db.transaction(t.id) as conn:
+        with pytest.raises(ApiError) as e, app_pool.transaction(t.id) as conn:
             enrolment.approve(conn, admin.caller(t.id), d.id, code, [g])
         assert e.value.status == 400
-    assert count(db, t, "SELECT count(*) FROM key_grants WHERE grantee_id = %s", d.id) == 0
-    assert approve(db, t, admin, d, code).result()["status"] == "ACTIVE"
+    assert count(app_pool, t, "SELECT count(*) FROM key_grants WHERE grantee_id = %s", d.id) == 0
+    assert approve(app_pool, t, admin, d, code).result()["status"] == "ACTIVE"
 
 
 def test_enrol_refuses_bad_input_and_a_taken_device_id(
-        db: Database, acme: tuple[Tenant, Device]) -> None:
+        app_pool: Database, acme: tuple[Tenant, Device]) -> None:
     t, admin = acme
-    user = add_user(db, t)
+    user = add_user(app_pool, t)
     c = Caller(t.id, user, "USER", new_id(), None)
     d = Device(new_id(), user, "USER")
     cases = [("not-an-id", "laptop", d.sign_public, d.kem_public, "invalid_device_id"),
@@ -161,37 +150,37 @@ def test_enrol_refuses_bad_input_and_a_taken_device_id(
              (d.id, "laptop", b"\x01" * 31, d.kem_public, "invalid_key"),
              (d.id, "laptop", d.sign_public, b"", "invalid_key")]
     for device_id, name, sign, kem, code in cases:
-        with pytest.raises(ApiError) as e, db.transaction(t.id) as conn:
+        with pytest.raises(ApiError) as e, app_pool.transaction(t.id) as conn:
             enrolment.enrol(conn, c, device_id, name, sign, kem)
         assert (e.value.status, e.value.code) == (400, code)
-    with pytest.raises(ApiError) as e, db.transaction(t.id) as conn:
+    with pytest.raises(ApiError) as e, app_pool.transaction(t.id) as conn:
         enrolment.enrol(conn, c, admin.id, "laptop", d.sign_public, d.kem_public)
     assert (e.value.status, e.value.code) == (409, "device_id_taken")
-    assert count(db, t, "SELECT count(*) FROM devices WHERE user_id = %s", user) == 0
+    assert count(app_pool, t, "SELECT count(*) FROM devices WHERE user_id = %s", user) == 0
 
 
 def test_revoke_ends_sessions_and_grants_and_leaves_a_signed_wipe_order(
-        db: Database, acme: tuple[Tenant, Device], key: signing.SigningKey) -> None:
+        app_pool: Database, acme: tuple[Tenant, Device], server_key: signing.SigningKey) -> None:
     t, admin = acme
-    user = add_user(db, t)
-    d = approved(db, t, admin, user)
-    other = approved(db, t, admin, user)
-    sessions = [add_session(db, t, d), add_session(db, t, d, "REFRESH")]
-    kept = add_session(db, t, other)
-    with db.transaction(t.id) as conn:
+    user = add_user(app_pool, t)
+    d = approved(app_pool, t, admin, user)
+    other = approved(app_pool, t, admin, user)
+    sessions = [add_session(app_pool, t, d), add_session(app_pool, t, d, "REFRESH")]
+    kept = add_session(app_pool, t, other)
+    with app_pool.transaction(t.id) as conn:
         assert registry.wipe_order(conn, d.caller(t.id)) is None  # not revoked yet
-    with db.transaction(t.id, t.admin_id) as conn:
-        order = registry.revoke(conn, admin.caller(t.id), key, d.id, "Laptop stolen")
-    assert count(db, t, "SELECT count(*) FROM sessions WHERE id = ANY(%s) AND revoked_at "
+    with app_pool.transaction(t.id, t.admin_id) as conn:
+        order = registry.revoke(conn, admin.caller(t.id), server_key, d.id, "Laptop stolen")
+    assert count(app_pool, t, "SELECT count(*) FROM sessions WHERE id = ANY(%s) AND revoked_at "
                  "IS NOT NULL", sessions) == 2
-    assert count(db, t, "SELECT count(*) FROM sessions WHERE id = %s AND revoked_at IS NULL",
+    assert count(app_pool, t, "SELECT count(*) FROM sessions WHERE id = %s AND revoked_at IS NULL",
                  kept) == 1
-    assert count(db, t, "SELECT count(*) FROM key_grants WHERE grantee_id = %s AND "
+    assert count(app_pool, t, "SELECT count(*) FROM key_grants WHERE grantee_id = %s AND "
                  "revoked_at IS NULL", d.id) == 0
-    assert count(db, t, "SELECT count(*) FROM key_grants WHERE grantee_id = %s AND "
+    assert count(app_pool, t, "SELECT count(*) FROM key_grants WHERE grantee_id = %s AND "
                  "revoked_at IS NULL", other.id) == 1
     # The order verifies with the key the server publishes, over exactly its fields.
-    published = key.published()
+    published = server_key.published()
     assert order["server_key_id"] == published["key_id"]
     message = ab.wipe_order_message(t.id, d.id, order["revoked_at"], "Laptop stolen")
     public = base64.b64decode(published["public_key"])
@@ -201,7 +190,7 @@ def test_revoke_ends_sessions_and_grants_and_leaves_a_signed_wipe_order(
                                                             "Laptop stolen"),
                               base64.b64decode(order["signature"]))
     # The device gets the same order at its next contact, by Caller or by ids.
-    with db.transaction(t.id) as conn:
+    with app_pool.transaction(t.id) as conn:
         assert registry.wipe_order(conn, d.caller(t.id)) == order
         assert registry.wipe_order(conn, (t.id, d.id)) == order
         assert registry.wipe_order(conn, (t.id, other.id)) is None
@@ -209,34 +198,34 @@ def test_revoke_ends_sessions_and_grants_and_leaves_a_signed_wipe_order(
         with pytest.raises(ApiError) as e:
             grants.my_grants(conn, d.caller(t.id))
         assert e.value.status == 403
-    with pytest.raises(ApiError) as e, db.transaction(t.id, t.admin_id) as conn:
-        registry.revoke(conn, admin.caller(t.id), key, d.id)
+    with pytest.raises(ApiError) as e, app_pool.transaction(t.id, t.admin_id) as conn:
+        registry.revoke(conn, admin.caller(t.id), server_key, d.id)
     assert e.value.status == 409
 
 
 def test_a_user_revokes_only_their_own_devices(
-        db: Database, acme: tuple[Tenant, Device], key: signing.SigningKey) -> None:
+        app_pool: Database, acme: tuple[Tenant, Device], server_key: signing.SigningKey) -> None:
     t, admin = acme
-    alice, bob = add_user(db, t), add_user(db, t)
-    a, b = approved(db, t, admin, alice), approved(db, t, admin, bob)
-    with pytest.raises(ApiError) as e, db.transaction(t.id, alice) as conn:
-        registry.revoke(conn, a.caller(t.id), key, b.id)
+    alice, bob = add_user(app_pool, t), add_user(app_pool, t)
+    a, b = approved(app_pool, t, admin, alice), approved(app_pool, t, admin, bob)
+    with pytest.raises(ApiError) as e, app_pool.transaction(t.id, alice) as conn:
+        registry.revoke(conn, a.caller(t.id), server_key, b.id)
     assert e.value.status == 404
-    with pytest.raises(ApiError) as e, db.transaction(t.id, alice) as conn:
-        registry.revoke(conn, a.caller(t.id), key, a.id, "x" * 501)
+    with pytest.raises(ApiError) as e, app_pool.transaction(t.id, alice) as conn:
+        registry.revoke(conn, a.caller(t.id), server_key, a.id, "x" * 501)
     assert e.value.status == 400
-    with db.transaction(t.id, alice) as conn:
-        order = registry.revoke(conn, a.caller(t.id), key, a.id)
+    with app_pool.transaction(t.id, alice) as conn:
+        order = registry.revoke(conn, a.caller(t.id), server_key, a.id)
         assert order["reason"] == registry.DEFAULT_REASON
         assert registry.get_device(conn, b.caller(t.id), b.id)["status"] == "ACTIVE"
 
 
 def test_list_shows_admins_all_devices_and_users_their_own(
-        db: Database, acme: tuple[Tenant, Device]) -> None:
+        app_pool: Database, acme: tuple[Tenant, Device]) -> None:
     t, admin = acme
-    alice, bob = add_user(db, t), add_user(db, t)
-    a, b = approved(db, t, admin, alice), approved(db, t, admin, bob)
-    with db.transaction(t.id) as conn:
+    alice, bob = add_user(app_pool, t), add_user(app_pool, t)
+    a, b = approved(app_pool, t, admin, alice), approved(app_pool, t, admin, bob)
+    with app_pool.transaction(t.id) as conn:
         everyone = registry.list_devices(conn, admin.caller(t.id))
         own = registry.list_devices(conn, a.caller(t.id))
         with pytest.raises(ApiError) as e:
@@ -248,15 +237,15 @@ def test_list_shows_admins_all_devices_and_users_their_own(
 
 
 def test_a_device_fetches_only_its_own_and_its_users_grants(
-        db: Database, acme: tuple[Tenant, Device]) -> None:
+        app_pool: Database, acme: tuple[Tenant, Device]) -> None:
     t, admin = acme
-    alice, bob = add_user(db, t), add_user(db, t)
-    a, b = approved(db, t, admin, alice), approved(db, t, admin, bob)
+    alice, bob = add_user(app_pool, t), add_user(app_pool, t)
+    a, b = approved(app_pool, t, admin, alice), approved(app_pool, t, admin, bob)
     user_grant = grants.GrantIn(1, "USER", alice,
                                 escrow.wrap_key(a.kem_public, t.id, 1, t.phi_key))
-    with db.transaction(t.id, t.admin_id) as conn:
+    with app_pool.transaction(t.id, t.admin_id) as conn:
         grants.post_grants(conn, admin.caller(t.id), [user_grant])
-    with db.transaction(t.id) as conn:
+    with app_pool.transaction(t.id) as conn:
         mine = grants.my_grants(conn, a.caller(t.id))
         theirs = grants.my_grants(conn, b.caller(t.id))
         # A session that claims another user's device gets nothing of it.
@@ -269,59 +258,59 @@ def test_a_device_fetches_only_its_own_and_its_users_grants(
 
 
 def test_post_grants_is_for_admins_and_refuses_duplicates(
-        db: Database, acme: tuple[Tenant, Device]) -> None:
+        app_pool: Database, acme: tuple[Tenant, Device]) -> None:
     t, admin = acme
-    user = add_user(db, t)
-    d = approved(db, t, admin, user)
-    with pytest.raises(ApiError) as e, db.transaction(t.id) as conn:
+    user = add_user(app_pool, t)
+    d = approved(app_pool, t, admin, user)
+    with pytest.raises(ApiError) as e, app_pool.transaction(t.id) as conn:
         grants.post_grants(conn, d.caller(t.id), [grant_for(t, d)])
     assert e.value.status == 403
-    with pytest.raises(ApiError) as e, db.transaction(t.id) as conn:
+    with pytest.raises(ApiError) as e, app_pool.transaction(t.id) as conn:
         grants.post_grants(conn, admin.caller(t.id), [grant_for(t, d)])
     assert (e.value.status, e.value.code) == (409, "grant_exists")
-    with pytest.raises(ApiError) as e, db.transaction(t.id) as conn:
+    with pytest.raises(ApiError) as e, app_pool.transaction(t.id) as conn:
         grants.post_grants(conn, admin.caller(t.id),
                            [grants.GrantIn(1, "SERVER", "not-a-key-id", b"x" * 80)])
     assert e.value.status == 400
 
 
 def test_key_rotation_is_compare_and_swap(
-        db: Database, acme: tuple[Tenant, Device]) -> None:
+        app_pool: Database, acme: tuple[Tenant, Device]) -> None:
     t, admin = acme
     new_key = bytes(range(32))
     g = grant_for(t, admin, version=2, phi_key=new_key)
-    with pytest.raises(ApiError) as e, db.transaction(t.id) as conn:
+    with pytest.raises(ApiError) as e, app_pool.transaction(t.id) as conn:
         grants.rotate_key(conn, admin.caller(t.id), 2, [g])  # 1 is active, not 2
     assert (e.value.status, e.value.detail["active_version"]) == (409, 1)
-    with db.transaction(t.id) as conn:
+    with app_pool.transaction(t.id) as conn:
         out = grants.rotate_key(conn, admin.caller(t.id), 1, [g])
         states = {v["version"]: v["state"] for v in grants.key_versions(conn,
                                                                          admin.caller(t.id))}
     assert out["version"] == 2 and states == {1: "DECRYPT_ONLY", 2: "ACTIVE"}
     # A second rotation from the same stale view is refused; nothing changes.
-    with pytest.raises(ApiError) as e, db.transaction(t.id) as conn:
+    with pytest.raises(ApiError) as e, app_pool.transaction(t.id) as conn:
         grants.rotate_key(conn, admin.caller(t.id), 1, [grant_for(t, admin, version=3)])
     assert e.value.status == 409
     # Grants of another version than the new one refuse the rotation as a whole.
-    with pytest.raises(ApiError) as e, db.transaction(t.id) as conn:
+    with pytest.raises(ApiError) as e, app_pool.transaction(t.id) as conn:
         grants.rotate_key(conn, admin.caller(t.id), 2, [grant_for(t, admin, version=1)])
     assert e.value.status == 400
-    assert count(db, t, "SELECT count(*) FROM phi_keys") == 2
+    assert count(app_pool, t, "SELECT count(*) FROM phi_keys") == 2
 
 
 def test_another_tenants_devices_and_grants_are_out_of_reach(
-        server_db: ServerDb, db: Database, acme: tuple[Tenant, Device],
-        key: signing.SigningKey) -> None:
+        server_db: ServerDb, app_pool: Database, acme: tuple[Tenant, Device],
+        server_key: signing.SigningKey) -> None:
     t, admin = acme
     b = server_db.tenant("Bravo")
-    b_admin = first_admin_device(db, b)
-    b_device = approved(db, b, b_admin, add_user(db, b))
-    d, code = enrol(db, b, b_device.user_id)
-    with db.transaction(t.id) as conn:
+    b_admin = first_admin_device(app_pool, b)
+    b_device = approved(app_pool, b, b_admin, add_user(app_pool, b))
+    d, code = enrol(app_pool, b, b_device.user_id)
+    with app_pool.transaction(t.id) as conn:
         listed = registry.list_devices(conn, admin.caller(t.id))
         assert b_device.id not in {x["id"] for x in listed["items"]}
         for call in (lambda: registry.get_device(conn, admin.caller(t.id), b_device.id),
-                     lambda: registry.revoke(conn, admin.caller(t.id), key, b_device.id)):
+                     lambda: registry.revoke(conn, admin.caller(t.id), server_key, b_device.id)):
             with pytest.raises(ApiError) as e:
                 call()
             assert e.value.status == 404
@@ -331,13 +320,13 @@ def test_another_tenants_devices_and_grants_are_out_of_reach(
                                           b_device.id))
         assert e.value.status == 403
         assert registry.wipe_order(conn, (t.id, b_device.id)) is None
-    with pytest.raises(ApiError) as e, db.transaction(t.id) as conn:
+    with pytest.raises(ApiError) as e, app_pool.transaction(t.id) as conn:
         enrolment.approve(conn, admin.caller(t.id), d.id, code, [grant_for(b, d)])
     assert e.value.status == 404
-    with pytest.raises(ApiError) as e, db.transaction(t.id) as conn:
+    with pytest.raises(ApiError) as e, app_pool.transaction(t.id) as conn:
         grants.post_grants(conn, admin.caller(t.id), [grant_for(t, b_device)])
     assert e.value.status == 400
-    with db.transaction(b.id) as conn:
+    with app_pool.transaction(b.id) as conn:
         assert registry.get_device(conn, b_admin.caller(b.id), b_device.id)["status"] == \
             "ACTIVE"
 
