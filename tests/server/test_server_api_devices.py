@@ -21,6 +21,7 @@ from closeplan_desktop.core.domain import audit_batch as ab
 from closeplan_desktop.core.domain.ids import new_id
 from closeplan_desktop.server.db.pool import Database
 from closeplan_desktop.server.keys import escrow, signing
+from closeplan_desktop.server.tenants import create_tenant
 
 PASSWORD = "correct horse battery staple 42"
 
@@ -260,3 +261,34 @@ def test_hostile_input_is_a_clear_4xx(live: Api, acme: Org) -> None:
         "device_id": acme.admin.id, "table": "deals", "first_seq": 1, "last_seq": 1,
         "last_chain_hash": "0", "signature": "", "rows": [{}]})
     assert r.status_code == 422
+
+
+def test_a_new_tenants_first_laptop(live: Api, app_pool: Database) -> None:
+    """create-tenant makes a tenant with no key and no device: its admin's first laptop
+    approves itself with its code, makes PHI key 1 and opens its own grant."""
+    email = f"ada-{new_id()}@newco.example"
+    made = create_tenant(app_pool, "Newco", None, email, "Ada", "Lovelace", PASSWORD)
+    token = live.sign_in(email, PASSWORD)["access_token"]
+    d = Device(new_id(), made.admin_id, "ADMIN")
+    r = live.http.post("/v1/devices", headers=live.auth(token), json={
+        "device_id": d.id, "name": "Ada's laptop", "sign_public_key": b64(d.sign_public),
+        "kem_public_key": b64(d.kem_public)})
+    assert r.status_code == 201, r.text
+    r = live.http.post(f"/v1/devices/{d.id}/approve", headers=live.auth(token),
+                       json={"code": r.json()["approval_code"]})
+    assert r.status_code == 200, r.text
+    device_token = live.sign_in(email, PASSWORD, d.id)["access_token"]
+    phi_key = bytes(range(32))
+    wrapped = escrow.wrap_key(d.kem_public, made.tenant_id, 1, phi_key)
+    grant = {"key_version": 1, "grantee_kind": "DEVICE", "grantee_id": d.id,
+             "wrapped": b64(wrapped)}
+    r = live.http.post("/v1/keys/rotate", headers=live.auth(device_token),
+                       json={"expected_active": 0, "grants": [grant]})
+    assert r.status_code == 201, r.text
+    assert r.json()["version"] == 1
+    r = live.http.post("/v1/keys/rotate", headers=live.auth(device_token),
+                       json={"expected_active": 0, "grants": [grant]})
+    assert r.status_code == 409 and error(r)["active_version"] == 1
+    (g,) = live.http.get("/v1/keys/grants", headers=live.auth(device_token)).json()["grants"]
+    assert escrow.unwrap_key(d.kem, made.tenant_id, 1, base64.b64decode(g["wrapped"])) == \
+        phi_key

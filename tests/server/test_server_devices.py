@@ -350,3 +350,63 @@ def test_signing_key_file_is_private_and_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a ClosePlan signing key"):
         signing.read_key_file(other)
     assert not signing.verify(b"short", b"m", b"sig")
+
+
+def bare_tenant(app_pool: Database) -> Tenant:
+    """A tenant as create-tenant makes it: its admin, no PHI key, no device."""
+    t = Tenant(new_id(), new_id(), "", bytes(range(32)))
+    with app_pool.transaction(t.id) as conn:
+        conn.execute("INSERT INTO tenants (id, name) VALUES (%s, 'New')", (t.id,))
+        conn.execute("INSERT INTO users (tenant_id, id, email, first_name, last_name, "
+                     "password, role) VALUES (%s, %s, %s, 'Ada', 'Admin', %s, 'ADMIN')",
+                     (t.id, t.admin_id, f"a-{t.id}@new.example", "$2a$10$" + "z" * 53))
+    return t
+
+
+def test_a_new_tenants_first_device_is_approved_by_its_admin_then_makes_key_1(
+        app_pool: Database) -> None:
+    t = bare_tenant(app_pool)
+    no_device = Caller(t.id, t.admin_id, "ADMIN", new_id(), None)
+    d, code = enrol(app_pool, t, t.admin_id, "ADMIN")
+    with pytest.raises(ApiError) as e:
+        with app_pool.transaction(t.id) as conn:
+            outcome = enrolment.approve(conn, no_device, d.id, wrong(code), [])
+        outcome.result()
+    assert e.value.code == "wrong_approval_code"  # the code is checked all the same
+    with app_pool.transaction(t.id) as conn:
+        device = enrolment.approve(conn, no_device, d.id, code, []).result()
+    assert device["status"] == "ACTIVE"
+    # The first device makes PHI key version 1 (compare-and-swap from "none").
+    g = grant_for(t, d, version=1)
+    with app_pool.transaction(t.id) as conn:
+        out = grants.rotate_key(conn, d.caller(t.id), 0, [g])
+        mine = grants.my_grants(conn, d.caller(t.id))
+    assert (out["version"], out["previous_version"]) == (1, 0)
+    assert escrow.unwrap_key(d.kem, t.id, 1, base64.b64decode(mine[0]["wrapped"])) == \
+        t.phi_key
+    # Closed from now on: the admin's second device needs the first one.
+    d2, code2 = enrol(app_pool, t, t.admin_id, "ADMIN")
+    with pytest.raises(ApiError) as e, app_pool.transaction(t.id) as conn:
+        enrolment.approve(conn, no_device, d2.id, code2, [])
+    assert (e.value.status, e.value.code) == (403, "device_required")
+    with pytest.raises(ApiError) as e, app_pool.transaction(t.id) as conn:
+        enrolment.approve(conn, d.caller(t.id), d2.id, code2, [])  # grants are due now
+    assert (e.value.status, e.value.code) == (400, "grants_required")
+    with app_pool.transaction(t.id) as conn:
+        approved2 = enrolment.approve(conn, d.caller(t.id), d2.id, code2,
+                                      [grant_for(t, d2)]).result()
+    assert approved2["status"] == "ACTIVE"
+
+
+def test_only_an_admin_approves_their_own_first_device(app_pool: Database) -> None:
+    t = bare_tenant(app_pool)
+    user = add_user(app_pool, t)
+    d, code = enrol(app_pool, t, user)
+    for caller in (Caller(t.id, user, "USER", new_id(), None),  # not an admin
+                   Caller(t.id, t.admin_id, "ADMIN", new_id(), None)):  # not their device
+        with pytest.raises(ApiError) as e, app_pool.transaction(t.id) as conn:
+            enrolment.approve(conn, caller, d.id, code, [])
+        assert e.value.status == 403
+    with app_pool.transaction(t.id) as conn:
+        assert registry.get_device(conn, Caller(t.id, user, "USER", new_id()),
+                                   d.id)["status"] == "PENDING"

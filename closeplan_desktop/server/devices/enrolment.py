@@ -124,16 +124,24 @@ def approve(conn: Connection, caller: Caller, device_id: str, code: str,
             grants: Sequence[GrantIn]) -> Outcome:
     """An admin's (active) device approves a pending device with the code it shows and
     the key grants wrapped for it. Bad grants raise (nothing written); a wrong code is
-    counted and refused through the Outcome."""
+    counted and refused through the Outcome.
+
+    The tenant's first device: while no device of the tenant has ever been approved, an
+    admin approves their own first device from any session, with its code and with or
+    without grants (a new tenant has no PHI key yet; that device makes version 1 with
+    grants.rotate_key(expected_active=0)). Once any device was approved this way is
+    closed for good: a lost last admin device is an operator's matter."""
     caller.require_admin()
     registry.begin_write(conn, caller)
-    registry.active_device(conn, caller)
-    row = conn.execute("SELECT status, sign_public_key, approval_code_hash, created_at "
-                       "FROM devices WHERE tenant_id = %s AND id = %s",
+    row = conn.execute("SELECT status, sign_public_key, approval_code_hash, created_at, "
+                       "user_id FROM devices WHERE tenant_id = %s AND id = %s",
                        (caller.tenant_id, device_id)).fetchone() if is_id(device_id) else None
     if row is None:
         raise not_found("device_not_found", "No such device in your organisation.")
-    status, sign_key, stored, began = row
+    status, sign_key, stored, began, owner = row
+    first = owner == caller.user_id and _no_device_approved_yet(conn, caller)
+    if not first:
+        registry.active_device(conn, caller)
     if status != registry.PENDING:
         raise conflict("device_not_pending", f"This device is {status.lower()}, not waiting "
                        "for approval.")
@@ -148,13 +156,20 @@ def approve(conn: Connection, caller: Caller, device_id: str, code: str,
         if g.grantee_kind != "DEVICE" or g.grantee_id != device_id:
             raise bad_request("invalid_grant", "An approval carries only grants for the "
                               "device being approved; post other grants separately.")
-    ids = insert_grants(conn, caller, grants, pending_device=device_id)
+    ids = (insert_grants(conn, caller, grants, pending_device=device_id)
+           if grants or not first else [])
     conn.execute("UPDATE devices SET status = 'ACTIVE', approval_code_hash = NULL, "
                  "approved_by_id = %s, approved_at = now() WHERE tenant_id = %s AND id = %s",
                  (caller.user_id, caller.tenant_id, device_id))
     record_event(conn, events.DEVICE_APPROVED, caller.user_id, device_id=device_id,
-                 grants=len(ids))
+                 grants=len(ids), first_device=first)
     return Outcome(device=registry.get_device(conn, caller, device_id))
+
+
+def _no_device_approved_yet(conn: Connection, caller: Caller) -> bool:
+    row = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM devices WHERE tenant_id = %s AND "
+                       "approved_at IS NOT NULL)", (caller.tenant_id,)).fetchone()
+    return bool(row and row[0])
 
 
 def _wrong_code(conn: Connection, caller: Caller, device_id: str, began: Any) -> ApiError:

@@ -162,22 +162,24 @@ def _check_grant(conn: Connection, caller: Caller, i: int, g: GrantIn,
 def rotate_key(conn: Connection, caller: Caller, expected_active: int,
                grants: Sequence[GrantIn]) -> dict[str, Any]:
     """Make a new PHI key version (admin, online only): refused unless `expected_active`
-    is the active version now; the old version becomes DECRYPT_ONLY; `grants` are the
-    new version's (made by the admin's device, which made the key)."""
+    is the active version now (0: the tenant has none yet, and this makes version 1);
+    the old version becomes DECRYPT_ONLY; `grants` are the new version's (made by the
+    admin's device, which made the key)."""
     caller.require_admin()
     # The tenant's write lock: two rotations cannot both see the same active version.
     begin_write(conn, caller)
     active_device(conn, caller)
     rows = conn.execute("SELECT version, state FROM phi_keys WHERE tenant_id = %s "
                         "ORDER BY version", (caller.tenant_id,)).fetchall()
-    active = next((v for v, s in rows if s == "ACTIVE"), None)
+    active = next((v for v, s in rows if s == "ACTIVE"), 0)
     if active != expected_active:
         raise conflict("key_version_changed", "The active key version is not the one you "
                        "expected; fetch the key versions and try again.",
                        active_version=active)
     new = max((v for v, _ in rows), default=0) + 1
-    conn.execute("UPDATE phi_keys SET state = 'DECRYPT_ONLY' WHERE tenant_id = %s AND "
-                 "version = %s", (caller.tenant_id, active))
+    if active:
+        conn.execute("UPDATE phi_keys SET state = 'DECRYPT_ONLY' WHERE tenant_id = %s AND "
+                     "version = %s", (caller.tenant_id, active))
     conn.execute("INSERT INTO phi_keys (tenant_id, version, state) VALUES (%s, %s, 'ACTIVE')",
                  (caller.tenant_id, new))
     ids = insert_grants(conn, caller, grants, new_version=new)

@@ -31,7 +31,8 @@ class Enrol(BaseModel):
 
 class Approve(BaseModel):
     code: str = Field(min_length=1, max_length=16)
-    grants: list[GrantBody] = Field(min_length=1, max_length=MAX_GRANTS)
+    # Empty only for a tenant's first device (enrolment.approve).
+    grants: list[GrantBody] = Field(default_factory=list, max_length=MAX_GRANTS)
 
 
 class Revoke(BaseModel):

@@ -64,7 +64,7 @@ class PostGrants(BaseModel):
 
 
 class Rotate(BaseModel):
-    expected_active: int = Field(ge=1, le=MAX_VERSION)
+    expected_active: int = Field(ge=0, le=MAX_VERSION, description="0: no key yet")
     grants: list[GrantBody] = Field(min_length=1, max_length=grants.MAX_GRANTS)
 
 
