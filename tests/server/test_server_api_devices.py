@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +20,8 @@ from pg_support import ServerDb, Tenant
 
 from closeplan_desktop.core.domain import audit_batch as ab
 from closeplan_desktop.core.domain.ids import new_id
+from closeplan_desktop.server.api.app import create_app
+from closeplan_desktop.server.config import ConfigError, ServerConfig
 from closeplan_desktop.server.db.pool import Database
 from closeplan_desktop.server.keys import escrow, signing
 from closeplan_desktop.server.tenants import create_tenant
@@ -292,3 +295,12 @@ def test_a_new_tenants_first_laptop(live: Api, app_pool: Database) -> None:
     (g,) = live.http.get("/v1/keys/grants", headers=live.auth(device_token)).json()["grants"]
     assert escrow.unwrap_key(d.kem, made.tenant_id, 1, base64.b64decode(g["wrapped"])) == \
         phi_key
+
+
+def test_an_unusable_signing_key_file_is_one_clear_error(server_db: ServerDb,
+                                                          tmp_path: Path) -> None:
+    key_file = tmp_path / "signing.key"
+    signing.write_key_file(key_file)
+    key_file.chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        create_app(ServerConfig(dsn=server_db.app_dsn, signing_key_file=key_file))

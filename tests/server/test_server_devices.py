@@ -159,6 +159,24 @@ def test_enrol_refuses_bad_input_and_a_taken_device_id(
     assert count(app_pool, t, "SELECT count(*) FROM devices WHERE user_id = %s", user) == 0
 
 
+def test_a_user_has_a_bounded_number_of_pending_enrolments(
+        app_pool: Database, acme: tuple[Tenant, Device], server_key: signing.SigningKey
+        ) -> None:
+    t, _ = acme
+    user = add_user(app_pool, t)
+    pending = [enrol(app_pool, t, user)[0] for _ in range(enrolment.MAX_PENDING)]
+    with pytest.raises(ApiError) as e:
+        enrol(app_pool, t, user)
+    assert (e.value.status, e.value.code) == (409, "too_many_pending")
+    # Restarting one of them is no new enrolment; revoking one makes room.
+    c = Caller(t.id, user, "USER", new_id(), None)
+    d = pending[0]
+    with app_pool.transaction(t.id) as conn:
+        enrolment.enrol(conn, c, d.id, "laptop", d.sign_public, d.kem_public)
+        registry.revoke(conn, c, server_key, d.id)
+    enrol(app_pool, t, user)
+
+
 def test_revoke_ends_sessions_and_grants_and_leaves_a_signed_wipe_order(
         app_pool: Database, acme: tuple[Tenant, Device], server_key: signing.SigningKey) -> None:
     t, admin = acme

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from ..auth.signin import Throttle
-from ..config import ServerConfig
+from ..config import ConfigError, ServerConfig
 from ..db.pool import Database
 from ..devices.registry import wipe_order
 from ..keys import signing
@@ -50,11 +50,19 @@ def create_app(config: ServerConfig, db: Database | None = None) -> FastAPI:
     app.state.setup_done = False
     # The key that signs receipts and wipe orders (made on first start); a revoked
     # device's 401 carries its wipe order (deps.session).
-    app.state.signing_key = (signing.load_or_create(config.signing_key_file)
-                             if config.signing_key_file is not None else None)
+    app.state.signing_key = _signing_key(config)
     app.state.wipe_order = wipe_order
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     return app
+
+
+def _signing_key(config: ServerConfig) -> signing.SigningKey | None:
+    if config.signing_key_file is None:
+        return None
+    try:
+        return signing.load_or_create(config.signing_key_file)
+    except (ValueError, OSError) as e:
+        raise ConfigError(f"The signing key cannot be used: {e}") from None

@@ -36,6 +36,7 @@ def page_size(limit: int | None) -> int:
 
 
 def encode_cursor(key: datetime, row_id: str) -> str:
+    """The cursor that starts the page after the row (key, row_id)."""
     raw = json.dumps([iso(key), row_id], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 

@@ -145,7 +145,7 @@ def _check_row(caller: Caller, batch: BatchIn, i: int, row: Mapping[str, Any]) -
     if row.get("device_id") != batch.device_id:
         raise _row_error(i, "device_id", "must be the uploading device's id.")
     seq = row.get("seq")
-    if isinstance(seq, bool) or seq != batch.first_seq + i:
+    if type(seq) is not int or seq != batch.first_seq + i:  # not 3.0, not True
         raise _row_error(i, "seq", f"must be {batch.first_seq + i} (rows go in seq order).")
     hash_ = row.get("chain_hash")
     if not isinstance(hash_, str) or not HASH_RE.match(hash_):

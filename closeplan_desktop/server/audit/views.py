@@ -13,7 +13,9 @@ from typing import Any
 
 from psycopg import sql
 
+from ...core.domain import validation
 from ...core.domain.clock import as_utc
+from ...core.domain.errors import ValidationError
 from ...core.domain.ids import is_id
 from ..caller import Caller
 from ..db.pool import Connection
@@ -42,6 +44,7 @@ class Filters:
         self.params: list[Any] = [caller.tenant_id]
 
     def id_equals(self, column: str, value: str | None) -> Filters:
+        """Rows whose `column` is the id `value`."""
         if value is not None:
             if not is_id(value):
                 raise bad_request("invalid_filter", f"{column} must be an id.", field=column)
@@ -50,10 +53,15 @@ class Filters:
         return self
 
     def text_equals(self, column: str, value: str | None, max_len: int = 100) -> Filters:
+        """Rows whose `column` is exactly `value` (printable text, at most max_len)."""
         if value is not None:
-            if not isinstance(value, str) or not 0 < len(value) <= max_len:
+            try:
+                ok = validation.text(value, column, max_len=max_len) == value
+            except ValidationError:
+                ok = False
+            if not ok:
                 raise bad_request("invalid_filter", f"{column} must be 1 to {max_len} "
-                                  "characters.", field=column)
+                                  "printable characters.", field=column)
             self.terms.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
             self.params.append(value)
         return self
@@ -71,6 +79,7 @@ class Filters:
         return self
 
     def where(self, clause: str) -> Filters:
+        """A fixed condition (a constant of this module, never input)."""
         self.terms.append(sql.SQL(clause))  # constants of this module only
         return self
 
@@ -89,7 +98,6 @@ def devices(conn: Connection, caller: Caller, *, user_id: str | None = None,
             limit: int | None = None) -> dict[str, Any]:
     """Every device of the tenant."""
     caller.require_admin()
-    Filters(caller).id_equals("user_id", user_id)
     return registry.list_devices(conn, caller, user_id=user_id, status=status,
                                  cursor=cursor, limit=limit)
 

@@ -37,10 +37,12 @@ from .grants import GrantIn, insert_grants
 
 CODE_DIGITS = 6
 MAX_ATTEMPTS = 5
+MAX_PENDING = 5  # enrolments waiting for approval, per user
 KEY_BYTES = 32
 
 
 def new_code() -> str:
+    """A fresh approval code: CODE_DIGITS random decimal digits."""
     return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
 
 
@@ -50,6 +52,15 @@ def code_hash(tenant_id: str, device_id: str, sign_public_key: bytes, code: str)
     return hashlib.sha256(b"closeplan/approval-code/v1|" + tenant_id.encode() + b"|"
                           + device_id.encode() + b"|" + sign_public_key + b"|"
                           + code.encode()).digest()
+
+
+def _check_pending(conn: Connection, caller: Caller) -> None:
+    row = conn.execute("SELECT count(*) FROM devices WHERE tenant_id = %s AND user_id = %s "
+                       "AND status = 'PENDING'", (caller.tenant_id, caller.user_id)).fetchone()
+    if row is not None and row[0] >= MAX_PENDING:
+        raise conflict("too_many_pending", f"You have {MAX_PENDING} devices waiting for "
+                       "approval: have an admin approve them, or revoke those you no "
+                       "longer use, then enrol again.")
 
 
 def _check_keys(sign_public_key: bytes, kem_public_key: bytes) -> None:
@@ -83,6 +94,7 @@ def enrol(conn: Connection, caller: Caller, device_id: str, name: str,
     code = new_code()
     digest = code_hash(caller.tenant_id, device_id, sign_public_key, code)
     if row is None:
+        _check_pending(conn, caller)
         conn.execute("INSERT INTO devices (tenant_id, id, user_id, name, status, "
                      "sign_public_key, kem_public_key, approval_code_hash, last_seen_at) "
                      "VALUES (%s, %s, %s, %s, 'PENDING', %s, %s, %s, now())",

@@ -40,6 +40,7 @@ SELECT = ("SELECT id, user_id, name, status, sign_public_key, kem_public_key, ap
 
 
 def b64(data: bytes | None) -> str | None:
+    """Bytes as base64 text (None stays None)."""
     return None if data is None else base64.b64encode(data).decode("ascii")
 
 
@@ -176,6 +177,8 @@ def list_devices(conn: Connection, caller: Caller, *, user_id: str | None = None
     if not caller.is_admin:
         user_id = caller.user_id
     if user_id is not None:
+        if not is_id(user_id):
+            raise bad_request("invalid_filter", "user_id must be an id.", field="user_id")
         where.append(sql.SQL("user_id = %s"))
         params.append(user_id)
     if status is not None:

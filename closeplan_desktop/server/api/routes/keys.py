@@ -51,11 +51,13 @@ class GrantBody(BaseModel):
     wrapped: str = Field(min_length=1, max_length=1024, description="base64")
 
     def grant(self, index: int) -> grants.GrantIn:
+        """The service's grant (the wrapped key decoded; `index` names it in errors)."""
         return grants.GrantIn(self.key_version, self.grantee_kind, self.grantee_id,
                               decode(self.wrapped, f"grants.{index}.wrapped"))
 
 
 def to_grants(bodies: list[GrantBody]) -> list[grants.GrantIn]:
+    """The service's grants of a request's list."""
     return [b.grant(i) for i, b in enumerate(bodies)]
 
 
