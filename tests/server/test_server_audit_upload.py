@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -253,3 +255,19 @@ def test_another_tenants_session_cannot_upload_as_its_device(
         upload(conn, caller, server_key, batch(t, d, "access_logs", rows))
     assert e.value.status in (400, 403)
     assert stored(app_pool, t, d) == (0, 0, 0)
+
+
+def test_the_same_batch_sent_at_once_from_two_threads_is_stored_once(
+        app_pool: Database, server_key: signing.SigningKey, setup: Setup) -> None:
+    t, _, d = setup
+    b = batch(t, d, "access_logs", access_rows(t, d, 50))
+    barrier = threading.Barrier(4)
+
+    def one() -> dict:
+        barrier.wait()
+        return send(app_pool, server_key, t, d, b)
+
+    with ThreadPoolExecutor(4) as pool:
+        receipts = list(pool.map(lambda _: one(), range(4)))
+    assert all(r == receipts[0] for r in receipts)
+    assert stored(app_pool, t, d) == (50, 0, 1)

@@ -7,6 +7,8 @@ isolation of all of it."""
 from __future__ import annotations
 
 import base64
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -428,3 +430,25 @@ def test_only_an_admin_approves_their_own_first_device(app_pool: Database) -> No
     with app_pool.transaction(t.id) as conn:
         assert registry.get_device(conn, Caller(t.id, user, "USER", new_id()),
                                    d.id)["status"] == "PENDING"
+
+
+def test_wrong_codes_sent_at_once_never_exceed_the_limit(
+        app_pool: Database, acme: tuple[Tenant, Device]) -> None:
+    t, admin = acme
+    d, code = enrol(app_pool, t, add_user(app_pool, t))
+    barrier = threading.Barrier(4)
+
+    def attempt(_: int) -> str:
+        barrier.wait()
+        try:
+            approve(app_pool, t, admin, d, wrong(code)).result()
+        except ApiError as e:
+            return e.code
+        return "approved"
+
+    with ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(attempt, range(8)))
+    assert codes.count("wrong_approval_code") == enrolment.MAX_ATTEMPTS - 1
+    assert codes.count("enrolment_restart_required") == 8 - (enrolment.MAX_ATTEMPTS - 1)
+    assert count(app_pool, t, "SELECT count(*) FROM security_events WHERE type = "
+                 "'DEVICE_APPROVAL_FAILED'") == enrolment.MAX_ATTEMPTS
