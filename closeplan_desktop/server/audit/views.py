@@ -30,9 +30,11 @@ CONFLICT_COLUMNS = ("id", "table_name", "row_id", "field", "base_version", "serv
 REJECTION_COLUMNS = ("id", "device_id", "mutation_id", "table_name", "row_id", "op", "code",
                      "message", "fields", "created_at", "acknowledged_at")
 ACCESS_COLUMNS = ("id", "user_id", "deal_id", "action", "access_type", "resource_type",
-                  "success", "timestamp", "device_id", "seq", "chain_hash", "reason")
+                  "success", "timestamp", "device_id", "seq", "chain_hash", "reason",
+                  "server_seq")
+# seq: a device's chain (rows it uploaded); server_seq: the server's (migration 0005).
 EVENT_COLUMNS = ("id", "user_id", "type", "detail", "timestamp", "device_id", "seq",
-                 "chain_hash")
+                 "chain_hash", "server_seq")
 
 
 class Filters:
