@@ -105,7 +105,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
     for f in (args.tls_cert, args.tls_key):
         if f and not Path(f).is_file():
             raise CommandError(f"TLS file not found: {f}")
-    config = ServerConfig(dsn=dsn, pool_max=args.pool_size)
+    signing_key = args.signing_key or os.environ.get("CLOSEPLAN_SIGNING_KEY")
+    config = ServerConfig(dsn=dsn, pool_max=args.pool_size,
+                          signing_key_file=Path(signing_key) if signing_key else None)
     _check_database(dsn)
     _port_free(args.host, args.port)
     _serve(config, args.host, args.port, args.tls_cert, args.tls_key)
@@ -179,6 +181,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
         if not tenants or tenants[0] == 0:
             code = "-".join(f"{secrets.randbelow(10**4):04d}" for _ in range(3))
         config = ServerConfig(dsn=pg.dsn(DEV_DATABASE, user=admin.APP_ROLE), pool_max=8,
+                              signing_key_file=root / "signing.key",
                               setup_code_hash=hashlib.sha256(code.encode()).digest()
                               if code else None)
         url = f"http://127.0.0.1:{args.port}"
@@ -212,6 +215,9 @@ def parser() -> argparse.ArgumentParser:
     srv.add_argument("--tls-cert")
     srv.add_argument("--tls-key")
     srv.add_argument("--pool-size", type=int, default=16)
+    srv.add_argument("--signing-key", help="the server's Ed25519 key file for receipts and "
+                     "wipe orders, made there (mode 0600) when missing (or "
+                     "CLOSEPLAN_SIGNING_KEY)")
     srv.set_defaults(run=cmd_serve)
     ct = sub.add_parser("create-tenant", help="create a tenant and its first admin")
     ct.add_argument("--dsn", help="the closeplan_app role's connection string (or "

@@ -5,10 +5,12 @@ database, and an httpx client that talks to it over TCP."""
 from __future__ import annotations
 
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -76,13 +78,16 @@ class Api:
 
 @contextmanager
 def serve(db: ServerDb, **settings: Any) -> Iterator[Api]:
-    """A live API over `db` (settings: ServerConfig fields) for the length of the block."""
-    app = create_app(ServerConfig(dsn=db.app_dsn, pool_min=1, pool_max=8, **settings))
-    live = LiveServer(app)
-    live.start()
-    api = Api(live, db)
-    try:
-        yield api
-    finally:
-        api.close()
-        live.stop()
+    """A live API over `db` (settings: ServerConfig fields) for the length of the block;
+    with a signing key of its own, as `closeplan-server dev` has, unless one is given."""
+    with tempfile.TemporaryDirectory(prefix="closeplan-keys-") as keys:
+        settings.setdefault("signing_key_file", Path(keys) / "signing.key")
+        app = create_app(ServerConfig(dsn=db.app_dsn, pool_min=1, pool_max=8, **settings))
+        live = LiveServer(app)
+        live.start()
+        api = Api(live, db)
+        try:
+            yield api
+        finally:
+            api.close()
+            live.stop()

@@ -20,7 +20,8 @@ from api_support import Api, serve
 from pg_support import Pg, ServerDb
 
 from closeplan_desktop.server.db import admin, cluster, migrate
-from closeplan_desktop.server.keys import escrow
+from closeplan_desktop.server.db.pool import Database
+from closeplan_desktop.server.keys import escrow, signing
 
 TEMPLATE = "closeplan_template"
 
@@ -68,3 +69,15 @@ def api(server_db: ServerDb) -> Iterator[Api]:
     """The real API served on 127.0.0.1 over this module's database."""
     with serve(server_db) as live:
         yield live
+
+
+@pytest.fixture(scope="module")
+def app_pool(server_db: ServerDb) -> Database:
+    """A pool of this module's database as the API's role (what the services run on)."""
+    return server_db.pool(max_size=4)
+
+
+@pytest.fixture(scope="module")
+def server_key(tmp_path_factory: pytest.TempPathFactory) -> signing.SigningKey:
+    """A server signing key of this module's own (in its key file, mode 0600)."""
+    return signing.write_key_file(tmp_path_factory.mktemp("keys") / "signing.key")

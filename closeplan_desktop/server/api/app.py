@@ -13,14 +13,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from ..auth.signin import Throttle
-from ..config import ServerConfig
+from ..config import ConfigError, ServerConfig
 from ..db.pool import Database
+from ..devices.registry import wipe_order
+from ..keys import signing
 from . import errors
 from .limits import BodyLimit
-from .routes import auth, chain, health, setup
+from .routes import admin, audit, auth, chain, devices, health, keys, setup
 
 VERSION = "1"
-ROUTERS = (health.router, auth.router, setup.router, chain.router)
+ROUTERS = (health.router, auth.router, setup.router, chain.router, keys.router,
+           devices.router, audit.router, admin.router)
 
 
 def create_app(config: ServerConfig, db: Database | None = None) -> FastAPI:
@@ -45,8 +48,21 @@ def create_app(config: ServerConfig, db: Database | None = None) -> FastAPI:
     app.state.config = config
     app.state.throttle = Throttle()
     app.state.setup_done = False
+    # The key that signs receipts and wipe orders (made on first start); a revoked
+    # device's 401 carries its wipe order (deps.session).
+    app.state.signing_key = _signing_key(config)
+    app.state.wipe_order = wipe_order
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     return app
+
+
+def _signing_key(config: ServerConfig) -> signing.SigningKey | None:
+    if config.signing_key_file is None:
+        return None
+    try:
+        return signing.load_or_create(config.signing_key_file)
+    except (ValueError, OSError) as e:
+        raise ConfigError(f"The signing key cannot be used: {e}") from None

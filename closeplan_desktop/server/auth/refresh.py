@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..config import ServerConfig
 from ..db.pool import Database
+from ..devices.registry import wipe_order
 from . import tokens
 
 _FIND = """
@@ -23,29 +24,35 @@ def refresh(db: Database, config: ServerConfig, token: str) -> tokens.Issued:
     refresh token presented again after use ends every session of its device."""
     tenant_id = tokens.tenant_of(token)
     reused = False
+    order = None
     with db.transaction(tenant_id) as conn:
         row = conn.execute(_FIND, (tokens.token_hash(token),)).fetchone()
         if row is None:
             raise tokens.unauthorized("invalid_token", "The refresh token is not valid: "
                                       "sign in again.")
         session_id, user_id, device_id, revoked, expired, deactivated, status = row
-        if revoked:
+        if status == "REVOKED":
+            # Revocation ended its sessions too: answer with the wipe order, not "reused".
+            order = wipe_order(conn, (tenant_id, device_id))
+        elif revoked:
             # Used before: someone holds a copy. End the device's sessions (committed).
             tokens.revoke_device(conn, device_id)
             reused = True
-        elif deactivated or status == "REVOKED" or expired:
+        elif deactivated or expired:
             tokens.revoke_session(conn, session_id)
         else:
             tokens.revoke_session(conn, session_id)
             return tokens.issue(conn, tenant_id, user_id, device_id,
                                 access_minutes=config.access_minutes,
                                 refresh_days=config.refresh_days)
+    if status == "REVOKED":
+        detail = {} if order is None else {"wipe_order": order}
+        raise tokens.unauthorized("device_revoked", "This device has been revoked by an "
+                                  "admin; its data must be removed.", **detail)
     if reused:
         raise tokens.unauthorized("token_reused", "This refresh token was already used, so "
                                   "every session of this device has ended: sign in again.")
     if deactivated:
         raise tokens.unauthorized("user_deactivated", "This account has been deactivated; ask "
                                   "your organisation's admin.")
-    if status == "REVOKED":
-        raise tokens.unauthorized("device_revoked", "This device has been revoked by an admin.")
     raise tokens.unauthorized("session_ended", "The session has ended: sign in again.")

@@ -111,7 +111,9 @@ def lookup(conn: Connection, tenant_id: str, token: str, kind: str = ACCESS) -> 
     if not active:
         raise unauthorized("user_deactivated", "This account has been deactivated; ask your "
                            "organisation's admin.")
-    if not live:
+    # A revoked device's sessions end with it; its token still finds the session so
+    # that the answer names the revocation and carries the wipe order (deps.session).
+    if not live and device_status != "REVOKED":
         raise unauthorized("session_ended", "The session has ended: sign in again.")
     return Found(Caller(tenant_id, user_id, role, session_id, device_id), device_status)
 
