@@ -1,0 +1,60 @@
+"""Per-field merge of a pushed change into the row the server has (SYNC.md, Conflicts).
+
+A field conflicts when it was changed since the mutation's base version by someone else
+(another device, by `field_devices`; 0005) and the pushed value differs from the row's.
+Last writer wins in arrival order, so the caller applies the pushed value and keeps the
+overwritten one in `conflicts`. A row that moved on only in other fields merges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .outcome import APPLIED, CONFLICT, MERGED
+
+
+@dataclass(frozen=True)
+class Row:
+    """The server's row as merge sees it: per logical field, its value (comparable with
+    a pushed clean value), the version that last changed it and the device that did."""
+
+    values: Mapping[str, Any]
+    versions: Mapping[str, int]
+    devices: Mapping[str, str]
+    row_version: int
+
+    def changed_by_others(self, field: str, base: int, device: str) -> bool:
+        return self.versions.get(field, 0) > base and self.devices.get(field) != device
+
+
+@dataclass(frozen=True)
+class Merge:
+    """What a pushed change does to a row: the fields whose value it changes, those of
+    them that someone else changed since its base (conflicts), and whether someone else
+    changed anything since (then it merges)."""
+
+    changed: dict[str, Any]
+    conflicts: list[str]
+    moved: bool
+
+    @property
+    def verdict(self) -> str:
+        return CONFLICT if self.conflicts else MERGED if self.moved else APPLIED
+
+
+def versions_of(field_versions: Mapping[str, Any],
+                groups: Mapping[str, Sequence[str]]) -> dict[str, int]:
+    """Per logical field, the last version that changed any of its columns (PHI is one
+    field: its envelope and key version)."""
+    return {name: max(int(field_versions.get(c, 0)) for c in columns)
+            for name, columns in groups.items()}
+
+
+def merge(row: Row, pushed: Mapping[str, Any], base: int, device: str) -> Merge:
+    """Compare a mutation's clean fields with `row` (see the module's rule)."""
+    changed = {f: v for f, v in pushed.items() if row.values.get(f) != v}
+    conflicts = [f for f in changed if row.changed_by_others(f, base, device)]
+    moved = any(row.changed_by_others(f, base, device) for f in row.versions)
+    return Merge(changed, conflicts, moved)

@@ -1,0 +1,82 @@
+"""Helpers of the push tests: users and devices of a tenant, and a device that pushes
+through the service (`run_push`, the function the HTTP route calls)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pg_support import ServerDb, Tenant
+
+from closeplan_desktop.core.domain.ids import new_id
+from closeplan_desktop.server.caller import Caller
+from closeplan_desktop.server.db.pool import Database
+from closeplan_desktop.server.sync.mutations import SCHEMA_VERSION, parse_request
+from closeplan_desktop.server.sync.outcome import PushResult
+from closeplan_desktop.server.sync.push import run_push
+
+HASH = "$2b$10$" + "a" * 53
+
+
+def add_user(server_db: ServerDb, t: Tenant, role: str = "USER", *,
+             email: str | None = None) -> str:
+    user_id = new_id()
+    with server_db.app() as conn:
+        conn.execute("SELECT set_tenant_context(%s)", (t.id,))
+        conn.execute("INSERT INTO users (tenant_id, id, email, first_name, last_name, "
+                     "password, role) VALUES (current_tenant_id(), %s, %s, 'Sam', 'Seller', "
+                     "%s, %s::user_role)",
+                     (user_id, email or f"{user_id}@{t.id}.example", HASH, role))
+    return user_id
+
+
+def add_device(server_db: ServerDb, t: Tenant, user_id: str, status: str = "ACTIVE") -> str:
+    device_id = new_id()
+    with server_db.app() as conn:
+        conn.execute("SELECT set_tenant_context(%s)", (t.id,))
+        conn.execute("INSERT INTO devices (tenant_id, id, user_id, name, status) VALUES "
+                     "(current_tenant_id(), %s, %s, 'Laptop', %s::device_status)",
+                     (device_id, user_id, status))
+    return device_id
+
+
+class Device:
+    """A device of a user that numbers its mutations 1, 2, 3... and pushes them."""
+
+    def __init__(self, db: Database, server_db: ServerDb, t: Tenant, user_id: str,
+                 role: str, device_id: str | None = None) -> None:
+        self.db = db
+        self.tenant = t
+        self.id = device_id or add_device(server_db, t, user_id)
+        self.caller = Caller(t.id, user_id, role, new_id(), self.id)
+        self.next_mid = 1
+
+    def body(self, *mutations: dict[str, Any], first_mid: int | None = None) -> dict[str, Any]:
+        mid = self.next_mid if first_mid is None else first_mid
+        out = [{**m, "mid": mid + i} for i, m in enumerate(mutations)]
+        return {"device_id": self.id, "schema_version": SCHEMA_VERSION, "mutations": out}
+
+    def send(self, body: dict[str, Any]) -> PushResult:
+        result = run_push(self.db, self.caller, parse_request(body))
+        self.next_mid = result.last_mutation_id + 1
+        return result
+
+    def push(self, *mutations: dict[str, Any]) -> PushResult:
+        return self.send(self.body(*mutations))
+
+
+def mutation(table: str, op: str, row_id: str, base: int | None = None,
+             **fields: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"table": table, "op": op, "id": row_id, "fields": fields}
+    if base is not None:
+        out["base_version"] = base
+    return out
+
+
+def create_deal(deal_id: str | None = None, title: str = "Infusion pumps",
+                value: str = "1250.00", status: str = "ACTIVE", **more: Any) -> dict[str, Any]:
+    return mutation("deals", "create", deal_id or new_id(), title=title, status=status,
+                    value=value, **more)
+
+
+def verdicts(result: PushResult) -> list[str]:
+    return [v.verdict for v in result.verdicts]
