@@ -17,28 +17,6 @@ from closeplan_desktop.server.sync.push import run_push
 HASH = "$2b$10$" + "a" * 53
 
 
-def add_user(server_db: ServerDb, t: Tenant, role: str = "USER", *,
-             email: str | None = None) -> str:
-    user_id = new_id()
-    with server_db.app() as conn:
-        conn.execute("SELECT set_tenant_context(%s)", (t.id,))
-        conn.execute("INSERT INTO users (tenant_id, id, email, first_name, last_name, "
-                     "password, role) VALUES (current_tenant_id(), %s, %s, 'Sam', 'Seller', "
-                     "%s, %s::user_role)",
-                     (user_id, email or f"{user_id}@{t.id}.example", HASH, role))
-    return user_id
-
-
-def add_device(server_db: ServerDb, t: Tenant, user_id: str, status: str = "ACTIVE") -> str:
-    device_id = new_id()
-    with server_db.app() as conn:
-        conn.execute("SELECT set_tenant_context(%s)", (t.id,))
-        conn.execute("INSERT INTO devices (tenant_id, id, user_id, name, status) VALUES "
-                     "(current_tenant_id(), %s, %s, 'Laptop', %s::device_status)",
-                     (device_id, user_id, status))
-    return device_id
-
-
 class Device:
     """A device of a user that numbers its mutations 1, 2, 3... and pushes them."""
 
@@ -46,7 +24,7 @@ class Device:
                  role: str, device_id: str | None = None) -> None:
         self.db = db
         self.tenant = t
-        self.id = device_id or add_device(server_db, t, user_id)
+        self.id = device_id or server_db.device(t, user_id)
         self.caller = Caller(t.id, user_id, role, new_id(), self.id)
         self.next_mid = 1
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from pg_support import ServerDb, Tenant
-from push_support import Device, add_device, add_user, create_deal, mutation, verdicts
+from push_support import Device, create_deal, mutation, verdicts
 
 from closeplan_desktop.core.domain.ids import new_id
 from closeplan_desktop.core.security import crypto
@@ -62,7 +62,7 @@ def one(server_db: ServerDb, query: str, *params: Any) -> Any:
 def test_a_created_deal_is_the_pushers_with_its_access_log_row(server_db: ServerDb,
                                                                 db: Database) -> None:
     t = server_db.tenant("Create")
-    seller = add_user(server_db, t)
+    seller = server_db.user(t)[0]
     device = Device(db, server_db, t, seller, "USER")
     deal_id = new_id()
     result = device.push(create_deal(deal_id, title="  MRI suite ", value="99999999999999.99",
@@ -282,7 +282,7 @@ def test_concurrent_pushes_on_one_deal_give_one_conflict_and_a_consistent_row(
 def test_a_user_cannot_change_anothers_deal(server_db: ServerDb, db: Database) -> None:
     t = server_db.tenant("Owner")
     deal_id = server_db.deal(t)  # the admin's
-    seller = add_user(server_db, t)
+    seller = server_db.user(t)[0]
     device = Device(db, server_db, t, seller, "USER")
     before = deal_row(server_db, deal_id)
     result = device.push(mutation("deals", "update", deal_id, 0, title="Mine now"),
@@ -342,10 +342,10 @@ def test_phi_is_checked_for_shape_and_key_version_never_opened(server_db: Server
 def test_a_revoked_or_foreign_device_and_a_wrong_schema_are_refused(
         server_db: ServerDb, db: Database) -> None:
     t = server_db.tenant("Refused")
-    seller = add_user(server_db, t)
+    seller = server_db.user(t)[0]
     mine = Device(db, server_db, t, t.admin_id, "ADMIN")
     revoked = Device(db, server_db, t, t.admin_id, "ADMIN",
-                     add_device(server_db, t, t.admin_id, "REVOKED"))
+                     server_db.device(t, t.admin_id, "REVOKED"))
     before = snapshot(server_db, t)
     cases = [
         (mine.body(create_deal()) | {"device_id": new_id()}, mine, "device_mismatch"),
