@@ -58,3 +58,23 @@ def create_deal(deal_id: str | None = None, title: str = "Infusion pumps",
 
 def verdicts(result: PushResult) -> list[str]:
     return [v.verdict for v in result.verdicts]
+
+
+def snapshot(server_db: ServerDb, t: Tenant) -> dict[str, Any]:
+    """Everything a push may write for `t`, read behind RLS's back."""
+    with server_db.superuser() as conn:
+        def rows(query: str) -> list[tuple[Any, ...]]:
+            return conn.execute(query, (t.id,)).fetchall()
+        return {
+            "version": rows("SELECT sync_version FROM tenants WHERE id = %s"),
+            "deals": rows("SELECT id, title, status, value, phi::text, deleted_at, row_version, "
+                          "field_versions FROM deals WHERE tenant_id = %s ORDER BY id"),
+            "users": rows("SELECT id, email, role, deactivated_at, row_version FROM users "
+                          "WHERE tenant_id = %s ORDER BY id"),
+            "logs": rows("SELECT count(*) FROM access_logs WHERE tenant_id = %s"),
+            "events": rows("SELECT count(*) FROM security_events WHERE tenant_id = %s"),
+            "conflicts": rows("SELECT count(*) FROM conflicts WHERE tenant_id = %s"),
+            "rejections": rows("SELECT count(*) FROM rejections WHERE tenant_id = %s"),
+            "devices": rows("SELECT id, last_mutation_id FROM devices WHERE tenant_id = %s "
+                            "ORDER BY id"),
+        }

@@ -9,8 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from pg_support import ServerDb, Tenant
-from push_support import Device, create_deal, mutation, verdicts
+from pg_support import ServerDb
+from push_support import Device, create_deal, mutation, snapshot, verdicts
 
 from closeplan_desktop.core.domain.ids import new_id
 from closeplan_desktop.core.security import crypto
@@ -21,26 +21,6 @@ from closeplan_desktop.server.errors import ApiError
 @pytest.fixture(scope="module")
 def db(server_db: ServerDb) -> Database:
     return server_db.pool(max_size=4)
-
-
-def snapshot(server_db: ServerDb, t: Tenant) -> dict[str, Any]:
-    """Everything a push may write for `t`, read behind RLS's back."""
-    with server_db.superuser() as conn:
-        def rows(query: str) -> list[tuple[Any, ...]]:
-            return conn.execute(query, (t.id,)).fetchall()
-        return {
-            "version": rows("SELECT sync_version FROM tenants WHERE id = %s"),
-            "deals": rows("SELECT id, title, status, value, phi::text, deleted_at, row_version, "
-                          "field_versions FROM deals WHERE tenant_id = %s ORDER BY id"),
-            "users": rows("SELECT id, email, role, deactivated_at, row_version FROM users "
-                          "WHERE tenant_id = %s ORDER BY id"),
-            "logs": rows("SELECT count(*) FROM access_logs WHERE tenant_id = %s"),
-            "events": rows("SELECT count(*) FROM security_events WHERE tenant_id = %s"),
-            "conflicts": rows("SELECT count(*) FROM conflicts WHERE tenant_id = %s"),
-            "rejections": rows("SELECT count(*) FROM rejections WHERE tenant_id = %s"),
-            "devices": rows("SELECT id, last_mutation_id FROM devices WHERE tenant_id = %s "
-                            "ORDER BY id"),
-        }
 
 
 def deal_row(server_db: ServerDb, deal_id: str) -> dict[str, Any]:
