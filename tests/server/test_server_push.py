@@ -177,17 +177,22 @@ def test_a_rejection_mid_batch_does_not_stop_the_rest_and_advances_the_queue(
     t = server_db.tenant("Batch")
     device = Device(db, server_db, t, t.admin_id, "ADMIN")
     good1, good2 = new_id(), new_id()
+    # The fourth is refused by the database itself (the id exists): the push runs again
+    # with a savepoint per mutation, and only that one is undone.
     result = device.push(create_deal(good1), create_deal(title="x" * 201),
-                         create_deal(value="12.5"), create_deal(good2))
-    assert verdicts(result) == ["applied", "rejected", "rejected", "applied"]
-    assert [v.code for v in result.verdicts[1:3]] == ["invalid", "invalid"]
+                         create_deal(value="12.5"), create_deal(good1, title="Again"),
+                         create_deal(good2))
+    assert verdicts(result) == ["applied", "rejected", "rejected", "rejected", "applied"]
+    assert [v.code for v in result.verdicts[1:4]] == ["invalid", "invalid", "exists"]
     assert "Title is too long" in (result.verdicts[1].message or "")
-    assert result.last_mutation_id == 4
+    assert result.last_mutation_id == 5
     assert one(server_db, "SELECT count(*) FROM deals WHERE tenant_id = %s", t.id) == 2
+    assert deal_row(server_db, good1)["title"] == "Infusion pumps"
     with server_db.superuser() as conn:
         stored = conn.execute("SELECT mutation_id, code, op, table_name FROM rejections WHERE "
                               "device_id = %s ORDER BY mutation_id", (device.id,)).fetchall()
-    assert stored == [(2, "invalid", "create", "deals"), (3, "invalid", "create", "deals")]
+    assert stored == [(2, "invalid", "create", "deals"), (3, "invalid", "create", "deals"),
+                      (4, "exists", "create", "deals")]
     # The rejected deals' rows were undone alone: no access-log row claims them.
     assert one(server_db, "SELECT count(*) FROM access_logs WHERE tenant_id = %s", t.id) == 2
 

@@ -71,7 +71,7 @@ def test_push_needs_an_active_devices_session(api: Api, server_db: ServerDb,
     no_device = api.sign_in(acme.admin_email, PASSWORD)["access_token"]
     r = api.http.post("/v1/sync/push", json=sent, headers=api.auth(no_device))
     assert r.status_code == 403 and error(r)["code"] == "device_required"
-    device, auth = signed_in(api, server_db, acme)
+    _device, auth = signed_in(api, server_db, acme)
     other = api.http.post("/v1/sync/push", json=body(new_id(), create_deal()), headers=auth)
     assert other.status_code == 403 and error(other)["code"] == "device_mismatch"
 

@@ -74,13 +74,16 @@ class Rejected(Exception):
 @dataclass
 class Context:
     """One push: the connection in its transaction, who pushes from which device, the
-    actor's role as the database has it now, and the transaction's sync version."""
+    actor's role as the database has it now, and the transaction's sync version.
+    Handlers raise `Rejected` before their first write (no savepoint is needed then)."""
 
     conn: Connection
     caller: Caller
     device_id: str
     is_admin: bool
     version: int
+    # Each mutation in a savepoint of its own (see push.apply_one).
+    savepoints: bool = True
     _key_states: dict[int, str | None] = field(default_factory=dict)
 
     @property

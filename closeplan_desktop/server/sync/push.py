@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -52,6 +53,9 @@ CONSTRAINTS = {
 }
 # Errors of one statement that are the mutation's fault; any other error aborts the push.
 MUTATION_ERRORS = (pg_errors.IntegrityError, pg_errors.DataError)
+# In a pipeline, a failed statement surfaces at a later read (or at the pipeline's end),
+# and the statements queued after it fail as aborted.
+PIPELINE_ERRORS = (*MUTATION_ERRORS, pg_errors.PipelineAborted)
 # Transient: the whole push is retried, then answered 503 for the device to retry later.
 TRANSIENT = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure,
              pg_errors.LockNotAvailable)
@@ -112,14 +116,29 @@ def _actor_is_admin(conn: Connection, caller: Caller) -> bool:
     return bool(row[0] == ADMIN)
 
 
+class _NeedSavepoints(Exception):
+    """A statement of a mutation failed outside a savepoint: the push's transaction is
+    lost, so the push runs again from the start, each mutation in its own savepoint."""
+
+
 def apply_one(ctx: Context, m: Mutation) -> Verdict:
-    """One mutation in its own savepoint; a refusal undoes it alone and is recorded."""
+    """One mutation; a refusal undoes it alone and is recorded.
+
+    Handlers check everything they can before their first write and raise `Rejected`
+    only then, so a refusal needs no savepoint. Only a statement the database refuses
+    (a unique key, a constraint) does: the first run of a push is pipelined without
+    savepoints and, when a statement fails, the whole push runs again, unpipelined,
+    with one savepoint per mutation."""
     try:
-        with ctx.conn.transaction():
-            return HANDLERS[(m.table, m.op)](ctx, m)
+        if ctx.savepoints:
+            with ctx.conn.transaction():
+                return HANDLERS[(m.table, m.op)](ctx, m)
+        return HANDLERS[(m.table, m.op)](ctx, m)
     except Rejected as exc:
         refusal = exc
-    except MUTATION_ERRORS as exc:
+    except PIPELINE_ERRORS as exc:
+        if not ctx.savepoints:
+            raise _NeedSavepoints from exc
         refusal = _rejection_of(exc)
     ctx.record_rejection(m.mid, m.table, m.id, m.op, dict(m.fields), refusal.code,
                          refusal.message)
@@ -128,9 +147,12 @@ def apply_one(ctx: Context, m: Mutation) -> Verdict:
     return Verdict(m.mid, REJECTED, refusal.code, refusal.message)
 
 
-def push(conn: Connection, caller: Caller, request: PushRequest) -> PushResult:
+def push(conn: Connection, caller: Caller, request: PushRequest, *,
+         savepoints: bool = True) -> PushResult:
     """Apply a device's push inside the caller's transaction (`conn` in
-    `db.transaction(caller.tenant_id, caller.user_id)`); see the module's rules."""
+    `db.transaction(caller.tenant_id, caller.user_id)`); see the module's rules. With
+    `savepoints` False, a statement the database refuses aborts the transaction
+    (`run_push` then runs the push again with them)."""
     if request.schema_version != SCHEMA_VERSION:
         raise bad_request("schema_version", f"This server speaks sync schema "
                           f"{SCHEMA_VERSION}, the app sent {request.schema_version}; update "
@@ -149,20 +171,32 @@ def push(conn: Connection, caller: Caller, request: PushRequest) -> PushResult:
     is_admin = _actor_is_admin(conn, caller)
     got = conn.execute("SELECT next_sync_version(%s)", (caller.tenant_id,)).fetchone()
     assert got is not None
-    ctx = Context(conn, caller, device_id, is_admin, int(got[0]))
-    verdicts += [apply_one(ctx, m) for m in new]
-    conn.execute("UPDATE devices SET last_mutation_id = %s, last_seen_at = now() "
-                 "WHERE tenant_id = %s AND id = %s", (new[-1].mid, caller.tenant_id, device_id))
+    ctx = Context(conn, caller, device_id, is_admin, int(got[0]), savepoints)
+    # Without savepoints the statements are pipelined: writes are sent without waiting,
+    # and only a read (a row to merge into, a key version) waits for what came before.
+    with nullcontext() if savepoints else conn.pipeline():
+        verdicts += [apply_one(ctx, m) for m in new]
+        conn.execute("UPDATE devices SET last_mutation_id = %s, last_seen_at = now() "
+                     "WHERE tenant_id = %s AND id = %s",
+                     (new[-1].mid, caller.tenant_id, device_id))
     return PushResult(verdicts, new[-1].mid, ctx.version)
 
 
 def run_push(db: Database, caller: Caller, request: PushRequest) -> PushResult:
-    """`push` in a transaction of its own, retried when the database breaks a deadlock
-    or a lock wait; a 503 (try again later) if it keeps happening."""
-    for _ in range(RETRIES):
+    """`push` in a transaction of its own: first without savepoints, again with them
+    when a mutation's statement fails; retried when the database breaks a deadlock or a
+    lock wait; a 503 (try again later) if that keeps happening."""
+    savepoints = False
+    for _ in range(RETRIES + 1):
         try:
             with db.transaction(caller.tenant_id, caller.user_id) as conn:
-                return push(conn, caller, request)
+                return push(conn, caller, request, savepoints=savepoints)
+        except _NeedSavepoints:
+            savepoints = True
+        except PIPELINE_ERRORS:
+            if savepoints:
+                raise
+            savepoints = True
         except TRANSIENT:
             continue
     raise ApiError(503, "busy", "The server is busy with other changes of your organisation; "

@@ -152,7 +152,8 @@ def load(ctx: Context, deal_id: str, action: AccessAction) -> Row:
 
 
 def _write(ctx: Context, deal_id: str, row: Row, changed: dict[str, Any]) -> int:
-    """Write the changed fields; the row's version after."""
+    """Write the changed fields; the row's version after (every row this transaction
+    writes carries its version; no result is awaited, so a pipeline runs on)."""
     if not changed:
         return row.row_version
     sets: list[sql.Composable] = []
@@ -166,12 +167,10 @@ def _write(ctx: Context, deal_id: str, row: Row, changed: dict[str, Any]) -> int
             sets.append(sql.SQL("{} = " + expr).format(sql.Identifier(column)))
             params.append(part)
     query = sql.SQL("UPDATE deals SET {}, updated_at = now(), field_devices = field_devices "
-                    "|| %s WHERE tenant_id = %s AND id = %s RETURNING row_version").format(
-        sql.SQL(", ").join(sets))
+                    "|| %s WHERE tenant_id = %s AND id = %s").format(sql.SQL(", ").join(sets))
     params += [Jsonb(dict.fromkeys(changed, ctx.device_id)), ctx.tenant_id, deal_id]
-    got = ctx.conn.execute(query, params).fetchone()
-    assert got is not None
-    return int(got[0])
+    ctx.conn.execute(query, params)
+    return ctx.version
 
 
 def _conflicts(ctx: Context, m: Mutation, row: Row, result: Merge) -> None:
@@ -196,15 +195,14 @@ def create(ctx: Context, m: Mutation) -> Verdict:
         raise Rejected("invalid_id", "A new deal's id must be an id made by the app.")
     clean = clean_fields(ctx, m.fields)
     envelope, key_version = clean.get("phi", (None, None))
-    got = ctx.conn.execute(
+    ctx.conn.execute(
         "INSERT INTO deals (tenant_id, id, title, status, value, phi, phi_key_version, "
         "created_by_id, field_devices) VALUES (%s, %s, %s, %s::deal_status, %s, %s::json, "
-        "%s, %s, %s) RETURNING row_version",
+        "%s, %s, %s)",
         (ctx.tenant_id, m.id, clean["title"], clean["status"], clean["value"], envelope,
-         key_version, ctx.user_id, Jsonb(dict.fromkeys(GROUPS, ctx.device_id)))).fetchone()
-    assert got is not None
+         key_version, ctx.user_id, Jsonb(dict.fromkeys(GROUPS, ctx.device_id))))
     ctx.log_access(m.id, AccessAction.DEAL_CREATE)
-    return Verdict(m.mid, "applied", row_version=int(got[0]))
+    return Verdict(m.mid, "applied", row_version=ctx.version)
 
 
 def update(ctx: Context, m: Mutation) -> Verdict:

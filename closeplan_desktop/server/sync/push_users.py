@@ -131,16 +131,14 @@ def _write(ctx: Context, m: Mutation, row: Row, result: Merge) -> int:
             sets.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
             params.append(value)
     query = sql.SQL("UPDATE users SET {}, updated_at = now(), field_devices = field_devices "
-                    "|| %s WHERE tenant_id = %s AND id = %s RETURNING row_version").format(
-        sql.SQL(", ").join(sets))
+                    "|| %s WHERE tenant_id = %s AND id = %s").format(sql.SQL(", ").join(sets))
     params += [Jsonb(dict.fromkeys(result.changed, ctx.device_id)), ctx.tenant_id, m.id]
-    got = ctx.conn.execute(query, params).fetchone()
-    assert got is not None
+    ctx.conn.execute(query, params)
     for name in result.conflicts:
         ctx.record_conflict("users", m.id, name, m.mid, m.base_version,
                             row.versions.get(name, 0), as_json(name, result.changed[name]),
                             as_json(name, row.values[name]))
-    return int(got[0])
+    return ctx.version
 
 
 def _verdict(m: Mutation, result: Merge, version: int) -> Verdict:
@@ -159,15 +157,13 @@ def create(ctx: Context, m: Mutation) -> Verdict:
     clean = clean_fields(m.fields)
     role = clean.get("role", UserRole.USER.value)
     _email_free(ctx, clean["email"])
-    got = ctx.conn.execute(
+    ctx.conn.execute(
         "INSERT INTO users (tenant_id, id, email, first_name, last_name, password, role, "
-        "field_devices) VALUES (%s, %s, %s, %s, %s, %s, %s::user_role, %s) "
-        "RETURNING row_version",
+        "field_devices) VALUES (%s, %s, %s, %s, %s, %s, %s::user_role, %s)",
         (ctx.tenant_id, m.id, clean["email"], clean["first_name"], clean["last_name"],
-         clean["password"], role, Jsonb(dict.fromkeys(FIELDS, ctx.device_id)))).fetchone()
-    assert got is not None
+         clean["password"], role, Jsonb(dict.fromkeys(FIELDS, ctx.device_id))))
     ctx.log_event(Ev.USER_CREATED.value, {"user": m.id, "email": clean["email"], "role": role})
-    return Verdict(m.mid, "applied", row_version=int(got[0]))
+    return Verdict(m.mid, "applied", row_version=ctx.version)
 
 
 def update(ctx: Context, m: Mutation) -> Verdict:
