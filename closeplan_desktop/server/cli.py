@@ -71,13 +71,17 @@ def _port_free(host: str, port: int) -> None:
                                "one.") from None
 
 
+def _unreachable(e: psycopg.OperationalError) -> CommandError:
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return CommandError(f"Cannot connect to the database: {first}")
+
+
 def _check_database(dsn: str) -> None:
     try:
         with psycopg.connect(dsn, connect_timeout=10) as conn:
             row = conn.execute("SELECT to_regprocedure('next_sync_version(text)')").fetchone()
     except psycopg.OperationalError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CommandError(f"Cannot connect to the database: {first}") from None
+        raise _unreachable(e) from None
     if not row or row[0] is None:
         raise CommandError("The database has no current ClosePlan schema: run "
                            "'closeplan-server migrate' first.")
@@ -113,7 +117,7 @@ def cmd_migrate(args: argparse.Namespace) -> None:
         admin.ensure_roles(dsn)
         migrate.upgrade(dsn)
     except psycopg.OperationalError as e:
-        raise CommandError(f"Cannot connect to the database: {str(e).strip()[:200]}") from None
+        raise _unreachable(e) from None
     print(f"The database is at schema {migrate.current(dsn)}.")
 
 
@@ -140,8 +144,16 @@ def cmd_create_tenant(args: argparse.Namespace) -> None:
           f"({args.admin_email.strip().lower()}).")
 
 
+def dev_folder() -> Path:
+    """Where `dev` keeps its cluster: the user data folder, or for root (whose home the
+    `postgres` OS user cannot enter) a system folder."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/closeplan-server")
+    return paths.data_dir() / "server"
+
+
 def cmd_dev(args: argparse.Namespace) -> None:
-    root = Path(args.data) if args.data else paths.data_dir() / "server"
+    root = Path(args.data) if args.data else dev_folder()
     pg = cluster.Cluster(root / "cluster")
     escrow_file = pg.root / "escrow.key"
     if not pg.data.exists():

@@ -17,10 +17,10 @@ from ..config import ServerConfig
 from ..db.pool import Database
 from . import errors
 from .limits import BodyLimit
-from .routes import auth, health, setup, sync_push
+from .routes import auth, chain, health, setup, sync_push
 
 VERSION = "1"
-ROUTERS = (health.router, auth.router, setup.router, sync_push.router)
+ROUTERS = (health.router, auth.router, setup.router, chain.router, sync_push.router)
 
 
 def create_app(config: ServerConfig, db: Database | None = None) -> FastAPI:

@@ -7,8 +7,8 @@ itself. `field_devices` maps field -> the device whose push last changed it; pus
 it for the fields it changes (the only writer of these fields on the server). A field
 absent from it was last changed by no device's push (treated as "someone else").
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-30
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
