@@ -114,6 +114,11 @@ def _hostile(device: str) -> list[tuple[str, Any]]:
         ("10,000 mutations", body(device, *([good] * 10_000))),
         ("fields a list", body(device, {**good, "fields": [SECRET]})),
         ("id too long", body(device, {**good, "id": SECRET * 10})),
+        ("NUL in an id", body(device, {**good, "id": "c\x00" + SECRET[:20]})),
+        ("NUL in a title", body(device, create_deal(title=SECRET + "\x00"))),
+        ("unpaired surrogate", body(device, create_deal(title=SECRET + "\ud800"))),
+        ("key version too large", body(device, create_deal(phi=SECRET,
+                                                           phi_key_version=2**40))),
     ]
 
 
@@ -122,7 +127,9 @@ def test_hostile_bodies_are_a_clear_4xx_and_write_nothing(api: Api, server_db: S
     device, auth = signed_in(api, server_db, acme)
     before = snapshot(server_db, acme)
     for name, sent in _hostile(device):
-        r = api.http.post("/v1/sync/push", json=sent, headers=auth)
+        # ASCII JSON, so that an unpaired surrogate travels as its escape.
+        r = api.http.post("/v1/sync/push", content=json.dumps(sent).encode(),
+                          headers={**auth, "Content-Type": "application/json"})
         assert r.status_code == 422, (name, r.status_code, r.text[:300])
         assert error(r)["code"] == "invalid_request", name
         assert SECRET not in r.text, name

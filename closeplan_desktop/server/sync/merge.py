@@ -1,7 +1,7 @@
 """Per-field merge of a pushed change into the row the server has (SYNC.md, Conflicts).
 
 A field conflicts when it was changed since the mutation's base version by someone else
-(another device, by `field_devices`; 0005) and the pushed value differs from the row's.
+(another device, by `field_devices`; migration 0006) and the pushed value differs from the row's.
 Last writer wins in arrival order, so the caller applies the pushed value and keeps the
 overwritten one in `conflicts`. A row that moved on only in other fields merges.
 """

@@ -32,7 +32,9 @@ Table = Literal["deals", "users", "tenants"]
 Op = Literal["create", "update", "delete", "restore", "deactivate", "reactivate",
              "set_password"]
 Text = Annotated[str, StringConstraints(strict=True, max_length=MAX_ENVELOPE)]
-FieldValue = Text | StrictInt | None
+# The only whole numbers a field takes are key versions (PostgreSQL integer).
+Whole = Annotated[int, Field(strict=True, ge=0, le=2**31 - 1)]
+FieldValue = Text | Whole | None
 
 # Per field, the JSON types it takes ("text", "int"; "null" when it may be cleared).
 FieldTypes = dict[str, tuple[str, ...]]
@@ -57,6 +59,18 @@ SHAPES: dict[tuple[str, str], tuple[FieldTypes, frozenset[str]]] = {
     ("users", "set_password"): (_PASSWORD, frozenset({"password"})),
     ("tenants", "update"): (_TENANT, frozenset()),
 }
+
+
+def _storable(value: str) -> bool:
+    """Text PostgreSQL can store: no NUL character, no unpaired surrogate (the JSON of a
+    body may carry both; no field of ClosePlan's ever holds one)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_type(value: object) -> str:
@@ -96,7 +110,11 @@ class Mutation(BaseModel):
             raise ValueError(f"{self.table} {self.op} needs the fields {', '.join(missing)}")
         if allowed and not required and not self.fields:
             raise ValueError(f"{self.table} {self.op} needs at least one field")
+        if not _storable(self.id):
+            raise ValueError("id contains a NUL character or invalid Unicode")
         for name, value in self.fields.items():
+            if isinstance(value, str) and not _storable(value):
+                raise ValueError(f"field {name} contains a NUL character or invalid Unicode")
             if _json_type(value) not in allowed[name]:
                 kinds = " or ".join(allowed[name])
                 raise ValueError(f"field {name} must be {kinds}")
