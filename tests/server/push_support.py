@@ -42,6 +42,13 @@ class Device:
         return self.send(self.body(*mutations))
 
 
+def two_devices(server_db: ServerDb, db: Database, name: str) -> tuple[Tenant, Device, Device]:
+    """A tenant and two devices of its admin (two laptops that edit the same rows)."""
+    t = server_db.tenant(name)
+    return (t, Device(db, server_db, t, t.admin_id, "ADMIN"),
+            Device(db, server_db, t, t.admin_id, "ADMIN"))
+
+
 def mutation(table: str, op: str, row_id: str, base: int | None = None,
              **fields: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"table": table, "op": op, "id": row_id, "fields": fields}

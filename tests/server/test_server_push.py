@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from pg_support import ServerDb
-from push_support import Device, create_deal, mutation, snapshot, verdicts
+from push_support import Device, create_deal, mutation, snapshot, two_devices, verdicts
 
 from closeplan_desktop.core.domain.ids import new_id
 from closeplan_desktop.core.security import crypto
@@ -64,9 +64,7 @@ def test_a_created_deal_is_the_pushers_with_its_access_log_row(server_db: Server
 
 def test_update_at_base_applies_and_a_moved_row_merges(server_db: ServerDb,
                                                        db: Database) -> None:
-    t = server_db.tenant("Merge")
-    a = Device(db, server_db, t, t.admin_id, "ADMIN")
-    b = Device(db, server_db, t, t.admin_id, "ADMIN")
+    _t, a, b = two_devices(server_db, db, "Merge")
     deal_id = new_id()
     base = a.push(create_deal(deal_id)).verdicts[0].row_version
     first = b.push(mutation("deals", "update", deal_id, base, status="DRAFT"))
@@ -84,9 +82,7 @@ def test_update_at_base_applies_and_a_moved_row_merges(server_db: ServerDb,
 
 def test_a_field_both_changed_is_a_conflict_the_pushed_value_wins(server_db: ServerDb,
                                                                   db: Database) -> None:
-    t = server_db.tenant("Conflict")
-    a = Device(db, server_db, t, t.admin_id, "ADMIN")
-    b = Device(db, server_db, t, t.admin_id, "ADMIN")
+    _t, a, b = two_devices(server_db, db, "Conflict")
     deal_id = new_id()
     base = a.push(create_deal(deal_id, title="Original")).verdicts[0].row_version
     b.push(mutation("deals", "update", deal_id, base, title="Theirs"))
@@ -117,9 +113,7 @@ def test_a_devices_own_earlier_change_is_no_conflict(server_db: ServerDb, db: Da
 
 
 def test_a_phi_conflict_keeps_the_losing_envelope(server_db: ServerDb, db: Database) -> None:
-    t = server_db.tenant("Phi")
-    a = Device(db, server_db, t, t.admin_id, "ADMIN")
-    b = Device(db, server_db, t, t.admin_id, "ADMIN")
+    t, a, b = two_devices(server_db, db, "Phi")
     deal_id = new_id()
 
     def sealed(name: str) -> str:
@@ -143,9 +137,7 @@ def test_a_phi_conflict_keeps_the_losing_envelope(server_db: ServerDb, db: Datab
 
 def test_delete_beats_a_concurrent_edit_which_is_kept_and_flagged(server_db: ServerDb,
                                                                   db: Database) -> None:
-    t = server_db.tenant("Tombstone")
-    a = Device(db, server_db, t, t.admin_id, "ADMIN")
-    b = Device(db, server_db, t, t.admin_id, "ADMIN")
+    _t, a, b = two_devices(server_db, db, "Tombstone")
     deal_id = new_id()
     base = a.push(create_deal(deal_id, title="Before")).verdicts[0].row_version
     assert verdicts(a.push(mutation("deals", "delete", deal_id, base))) == ["applied"]
@@ -233,9 +225,7 @@ def test_a_gap_is_409_with_the_expected_mid_and_writes_nothing(server_db: Server
 
 def test_concurrent_pushes_on_one_deal_give_one_conflict_and_a_consistent_row(
         server_db: ServerDb, db: Database) -> None:
-    t = server_db.tenant("Race")
-    a = Device(db, server_db, t, t.admin_id, "ADMIN")
-    b = Device(db, server_db, t, t.admin_id, "ADMIN")
+    _t, a, b = two_devices(server_db, db, "Race")
     deal_id = new_id()
     base = a.push(create_deal(deal_id, title="Start")).verdicts[0].row_version
     start = threading.Barrier(2)

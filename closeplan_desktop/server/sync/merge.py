@@ -8,11 +8,18 @@ overwritten one in `conflicts`. A row that moved on only in other fields merges.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .outcome import APPLIED, CONFLICT, MERGED
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from .mutations import Mutation
+from .outcome import APPLIED, CONFLICT, MERGED, Context, Verdict
+
+# One column's new value: the column, the SQL expression of its value, its parameters.
+Assignment = tuple[str, str, tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -58,3 +65,29 @@ def merge(row: Row, pushed: Mapping[str, Any], base: int, device: str) -> Merge:
     conflicts = [f for f in changed if row.changed_by_others(f, base, device)]
     moved = any(row.changed_by_others(f, base, device) for f in row.versions)
     return Merge(changed, conflicts, moved)
+
+
+def write_merge(ctx: Context, table: str, m: Mutation, row: Row, result: Merge,
+                assignments: list[Assignment], as_json: Callable[[str, Any], Any]) -> Verdict:
+    """Write a merge's changed fields (`assignments`: their columns), note the pushing
+    device as their author, keep every value a conflict overwrote, and say the verdict.
+    Every row the transaction writes carries its version; nothing is awaited, so a
+    pipeline runs on."""
+    if result.changed:
+        sets = sql.SQL(", ").join(sql.SQL("{} = " + expr).format(sql.Identifier(column))
+                                  for column, expr, _ in assignments)
+        params = [p for _, _, values in assignments for p in values]
+        ctx.conn.execute(
+            sql.SQL("UPDATE {} SET {}, updated_at = now(), field_devices = field_devices || "
+                    "%s WHERE tenant_id = %s AND id = %s").format(sql.Identifier(table), sets),
+            [*params, Jsonb(dict.fromkeys(result.changed, ctx.device_id)), ctx.tenant_id, m.id])
+    for name in result.conflicts:
+        ctx.record_conflict(table, m.id, name, m.mid, m.base_version,
+                            row.versions.get(name, 0), as_json(name, result.changed[name]),
+                            as_json(name, row.values[name]))
+    version = ctx.version if result.changed else row.row_version
+    if result.conflicts:
+        return Verdict(m.mid, CONFLICT, "field_conflict",
+                       f"Someone else changed {', '.join(result.conflicts)} meanwhile; your "
+                       "change was applied and theirs is kept for review.", version)
+    return Verdict(m.mid, result.verdict, row_version=version)

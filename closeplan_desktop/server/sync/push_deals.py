@@ -16,7 +16,6 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from ...core.domain import money, validation
@@ -25,7 +24,7 @@ from ...core.domain.enums import SecurityEventType as Ev
 from ...core.domain.errors import CryptoError, ValidationError
 from ...core.domain.ids import is_id
 from ...core.security import crypto
-from .merge import Merge, Row, merge, versions_of
+from .merge import Assignment, Merge, Row, merge, versions_of, write_merge
 from .mutations import Mutation
 from .outcome import CONFLICT, Context, Rejected, Verdict
 
@@ -33,10 +32,6 @@ from .outcome import CONFLICT, Context, Rejected, Verdict
 GROUPS = {"title": ("title",), "status": ("status",), "value": ("value",),
           "phi": ("phi", "phi_key_version"), "created_by_id": ("created_by_id",),
           "deleted_at": ("deleted_at",)}
-# How each logical field is written: (column, SQL expression of its parameter).
-_WRITE = {"title": (("title", "%s"),), "status": (("status", "%s::deal_status"),),
-          "value": (("value", "%s"),),
-          "phi": (("phi", "%s::json"), ("phi_key_version", "%s"))}
 # Money as the outbox carries it: exact text with two places, within numeric(16, 2).
 MONEY_RE = re.compile(r"[0-9]{1,14}\.[0-9]{2}")
 NONCE_BYTES = 12
@@ -151,42 +146,20 @@ def load(ctx: Context, deal_id: str, action: AccessAction) -> Row:
     return Row(values, versions_of(versions, GROUPS), devices, row_version)
 
 
-def _write(ctx: Context, deal_id: str, row: Row, changed: dict[str, Any]) -> int:
-    """Write the changed fields; the row's version after (every row this transaction
-    writes carries its version; no result is awaited, so a pipeline runs on)."""
-    if not changed:
-        return row.row_version
-    sets: list[sql.Composable] = []
-    params: list[Any] = []
+def _assignments(changed: dict[str, Any]) -> list[Assignment]:
+    out: list[Assignment] = []
     for name, value in changed.items():
         if name == "deleted_at":
-            sets.append(sql.SQL("deleted_at = " + ("now()" if value else "NULL")))
-            continue
-        parts = value if name == "phi" else (value,)
-        for (column, expr), part in zip(_WRITE[name], parts, strict=True):
-            sets.append(sql.SQL("{} = " + expr).format(sql.Identifier(column)))
-            params.append(part)
-    query = sql.SQL("UPDATE deals SET {}, updated_at = now(), field_devices = field_devices "
-                    "|| %s WHERE tenant_id = %s AND id = %s").format(sql.SQL(", ").join(sets))
-    params += [Jsonb(dict.fromkeys(changed, ctx.device_id)), ctx.tenant_id, deal_id]
-    ctx.conn.execute(query, params)
-    return ctx.version
+            out.append(("deleted_at", "now()" if value else "NULL", ()))
+        elif name == "phi":
+            out += [("phi", "%s::json", (value[0],)), ("phi_key_version", "%s", (value[1],))]
+        else:
+            out.append((name, "%s::deal_status" if name == "status" else "%s", (value,)))
+    return out
 
 
-def _conflicts(ctx: Context, m: Mutation, row: Row, result: Merge) -> None:
-    """Last writer wins: the pushed value is on the row, the overwritten one is kept."""
-    for name in result.conflicts:
-        ctx.record_conflict("deals", m.id, name, m.mid, m.base_version,
-                            row.versions.get(name, 0), as_json(name, result.changed[name]),
-                            as_json(name, row.values[name]))
-
-
-def _verdict(m: Mutation, result: Merge, version: int) -> Verdict:
-    if result.conflicts:
-        return Verdict(m.mid, CONFLICT, "field_conflict",
-                       f"Someone else changed {', '.join(result.conflicts)} meanwhile; your "
-                       "value was applied and theirs is kept for review.", version)
-    return Verdict(m.mid, result.verdict, row_version=version)
+def _write(ctx: Context, m: Mutation, row: Row, result: Merge) -> Verdict:
+    return write_merge(ctx, "deals", m, row, result, _assignments(result.changed), as_json)
 
 
 def create(ctx: Context, m: Mutation) -> Verdict:
@@ -221,21 +194,18 @@ def update(ctx: Context, m: Mutation) -> Verdict:
         return Verdict(m.mid, CONFLICT, "deal_deleted",
                        "The deal was deleted while you edited it; your edit was not applied "
                        "and is kept for review.", row.row_version)
-    result = merge(row, clean, base, ctx.device_id)
-    version = _write(ctx, m.id, row, result.changed)
-    _conflicts(ctx, m, row, result)
+    verdict = _write(ctx, m, row, merge(row, clean, base, ctx.device_id))
     ctx.log_access(m.id, AccessAction.DEAL_UPDATE)
-    return _verdict(m, result, version)
+    return verdict
 
 
 def _set_deleted(ctx: Context, m: Mutation, deleted: bool, action: AccessAction) -> Verdict:
     row = load(ctx, m.id, action)
     result = merge(row, {"deleted_at": deleted}, m.base_version or 0, ctx.device_id)
-    version = _write(ctx, m.id, row, result.changed)
-    _conflicts(ctx, m, row, result)
+    verdict = _write(ctx, m, row, result)
     if result.changed:
         ctx.log_access(m.id, action)
-    return _verdict(m, result, version)
+    return verdict
 
 
 def delete(ctx: Context, m: Mutation) -> Verdict:

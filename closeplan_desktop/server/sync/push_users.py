@@ -22,7 +22,7 @@ from ...core.domain.enums import SecurityEventType as Ev
 from ...core.domain.enums import UserRole
 from ...core.domain.errors import ValidationError
 from ...core.domain.ids import is_id
-from .merge import Merge, Row, merge, versions_of
+from .merge import Assignment, Merge, Row, merge, versions_of, write_merge
 from .mutations import Mutation
 from .outcome import CONFLICT, HASH_WITHHELD, Context, Rejected, Verdict
 
@@ -115,38 +115,15 @@ def load(ctx: Context, m: Mutation) -> Row:
     return Row(values, versions_of(found[7], GROUPS), found[8], int(found[6]))
 
 
-def _write(ctx: Context, m: Mutation, row: Row, result: Merge) -> int:
-    """Write the changed fields and keep what they overwrote; the row's version after."""
-    if not result.changed:
-        return row.row_version
-    sets: list[sql.Composable] = []
-    params: list[Any] = []
+def _write(ctx: Context, m: Mutation, row: Row, result: Merge) -> Verdict:
+    """Write the changed fields and keep what they overwrote; the verdict."""
+    assignments: list[Assignment] = []
     for name, value in result.changed.items():
         if name == "deactivated_at":
-            sets.append(sql.SQL("deactivated_at = " + ("now()" if value else "NULL")))
-        elif name == "role":
-            sets.append(sql.SQL("role = %s::user_role"))
-            params.append(value)
+            assignments.append((name, "now()" if value else "NULL", ()))
         else:
-            sets.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
-            params.append(value)
-    query = sql.SQL("UPDATE users SET {}, updated_at = now(), field_devices = field_devices "
-                    "|| %s WHERE tenant_id = %s AND id = %s").format(sql.SQL(", ").join(sets))
-    params += [Jsonb(dict.fromkeys(result.changed, ctx.device_id)), ctx.tenant_id, m.id]
-    ctx.conn.execute(query, params)
-    for name in result.conflicts:
-        ctx.record_conflict("users", m.id, name, m.mid, m.base_version,
-                            row.versions.get(name, 0), as_json(name, result.changed[name]),
-                            as_json(name, row.values[name]))
-    return ctx.version
-
-
-def _verdict(m: Mutation, result: Merge, version: int) -> Verdict:
-    if result.conflicts:
-        return Verdict(m.mid, CONFLICT, "field_conflict",
-                       f"Someone else changed {', '.join(result.conflicts)} meanwhile; your "
-                       "change was applied and theirs is kept for review.", version)
-    return Verdict(m.mid, result.verdict, row_version=version)
+            assignments.append((name, "%s::user_role" if name == "role" else "%s", (value,)))
+    return write_merge(ctx, "users", m, row, result, assignments, as_json)
 
 
 def create(ctx: Context, m: Mutation) -> Verdict:
@@ -181,14 +158,14 @@ def update(ctx: Context, m: Mutation) -> Verdict:
             raise Rejected("last_admin", LAST_ADMIN_MESSAGE)
     if "email" in result.changed:
         _email_free(ctx, result.changed["email"])
-    version = _write(ctx, m, row, result)
+    verdict = _write(ctx, m, row, result)
     if new_role is not None:
         ctx.log_event(Ev.ROLE_CHANGED.value,
                       {"user": m.id, "from": row.values["role"], "to": new_role})
     others = sorted(set(result.changed) - {"role"})
     if others:
         ctx.log_event(USER_UPDATED, {"user": m.id, "fields": others})
-    return _verdict(m, result, version)
+    return verdict
 
 
 def deactivate(ctx: Context, m: Mutation) -> Verdict:
@@ -203,12 +180,12 @@ def deactivate(ctx: Context, m: Mutation) -> Verdict:
     if result.changed and row.values["role"] == UserRole.ADMIN.value \
             and _active_admins(ctx) <= 1:
         raise Rejected("last_admin", LAST_ADMIN_MESSAGE)
-    version = _write(ctx, m, row, result)
+    verdict = _write(ctx, m, row, result)
     if result.changed:
         ctx.conn.execute("UPDATE sessions SET revoked_at = now() WHERE tenant_id = %s AND "
                          "user_id = %s AND revoked_at IS NULL", (ctx.tenant_id, m.id))
         ctx.log_event(Ev.USER_DEACTIVATED.value, {"user": m.id})
-    return _verdict(m, result, version)
+    return verdict
 
 
 def reactivate(ctx: Context, m: Mutation) -> Verdict:
@@ -226,10 +203,10 @@ def reactivate(ctx: Context, m: Mutation) -> Verdict:
                        "deactivation stands. Reactivate again if that is still right.",
                        row.row_version)
     result = merge(row, {"deactivated_at": False}, base, ctx.device_id)
-    version = _write(ctx, m, row, result)
+    verdict = _write(ctx, m, row, result)
     if result.changed:
         ctx.log_event(Ev.USER_REACTIVATED.value, {"user": m.id})
-    return _verdict(m, result, version)
+    return verdict
 
 
 def set_password(ctx: Context, m: Mutation) -> Verdict:
@@ -238,11 +215,11 @@ def set_password(ctx: Context, m: Mutation) -> Verdict:
         _require_admin(ctx, m)
     row = load(ctx, m)
     result = merge(row, clean_fields(m.fields), m.base_version or 0, ctx.device_id)
-    version = _write(ctx, m, row, result)
+    verdict = _write(ctx, m, row, result)
     if result.changed:
         event = Ev.PASSWORD_CHANGED if m.id == ctx.user_id else Ev.PASSWORD_RESET
         ctx.log_event(event.value, {"user": m.id})
-    return _verdict(m, result, version)
+    return verdict
 
 
 def update_tenant(ctx: Context, m: Mutation) -> Verdict:
