@@ -19,11 +19,11 @@ from ..devices.registry import wipe_order
 from ..keys import signing
 from . import errors
 from .limits import BodyLimit
-from .routes import admin, audit, auth, chain, devices, health, keys, setup
+from .routes import admin, audit, auth, chain, devices, health, keys, setup, sync_push
 
 VERSION = "1"
 ROUTERS = (health.router, auth.router, setup.router, chain.router, keys.router,
-           devices.router, audit.router, admin.router)
+           devices.router, audit.router, admin.router, sync_push.router)
 
 
 def create_app(config: ServerConfig, db: Database | None = None) -> FastAPI:
