@@ -1,0 +1,36 @@
+"""Pull's order as an index: (tenant_id, row_version, id) on every table a device pulls.
+
+A pull pages through a tenant's changes in (row_version, table, id) order and resumes
+after the last (row_version, id) it sent. One transaction can stamp many rows with one
+version (an import of 50,000 deals is one push), so without the id in the index every
+page would sort all the rows of that version again; with it a page is an index range.
+The (tenant_id, row_version) indexes of 0001/0004 are a prefix of these, so they go.
+(The audit tables are not pulled this way: their indexes stay as they are.)
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-30
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+PULLED = ("users", "deals", "devices", "key_grants", "conflicts", "rejections")
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    for table in PULLED:
+        bind.exec_driver_sql(f"DROP INDEX IF EXISTS {table}_row_version_idx;\n"
+                             f"CREATE INDEX {table}_row_version_idx "
+                             f"ON {table} (tenant_id, row_version, id);")
+
+
+def downgrade() -> None:
+    raise RuntimeError("The server schema is not downgraded; restore a backup.")
