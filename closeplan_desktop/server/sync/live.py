@@ -203,8 +203,7 @@ def poll(listener: Listener, tenant_id: str, above: int, wait: float,
             left = deadline - time.monotonic()
             if result.changes or left <= 0 or waiter.closed:
                 return result
-            event.wait(left)
-            if waiter.closed:
+            if not event.wait(left) or waiter.closed:
                 return result
 
 
@@ -227,7 +226,9 @@ async def long_poll(listener: Listener, tenant_id: str, above: int, wait: float,
             left = deadline - time.monotonic()
             if result.changes or left <= 0 or waiter.closed:
                 return result
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(event.wait(), left)
+            except TimeoutError:
+                return result
             if waiter.closed:
                 return result
