@@ -24,9 +24,10 @@ FORBIDDEN_EXTERNAL = {
 NEVER_IN_CORE = (f"{ROOT}.ui", f"{ROOT}.cli", f"{ROOT}.app", f"{ROOT}.server", "PySide6")
 SERVER = f"{ROOT}.server"
 # What the server takes from the rest of the package: the domain layer (enums, errors,
-# ids, money) and the PHI envelope format. Never Qt, the window, the command line, the
-# store (SQLCipher) or the use cases (the keyring).
-SERVER_MAY_IMPORT = (SERVER, f"{ROOT}.core.domain", f"{ROOT}.core.security.crypto")
+# ids, money), the PHI envelope format and the password hash format (bcrypt). Never Qt,
+# the window, the command line, the store (SQLCipher) or the use cases (the keyring).
+SERVER_MAY_IMPORT = (SERVER, f"{ROOT}.core.domain", f"{ROOT}.core.security.crypto",
+                     f"{ROOT}.core.security.passwords")
 NEVER_IN_SERVER = ("PySide6", "sqlcipher3", "keyring", f"{ROOT}.ui", f"{ROOT}.cli",
                    f"{ROOT}.app", f"{ROOT}.core.store", f"{ROOT}.core.usecases",
                    f"{ROOT}.core.tools")

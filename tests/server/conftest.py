@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_support import Api, serve
 from pg_support import Pg, ServerDb
 
 from closeplan_desktop.server.db import admin, cluster, migrate
@@ -60,3 +61,10 @@ def server_db(pg: Pg, request: pytest.FixtureRequest) -> Iterator[ServerDb]:
     finally:
         db.close()
         admin.drop_database(pg.cluster.dsn(), name)
+
+
+@pytest.fixture(scope="module")
+def api(server_db: ServerDb) -> Iterator[Api]:
+    """The real API served on 127.0.0.1 over this module's database."""
+    with serve(server_db) as live:
+        yield live

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+import bcrypt
 import psycopg
 from psycopg.rows import TupleRow
 
@@ -45,6 +46,14 @@ def seed_sql(query: str) -> str:
     return re.sub(r"\$(\w+)", r"%(\1)s", query)
 
 
+def fake_or_real_hash(password: str | None) -> str:
+    """A bcrypt hash of `password` at cost 4 (fast tests), or a well-formed hash no
+    password matches."""
+    if password is None:
+        return "$2a$10$" + "x" * 53
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+
+
 class ServerDb:
     """One test module's database."""
 
@@ -74,9 +83,11 @@ class ServerDb:
         for db in self._pools:
             db.close()
 
-    def tenant(self, name: str, *, escrow_key: bool = True) -> Tenant:
+    def tenant(self, name: str, *, escrow_key: bool = True,
+               password: str | None = None) -> Tenant:
         """A tenant with its admin, PHI key version 1, and (by default) that key granted
-        to the server's escrow key; made as the app role inside the tenant's context."""
+        to the server's escrow key; made as the app role inside the tenant's context.
+        With `password`, the admin can sign in with it (a real bcrypt hash, cost 4)."""
         tenant_id, admin_id = new_id(), new_id()
         email = f"admin-{tenant_id}@{name.lower()}.example"
         t = Tenant(tenant_id, admin_id, email, crypto.new_key())
@@ -87,7 +98,7 @@ class ServerDb:
             conn.execute("INSERT INTO users (tenant_id, id, email, first_name, last_name, "
                          "password, role) VALUES (current_tenant_id(), %s, %s, 'Ada', "
                          "'Admin', %s, 'ADMIN')",
-                         (admin_id, email, "$2a$10$" + "x" * 53))
+                         (admin_id, email, fake_or_real_hash(password)))
             conn.execute("INSERT INTO phi_keys (tenant_id, version, state) "
                          "VALUES (current_tenant_id(), 1, 'ACTIVE')")
             if escrow_key:
@@ -117,3 +128,25 @@ class ServerDb:
                           None if phi is None else t.key_version, t.admin_id))
         t.deals.append(deal_id)
         return deal_id
+
+    def user(self, t: Tenant, *, role: str = "USER", password: str | None = None,
+             email: str | None = None) -> tuple[str, str]:
+        """A user of `t` (id, email), able to sign in with `password` when given."""
+        user_id = new_id()
+        email = email or f"user-{user_id}@{t.id}.example"
+        with self.app() as conn:
+            conn.execute("SELECT set_tenant_context(%s)", (t.id,))
+            conn.execute("INSERT INTO users (tenant_id, id, email, first_name, last_name, "
+                         "password, role) VALUES (current_tenant_id(), %s, %s, 'Sam', 'Sales',"
+                         " %s, %s)", (user_id, email, fake_or_real_hash(password), role))
+        return user_id, email
+
+    def device(self, t: Tenant, user_id: str, status: str = "ACTIVE") -> str:
+        """A device of `user_id` in `status` (made directly; enrolment is tested apart)."""
+        device_id = new_id()
+        with self.app() as conn:
+            conn.execute("SELECT set_tenant_context(%s)", (t.id,))
+            conn.execute("INSERT INTO devices (tenant_id, id, user_id, name, status) "
+                         "VALUES (current_tenant_id(), %s, %s, 'Laptop', %s)",
+                         (device_id, user_id, status))
+        return device_id

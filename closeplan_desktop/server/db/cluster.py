@@ -72,6 +72,20 @@ class Cluster:
         if os.geteuid() == 0:
             shutil.chown(path, SERVER_OS_USER, SERVER_OS_USER)
 
+    def check_reachable(self) -> None:
+        """Refuse, with a clear message, a folder the server's OS user cannot reach (as
+        root, a cluster under /root cannot work: PostgreSQL runs as `postgres`)."""
+        if os.geteuid() != 0:
+            return
+        parent = self.root.parent
+        while not parent.exists():
+            parent = parent.parent
+        r = subprocess.run([*self._as_server_user(), "test", "-x", str(parent)],
+                           capture_output=True, check=False, timeout=30)
+        if r.returncode != 0:
+            raise ClusterError(f"PostgreSQL runs as the '{SERVER_OS_USER}' OS user, which "
+                               f"cannot reach {parent}: choose a folder it can (--data).")
+
     def _run(self, *args: str, timeout: float = 120) -> None:
         cmd = [*self._as_server_user(), *args]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
@@ -85,6 +99,7 @@ class Cluster:
         if not available():
             raise ClusterError(f"PostgreSQL 15 is not installed (no initdb in {pg_bin()}); "
                                "install the Debian package postgresql-15.")
+        self.check_reachable()
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o700)
         self.give_to_server_user(self.root)
