@@ -18,7 +18,7 @@ from closeplan_desktop.server.db import migrate
 from closeplan_desktop.server.db.admin import APP_ROLE, OWNER_ROLE
 
 # Tables that are not tenant tables: the API's role must have no privilege on them.
-CLOSED = {"alembic_version", "email_directory"}
+CLOSED = {"alembic_version", "email_directory", "server_chain_heads"}
 POLICY = "(tenant_id = current_tenant_id())"
 PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER"
 

@@ -17,10 +17,10 @@ from ..config import ServerConfig
 from ..db.pool import Database
 from . import errors
 from .limits import BodyLimit
-from .routes import auth, health, setup
+from .routes import auth, chain, health, setup
 
 VERSION = "1"
-ROUTERS = (health.router, auth.router, setup.router)
+ROUTERS = (health.router, auth.router, setup.router, chain.router)
 
 
 def create_app(config: ServerConfig, db: Database | None = None) -> FastAPI:
