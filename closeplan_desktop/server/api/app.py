@@ -17,10 +17,10 @@ from ..config import ServerConfig
 from ..db.pool import Database
 from . import errors
 from .limits import BodyLimit
-from .routes import auth, chain, health, setup
+from .routes import auth, chain, health, setup, sync_pull
 
 VERSION = "1"
-ROUTERS = (health.router, auth.router, setup.router, chain.router)
+ROUTERS = (health.router, auth.router, setup.router, chain.router, sync_pull.router)
 
 
 def create_app(config: ServerConfig, db: Database | None = None) -> FastAPI:
@@ -32,9 +32,11 @@ def create_app(config: ServerConfig, db: Database | None = None) -> FastAPI:
         own = db is None
         app.state.db = db or Database(config.dsn, min_size=config.pool_min,
                                       max_size=config.pool_max)
+        sync_pull.start(app, config.dsn)  # this process's LISTEN for long-polling pulls
         try:
             yield
         finally:
+            sync_pull.stop(app)
             if own:
                 app.state.db.close()
 

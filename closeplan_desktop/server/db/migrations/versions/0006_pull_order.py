@@ -7,8 +7,8 @@ page would sort all the rows of that version again; with it a page is an index r
 The (tenant_id, row_version) indexes of 0001/0004 are a prefix of these, so they go.
 (The audit tables are not pulled this way: their indexes stay as they are.)
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-30
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
