@@ -28,7 +28,7 @@ from ..db.pool import Connection, Database
 from ..errors import bad_request, forbidden
 from . import pull_cursor
 from .pull_cursor import PullPosition
-from .pull_shapes import BY_NAME, SHAPES, Shape, scope_params
+from .pull_shapes import BY_NAME, BY_RANK, SHAPES, Shape, scope_params
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 1000
@@ -143,12 +143,11 @@ def pull(conn: Connection, caller: Caller, cursor: str | None = None,
     rows = conn.execute(pull_sql(caller, pos, limit), params).fetchall()
     up_to_date = len(rows) <= limit
     rows = rows[:limit]
-    names = [s.table for s in SHAPES]
     counts: dict[str, int] = {}
     for row in rows:
-        counts[names[row[1]]] = counts.get(names[row[1]], 0) + 1
+        counts[BY_RANK[row[1]]] = counts.get(BY_RANK[row[1]], 0) + 1
     end = (PullPosition(checkpoint) if up_to_date
-           else PullPosition(int(rows[-1][0]), names[rows[-1][1]], str(rows[-1][2])))
+           else PullPosition(int(rows[-1][0]), BY_RANK[rows[-1][1]], str(rows[-1][2])))
     return PullPage(checkpoint, [r[3] for r in rows], pull_cursor.encode_pull(caller, end),
                     up_to_date, counts)
 

@@ -150,3 +150,4 @@ TABLE_RANK = {name: i for i, name in enumerate(
     ("tenants", "users", "phi_keys", "devices", "key_grants", "deals", "conflicts",
      "rejections"))}
 BY_NAME = {s.table: s for s in SHAPES}
+BY_RANK = {s.rank: s.table for s in SHAPES}
