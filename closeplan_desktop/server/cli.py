@@ -16,6 +16,7 @@ stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import hashlib
 import ipaddress
@@ -99,7 +100,8 @@ def _serve(config: ServerConfig, host: str, port: int, cert: str | None = None,
                                            ssl_keyfile=key, log_level="info",
                                            server_header=False))
     end_waits_on_shutdown(server, app)  # a long-polling pull must not hold up a stop
-    server.run()
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl+C is a clean stop
+        server.run()
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
