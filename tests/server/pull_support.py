@@ -34,15 +34,6 @@ def add_user(db: ServerDb, t: Tenant, role: str = "USER") -> str:
     return user_id
 
 
-def add_device(db: ServerDb, t: Tenant, user_id: str) -> str:
-    device_id = new_id()
-    with in_tenant(db, t) as conn:
-        conn.execute("INSERT INTO devices (tenant_id, id, user_id, name, status, "
-                     "sign_public_key, kem_public_key) VALUES (current_tenant_id(), %s, %s, "
-                     "'Laptop', 'ACTIVE', %s, %s)", (device_id, user_id, b"s" * 32, b"k" * 32))
-    return device_id
-
-
 def add_grant(db: ServerDb, t: Tenant, kind: str, grantee: str) -> str:
     grant_id = new_id()
     with in_tenant(db, t) as conn:
@@ -78,7 +69,7 @@ def caller(t: Tenant, user_id: str, device_id: str | None, role: str = "USER") -
 
 def admin_caller(db: ServerDb, t: Tenant) -> Caller:
     """`t`'s admin on a device of theirs."""
-    return caller(t, t.admin_id, add_device(db, t, t.admin_id), "ADMIN")
+    return caller(t, t.admin_id, db.device(t, t.admin_id), "ADMIN")
 
 
 def key_of(change: dict[str, Any]) -> tuple[str, str]:

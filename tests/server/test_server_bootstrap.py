@@ -14,7 +14,6 @@ from pg_support import ServerDb, Tenant
 from pull_support import (
     HASH,
     Client,
-    add_device,
     add_grant,
     add_user,
     admin_caller,
@@ -111,7 +110,7 @@ def test_every_row_once_first_screen_first_then_a_checkpoint_to_pull_from(
 def test_a_user_device_bootstrap_has_no_devices_no_hashes_no_others_grants(
         server_db: ServerDb, big: Tenant) -> None:
     user = add_user(server_db, big)
-    mine, other = add_device(server_db, big, user), add_device(server_db, big, user)
+    mine, other = server_db.device(big, user), server_db.device(big, user)
     own = add_grant(server_db, big, "DEVICE", mine)
     add_grant(server_db, big, "DEVICE", other)
     lines = stream(server_db, caller(big, user, mine))

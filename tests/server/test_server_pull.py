@@ -13,7 +13,6 @@ from pull_support import (
     HASH,
     Client,
     add_conflict,
-    add_device,
     add_grant,
     add_rejection,
     add_user,
@@ -37,7 +36,7 @@ def world(server_db: ServerDb) -> dict[str, object]:
     rejections of several devices) and tenant B with rows of its own."""
     a, b = server_db.tenant("Alpha"), server_db.tenant("Beta")
     user = add_user(server_db, a)
-    mine, other = add_device(server_db, a, user), add_device(server_db, a, user)
+    mine, other = server_db.device(a, user), server_db.device(a, user)
     admin = admin_caller(server_db, a)
     deal = server_db.deal(a, {"patient_name": "Jane Roe", "mrn": "12345678"}, value="1234.56")
     server_db.deal(a, None, title='Quotes " and \\ back\nslash', value="0.10")
@@ -50,7 +49,7 @@ def world(server_db: ServerDb) -> dict[str, object]:
     rejections = {"mine": add_rejection(server_db, a, mine),
                   "other": add_rejection(server_db, a, other)}
     b_user = add_user(server_db, b)
-    b_device = add_device(server_db, b, b_user)
+    b_device = server_db.device(b, b_user)
     server_db.deal(b, {"patient_name": "Other Tenant"})
     return {"a": a, "b": b, "user": user, "mine": mine, "other": other, "admin": admin,
             "deal": deal, "grants": grants, "conflicts": conflicts, "rejections": rejections,

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from api_support import Api, LiveServer, serve
 from pg_support import ServerDb, Tenant
-from pull_support import HASH, add_device, add_user, committed, in_tenant, key_of
+from pull_support import HASH, add_user, committed, in_tenant, key_of
 
 from closeplan_desktop.server.api.app import create_app
 from closeplan_desktop.server.config import ServerConfig
@@ -35,7 +35,7 @@ def acme(server_db: ServerDb) -> Tenant:
 
 def device_token(api: Api, db: ServerDb, t: Tenant) -> dict[str, str]:
     """Sign in as `t`'s admin on a new ACTIVE device: the request headers."""
-    device = add_device(db, t, t.admin_id)
+    device = db.device(t, t.admin_id)
     return api.auth(api.sign_in(t.admin_email, PASSWORD, device)["access_token"])
 
 
