@@ -255,3 +255,21 @@ def test_pull_refuses_to_run_outside_its_snapshot(server_db: ServerDb,
     with server_db.pool().transaction(who.tenant_id, who.user_id) as conn, \
             pytest.raises(RuntimeError, match="REPEATABLE READ"):
         pull.pull(conn, who)
+
+
+def test_queries_under_rls_may_run_in_parallel_and_workers_keep_the_tenant(
+        server_db: ServerDb, world: dict[str, object]) -> None:
+    """current_tenant_id() is PARALLEL SAFE (0006): RLS no longer rules out parallel
+    plans, and the workers see the leader's tenant context (their rows, no others)."""
+    a = world["a"]
+    assert isinstance(a, Tenant)
+    with in_tenant(server_db, a) as conn:
+        conn.execute("SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0; "
+                     "SET LOCAL min_parallel_table_scan_size = 0; "
+                     "SET LOCAL max_parallel_workers_per_gather = 2; "
+                     "SET LOCAL enable_indexscan = off; SET LOCAL enable_indexonlyscan = off; "
+                     "SET LOCAL enable_bitmapscan = off")  # a small table, read in parallel
+        plan = "\n".join(r[0] for r in conn.execute("EXPLAIN SELECT count(*) FROM deals"))
+        counted = conn.execute("SELECT count(*) FROM deals").fetchone()
+    assert "Gather" in plan
+    assert counted == (len(committed(server_db, a)),)
