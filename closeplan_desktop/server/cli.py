@@ -16,6 +16,7 @@ stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import hashlib
 import ipaddress
@@ -92,9 +93,15 @@ def _serve(config: ServerConfig, host: str, port: int, cert: str | None = None,
     import uvicorn  # only the commands that serve need it loaded
 
     from .api.app import create_app
+    from .api.routes.sync_pull import end_waits_on_shutdown
 
-    uvicorn.run(create_app(config), host=host, port=port, ssl_certfile=cert,
-                ssl_keyfile=key, log_level="info", server_header=False)
+    app = create_app(config)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, ssl_certfile=cert,
+                                           ssl_keyfile=key, log_level="info",
+                                           server_header=False))
+    end_waits_on_shutdown(server, app)  # a long-polling pull must not hold up a stop
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl+C is a clean stop
+        server.run()
 
 
 def cmd_serve(args: argparse.Namespace) -> None:

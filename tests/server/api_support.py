@@ -18,6 +18,7 @@ import uvicorn
 from pg_support import ServerDb
 
 from closeplan_desktop.server.api.app import create_app
+from closeplan_desktop.server.api.routes.sync_pull import end_waits_on_shutdown
 from closeplan_desktop.server.config import ServerConfig
 
 
@@ -34,6 +35,7 @@ class LiveServer:
         self.port = free_port()
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
                                                     log_level="warning", lifespan="on"))
+        end_waits_on_shutdown(self.server, app)
         self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
 
     @property

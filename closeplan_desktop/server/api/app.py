@@ -19,11 +19,12 @@ from ..devices.registry import wipe_order
 from ..keys import signing
 from . import errors
 from .limits import BodyLimit
-from .routes import admin, audit, auth, chain, devices, health, keys, setup, sync_push
+from .routes import admin, audit, auth, chain, devices, health, keys, setup, sync_pull, sync_push
 
 VERSION = "1"
 ROUTERS = (health.router, auth.router, setup.router, chain.router, keys.router,
-           devices.router, audit.router, admin.router, sync_push.router)
+           devices.router, audit.router, admin.router, sync_push.router,
+           sync_pull.router)
 
 
 def create_app(config: ServerConfig, db: Database | None = None) -> FastAPI:
@@ -35,9 +36,11 @@ def create_app(config: ServerConfig, db: Database | None = None) -> FastAPI:
         own = db is None
         app.state.db = db or Database(config.dsn, min_size=config.pool_min,
                                       max_size=config.pool_max)
+        sync_pull.start(app, config.dsn)  # this process's LISTEN for long-polling pulls
         try:
             yield
         finally:
+            sync_pull.stop(app)
             if own:
                 app.state.db.close()
 

@@ -1,0 +1,380 @@
+"""ClosePlan server sync benchmark (issue 11): pull pages, the bootstrap stream, long-poll
+latency and the cost of row-level security, on a private PostgreSQL 15 cluster.
+
+    .venv/bin/python tests/benchmarks/sync_bench.py [--deals 1000000] [--out DIR]
+
+It makes a cluster in a temporary folder, migrates it, and builds one tenant of
+`--deals` deals as the app role under RLS (INSERT ... SELECT generate_series, 50,000
+rows per transaction, so many rows share a version; ids in creation order as the
+desktop makes them; a third with a PHI envelope). Then it measures, and reports median
+and p95 (rates: median and best) beside each target, as a table and OUT/sync_bench.json:
+
+- a pull page of 1,000 changes (snapshot, query, JSON body), walking from zero;
+- the bootstrap stream of the whole tenant, in the server (bytes produced) and over
+  HTTP (uvicorn on 127.0.0.1, httpx reading the stream);
+- a change committed by one connection seen by a long-polling other (the listener and
+  the long-poll loop the route uses);
+- RLS overhead: the same SQL as the app role under RLS and as a superuser (no RLS; the
+  statements carry an explicit tenant filter anyway), interleaved, as a ratio.
+
+No figure is asserted anywhere: test_sync_bench_smoke.py only checks they are produced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "server"))
+
+from bench import fmt, log, machine, stats  # noqa: E402
+
+from closeplan_desktop.core.domain.ids import new_id  # noqa: E402
+from closeplan_desktop.server.caller import Caller  # noqa: E402
+from closeplan_desktop.server.db import admin, cluster, migrate  # noqa: E402
+from closeplan_desktop.server.db.pool import Database  # noqa: E402
+from closeplan_desktop.server.sync import bootstrap, live, pull, pull_cursor  # noqa: E402
+from closeplan_desktop.server.sync.pull_cursor import PullPosition  # noqa: E402
+from closeplan_desktop.server.sync.pull_shapes import BY_NAME, scope_params  # noqa: E402
+
+BATCH = 50_000
+PASSWORD = "bench sync password 2026"
+
+# name: (label, unit, target, statistic the target is about)
+FIGURES: dict[str, tuple[str, str, float | None, str]] = {
+    "pull_page": ("pull page of 1,000 changes", "ms", 50, "p95"),
+    "bootstrap_rate": ("bootstrap stream, in the server", "deals/s", 150_000, "median"),
+    "bootstrap_http_rate": ("bootstrap stream over HTTP (uvicorn + httpx)", "deals/s", None,
+                            "median"),
+    "live_latency": ("commit seen by a long-polling pull", "ms", 1000, "p95"),
+    "rls_pull_page": ("RLS: pull page query", "ms", None, "median"),
+    "rls_first_page": ("RLS: bootstrap's first page of deals", "ms", None, "median"),
+    "rls_checkpoint": ("RLS: checkpoint hash of the deals", "ms", None, "median"),
+    "rls_stream": ("RLS: 100,000 deal lines by id", "ms", None, "median"),
+}
+RLS = ("rls_pull_page", "rls_first_page", "rls_checkpoint", "rls_stream")
+
+
+def build(app_dsn: str, n: int) -> tuple[str, str]:
+    """A tenant of `n` deals made as the app role; returns (tenant id, admin id)."""
+    import bcrypt
+
+    tenant_id, admin_id = new_id(), new_id()
+    digest = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+    with psycopg.connect(app_dsn) as conn:
+        conn.execute("SELECT set_tenant_context(%s)", (tenant_id,))
+        conn.execute("INSERT INTO tenants (id, name, domain) VALUES (%s, 'Bench Sync', "
+                     "'bench-sync.example')", (tenant_id,))
+        conn.execute("INSERT INTO users (tenant_id, id, email, first_name, last_name, password, "
+                     "role) VALUES (%s, %s, 'admin@bench-sync.example', 'Dana', 'Whitfield', "
+                     "%s, 'ADMIN')", (tenant_id, admin_id, digest))
+        conn.execute("INSERT INTO phi_keys (tenant_id, version, state) VALUES (%s, 1, 'ACTIVE')",
+                     (tenant_id,))
+        conn.commit()
+        t0 = time.perf_counter()
+        for start in range(0, n, BATCH):
+            conn.execute("SELECT set_tenant_context(%s)", (tenant_id,))
+            conn.execute("""
+INSERT INTO deals (tenant_id, id, title, status, value, phi, phi_key_version, created_by_id,
+                   created_at, updated_at)
+SELECT current_tenant_id(), 'cb' || lpad(g::text, 23, '0'),
+       'Deal ' || g || ' ' || (ARRAY['infusion pumps', 'cardiology suite', 'dialysis unit',
+                                     'MRI scanner', 'patient monitoring'])[1 + g %% 5],
+       (ARRAY['DRAFT', 'ACTIVE', 'CLOSED_WON', 'CLOSED_LOST'])[1 + g %% 4]::deal_status,
+       (g %% 100000) * 12.5 + 0.25,
+       CASE WHEN g %% 3 = 0 THEN json_build_object(
+           'v', 1, 'k', 1,
+           'n', encode(substr(decode(md5(%(t)s || g::text), 'hex'), 1, 12), 'base64'),
+           'c', translate(encode(decode(repeat(md5(g::text), 5), 'hex'), 'base64'), E'\\n', ''))
+       END,
+       CASE WHEN g %% 3 = 0 THEN 1 END, %(a)s,
+       now() - (%(n)s::int - g) * interval '1 minute',
+       now() - (%(n)s::int - g) * interval '1 minute'
+FROM generate_series(%(lo)s::int, %(hi)s::int) g""", {"t": tenant_id, "a": admin_id, "n": n,
+                                            "lo": start + 1, "hi": min(n, start + BATCH)})
+            conn.commit()
+            done = min(n, start + BATCH)
+            log(f"  {done:,} deals ({done / (time.perf_counter() - t0):,.0f}/s)")
+    return tenant_id, admin_id
+
+
+def add_device(app_dsn: str, tenant_id: str, user_id: str) -> str:
+    device_id = new_id()
+    with psycopg.connect(app_dsn) as conn:
+        conn.execute("SELECT set_tenant_context(%s)", (tenant_id,))
+        conn.execute("INSERT INTO devices (tenant_id, id, user_id, name, status) "
+                     "VALUES (%s, %s, %s, 'Bench laptop', 'ACTIVE')", (tenant_id, device_id,
+                                                                       user_id))
+    return device_id
+
+
+def timed_ms(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1000
+
+
+def pull_pages(db: Database, who: Caller, pages: int) -> list[float]:
+    samples: list[float] = []
+    cursor: str | None = None
+    while len(samples) < pages:
+        box: list[pull.PullPage] = []
+
+        def one(cursor: str | None = cursor, box: list[pull.PullPage] = box) -> None:
+            with pull.snapshot(db, who) as conn:
+                page = pull.pull(conn, who, cursor, 1000)
+                page.to_json()
+                box.append(page)
+
+        samples.append(timed_ms(one))
+        cursor = box[0].cursor
+        if box[0].up_to_date:
+            break
+    return samples
+
+
+def bootstrap_rates(db: Database, who: Caller, n: int, repeat: int) -> list[float]:
+    rates = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        size = sum(len(chunk) for chunk in bootstrap.open_bootstrap(db, who))
+        rates.append(n / (time.perf_counter() - t0))
+        log(f"  bootstrap: {rates[-1]:,.0f} deals/s, {size / 1e6:,.0f} MB")
+    return rates
+
+
+def bootstrap_http_rates(app_dsn: str, tenant_id: str, admin_id: str, n: int,
+                         repeat: int) -> list[float]:
+    import httpx
+    from api_support import LiveServer
+
+    from closeplan_desktop.server.api.app import create_app
+    from closeplan_desktop.server.config import ServerConfig
+
+    device = add_device(app_dsn, tenant_id, admin_id)
+    live_server = LiveServer(create_app(ServerConfig(dsn=app_dsn, pool_min=1, pool_max=4)))
+    live_server.start()
+    rates = []
+    try:
+        with httpx.Client(base_url=live_server.url, timeout=120) as http:
+            r = http.post("/v1/auth/sign-in", json={"email": "admin@bench-sync.example",
+                                                     "password": PASSWORD, "device_id": device})
+            r.raise_for_status()
+            auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                size = 0
+                with http.stream("GET", "/v1/sync/bootstrap", headers=auth) as resp:
+                    resp.raise_for_status()
+                    for chunk in resp.iter_bytes(1 << 20):
+                        size += len(chunk)
+                rates.append(n / (time.perf_counter() - t0))
+                log(f"  bootstrap over HTTP: {rates[-1]:,.0f} deals/s, {size / 1e6:,.0f} MB")
+    finally:
+        live_server.stop()
+    return rates
+
+
+def live_latencies(app_dsn: str, db: Database, who: Caller, repeat: int) -> list[float]:
+    listener = live.Listener(app_dsn)
+    listener.start()
+    samples: list[float] = []
+    try:
+        with psycopg.connect(app_dsn) as writer:
+            for i in range(repeat):
+                with pull.snapshot(db, who) as conn:
+                    start = pull.checkpoint_of(conn, who)
+                cursor = pull_cursor.encode_pull(who, PullPosition(start))
+                seen: list[float] = []
+
+                def look(cursor: str = cursor) -> pull.PullPage:
+                    with pull.snapshot(db, who) as conn:
+                        return pull.pull(conn, who, cursor, 1000)
+
+                def wait(start: int = start, look: Callable[[], pull.PullPage] = look,
+                         seen: list[float] = seen) -> None:
+                    page = live.poll(listener, who.tenant_id, start, 10.0, look)
+                    if page.changes:
+                        seen.append(time.perf_counter())
+
+                th = threading.Thread(target=wait)
+                th.start()
+                while listener.waiting < 1:
+                    time.sleep(0.001)
+                time.sleep(0.05)
+                writer.execute("SELECT set_tenant_context(%s)", (who.tenant_id,))
+                writer.execute("UPDATE deals SET title = %s WHERE id = 'cb' || lpad('7', 23, '0')",
+                               (f"Live {i}",))
+                writer.commit()
+                committed = time.perf_counter()
+                th.join(15)
+                if seen:
+                    samples.append(max(0.0, (seen[0] - committed) * 1000))
+    finally:
+        listener.close()
+    return samples
+
+
+def rls_pairs(admin_dsn: str, app_dsn: str, who: Caller, repeat: int) -> dict[str, Any]:
+    """Each query as the app role under RLS and as a superuser, interleaved."""
+    params: dict[str, Any] = {**scope_params(who)}
+    deals = BY_NAME["deals"]
+    with psycopg.connect(admin_dsn) as su:
+        checkpoint = int(su.execute("SELECT sync_version FROM tenants WHERE id = %s",
+                                    (who.tenant_id,)).fetchone()[0])  # type: ignore[index]
+        middle = su.execute("SELECT row_version, id FROM deals WHERE tenant_id = %s ORDER BY "
+                            "row_version, id OFFSET (SELECT count(*) / 2 FROM deals WHERE "
+                            "tenant_id = %s) LIMIT 1", (who.tenant_id, who.tenant_id)).fetchone()
+    assert middle is not None
+    pos = PullPosition(int(middle[0]), "deals", str(middle[1]))
+    queries = {
+        "rls_pull_page": (pull.pull_sql(who, pos, 1000),
+                          {**params, "after_version": pos.version, "after_key": pos.key,
+                           "checkpoint": checkpoint}),
+        "rls_first_page": (f"SELECT {deals.line_sql()} FROM deals WHERE {deals.scope_sql(who)} "
+                           "AND deleted_at IS NULL ORDER BY updated_at DESC, id DESC LIMIT 200",
+                           params),
+        "rls_checkpoint": ("SELECT count(*), sum(('x' || left(md5('deals:' || id || ':' || "
+                           "row_version::text), 16))::bit(64)::bigint) FROM deals WHERE "
+                           f"{deals.scope_sql(who)}", params),
+        "rls_stream": (f"SELECT {deals.line_sql()} FROM deals WHERE {deals.scope_sql(who)} "
+                       "ORDER BY tenant_id, id LIMIT 100000", params),
+    }
+    out: dict[str, Any] = {}
+    with psycopg.connect(app_dsn, autocommit=True) as app, \
+            psycopg.connect(admin_dsn, autocommit=True) as su:
+        for name, (sql, args) in queries.items():
+            rls, plain = [], []
+            for _ in range(repeat):
+                with app.transaction():
+                    app.execute("SELECT set_tenant_context(%s), set_config('TimeZone', 'UTC', "
+                                "true)", (who.tenant_id,))
+                    rls.append(timed_ms(lambda sql=sql, args=args: app.execute(sql, args)
+                                        .fetchall()))
+                with su.transaction():
+                    su.execute("SELECT set_config('TimeZone', 'UTC', true)")
+                    plain.append(timed_ms(lambda sql=sql, args=args: su.execute(sql, args)
+                                          .fetchall()))
+            out[name] = {"rls": stats(rls), "plain": stats(plain),
+                         "ratio": statistics_ratio(rls, plain)}
+            log(f"  {name}: {out[name]['ratio']:.2f}x")
+    return out
+
+
+def statistics_ratio(a: list[float], b: list[float]) -> float:
+    return stats(a)["median"] / max(stats(b)["median"], 1e-9)
+
+
+def rate_stats(rates: list[float]) -> dict[str, float]:
+    return {"median": sorted(rates)[len(rates) // 2], "best": max(rates),
+            "worst": min(rates), "n": len(rates)}
+
+
+def load() -> str:
+    """The machine's load averages (1, 5, 15 min): other work shares its cores."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = ["| figure | unit | target | median / p95 (rates: median / best) | RLS ratio |",
+             "|---|---|---|---|---|"]
+    for name, (label, unit, target, which) in FIGURES.items():
+        fig = result["figures"].get(name)
+        if fig is None:
+            continue
+        tgt = "–" if target is None else (f"{which} ≥ {fmt(target, unit)}" if unit == "deals/s"
+                                          else f"{which} ≤ {fmt(target, unit)}")
+        if name in RLS:
+            cell = (f"{fmt(fig['rls']['median'], unit)} / {fmt(fig['rls']['p95'], unit)} "
+                    f"(superuser {fmt(fig['plain']['median'], unit)})")
+            ratio = f"{fig['ratio']:.2f}x"
+        elif unit == "deals/s":
+            cell, ratio = f"{fmt(fig['median'], unit)} / {fmt(fig['best'], unit)}", "–"
+        else:
+            cell, ratio = f"{fmt(fig['median'], unit)} / {fmt(fig['p95'], unit)}", "–"
+        lines.append(f"| {label} | {unit} | {tgt} | {cell} | {ratio} |")
+    over = result.get("rls_overhead")
+    lines.append(f"| RLS overhead (geometric mean of the ratios) | x | ≤ 1.3x | – | "
+                 f"{'–' if over is None else f'{over:.2f}x'} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--deals", type=int, default=1_000_000)
+    p.add_argument("--out", default=str(HERE / "out"))
+    p.add_argument("--pages", type=int, default=300, help="pull pages to time")
+    p.add_argument("--bootstraps", type=int, default=3, help="bootstrap streams to time")
+    p.add_argument("--live", type=int, default=30, help="long-poll samples")
+    p.add_argument("--repeat", type=int, default=15, help="repetitions of each RLS query")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="closeplan-sync-bench-"))
+    c = cluster.Cluster(root)
+    result: dict[str, Any] = {
+        "date": datetime.date.today().isoformat(), "machine": machine(),
+        "command": "python tests/benchmarks/sync_bench.py " + " ".join(argv or sys.argv[1:]),
+        "deals": args.deals, "figures": {}}
+    try:
+        c.init({**cluster.FAST_SETTINGS})
+        c.start()
+        try:
+            admin.ensure_roles(c.dsn())
+            admin.create_database(c.dsn(), "bench")
+            migrate.upgrade(c.dsn("bench"))
+            app_dsn, admin_dsn = c.dsn("bench", user=admin.APP_ROLE), c.dsn("bench")
+            log(f"building {args.deals:,} deals as the app role (load {load()})")
+            tenant_id, admin_id = build(app_dsn, args.deals)
+            with psycopg.connect(admin_dsn, autocommit=True) as su:
+                su.execute("VACUUM ANALYZE")
+            who = Caller(tenant_id, admin_id, "ADMIN", new_id(),
+                         add_device(app_dsn, tenant_id, admin_id))
+            figs = result["figures"]
+            with Database(app_dsn, min_size=1, max_size=4) as db:
+                log(f"pull pages (load {load()})")
+                figs["pull_page"] = stats(pull_pages(db, who, args.pages))
+                log(f"bootstrap (load {load()})")
+                figs["bootstrap_rate"] = rate_stats(
+                    bootstrap_rates(db, who, args.deals, args.bootstraps))
+                figs["bootstrap_http_rate"] = rate_stats(bootstrap_http_rates(
+                    app_dsn, tenant_id, admin_id, args.deals, args.bootstraps))
+                log(f"long-poll latency (load {load()})")
+                figs["live_latency"] = stats(live_latencies(app_dsn, db, who, args.live))
+            log(f"RLS overhead (load {load()})")
+            figs.update(rls_pairs(admin_dsn, app_dsn, who, args.repeat))
+            ratios = [figs[n]["ratio"] for n in RLS]
+            result["rls_overhead"] = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+            result["load_after"] = load()
+        finally:
+            c.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    (out / "sync_bench.json").write_text(json.dumps(result, indent=1))
+    print(table(result))
+    (out / "sync_bench.md").write_text(table(result) + "\n")
+    log(f"wrote {out / 'sync_bench.json'} and {out / 'sync_bench.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    sys.exit(main())
