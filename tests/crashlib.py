@@ -13,6 +13,7 @@ import csv
 import json
 import os
 import random
+import select
 import signal
 import time
 from collections.abc import Callable
@@ -67,6 +68,7 @@ def child(path: Path, email: str, password: str, seed: int, out_fd: int,
 
     ws = workspace.open_workspace(path)
     s = auth.sign_in(ws, email, password)
+    say("R")  # open and signed in: the writes start
     n = 0
     while True:
         n += 1
@@ -206,6 +208,26 @@ def _check_export(path: Path, outcome: Outcome, committed: bool) -> None:
         outcome.problems.append(f"temporary export files left: {leftovers}")
 
 
+OPEN_KILLS = 0.2
+READY_TIMEOUT = 120.0
+
+
+def _until_ready(fd: int, timeout: float) -> bytes:
+    """What the child wrote up to and including its ready line (or until it died or the
+    timeout passed)."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while b"R\n" not in data and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def crash_loop(path: Path, email: str, password: str, kills: int, seed: int,
                export_dir: Path, max_delay: float = 0.8,
                on_kill: Callable[[int, Outcome], None] | None = None) -> Outcome:
@@ -223,11 +245,15 @@ def crash_loop(path: Path, email: str, password: str, kills: int, seed: int,
                 os.write(write_fd, f"E\t{type(exc).__name__}: {exc}\n".encode())
             os._exit(3)
         os.close(write_fd)
+        # Most kills land among the writes: the delay starts once the child has opened
+        # the workspace, so a loaded machine (a slow open) still sees writes cut. One in
+        # five counts from the fork and may cut the open itself.
+        head = b"" if rng.random() < OPEN_KILLS else _until_ready(read_fd, READY_TIMEOUT)
         time.sleep(rng.uniform(0.05, max_delay))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        with os.fdopen(read_fd) as fh:
-            text = fh.read()
+        with os.fdopen(read_fd, "rb") as fh:
+            text = (head + fh.read()).decode()
         journal = Journal()
         journal.feed(text)
         outcome.kills += 1
