@@ -113,6 +113,12 @@ def cmd_serve(args: argparse.Namespace) -> None:
         if f and not Path(f).is_file():
             raise CommandError(f"TLS file not found: {f}")
     signing_key = args.signing_key or os.environ.get("CLOSEPLAN_SIGNING_KEY")
+    if not signing_key:
+        # Without it no receipt, wipe order or enrolment could be signed: refuse to start
+        # rather than answer 503 to the first device that needs one.
+        raise CommandError("The server needs its signing key: pass --signing-key FILE or set "
+                           "CLOSEPLAN_SIGNING_KEY (the file is made on first start; keep it "
+                           "out of the database and back it up).")
     config = ServerConfig(dsn=dsn, pool_max=args.pool_size,
                           signing_key_file=Path(signing_key) if signing_key else None)
     _check_database(dsn)

@@ -21,6 +21,8 @@ import pytest
 from api_support import Api, free_port
 from pg_support import ServerDb
 
+from closeplan_desktop.server.keys import signing
+
 PASSWORD = "correct horse battery staple 42"
 # Refused before anything binds: serving off loopback needs TLS.
 ANY_ADDRESS = "0.0.0.0"  # noqa: S104
@@ -30,10 +32,15 @@ def server_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "closeplan_desktop.server.cli", *args]
 
 
+KEY_DIR = Path(tempfile.mkdtemp(prefix="closeplan-signing-"))
+SIGNING_KEY = str(KEY_DIR / "signing.key")
+
+
 def run(*args: str, stdin: str = "", env: dict[str, str] | None = None
         ) -> subprocess.CompletedProcess[str]:
+    base = {**os.environ, "CLOSEPLAN_SIGNING_KEY": SIGNING_KEY}
     return subprocess.run(server_cmd(*args), input=stdin, capture_output=True, text=True,
-                          timeout=120, check=False, env={**os.environ, **(env or {})})
+                          timeout=120, check=False, env={**base, **(env or {})})
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[str], seconds: float = 90) -> None:
@@ -70,6 +77,7 @@ def process(*args: str, env: dict[str, str] | None = None) -> Iterator[subproces
     (("serve", "--host", ANY_ADDRESS, "--dsn", "dbname=x"), {}, "needs TLS"),
     (("serve", "--dsn", "dbname=x password=secret123"), {}, "command line"),
     (("serve",), {"CLOSEPLAN_SERVER_DSN": ""}, "No app database"),
+    (("serve", "--dsn", "dbname=x"), {"CLOSEPLAN_SIGNING_KEY": ""}, "signing key"),
     (("serve", "--dsn", "host=/nonexistent dbname=x"), {}, "Cannot connect"),
     (("migrate", "--admin-dsn", "host=/nonexistent dbname=x"), {}, "Cannot connect"),
     (("serve", "--tls-cert", "/nope.pem", "--tls-key", "/nope.key", "--host", ANY_ADDRESS,
@@ -106,7 +114,8 @@ def test_two_api_processes_share_one_database(api: Api, server_db: ServerDb) -> 
     """The API keeps no state between requests: a token from one process works on the
     other, and signing out on one ends it on both."""
     t = server_db.tenant("TwoProcs", password=PASSWORD)
-    env = {"CLOSEPLAN_SERVER_DSN": server_db.app_dsn}
+    signing.load_or_create(Path(SIGNING_KEY))  # one server identity for both processes
+    env = {"CLOSEPLAN_SERVER_DSN": server_db.app_dsn, "CLOSEPLAN_SIGNING_KEY": SIGNING_KEY}
     ports = [free_port(), free_port()]
     with process("serve", "--port", str(ports[0]), env=env) as a, \
             process("serve", "--port", str(ports[1]), env=env) as b:

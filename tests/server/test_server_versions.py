@@ -133,3 +133,19 @@ def test_a_tenant_edit_takes_the_transactions_version(server_db: ServerDb) -> No
                              "WHERE id = current_tenant_id()")
         conn.commit()
         assert version(conn, t) == v + 1
+
+
+def test_activity_columns_alone_keep_the_rows_version(server_db: ServerDb) -> None:
+    """A sign-in's last_login_at (never pulled) takes no version and no tenant lock
+    (migration 0008); a real change still does."""
+    t = server_db.tenant("Quiet")
+    with server_db.app() as conn:
+        before = version(conn, t)
+        ctx(conn, t).execute("UPDATE users SET last_login_at = now() WHERE id = %s",
+                             (t.admin_id,))
+        conn.commit()
+        assert version(conn, t) == before
+        ctx(conn, t).execute("UPDATE users SET first_name = 'Ada L.' WHERE id = %s",
+                             (t.admin_id,))
+        conn.commit()
+        assert version(conn, t) == before + 1

@@ -69,8 +69,15 @@ def _rejection_of(exc: psycopg.Error) -> Rejected:
     return Rejected(code, message)
 
 
-def _lock_device(conn: Connection, caller: Caller, request: PushRequest) -> tuple[str, int]:
-    """The pushing device, locked for this push, and its last applied mutation id."""
+_DEVICE = ("SELECT user_id, status::text, last_mutation_id FROM devices "
+           "WHERE tenant_id = %s AND id = %s")
+_DEVICE_LOCKED = _DEVICE + " FOR UPDATE"
+
+
+def _device(conn: Connection, caller: Caller, request: PushRequest, *,
+            lock: bool) -> tuple[str, int]:
+    """The pushing device (locked for this push with `lock`) and its last applied
+    mutation id."""
     device_id = caller.device_id
     if device_id is None:
         raise forbidden("device_required", "Pushing changes needs a session of an enrolled "
@@ -78,9 +85,8 @@ def _lock_device(conn: Connection, caller: Caller, request: PushRequest) -> tupl
     if request.device_id is not None and request.device_id != device_id:
         raise forbidden("device_mismatch", "The request names another device than the one "
                                            "this session belongs to; nothing was applied.")
-    row = conn.execute("SELECT user_id, status::text, last_mutation_id FROM devices "
-                       "WHERE tenant_id = %s AND id = %s FOR UPDATE",
-                       (caller.tenant_id, device_id)).fetchone()
+    row = conn.execute(_DEVICE_LOCKED if lock else _DEVICE, (caller.tenant_id, device_id)
+                       ).fetchone()
     if row is None or row[0] != caller.user_id or row[1] != "ACTIVE":
         raise forbidden("device_not_active", "This device is not an active device of your "
                                              "account; ask an administrator to approve it.")
@@ -157,21 +163,28 @@ def push(conn: Connection, caller: Caller, request: PushRequest, *,
         raise bad_request("schema_version", f"This server speaks sync schema "
                           f"{SCHEMA_VERSION}, the app sent {request.schema_version}; update "
                           "the app.", expected=SCHEMA_VERSION)
-    device_id, last = _lock_device(conn, caller, request)
+    device_id, last = _device(conn, caller, request, lock=False)
+    version = None
+    if request.mutations and request.mutations[-1].mid > last:
+        # Something to apply: the tenant's version lock first, then the device row, the
+        # one lock order every writer keeps (revocation, audit upload), so none deadlock.
+        # Read again under the lock: a concurrent push of this device may have moved it.
+        got = conn.execute("SELECT next_sync_version(%s)", (caller.tenant_id,)).fetchone()
+        assert got is not None
+        version = int(got[0])
+        device_id, last = _device(conn, caller, request, lock=True)
     old = [m for m in request.mutations if m.mid <= last]
     new = [m for m in request.mutations if m.mid > last]
     if new and new[0].mid != last + 1:
         raise conflict("mutation_gap", f"The server has this device's changes up to "
                        f"{last}; send them again from {last + 1}.", expected_mid=last + 1)
     verdicts = _replayed(conn, caller, device_id, old)
-    if not new:
+    if not new or version is None:
         got = conn.execute("SELECT sync_version FROM tenants WHERE id = %s",
                            (caller.tenant_id,)).fetchone()
         return PushResult(verdicts, last, 0 if got is None else int(got[0]))
     is_admin = _actor_is_admin(conn, caller)
-    got = conn.execute("SELECT next_sync_version(%s)", (caller.tenant_id,)).fetchone()
-    assert got is not None
-    ctx = Context(conn, caller, device_id, is_admin, int(got[0]), savepoints)
+    ctx = Context(conn, caller, device_id, is_admin, version, savepoints)
     # Without savepoints the statements are pipelined: writes are sent without waiting,
     # and only a read (a row to merge into, a key version) waits for what came before.
     with nullcontext() if savepoints else conn.pipeline():
