@@ -18,9 +18,7 @@ import json
 import os
 import platform
 import random
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -29,11 +27,11 @@ from typing import Any
 import httpx
 import psycopg
 from bench_push import (  # the sibling module (the script's folder is on sys.path)
-    DBNAME,
     PASSWORD,
     HttpServer,
     Lane,
     baseline_batch,
+    bench_database,
     body,
     build_batches,
     log,
@@ -41,8 +39,6 @@ from bench_push import (  # the sibling module (the script's folder is on sys.pa
     new_device,
     stats,
 )
-
-from closeplan_desktop.server.db import admin, cluster, migrate
 
 HERE = Path(__file__).parent
 
@@ -196,8 +192,6 @@ def main(argv: list[str] | None = None) -> int:
         p.error("need 1 <= --tenants <= --devices <= 500")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="closeplan-bench-load-"))
-    pg = cluster.Cluster(root)
     result: dict[str, Any] = {
         "date": datetime.date.today().isoformat(),
         "machine": {"nproc": os.cpu_count(), "python": platform.python_version(),
@@ -206,24 +200,16 @@ def main(argv: list[str] | None = None) -> int:
         "devices": args.devices, "tenants": args.tenants, "batch": args.batch,
         "seconds": args.seconds}
     http: HttpServer | None = None
-    try:
-        pg.init({**cluster.FAST_SETTINGS, "max_connections": str(args.devices + 50)})
-        pg.start()
-        admin.ensure_roles(pg.dsn())
-        admin.create_database(pg.dsn(), DBNAME)
-        migrate.upgrade(pg.dsn(DBNAME))
-        dsn_app = pg.dsn(DBNAME, user=admin.APP_ROLE)
-        with psycopg.connect(dsn_app, autocommit=True) as conn:
-            tenants = [make_lane(conn, n) for n in range(args.tenants)]
-        http = HttpServer(dsn_app)
-        http.wait()
-        result.update(measure(dsn_app, tenants, args, http, random.Random(7)))
-    finally:
-        if http is not None:
-            http.stop()
-        if pg.running():
-            pg.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with bench_database("load", {"max_connections": str(args.devices + 50)}) as dsn_app:
+        try:
+            with psycopg.connect(dsn_app, autocommit=True) as conn:
+                tenants = [make_lane(conn, n) for n in range(args.tenants)]
+            http = HttpServer(dsn_app)
+            http.wait()
+            result.update(measure(dsn_app, tenants, args, http, random.Random(7)))
+        finally:
+            if http is not None:
+                http.stop()
     text = table(result)
     print(text)
     (out / "bench-load.json").write_text(json.dumps(result, indent=1))

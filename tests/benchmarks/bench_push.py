@@ -28,7 +28,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -350,6 +351,26 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@contextmanager
+def bench_database(name: str, settings: dict[str, str] | None = None) -> Iterator[str]:
+    """A private PostgreSQL 15 cluster (fsync off, like the tests) with one migrated
+    database, for the length of the block; yields the app role's DSN, then stops the
+    cluster with its own pg_ctl and removes it."""
+    root = Path(tempfile.mkdtemp(prefix=f"closeplan-bench-{name}-"))
+    pg = cluster.Cluster(root)
+    try:
+        pg.init({**cluster.FAST_SETTINGS, **(settings or {})})
+        pg.start()
+        admin.ensure_roles(pg.dsn())
+        admin.create_database(pg.dsn(), DBNAME)
+        migrate.upgrade(pg.dsn(DBNAME))
+        yield pg.dsn(DBNAME, user=admin.APP_ROLE)
+    finally:
+        if pg.running():
+            pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--threads", default="1,2,4", help="thread counts, one run each")
@@ -368,8 +389,6 @@ def main(argv: list[str] | None = None) -> int:
     counts = sorted({int(x) for x in args.threads.split(",") if x.strip()})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="closeplan-bench-push-"))
-    pg = cluster.Cluster(root)
     result: dict[str, Any] = {
         "date": datetime.date.today().isoformat(),
         "machine": {"nproc": os.cpu_count(), "python": platform.python_version(),
@@ -378,29 +397,21 @@ def main(argv: list[str] | None = None) -> int:
         "batch": args.batch, "seconds": args.seconds, "max_batches": args.max_batches,
         "runs": []}
     http: HttpServer | None = None
-    try:
-        pg.init(dict(cluster.FAST_SETTINGS))
-        pg.start()
-        admin.ensure_roles(pg.dsn())
-        admin.create_database(pg.dsn(), DBNAME)
-        migrate.upgrade(pg.dsn(DBNAME))
-        dsn_app = pg.dsn(DBNAME, user=admin.APP_ROLE)
-        rng = random.Random(11)
-        with psycopg.connect(dsn_app, autocommit=True) as conn:
-            lanes = [make_lane(conn, n) for n in range(max(counts))]
-        if args.http:
-            http = HttpServer(dsn_app)
-            http.wait()
-        for threads in counts:
-            log(f"{threads} thread(s): baseline, service{', http' if http else ''}")
-            result["runs"].append(measure(dsn_app, lanes, threads, args, http, rng))
-            (out / "bench-push.json").write_text(json.dumps(result, indent=1))
-    finally:
-        if http is not None:
-            http.stop()
-        if pg.running():
-            pg.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with bench_database("push") as dsn_app:
+        try:
+            rng = random.Random(11)
+            with psycopg.connect(dsn_app, autocommit=True) as conn:
+                lanes = [make_lane(conn, n) for n in range(max(counts))]
+            if args.http:
+                http = HttpServer(dsn_app)
+                http.wait()
+            for threads in counts:
+                log(f"{threads} thread(s): baseline, service{', http' if http else ''}")
+                result["runs"].append(measure(dsn_app, lanes, threads, args, http, rng))
+                (out / "bench-push.json").write_text(json.dumps(result, indent=1))
+        finally:
+            if http is not None:
+                http.stop()
     text = table(result)
     print(text)
     (out / "bench-push.md").write_text(text + "\n")
