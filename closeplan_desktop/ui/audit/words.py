@@ -40,6 +40,7 @@ EVENT_WORDS = {
     _E.DEALS_IMPORTED: "Deals imported",
     _E.ROLLBACK_DETECTED: "Workspace rollback detected",
     _E.USER_UNLOCKED: "Sign-in lockout lifted",
+    _E.RESTORE_ACCEPTED: "Restored copy accepted",
 }
 # A deal change's fields (names only: the log never holds values, PHI least of all).
 FIELD_WORDS = {"title": "title", "status": "status", "value": "value"}
