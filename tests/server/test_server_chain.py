@@ -104,3 +104,26 @@ def test_an_admin_checks_the_chain_over_http(server_db: ServerDb) -> None:
                        "AND server_seq = 1", (t.id,))
         report = api.http.get("/v1/admin/audit/server-chain", headers=api.auth(token)).json()
         assert not report["intact"] and report["security_events"]["first_bad"] == 1
+
+
+def test_many_rows_in_one_transaction_and_a_rolled_back_savepoint_keep_the_chain(
+        server_db: ServerDb) -> None:
+    """The chain keeps its head for the transaction (0009); a savepoint rolled back in
+    the middle takes its rows and the cached head back together."""
+    t = server_db.tenant("ChainTxn")
+    with server_db.app() as conn:
+        for _ in range(3):
+            event(conn, t)
+        with pytest.raises(psycopg.errors.ForeignKeyViolation), conn.transaction():
+            event(conn, t)
+            conn.execute("INSERT INTO security_events (tenant_id, id, user_id, type) VALUES "
+                         "(current_tenant_id(), %s, 'no-such-user', 'X')", (new_id(),))
+        for _ in range(2):
+            event(conn, t)
+        conn.commit()
+        rows, intact, _ = verify(conn, t, "security_events")
+        assert (rows, intact) == (5, True)
+    with server_db.app() as conn:  # the next transaction continues from the head
+        event(conn, t)
+        conn.commit()
+        assert verify(conn, t, "security_events")[:2] == (6, True)
