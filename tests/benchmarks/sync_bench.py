@@ -45,9 +45,11 @@ sys.path.insert(0, str(HERE.parent / "server"))
 from bench import fmt, log, machine, stats  # noqa: E402
 
 from closeplan_desktop.core.domain.ids import new_id  # noqa: E402
+from closeplan_desktop.core.security import crypto  # noqa: E402
 from closeplan_desktop.server.caller import Caller  # noqa: E402
 from closeplan_desktop.server.db import admin, cluster, migrate  # noqa: E402
 from closeplan_desktop.server.db.pool import Database  # noqa: E402
+from closeplan_desktop.server.keys import escrow  # noqa: E402
 from closeplan_desktop.server.sync import bootstrap, live, pull, pull_cursor  # noqa: E402
 from closeplan_desktop.server.sync.pull_cursor import PullPosition  # noqa: E402
 from closeplan_desktop.server.sync.pull_shapes import BY_NAME, scope_params  # noqa: E402
@@ -62,6 +64,8 @@ FIGURES: dict[str, tuple[str, str, float | None, str]] = {
     "bootstrap_http_rate": ("bootstrap stream over HTTP (uvicorn + httpx)", "deals/s", None,
                             "median"),
     "live_latency": ("commit seen by a long-polling pull", "ms", 1000, "p95"),
+    "decrypt_phi": ("decrypt_phi warm: the seed's Deal Access query, log row committed",
+                    "ms", 1, "median"),
     "rls_pull_page": ("RLS: pull page query", "ms", None, "median"),
     "rls_first_page": ("RLS: bootstrap's first page of deals", "ms", None, "median"),
     "rls_checkpoint": ("RLS: checkpoint hash of the deals", "ms", None, "median"),
@@ -111,6 +115,44 @@ FROM generate_series(%(lo)s::int, %(hi)s::int) g""", {"t": tenant_id, "a": admin
             done = min(n, start + BATCH)
             log(f"  {done:,} deals ({done / (time.perf_counter() - t0):,.0f}/s)")
     return tenant_id, admin_id
+
+
+# The seed's "Deal Access" query, verbatim but for psycopg's parameter style.
+DEAL_ACCESS = ("SELECT d.*,\n  decrypt_phi(d.phi) as decrypted_phi\nFROM deals d\n"
+               "WHERE d.tenant_id = current_tenant_id()\n  AND d.id = %(deal_id)s")
+
+
+def decrypt_latencies(app_dsn: str, tenant_id: str, admin_id: str, escrow_public: bytes,
+                      repeat: int) -> list[float]:
+    """The seed's Deal Access query on a deal with real PHI, the tenant having granted the
+    server its key: each a transaction of its own, timed to its commit (the log row
+    included). The first call in the backend loads Python and the key: left out."""
+    phi_key, deal_id = crypto.new_key(), new_id()
+    with psycopg.connect(app_dsn) as conn:
+        conn.execute("SELECT set_tenant_context(%s)", (tenant_id,))
+        conn.execute("INSERT INTO key_grants (tenant_id, id, key_version, grantee_kind, "
+                     "grantee_id, wrapped) VALUES (%s, %s, 1, 'SERVER', %s, %s)",
+                     (tenant_id, new_id(), escrow.key_id(escrow_public),
+                      escrow.wrap_key(escrow_public, tenant_id, 1, phi_key)))
+        conn.execute("INSERT INTO deals (tenant_id, id, title, status, value, phi, "
+                     "phi_key_version, created_by_id) VALUES (%s, %s, 'Decrypt bench', "
+                     "'ACTIVE', 1, %s, 1, %s)",
+                     (tenant_id, deal_id, crypto.encrypt_phi(phi_key, 1, tenant_id, deal_id,
+                                                             {"patient_name": "Pat Bench"}),
+                      admin_id))
+        conn.commit()
+        out = []
+        for i in range(repeat + 1):
+            t0 = time.perf_counter()
+            conn.execute("SELECT set_tenant_context(%s), set_user_context(%s)",
+                         (tenant_id, admin_id))
+            row = conn.execute(DEAL_ACCESS, {"deal_id": deal_id}).fetchone()
+            conn.commit()
+            if row is None or row[-1] is None:
+                raise RuntimeError("decrypt_phi refused the benchmark's own deal")
+            if i:
+                out.append((time.perf_counter() - t0) * 1000)
+    return out
 
 
 def add_device(app_dsn: str, tenant_id: str, user_id: str) -> str:
@@ -325,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bootstraps", type=int, default=3, help="bootstrap streams to time")
     p.add_argument("--live", type=int, default=30, help="long-poll samples")
     p.add_argument("--repeat", type=int, default=15, help="repetitions of each RLS query")
+    p.add_argument("--decrypts", type=int, default=200, help="decrypt_phi calls to time")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -334,8 +377,11 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.date.today().isoformat(), "machine": machine(),
         "command": "python tests/benchmarks/sync_bench.py " + " ".join(argv or sys.argv[1:]),
         "deals": args.deals, "figures": {}}
+    key_file = root / "escrow.key"
     try:
-        c.init({**cluster.FAST_SETTINGS})
+        c.init({**cluster.FAST_SETTINGS, "closeplan.escrow_key_file": f"'{key_file}'"})
+        escrow_public = escrow.write_key_file(key_file)
+        c.give_to_server_user(key_file)
         c.start()
         try:
             admin.ensure_roles(c.dsn())
@@ -359,6 +405,9 @@ def main(argv: list[str] | None = None) -> int:
                     app_dsn, tenant_id, admin_id, args.deals, args.bootstraps))
                 log(f"long-poll latency (load {load()})")
                 figs["live_latency"] = stats(live_latencies(app_dsn, db, who, args.live))
+            log(f"decrypt_phi (load {load()})")
+            figs["decrypt_phi"] = stats(decrypt_latencies(app_dsn, tenant_id, admin_id,
+                                                          escrow_public, args.decrypts))
             log(f"RLS overhead (load {load()})")
             figs.update(rls_pairs(admin_dsn, app_dsn, who, args.repeat))
             ratios = [figs[n]["ratio"] for n in RLS]

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES = ("pull_page", "bootstrap_rate", "bootstrap_http_rate", "live_latency",
-           "rls_pull_page", "rls_first_page", "rls_checkpoint", "rls_stream")
+           "decrypt_phi", "rls_pull_page", "rls_first_page", "rls_checkpoint", "rls_stream")
 
 
 def numbers(fig: dict[str, object]) -> list[float]:
@@ -32,7 +32,7 @@ def test_sync_benchmark_produces_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "out"
     r = subprocess.run([sys.executable, str(ROOT / "tests" / "benchmarks" / "sync_bench.py"),
                         "--deals", "3000", "--pages", "5", "--bootstraps", "1", "--live", "3",
-                        "--repeat", "2", "--out", str(out)],
+                        "--repeat", "2", "--decrypts", "3", "--out", str(out)],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     data = json.loads((out / "sync_bench.json").read_text())
