@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import (
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QLayout,
     QLineEdit,
@@ -14,8 +13,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.usecases import users
-from .icons import icon
 from .kit import dialogs, ops
+from .kit.dialogs import ok_cancel
 from .kit.ops import Kind
 from .kit.password import NewPasswordFields
 from .kit.widgets import heading, message_label, muted, set_message
@@ -56,15 +55,8 @@ class ChangePasswordDialog(QDialog):
         self.error = message_label("Problem")
         self.error.setObjectName("dialogError")
         layout.addWidget(self.error)
-        self.buttons = QDialogButtonBox()
-        self.ok = self.buttons.addButton("Change password",
-                                         QDialogButtonBox.ButtonRole.AcceptRole)
-        self.ok.setObjectName("changePasswordButton")
-        self.ok.setIcon(icon("key"))
-        self.ok.setDefault(True)
-        self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.accepted.connect(self.submit)
-        self.buttons.rejected.connect(self.reject)
+        self.buttons, self.ok = ok_cancel(self, "Change password", "key",
+                                          "changePasswordButton", self.submit)
         layout.addWidget(self.buttons)
         self.current.textChanged.connect(self._update)
         self.new.changed.connect(self._update)

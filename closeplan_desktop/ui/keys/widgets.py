@@ -9,7 +9,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -19,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from ..icons import icon
 from ..kit import palette
+from ..kit.dialogs import ok_cancel
 from ..kit.password import NewPasswordFields
 from ..kit.widgets import heading, muted
 
@@ -97,15 +97,7 @@ class PassphraseDialog(QDialog):
         form.setVerticalSpacing(10)
         self.fields.add_rows(form)
         layout.addLayout(form)
-        buttons = QDialogButtonBox()
-        self.ok = buttons.addButton("Export kit", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.ok.setObjectName("passphraseOk")
-        self.ok.setAccessibleName("Export kit")
-        self.ok.setIcon(icon("export"))
-        self.ok.setDefault(True)
-        buttons.addButton(QDialogButtonBox.StandardButton.Cancel).setAccessibleName("Cancel")
-        buttons.accepted.connect(self._accept)
-        buttons.rejected.connect(self.reject)
+        buttons, self.ok = ok_cancel(self, "Export kit", "export", "passphraseOk", self._accept)
         layout.addWidget(buttons)
         self.fields.changed.connect(lambda: self.ok.setEnabled(self.fields.is_valid()))
         self.ok.setEnabled(False)

@@ -11,6 +11,7 @@ tests replace them in one place (tests/ui/conftest.py) and nothing blocks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtWidgets import (
@@ -19,10 +20,12 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QInputDialog,
     QMessageBox,
+    QPushButton,
     QWidget,
 )
 
 from ...core.domain.errors import ClosePlanError
+from ..icons import icon
 
 UNEXPECTED = ("Unexpected error ({kind}); nothing more was changed. Run "
               "'closeplan-admin doctor' and report this.")
@@ -113,3 +116,19 @@ def choose_folder(parent: QWidget | None, title: str, start: str) -> Path | None
     """A folder; None when cancelled."""
     folder = QFileDialog.getExistingDirectory(parent, title, start)
     return Path(folder) if folder else None
+
+
+def ok_cancel(dialog: QDialog, text: str, icon_name: str, name: str,
+              on_ok: Callable[[], object]) -> tuple[QDialogButtonBox, QPushButton]:
+    """A form dialog's buttons: the default action `text` (object name `name`) that calls
+    `on_ok`, and Cancel, which rejects `dialog`."""
+    buttons = QDialogButtonBox()
+    ok = buttons.addButton(text, QDialogButtonBox.ButtonRole.AcceptRole)
+    ok.setObjectName(name)
+    ok.setAccessibleName(text)
+    ok.setIcon(icon(icon_name))
+    ok.setDefault(True)
+    buttons.addButton(QDialogButtonBox.StandardButton.Cancel).setAccessibleName("Cancel")
+    buttons.accepted.connect(on_ok)
+    buttons.rejected.connect(dialog.reject)
+    return buttons, ok

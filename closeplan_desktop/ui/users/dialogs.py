@@ -22,6 +22,7 @@ from ...core.usecases import users
 from ...core.usecases.users import UserInfo
 from ..icons import icon
 from ..kit import ops
+from ..kit.dialogs import ok_cancel
 from ..kit.ops import Kind
 from ..kit.password import NewPasswordFields
 from ..kit.widgets import heading, message_label, muted, set_message, with_message
@@ -222,15 +223,8 @@ class ResetPasswordDialog(_PaneDialog):
         self.passwords.append(self.new_password)
         self.layout_.addLayout(self.form)
         self.layout_.addWidget(self.error)
-        buttons = QDialogButtonBox()
-        self.ok = buttons.addButton("Reset password", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.ok.setObjectName("resetPasswordOk")
-        self.ok.setAccessibleName("Reset password")
-        self.ok.setIcon(icon("key"))
-        self.ok.setDefault(True)
-        buttons.addButton(QDialogButtonBox.StandardButton.Cancel).setAccessibleName("Cancel")
-        buttons.accepted.connect(self.submit)
-        buttons.rejected.connect(self.reject)
+        buttons, self.ok = ok_cancel(self, "Reset password", "key", "resetPasswordOk",
+                                     self.submit)
         self.layout_.addWidget(buttons)
         self.new_password.changed.connect(self._update)
         self.new_password.password.setFocus()
