@@ -64,3 +64,18 @@ class SecurityEventType(enum.StrEnum):
     ROLLBACK_DETECTED = "ROLLBACK_DETECTED"
     USER_UNLOCKED = "USER_UNLOCKED"
     RESTORE_ACCEPTED = "RESTORE_ACCEPTED"
+
+
+class ServerEventType(enum.StrEnum):
+    """Security events only the server writes (about devices, keys and synced changes): a
+    device never uploads these kinds, and the desktop shows them in an admin's tenant-wide
+    audit."""
+
+    DEVICE_ENROLLED = "DEVICE_ENROLLED"
+    DEVICE_APPROVED = "DEVICE_APPROVED"
+    DEVICE_APPROVAL_FAILED = "DEVICE_APPROVAL_FAILED"
+    DEVICE_ENROLMENT_LOCKED = "DEVICE_ENROLMENT_LOCKED"
+    DEVICE_REVOKED = "DEVICE_REVOKED"
+    KEY_GRANTED = "KEY_GRANTED"
+    USER_UPDATED = "USER_UPDATED"
+    TENANT_UPDATED = "TENANT_UPDATED"
