@@ -127,3 +127,24 @@ def test_many_rows_in_one_transaction_and_a_rolled_back_savepoint_keep_the_chain
         event(conn, t)
         conn.commit()
         assert verify(conn, t, "security_events")[:2] == (6, True)
+
+
+def test_one_statement_of_many_rows_chains_each_and_writes_the_head(
+        server_db: ServerDb) -> None:
+    """A multi-row INSERT numbers and chains every row, and its head is written at the
+    statement's end (0010), so the next transaction continues from it."""
+    t = server_db.tenant("ChainStatement")
+    with server_db.app() as conn:
+        event(conn, t)
+        conn.execute("INSERT INTO security_events (tenant_id, id, user_id, type, detail) "
+                     "SELECT current_tenant_id(), 'ev-' || g, %s, 'LOGIN_SUCCESS', '{}' "
+                     "FROM generate_series(1, 50) AS g", (t.admin_id,))
+        conn.commit()
+        assert verify(conn, t, "security_events")[:2] == (51, True)
+    with server_db.app() as conn:
+        event(conn, t)
+        conn.commit()
+        assert verify(conn, t, "security_events")[:2] == (52, True)
+        seqs = [r[0] for r in conn.execute("SELECT server_seq FROM security_events "
+                                           "ORDER BY server_seq")]
+    assert seqs == list(range(1, 53))

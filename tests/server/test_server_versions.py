@@ -149,3 +149,24 @@ def test_activity_columns_alone_keep_the_rows_version(server_db: ServerDb) -> No
                              (t.admin_id,))
         conn.commit()
         assert version(conn, t) == before + 1
+
+
+def test_a_deal_update_that_changes_nothing_keeps_its_version(server_db: ServerDb) -> None:
+    """Deals compare their columns one by one (0010): setting the same values takes no
+    version; changing PHI alone names phi and its key version only."""
+    t = server_db.tenant("SameDeal")
+    with server_db.app() as conn:
+        deal = insert_deal(conn, t)
+        conn.commit()
+        before = version(conn, t)
+        ctx(conn, t).execute("UPDATE deals SET title = title, phi = phi WHERE id = %s", (deal,))
+        conn.commit()
+        assert version(conn, t) == before
+        ctx(conn, t).execute("UPDATE deals SET deleted_at = now() WHERE id = %s", (deal,))
+        conn.commit()
+        fv, rv = ctx(conn, t).execute("SELECT field_versions, row_version FROM deals "
+                                      "WHERE id = %s", (deal,)).fetchone()
+    assert rv == fv["deleted_at"] == before + 1
+    assert fv["title"] == fv["phi"] == before
+    assert set(fv) == {"title", "status", "value", "phi", "phi_key_version", "created_by_id",
+                       "deleted_at"}
