@@ -84,6 +84,8 @@ class Context:
     version: int
     # Each mutation in a savepoint of its own (see push.apply_one).
     savepoints: bool = True
+    # Access-log rows held back for one statement at the end (push_bulk), in order.
+    pending_logs: list[tuple[str, str, bool]] | None = None
     _key_states: dict[int, str | None] = field(default_factory=dict)
 
     @property
@@ -105,10 +107,26 @@ class Context:
 
     def log_access(self, deal_id: str, action: AccessAction, success: bool = True) -> None:
         """The seed's access-log row of a deal write (WRITE), as the desktop writes it."""
+        if self.pending_logs is not None:
+            self.pending_logs.append((deal_id, action.value, success))
+            return
         self.conn.execute(
             "INSERT INTO access_logs (tenant_id, id, user_id, deal_id, action, access_type, "
             "resource_type, success) VALUES (%s, %s, %s, %s, %s, 'WRITE', 'deal', %s)",
             (self.tenant_id, new_id(), self.user_id, deal_id, action.value, success))
+
+    def flush_logs(self) -> None:
+        """Write the held-back access-log rows in one statement, in the order they were
+        logged (the server chain numbers them in that order)."""
+        logs, self.pending_logs = self.pending_logs or [], None
+        if logs:
+            self.conn.execute(
+                "INSERT INTO access_logs (tenant_id, id, user_id, deal_id, action, access_type,"
+                " resource_type, success) SELECT %s, i, %s, d, a::access_action, 'WRITE', "
+                "'deal', s FROM unnest(%s::text[], %s::text[], %s::text[], %s::boolean[]) "
+                "WITH ORDINALITY AS l(i, d, a, s, n) ORDER BY n",
+                (self.tenant_id, self.user_id, [new_id() for _ in logs],
+                 [d for d, _, _ in logs], [a for _, a, _ in logs], [s for _, _, s in logs]))
 
     def log_event(self, type_: str, detail: dict[str, Any]) -> None:
         """A security event by the pushing user (`detail`: ids and names, no secrets)."""

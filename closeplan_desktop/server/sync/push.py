@@ -25,7 +25,7 @@ from psycopg import errors as pg_errors
 from ..caller import ADMIN, Caller
 from ..db.pool import Connection, Database
 from ..errors import ApiError, bad_request, conflict, forbidden
-from . import push_deals, push_users
+from . import push_bulk, push_deals, push_users
 from .mutations import SCHEMA_VERSION, Mutation, PushRequest
 from .outcome import DUPLICATE, REJECTED, Context, PushResult, Rejected, Verdict
 
@@ -146,6 +146,11 @@ def apply_one(ctx: Context, m: Mutation) -> Verdict:
         if not ctx.savepoints:
             raise _NeedSavepoints from exc
         refusal = _rejection_of(exc)
+    return _refused(ctx, m, refusal)
+
+
+def _refused(ctx: Context, m: Mutation, refusal: Rejected) -> Verdict:
+    """A refusal recorded (it still advances the queue), with its own audit row."""
     ctx.record_rejection(m.mid, m.table, m.id, m.op, dict(m.fields), refusal.code,
                          refusal.message)
     if refusal.audit is not None:
@@ -153,12 +158,27 @@ def apply_one(ctx: Context, m: Mutation) -> Verdict:
     return Verdict(m.mid, REJECTED, refusal.code, refusal.message)
 
 
+def _apply_bulk(ctx: Context, mutations: list[Mutation]) -> list[Verdict]:
+    """The batch through push_bulk: verdicts in memory, then a few statements."""
+    deals = push_bulk.start(ctx, mutations)
+    verdicts = []
+    for m in mutations:
+        try:
+            verdicts.append(push_bulk.decide(ctx, deals, m))
+        except Rejected as exc:
+            verdicts.append(_refused(ctx, m, exc))
+    push_bulk.write(ctx, deals)
+    return verdicts
+
+
 def push(conn: Connection, caller: Caller, request: PushRequest, *,
-         savepoints: bool = True) -> PushResult:
+         savepoints: bool = True, bulk: bool = False) -> PushResult:
     """Apply a device's push inside the caller's transaction (`conn` in
     `db.transaction(caller.tenant_id, caller.user_id)`); see the module's rules. With
     `savepoints` False, a statement the database refuses aborts the transaction
-    (`run_push` then runs the push again with them)."""
+    (`run_push` then runs the push again with them). With `bulk` (and no savepoints) a
+    batch of deal mutations is written a few statements in all (push_bulk), or
+    `push_bulk.Fallback` is raised when that path cannot decide it."""
     if request.schema_version != SCHEMA_VERSION:
         raise bad_request("schema_version", f"This server speaks sync schema "
                           f"{SCHEMA_VERSION}, the app sent {request.schema_version}; update "
@@ -188,7 +208,10 @@ def push(conn: Connection, caller: Caller, request: PushRequest, *,
     # Without savepoints the statements are pipelined: writes are sent without waiting,
     # and only a read (a row to merge into, a key version) waits for what came before.
     with nullcontext() if savepoints else conn.pipeline():
-        verdicts += [apply_one(ctx, m) for m in new]
+        if bulk and not savepoints and push_bulk.handles(new):
+            verdicts += _apply_bulk(ctx, new)
+        else:
+            verdicts += [apply_one(ctx, m) for m in new]
         conn.execute("UPDATE devices SET last_mutation_id = %s, last_seen_at = now() "
                      "WHERE tenant_id = %s AND id = %s",
                      (new[-1].mid, caller.tenant_id, device_id))
@@ -196,14 +219,18 @@ def push(conn: Connection, caller: Caller, request: PushRequest, *,
 
 
 def run_push(db: Database, caller: Caller, request: PushRequest) -> PushResult:
-    """`push` in a transaction of its own: first without savepoints, again with them
-    when a mutation's statement fails; retried when the database breaks a deadlock or a
+    """`push` in a transaction of its own: first in bulk, then one statement per
+    mutation if the bulk path cannot decide it, again with savepoints when a mutation's
+    statement fails; retried when the database breaks a deadlock or a
     lock wait; a 503 (try again later) if that keeps happening."""
     savepoints = False
-    for _ in range(RETRIES + 1):
+    bulk = True
+    for _ in range(RETRIES + 2):
         try:
             with db.transaction(caller.tenant_id, caller.user_id) as conn:
-                return push(conn, caller, request, savepoints=savepoints)
+                return push(conn, caller, request, savepoints=savepoints, bulk=bulk)
+        except push_bulk.Fallback:
+            bulk = False
         except _NeedSavepoints:
             savepoints = True
         except PIPELINE_ERRORS:

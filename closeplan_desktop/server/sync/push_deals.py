@@ -126,24 +126,42 @@ def _denied(deal_id: str, action: AccessAction) -> Rejected:
     return Rejected("not_found", "No such deal in your workspace.", audit)
 
 
+# A deal as merge sees it (row_of), locked for the push; and several of them, by id.
+SELECT_ROW = ("SELECT title, status::text, value, phi::text, phi_key_version, created_by_id, "
+              "deleted_at IS NOT NULL, row_version, field_versions, field_devices FROM deals "
+              "WHERE tenant_id = %s AND id = %s FOR UPDATE")
+SELECT_ROWS = ("SELECT id, title, status::text, value, phi::text, phi_key_version, "
+               "created_by_id, deleted_at IS NOT NULL, row_version, field_versions, "
+               "field_devices FROM deals WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id "
+               "FOR UPDATE")
+
+
+def row_of(found: tuple[Any, ...]) -> Row:
+    """A Row from the columns SELECT_ROW reads."""
+    (title, status, value, phi, key_version, created_by, deleted, row_version, versions,
+     devices) = found
+    values = {"title": title, "status": status, "value": value, "phi": (phi, key_version),
+              "created_by_id": created_by, "deleted_at": deleted}
+    return Row(values, versions_of(versions, GROUPS), devices, row_version)
+
+
+def owned(ctx: Context, deal_id: str, row: Row | None, action: AccessAction) -> Row:
+    """`row` if the pusher may change it; a refusal (logged) when it is missing or not
+    theirs."""
+    if row is None:
+        raise _denied(deal_id, action)
+    if not ctx.is_admin and row.values["created_by_id"] != ctx.user_id:
+        raise Rejected("forbidden", "Only the deal's owner or an administrator can change it.",
+                       lambda c: c.log_access(deal_id, action, success=False))
+    return row
+
+
 def load(ctx: Context, deal_id: str, action: AccessAction) -> Row:
     """The deal, locked for this push, if the pusher may change it."""
     found = None
     if is_id(deal_id):
-        found = ctx.conn.execute(
-            "SELECT title, status::text, value, phi::text, phi_key_version, created_by_id, "
-            "deleted_at IS NOT NULL, row_version, field_versions, field_devices FROM deals "
-            "WHERE tenant_id = %s AND id = %s FOR UPDATE", (ctx.tenant_id, deal_id)).fetchone()
-    if found is None:
-        raise _denied(deal_id, action)
-    (title, status, value, phi, key_version, created_by, deleted, row_version, versions,
-     devices) = found
-    if not ctx.is_admin and created_by != ctx.user_id:
-        raise Rejected("forbidden", "Only the deal's owner or an administrator can change it.",
-                       lambda c: c.log_access(deal_id, action, success=False))
-    values = {"title": title, "status": status, "value": value, "phi": (phi, key_version),
-              "created_by_id": created_by, "deleted_at": deleted}
-    return Row(values, versions_of(versions, GROUPS), devices, row_version)
+        found = ctx.conn.execute(SELECT_ROW, (ctx.tenant_id, deal_id)).fetchone()
+    return owned(ctx, deal_id, None if found is None else row_of(found), action)
 
 
 def _assignments(changed: dict[str, Any]) -> list[Assignment]:
