@@ -11,10 +11,11 @@ twice more) to find the changed fields. Now:
   tables) stamp an INSERT with the version alone; an UPDATE keeps 0008's comparison
   (updates of them are rare). Users and devices keep 0008's function (activity
   columns, rare writes).
-- The server chain (0005, 0009) no longer updates its head row per row: the first row
-  of a transaction locks the head as before, each row chains from the
-  transaction-local setting, and an AFTER ... FOR EACH STATEMENT trigger writes the
-  head once from that setting. Within a statement the head is written before the
+- The server chain (0005, 0009) no longer updates its head row per row: a
+  transaction's first row advances the head in one UPDATE ... RETURNING (which locks
+  it; 0009 took an INSERT ... ON CONFLICT, a SELECT ... FOR UPDATE and an UPDATE),
+  later rows chain from the transaction-local setting, and an AFTER ... FOR EACH
+  STATEMENT trigger writes the head once from that setting. Within a statement the head is written before the
   statement ends, so a reader after it (verify_server_chain, the next transaction) sees
   it as before; a rolled-back savepoint rolls back the setting and the head together.
 
@@ -113,8 +114,9 @@ DECLARE
     cache_name text;
     cache_key text;
     cached text;
+    body text;
     n bigint;
-    prev text;
+    h text;
 BEGIN
     -- Device rows keep their own chain. A row outside the session's tenant is refused by
     -- row-level security right after (or written by a superuser, who is beyond any
@@ -125,22 +127,36 @@ BEGIN
     cache_name := 'closeplan.chain_' || TG_TABLE_NAME;
     cache_key := pg_current_xact_id()::text || ':' || NEW.tenant_id;
     cached := current_setting(cache_name, true);
+    -- The hashed body leaves out server_seq and chain_hash, so it is known before them.
+    body := server_chain_body(to_jsonb(NEW));
     IF cached IS NOT NULL AND split_part(cached, '|', 1) = cache_key THEN
-        n := split_part(cached, '|', 2)::bigint;
-        prev := split_part(cached, '|', 3);
+        n := split_part(cached, '|', 2)::bigint + 1;
+        h := encode(sha256(convert_to(split_part(cached, '|', 3) || E'\\n' || body, 'UTF8')),
+                    'hex');
     ELSE
-        INSERT INTO server_chain_heads (tenant_id, table_name, seq, head)
-            VALUES (NEW.tenant_id, TG_TABLE_NAME, 0, '{GENESIS}')
-            ON CONFLICT (tenant_id, table_name) DO NOTHING;
-        SELECT seq, head INTO n, prev FROM server_chain_heads
-            WHERE tenant_id = NEW.tenant_id AND table_name = TG_TABLE_NAME FOR UPDATE;
+        -- The transaction's first row: advance the head in one statement (which locks
+        -- it until commit); make it first if the tenant has none yet.
+        UPDATE server_chain_heads
+            SET seq = seq + 1, head = encode(sha256(convert_to(head || E'\\n' || body, 'UTF8')),
+                                             'hex')
+            WHERE tenant_id = NEW.tenant_id AND table_name = TG_TABLE_NAME
+            RETURNING seq, head INTO n, h;
+        IF NOT FOUND THEN
+            INSERT INTO server_chain_heads (tenant_id, table_name, seq, head)
+                VALUES (NEW.tenant_id, TG_TABLE_NAME, 0, '{GENESIS}')
+                ON CONFLICT (tenant_id, table_name) DO NOTHING;
+            UPDATE server_chain_heads
+                SET seq = seq + 1,
+                    head = encode(sha256(convert_to(head || E'\\n' || body, 'UTF8')), 'hex')
+                WHERE tenant_id = NEW.tenant_id AND table_name = TG_TABLE_NAME
+                RETURNING seq, head INTO n, h;
+        END IF;
     END IF;
-    NEW.server_seq := n + 1;
-    NEW.chain_hash := encode(sha256(convert_to(
-        prev || E'\\n' || server_chain_body(to_jsonb(NEW)), 'UTF8')), 'hex');
-    -- The head row itself is written once, at the statement's end (flush_server_chain).
-    PERFORM set_config(cache_name, cache_key || '|' || NEW.server_seq || '|' || NEW.chain_hash,
-                       true);
+    NEW.server_seq := n;
+    NEW.chain_hash := h;
+    -- Later rows of the transaction chain from here; flush_server_chain writes the head
+    -- once at each statement's end.
+    PERFORM set_config(cache_name, cache_key || '|' || n || '|' || h, true);
     RETURN NEW;
 END
 $$;
