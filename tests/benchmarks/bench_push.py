@@ -8,13 +8,17 @@ It makes a private PostgreSQL 15 cluster (fsync off, like the tests; the baselin
 the same cluster, so the ratio is fair), one tenant per thread with an admin and a
 device, and pre-builds every batch (70% creates, 30% updates of earlier deals, a third
 with a PHI envelope sealed by the desktop's code) so that timing covers only the push.
-Each phase stops by itself after `--seconds` or `--max-batches` per thread. Writes
+A third phase, the floor, runs the baseline's statements with the tables' own triggers
+(version stamps, the server chain) switched off: plain INSERTs through RLS (foreign keys
+still checked), the figure issue 11 compares push with. Each phase stops by itself after
+`--seconds` or `--max-batches` per thread. Writes
 OUT/bench-push.json and OUT/bench-push.md, and prints the table.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -256,6 +260,24 @@ class HttpServer:
             self.proc.wait(20)
 
 
+# The superuser's DSN of each bench database, by its app DSN (the floor's ALTER TABLE).
+SUPERUSER: dict[str, str] = {}
+FLOOR_TABLES = ("deals", "access_logs")
+
+
+@contextmanager
+def triggers_off(dsn_app: str) -> Iterator[None]:
+    """The tables' own triggers (not the foreign keys') off for the block."""
+    with psycopg.connect(SUPERUSER[dsn_app], autocommit=True) as su:
+        for t in FLOOR_TABLES:
+            su.execute(f"ALTER TABLE {t} DISABLE TRIGGER USER")
+        try:
+            yield
+        finally:
+            for t in FLOOR_TABLES:
+                su.execute(f"ALTER TABLE {t} ENABLE TRIGGER USER")
+
+
 def measure(dsn_app: str, lanes: list[Lane], threads: int, args: argparse.Namespace,
             http: HttpServer | None, rng: random.Random) -> dict[str, Any]:
     """Baseline, service and (optionally) HTTP phases for `threads` threads, each on
@@ -267,15 +289,20 @@ def measure(dsn_app: str, lanes: list[Lane], threads: int, args: argparse.Namesp
         for lane in used:
             build_batches(lane, args.max_batches, args.batch, rng)
 
-    fresh()
-    conns = [psycopg.connect(dsn_app, autocommit=True) for _ in used]
-    try:
-        out["baseline"] = run_phase(used, threads, args.seconds, args.max_batches,
-                                    lambda n: lambda _n, lane, i: baseline_batch(
-                                        conns[n], lane, lane.batches[i]))
-    finally:
-        for c in conns:
-            c.close()
+    def plain(phase: str) -> dict[str, Any]:
+        fresh()
+        conns = [psycopg.connect(dsn_app, autocommit=True) for _ in used]
+        try:
+            with triggers_off(dsn_app) if phase == "floor" else contextlib.nullcontext():
+                return run_phase(used, threads, args.seconds, args.max_batches,
+                                 lambda n: lambda _n, lane, i: baseline_batch(
+                                     conns[n], lane, lane.batches[i]))
+        finally:
+            for c in conns:
+                c.close()
+
+    out["baseline"] = plain("baseline")
+    out["floor"] = plain("floor")
     fresh()
     with Database(dsn_app, min_size=threads, max_size=threads + 1) as db:
         with psycopg.connect(dsn_app, autocommit=True) as conn:
@@ -320,11 +347,13 @@ def measure(dsn_app: str, lanes: list[Lane], threads: int, args: argparse.Namesp
 
         out["http"] = run_phase(used, threads, args.seconds, args.max_batches, over_http)
     base = out["baseline"]
-    for name in ("service", "http"):
+    for name in ("floor", "service", "http"):
         if name in out:
             side = out[name]
             side["rate_ratio"] = (side["mutations_per_s"] / base["mutations_per_s"]
                                   if base["mutations_per_s"] else None)
+            side["floor_ratio"] = (side["mutations_per_s"] / out["floor"]["mutations_per_s"]
+                                   if out["floor"]["mutations_per_s"] else None)
             side["p95_ratio"] = (side["batch_ms"]["p95"] / base["batch_ms"]["p95"]
                                  if base["batch_ms"]["p95"] else None)
     return out
@@ -333,21 +362,24 @@ def measure(dsn_app: str, lanes: list[Lane], threads: int, args: argparse.Namesp
 def table(result: dict[str, Any]) -> str:
     lines = [f"Push of batches of {result['batch']} mutations (70% creates, 30% updates, a "
              "third of creates with PHI); baseline: the same rows as plain INSERT/UPDATE "
-             "through RLS, pipelined, one transaction per batch.", "",
+             "through RLS, pipelined, one transaction per batch; floor: the same without the "
+             "tables' own triggers.", "",
              "| threads | path | mutations/s | batch median / p95 (ms) | rate vs baseline | "
-             "p95 vs baseline |", "|---|---|---|---|---|---|"]
+             "p95 vs baseline | rate vs floor |", "|---|---|---|---|---|---|---|"]
     for run in result["runs"]:
-        for name in ("baseline", "service", "http"):
+        for name in ("baseline", "floor", "service", "http"):
             if name not in run:
                 continue
             side = run[name]
             rate = side.get("rate_ratio")
             p95 = side.get("p95_ratio")
+            floor = side.get("floor_ratio")
             lines.append(
                 f"| {run['threads']} | {name} | {side['mutations_per_s']:,.0f} | "
                 f"{side['batch_ms']['median']:,.1f} / {side['batch_ms']['p95']:,.1f} | "
                 f"{'–' if rate is None else f'{rate:.2f}x'} | "
-                f"{'–' if p95 is None else f'{p95:.2f}x'} |")
+                f"{'–' if p95 is None else f'{p95:.2f}x'} | "
+                f"{'–' if floor is None or name == 'floor' else f'{floor:.2f}x'} |")
     return "\n".join(lines)
 
 
@@ -364,7 +396,9 @@ def bench_database(name: str, settings: dict[str, str] | None = None) -> Iterato
         admin.ensure_roles(pg.dsn())
         admin.create_database(pg.dsn(), DBNAME)
         migrate.upgrade(pg.dsn(DBNAME))
-        yield pg.dsn(DBNAME, user=admin.APP_ROLE)
+        app = pg.dsn(DBNAME, user=admin.APP_ROLE)
+        SUPERUSER[app] = pg.dsn(DBNAME)
+        yield app
     finally:
         if pg.running():
             pg.stop()

@@ -25,12 +25,14 @@ def test_push_benchmark_produces_every_figure(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "bench-push.json").read_text())
     assert [run["threads"] for run in data["runs"]] == [1, 2]
     for run in data["runs"]:
-        for side in ("baseline", "service", "http"):
+        for side in ("baseline", "floor", "service", "http"):
             fig = run[side]
             assert fig["mutations"] > 0 and fig["mutations"] % 20 == 0, (side, fig)
             numbers = [fig["mutations_per_s"], *fig["batch_ms"].values()]
             assert all(isinstance(v, int | float) and math.isfinite(v) and v >= 0
                        for v in numbers), (side, fig)
         assert run["service"]["rate_ratio"] > 0 and run["http"]["p95_ratio"] > 0
+        assert run["service"]["floor_ratio"] > 0
     table = (tmp_path / "bench-push.md").read_text()
-    assert "| 2 | http |" in table and "rate vs baseline" in r.stdout
+    assert "| 2 | http |" in table and "| 1 | floor |" in table
+    assert "rate vs baseline" in r.stdout and "rate vs floor" in r.stdout
