@@ -190,3 +190,8 @@ AUDIT_SLOT = "audit"
 # Where the audit chains stood at the last commit (core.store.anchor): not a key, but
 # kept beside the audit key, out of reach of a copied-back database file.
 ANCHOR_SLOT = "anchor"
+# The server's signing key (Ed25519, raw), pinned at enrolment: receipts and wipe
+# orders must verify with it (core.store.receipts, core.sync.revocation).
+SERVER_KEY_SLOT = "server:signing-key"
+# The offline lease (core.store.lease): when the server was last reached.
+LEASE_SLOT = "lease"

@@ -41,6 +41,9 @@ EVENT_WORDS = {
     _E.ROLLBACK_DETECTED: "Workspace rollback detected",
     _E.USER_UNLOCKED: "Sign-in lockout lifted",
     _E.RESTORE_ACCEPTED: "Restored copy accepted",
+    _E.DEVICE_WIPED: "Laptop wiped (revoked by the server)",
+    _E.WIPE_ORDER_REFUSED: "Wipe order refused (not valid)",
+    _E.OFFLINE_LEASE_EXPIRED: "Offline too long: sign-in refused",
 }
 # A deal change's fields (names only: the log never holds values, PHI least of all).
 FIELD_WORDS = {"title": "title", "status": "status", "value": "value"}
