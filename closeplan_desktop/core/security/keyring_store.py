@@ -12,7 +12,7 @@ import binascii
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import keyring
 import keyring.errors
@@ -167,6 +167,26 @@ class KeyringStore:
         log its import before anything is written to the keyring)."""
         with self._lock:
             self._cache[slot] = key
+
+    def listed_slots(self) -> set[str]:
+        """The slots of this workspace that the keyring can list (the Secret Service can;
+        other backends cannot list, and answer an empty set): for the wipe, which deletes
+        these and every slot it knows by name."""
+        _usable_backend()
+        backend: Any = keyring.get_keyring()
+        prefix = self._name("")
+        found: set[str] = set()
+        for kr in getattr(backend, "backends", None) or [backend]:
+            collection = getattr(kr, "get_preferred_collection", None)
+            if collection is None:
+                continue
+            try:
+                items = collection().search_items({"service": SERVICE})
+                names = [str(i.get_attributes().get("username", "")) for i in items]
+            except Exception as exc:
+                raise _translate(exc) from None
+            found.update(n[len(prefix):] for n in names if n.startswith(prefix))
+        return found
 
     def forget(self) -> None:
         """Drop cached keys from memory (on close)."""
