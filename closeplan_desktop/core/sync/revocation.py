@@ -21,7 +21,13 @@ from sqlalchemy import select
 
 from ..domain import audit_batch as ab
 from ..domain.enums import SecurityEventType as Ev
-from ..domain.errors import ClosePlanError, DeviceWiped, SessionEnded, WipeOrderRefused
+from ..domain.errors import (
+    ClosePlanError,
+    DeviceWiped,
+    ServerRefused,
+    SessionEnded,
+    WipeOrderRefused,
+)
 from ..security.keyring_store import (
     ANCHOR_SLOT,
     AUDIT_SLOT,
@@ -61,22 +67,22 @@ def check_order(order: object, server_key: bytes, tenant_id: str, device_id: str
     return dict(order)
 
 
-def on_unauthorized(ws: Workspace, body: Mapping[str, Any], server_key: bytes,
+def on_unauthorized(ws: Workspace, refused: ServerRefused, server_key: bytes,
                     tenant_id: str, *, user_id: str | None = None,
                     upload: Callable[[], object] | None = None,
                     extra_slots: Iterable[str] = ()) -> NoReturn:
-    """Handle a 401 answer's JSON `body`. Always raises: DeviceWiped after a valid wipe
-    order was carried out (the workspace is closed and gone), WipeOrderRefused for an
-    order that is not valid (logged; nothing wiped), SessionEnded otherwise. `upload`
-    sends the audit rows (core.sync.audit_upload, bound by the caller); `extra_slots`
-    are keyring slots of this workspace made by other parts (the device keys)."""
-    error = body.get("error") if isinstance(body, Mapping) else None
-    error = error if isinstance(error, Mapping) else {}
-    if "wipe_order" not in error:
-        reason = str(error.get("message") or "you were signed out.")
+    """Handle the server's 401 (`refused`, its JSON error body in `detail`). Always
+    raises: DeviceWiped after a valid wipe order was carried out (the workspace is
+    closed and gone), WipeOrderRefused for an order that is not valid (logged; nothing
+    wiped), SessionEnded for a 401 without an order. `upload` sends the audit rows
+    (core.sync.audit_upload, bound by the caller); `extra_slots` are keyring slots of
+    this workspace made by other parts (the device keys)."""
+    if "wipe_order" not in refused.detail:
+        reason = str(refused) or "you were signed out."
         raise SessionEnded(ENDED.format(reason=reason))
+    order_body = refused.detail["wipe_order"]
     try:
-        order = check_order(error["wipe_order"], server_key, tenant_id, ws.device_id)
+        order = check_order(order_body, server_key, tenant_id, ws.device_id)
     except WipeOrderRefused as refused:
         with db.write_session(ws.engine) as s:
             log_event(s, ws, Ev.WIPE_ORDER_REFUSED, tenant_id, user_id, {"why": str(refused)})
