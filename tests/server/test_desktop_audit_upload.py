@@ -6,6 +6,7 @@ a database put back behind the server cannot make the server lose rows."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,14 +14,14 @@ from typing import Any
 import pytest
 from api_support import Api
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from desktop_support import Linked, linked, local_rows, server_rows
+from desktop_support import ADMIN_PASSWORD, Linked, linked, local_rows, server_rows
 from sqlalchemy import delete, select, text
 
-from closeplan_desktop.core.domain.errors import AuditUploadError, ClosePlanError
-from closeplan_desktop.core.store import db, receipts
+from closeplan_desktop.core.domain.errors import AuditUploadError, ClosePlanError, RolledBack
+from closeplan_desktop.core.store import db, receipts, workspace
 from closeplan_desktop.core.store.models import AuditReceipt, AuditUpload
 from closeplan_desktop.core.sync import audit_upload
-from closeplan_desktop.core.usecases import audit, deals
+from closeplan_desktop.core.usecases import audit, auth, deals, restore
 
 TABLES = ("access_logs", "security_events")
 
@@ -138,6 +139,30 @@ def test_receipts_report_rows_altered_or_removed_after_upload_and_bad_signatures
                        "'access_logs'"), {"sig": "A" * 86 + "=="})
         _, found = receipts.problems(s, link.ws.keyring)
     assert any(p.table == "access_logs" and "does not verify" in p.what for p in found)
+
+
+def test_an_older_copy_put_back_and_accepted_cannot_make_the_server_lose_rows(
+        link: Linked, api: Api) -> None:
+    upload(link)  # part of the history is on the server, with its receipts
+    link.ws.close()
+    old = link.path.parent / "old-closeplan.db"
+    shutil.copy2(link.ws.db_path, old)  # an older copy, taken here
+    link.ws = workspace.open_workspace(link.path)
+    deals.create_deal(auth.sign_in(link.ws, link.admin_email, ADMIN_PASSWORD), "Later",
+                      "ACTIVE", "8.00")
+    upload(link)  # the later rows reach the server too
+    before = {t: server_rows(api, link, t) for t in TABLES}
+    link.ws.close()
+    shutil.copy2(old, link.ws.db_path)  # the older copy put back
+    with pytest.raises(RolledBack):
+        workspace.open_workspace(link.path)
+    restore.accept_restore(link.path, link.admin_email, ADMIN_PASSWORD, "Restored from backup")
+    link.ws = workspace.open_workspace(link.path)
+    admin = auth.sign_in(link.ws, link.admin_email, ADMIN_PASSWORD)
+    deals.create_deal(admin, "After the restore", "ACTIVE", "9.00")
+    with pytest.raises(AuditUploadError, match="server keeps its rows"):
+        upload(link)
+    assert {t: server_rows(api, link, t) for t in TABLES} == before
 
 
 def test_audit_verify_reports_a_receipt_the_pinned_key_does_not_sign(
