@@ -16,6 +16,7 @@ from api_support import Api
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from desktop_support import ADMIN_PASSWORD, Linked, linked, local_rows, server_rows
 from sqlalchemy import delete, select, text
+from support import run_cli, sql
 
 from closeplan_desktop.core.domain.errors import AuditUploadError, ClosePlanError, RolledBack
 from closeplan_desktop.core.store import db, receipts, workspace
@@ -173,3 +174,19 @@ def test_audit_verify_reports_a_receipt_the_pinned_key_does_not_sign(
     report = audit.verify(link.admin)
     assert not report.ok
     assert "does not verify with the pinned server key" in str(report.problem)
+
+
+def test_closeplan_admin_audit_verify_checks_the_receipts(link: Linked, api: Api) -> None:
+    done = upload(link)
+    link.ws.close()
+    args = ("audit", "verify", "--workspace", link.path, "--as", link.admin_email,
+            "--password-stdin")
+    r = run_cli(*args, stdin=f"{ADMIN_PASSWORD}\n")
+    assert r.code == 0, r.err
+    assert f"{done.batches:,} server receipts verified" in r.out
+    sql(link.path, "UPDATE audit_receipts SET signature = ? WHERE table_name = "
+                   "'security_events'", ("A" * 86 + "==",))
+    r = run_cli(*args, stdin=f"{ADMIN_PASSWORD}\n")
+    assert r.code != 0
+    assert "does not verify with the pinned server key" in r.err
+    assert "Traceback" not in r.err
