@@ -17,7 +17,9 @@ def verify(ctx: Context) -> int:
     with ctx.session() as s:
         report = audit.verify(s, ctx.progress("Verifying"))
     if report.ok:
-        ctx.print(f"Audit chain intact: {report.rows_checked:,} rows verified.")
+        receipts = (f"; {report.receipts_checked:,} server receipts verified"
+                    if report.receipts_checked else "")
+        ctx.print(f"Audit chain intact: {report.rows_checked:,} rows verified{receipts}.")
         return EXIT_OK
     ctx.fail(f"audit chain broken at {report.problem}")
     return EXIT_FAIL

@@ -36,6 +36,16 @@ class AccountLocked(AuthError):
     """Too many failed sign-ins; try again later."""
 
 
+class LeaseExpired(AuthError):
+    """A connected workspace has not reached its server for longer than the offline lease:
+    it shows no data until someone signs in online (its outbox is kept)."""
+
+
+class SessionEnded(AuthError):
+    """The server ended the session (the user was deactivated, or signed out elsewhere):
+    the local session ends too."""
+
+
 class PolicyError(ClosePlanError):
     """A policy or settings file is invalid; the message names the key."""
 
@@ -87,3 +97,30 @@ class KeyMismatch(KeyringError):
 
 class CryptoError(ClosePlanError):
     """Ciphertext failed to authenticate or decrypt."""
+
+
+class ServerRefused(ClosePlanError):
+    """The organisation's server refused a request: `status` (HTTP), `code` (its stable
+    word) and `detail` (the rest of its JSON error body, such as `expected_seq` or a
+    `wipe_order`); `str(error)` is the server's message."""
+
+    def __init__(self, status: int, code: str, message: str,
+                 detail: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.detail = dict(detail or {})
+
+
+class AuditUploadError(ClosePlanError):
+    """The audit upload cannot go on (a receipt that does not verify, a server that
+    holds rows this database has no receipt for); nothing was marked as uploaded."""
+
+
+class WipeOrderRefused(ClosePlanError):
+    """A wipe order that is not signed by the pinned server key, or names another
+    device or organisation: nothing was wiped."""
+
+
+class DeviceWiped(ClosePlanError):
+    """The server revoked this laptop and it wiped its workspace: the app must close it."""

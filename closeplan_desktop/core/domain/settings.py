@@ -31,6 +31,7 @@ class Unit:
 
 MINUTES = Unit("min", "Minutes")
 SECONDS = Unit("s", "Seconds")
+DAYS = Unit("days", "Days")
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,17 @@ SYNC_SERVER = Setting(
     help="The only sync server allowed (HTTPS URL); empty: none yet.",
     in_dialog=False)  # until the desktop syncs: a field that does nothing misleads
 
+OFFLINE_LEASE_DAYS = Setting(
+    key="offline_lease_days", type=int, default=14, unit=DAYS,
+    minimum=1, maximum=90, floor=at_most(30),
+    label="Days a connected laptop may stay offline",
+    help="Days a laptop connected to your organisation's server may go without reaching "
+         "it; past that it shows no data until someone signs in online (its unsent "
+         "changes are kept).",
+    in_dialog=False)  # standalone workspaces have no lease: shown once the desktop syncs
+
 # Every setting by key, in the order people see them (dialog, templates, listings).
 SETTINGS: dict[str, Setting[Any]] = {s.key: s for s in (
     IDLE_LOCK_MINUTES, LOCKOUT_THRESHOLD, LOCKOUT_MINUTES, PASSWORD_MIN_LENGTH,
-    BCRYPT_COST, PHI_AUTOHIDE_SECONDS, CLIPBOARD_CLEAR_SECONDS, SYNC_SERVER)}
+    BCRYPT_COST, PHI_AUTOHIDE_SECONDS, CLIPBOARD_CLEAR_SECONDS, SYNC_SERVER,
+    OFFLINE_LEASE_DAYS)}

@@ -12,7 +12,7 @@ import binascii
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import keyring
 import keyring.errors
@@ -168,6 +168,26 @@ class KeyringStore:
         with self._lock:
             self._cache[slot] = key
 
+    def listed_slots(self) -> set[str]:
+        """The slots of this workspace that the keyring can list (the Secret Service can;
+        other backends cannot list, and answer an empty set): for the wipe, which deletes
+        these and every slot it knows by name."""
+        _usable_backend()
+        backend: Any = keyring.get_keyring()
+        prefix = self._name("")
+        found: set[str] = set()
+        for kr in getattr(backend, "backends", None) or [backend]:
+            collection = getattr(kr, "get_preferred_collection", None)
+            if collection is None:
+                continue
+            try:
+                items = collection().search_items({"service": SERVICE})
+                names = [str(i.get_attributes().get("username", "")) for i in items]
+            except Exception as exc:
+                raise _translate(exc) from None
+            found.update(n[len(prefix):] for n in names if n.startswith(prefix))
+        return found
+
     def forget(self) -> None:
         """Drop cached keys from memory (on close)."""
         with self._lock:
@@ -190,3 +210,8 @@ AUDIT_SLOT = "audit"
 # Where the audit chains stood at the last commit (core.store.anchor): not a key, but
 # kept beside the audit key, out of reach of a copied-back database file.
 ANCHOR_SLOT = "anchor"
+# The server's signing key (Ed25519, raw), pinned at enrolment: receipts and wipe
+# orders must verify with it (core.store.receipts, core.sync.revocation).
+SERVER_KEY_SLOT = "server:signing-key"
+# The offline lease (core.store.lease): when the server was last reached.
+LEASE_SLOT = "lease"

@@ -65,6 +65,7 @@ class Policy:
     phi_autohide_seconds: int = settings.PHI_AUTOHIDE_SECONDS.default
     clipboard_clear_seconds: int = settings.CLIPBOARD_CLEAR_SECONDS.default
     sync_server: str = settings.SYNC_SERVER.default
+    offline_lease_days: int = settings.OFFLINE_LEASE_DAYS.default
     # key -> the policy (file, plist or registry key) that enforces it
     enforced: dict[str, str] = field(default_factory=dict, compare=False)
     # key -> where its value came from (a policy, the user's settings or "default")

@@ -177,6 +177,7 @@ class ChainReport:
     rows_checked: int
     problem: ChainProblem | None
     ranges_in_workers: int = 0  # ranges worker processes checked (long chains)
+    receipts_checked: int = 0  # the server's receipts of uploaded rows (core.store.receipts)
 
     @property
     def ok(self) -> bool:

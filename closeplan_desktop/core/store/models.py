@@ -282,3 +282,34 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class AuditReceipt(Base):
+    """The server's signed receipt of one uploaded batch of this device's audit rows
+    (core.store.receipts): what `audit verify` checks against the pinned server key and
+    the local rows it covers."""
+
+    __tablename__ = "audit_receipts"
+
+    device_id: Mapped[str] = mapped_column(String(25), primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    first_seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    tenant_id: Mapped[str] = mapped_column(String(25))
+    last_chain_hash: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[str] = mapped_column(String(27))  # the server's, as it signed it
+    server_key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(Text)  # base64, as the server sent it
+
+
+class AuditUpload(Base):
+    """Where the upload of one chain stands: the next seq to send, and the batch in
+    flight (sent, its receipt not yet stored), which is sent again exactly as it was."""
+
+    __tablename__ = "audit_upload"
+
+    device_id: Mapped[str] = mapped_column(String(25), primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    next_seq: Mapped[int] = mapped_column(Integer)
+    pending_last: Mapped[int | None] = mapped_column(Integer)

@@ -24,7 +24,7 @@ from ..domain.enums import AccessAction, SecurityEventType
 from ..domain.errors import StorageError, ValidationError
 from ..domain.ids import is_id
 from ..domain.progress import Progress, no_progress
-from ..store import chain, db
+from ..store import chain, db, receipts
 from ..store.audit_log import (
     OTHER_TENANT_DEAL,
     against_anchor,
@@ -46,10 +46,24 @@ def verify(session: AuthSession, progress: Progress = no_progress) -> chain.Chai
         frame.require_admin(s, session, "audit.verify")
         report = against_anchor(s, session.ws, chain.verify(
             s, audit_key(session.ws), progress, connect=db.connector(session.ws.engine)))
-        report = _scoped(s, session, report)
+        report = _with_receipts(s, session, _scoped(s, session, report))
     with db.write_session(session.ws.engine) as s:
         log_event(s, session.ws, SecurityEventType.AUDIT_VERIFIED, session.tenant_id,
                   session.user_id, {"ok": report.ok, "rows": report.rows_checked})
+    return report
+
+
+def _with_receipts(s: Session, session: AuthSession, report: chain.ChainReport
+                   ) -> chain.ChainReport:
+    """The report, with the server's receipts of uploaded rows checked too: each against
+    the pinned server key and the rows it covers (a row altered or removed since)."""
+    count, found = receipts.problems(s, session.ws.keyring)
+    report = dataclasses.replace(report, receipts_checked=count)
+    if report.ok and found:
+        first = found[0]
+        report = dataclasses.replace(report, problem=chain.ChainProblem(
+            first.table, first.first_seq, None,
+            f"rows seq {first.first_seq}..{first.last_seq}: {first.what}"))
     return report
 
 

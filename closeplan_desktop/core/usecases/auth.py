@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from ..domain import validation
 from ..domain.clock import as_utc, utcnow
 from ..domain.enums import SecurityEventType as Ev
-from ..domain.errors import AccountLocked, AuthError, ValidationError
+from ..domain.errors import AccountLocked, AuthError, LeaseExpired, ValidationError
 from ..security.passwords import check_password, dummy_hash, hash_cost, hash_password
-from ..store import audit_log, db
+from ..store import audit_log, db, lease
 from ..store.models import LoginThrottle, User
 from ..store.workspace import Workspace
 from .frame import AuthSession
@@ -38,6 +38,7 @@ def sign_in(ws: Workspace, email: str, password: str) -> AuthSession:
     email = validation.email(email)
     policy = ws.policy
     now = utcnow()
+    _check_lease(ws, email, now)
     error: AuthError | None = None
     session: AuthSession | None = None
     with db.write_session(ws.engine) as s:
@@ -73,6 +74,18 @@ def sign_in(ws: Workspace, email: str, password: str) -> AuthSession:
         raise error
     assert session is not None
     return session
+
+
+def _check_lease(ws: Workspace, email: str, now: datetime) -> None:
+    """A connected workspace offline past its lease shows no data: refuse (and log)."""
+    try:
+        lease.check(ws.keyring, ws.policy.offline_lease_days, now)
+    except LeaseExpired:
+        with db.write_session(ws.engine) as s:
+            user = user_by_email(s, email)
+            audit_log.log_event(s, ws, Ev.OFFLINE_LEASE_EXPIRED, user.tenant_id if user else
+                                None, user.id if user else None, {"email": email})
+        raise
 
 
 def user_by_email(s: Session, email: str) -> User | None:

@@ -41,6 +41,9 @@ EVENT_WORDS = {
     _E.ROLLBACK_DETECTED: "Workspace rollback detected",
     _E.USER_UNLOCKED: "Sign-in lockout lifted",
     _E.RESTORE_ACCEPTED: "Restored copy accepted",
+    _E.DEVICE_WIPED: "Laptop wiped (revoked by the server)",
+    _E.WIPE_ORDER_REFUSED: "Wipe order refused (not valid)",
+    _E.OFFLINE_LEASE_EXPIRED: "Offline too long: sign-in refused",
 }
 # Kinds only the server writes, seen in an admin's tenant-wide audit.
 SERVER_EVENT_WORDS = {

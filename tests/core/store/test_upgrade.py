@@ -26,7 +26,7 @@ from support import (
 
 from closeplan_desktop.core.domain.errors import AuthError, BreakGlassRequired
 from closeplan_desktop.core.security.keyring_store import DB_SLOT
-from closeplan_desktop.core.store import audit_log, db, workspace
+from closeplan_desktop.core.store import audit_log, db, receipts, workspace
 from closeplan_desktop.core.store.workspace import KNOWN_REVISIONS, SCHEMA_HEAD
 from closeplan_desktop.core.usecases import audit, auth, deal_list, deals, key_admin, users
 
@@ -53,6 +53,8 @@ def build_previous(path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any
     facts: dict[str, Any] = {"phi": {}}
     with monkeypatch.context() as m:
         m.setattr(workspace, "SCHEMA_HEAD", previous)
+        # The previous release had no audit receipts (0005_audit_upload) to check.
+        m.setattr(receipts, "problems", lambda s, keys: (0, []))
         with workspace.create(path) as ws:
             users.create_tenant(ws, "Acme Health", "acme-health.example",
                                 ADMIN_EMAIL, "Ada", "Admin", ADMIN_PASSWORD)
@@ -143,6 +145,9 @@ def test_upgrade_keeps_every_row_the_phi_and_the_audit_chain(
     for table, rows in before.items():
         assert table in after, f"table {table} is gone after the upgrade"
         assert after[table] == rows, f"rows of {table} changed in the upgrade"
+    # 0005_audit_upload: no receipts and no upload position yet, so an upgraded
+    # workspace uploads its whole audit history at its first sync.
+    assert after["audit_receipts"] == [] and after["audit_upload"] == []
     # Search finds the same deals.
     for word, rowids in searches.items():
         assert sql(path, "SELECT rowid FROM deals_fts WHERE deals_fts MATCH ? ORDER BY rowid",
