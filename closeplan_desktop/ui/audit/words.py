@@ -41,6 +41,9 @@ EVENT_WORDS = {
     _E.ROLLBACK_DETECTED: "Workspace rollback detected",
     _E.USER_UNLOCKED: "Sign-in lockout lifted",
     _E.RESTORE_ACCEPTED: "Restored copy accepted",
+    _E.WORKSPACE_COPIED: "Workspace copied to a new device",
+    _E.KEY_SLOT_CREATED: "Sign-in key slot created",
+    _E.DEVICE_KEYS_CREATED: "Device keys created",
 }
 # A deal change's fields (names only: the log never holds values, PHI least of all).
 FIELD_WORDS = {"title": "title", "status": "status", "value": "value"}
