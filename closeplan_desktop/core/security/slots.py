@@ -93,7 +93,14 @@ def open_sealed(ring_secret: bytes, password: str, user_id: str,
     return X25519PrivateKey.from_private_bytes(raw)
 
 
-def same_work(password: str) -> None:
+def same_work(password: str, kdf: str | None = None) -> None:
     """The Argon2id work of opening a slot, for a sign-in that fails anyway (unknown
-    email, locked or deactivated account): answers and timings stay alike."""
-    _kek(b"\0" * KEY_BYTES, password, os.urandom(16), kdf_params())
+    email, locked or deactivated account): answers and timings stay alike. `kdf` is the
+    JSON of the parameters most stored slots have (default: those new slots get)."""
+    params = kdf_params()
+    if kdf is not None:
+        try:
+            params = {k: int(json.loads(kdf)[k]) for k in _BOUNDS}
+        except (ValueError, KeyError, TypeError):
+            pass
+    _kek(b"\0" * KEY_BYTES, password, os.urandom(16), params)

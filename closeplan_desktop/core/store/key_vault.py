@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ..domain.clock import utcnow
@@ -69,13 +69,21 @@ def open_slot(s: Session, ws: Workspace, user_id: str,
     KeyMissing when the keyring lost its half (every slot is then unusable)."""
     row = s.get(KeySlot, user_id)
     if row is None:
-        slots.same_work(password)
+        same_work(s, password)
         return None
     secret = _ring_secret(ws, create=False)
     if secret is None:
         raise KeyMissing(RING_MISSING)
     return slots.open_sealed(secret, password, user_id,
                              slots.SealedSlot(row.salt, row.kdf, row.sealed))
+
+
+def same_work(s: Session, password: str) -> None:
+    """The work of opening a slot, at the parameters most slots have here: for a
+    sign-in that fails anyway, so that it costs what a real one costs."""
+    usual = s.scalar(select(KeySlot.kdf).group_by(KeySlot.kdf)
+                     .order_by(func.count().desc()).limit(1))
+    slots.same_work(password, usual)
 
 
 def make_slot(s: Session, ws: Workspace, user_id: str, password: str) -> X25519PrivateKey:
@@ -154,9 +162,9 @@ def grant_held(s: Session, ws: Workspace) -> int:
     held = _held(s, ws)
     if not held:
         return 0
-    have = set(s.execute(select(KeyGrant.user_id, KeyGrant.name)).tuples())
+    have = set(s.execute(select(KeyGrant.user_id, KeyGrant.name)))
     made = 0
-    for user_id, public in s.execute(select(KeySlot.user_id, KeySlot.public_key)).tuples():
+    for user_id, public in s.execute(select(KeySlot.user_id, KeySlot.public_key)):
         for name, info, key in held:
             if (user_id, name) not in have:
                 s.add(KeyGrant(user_id=user_id, name=name,
@@ -172,7 +180,7 @@ def unlock(s: Session, ws: Workspace, user_id: str, private: X25519PrivateKey) -
     slots that lack it. Returns the keyring slots to delete once this commits."""
     key_id = _meta(s, META_DEVICE_KEY_ID)
     for name, wrapped in s.execute(select(KeyGrant.name, KeyGrant.wrapped)
-                                   .where(KeyGrant.user_id == user_id)).tuples():
+                                   .where(KeyGrant.user_id == user_id)):
         info = _grant_info(ws, name, key_id)
         if info is None:
             continue

@@ -26,7 +26,6 @@ from ..domain import validation
 from ..domain.clock import as_utc, utcnow
 from ..domain.enums import SecurityEventType as Ev
 from ..domain.errors import AccountLocked, AuthError, KeyMissing, ValidationError
-from ..security import slots
 from ..security.device_keys import DeviceKeys
 from ..security.passwords import check_password, is_bcrypt_hash
 from ..store import audit_log, db, key_vault, phi_keys
@@ -58,7 +57,7 @@ def sign_in(ws: Workspace, email: str, password: str) -> AuthSession:
         throttle = s.get(LoginThrottle, email)
         if throttle and throttle.locked_until and as_utc(throttle.locked_until) > now:
             user = user_by_email(s, email)
-            slots.same_work(password)
+            key_vault.same_work(s, password)
             audit_log.log_event(s, ws, Ev.LOGIN_LOCKED, user.tenant_id if user else None,
                             user.id if user else None, {"email": email})
             error = AccountLocked(_locked_text(throttle.locked_until, now))
@@ -66,7 +65,7 @@ def sign_in(ws: Workspace, email: str, password: str) -> AuthSession:
             user = user_by_email(s, email)
             private = None
             if user is None or user.deactivated_at is not None:
-                slots.same_work(password)
+                key_vault.same_work(s, password)
             elif key_vault.has_slot(s, user.id):
                 private = key_vault.open_slot(s, ws, user.id, password)
             elif is_bcrypt_hash(user.password):
