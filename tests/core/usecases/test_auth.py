@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import bcrypt
 import pytest
 from support import (
     ADMIN_EMAIL,
