@@ -29,7 +29,7 @@ from ..domain.clock import utcnow
 from ..domain.enums import PhiKeyState
 from ..domain.enums import SecurityEventType as Ev
 from ..domain.errors import KeyMissing
-from ..security import crypto, slots, wrapping
+from ..security import crypto, slots
 from ..security.device_keys import DeviceKeys
 from ..security.keyring_store import DEVICE_HELD, DEVICE_ID_SLOT, UNLOCK_SLOT, phi_slot
 from .audit_log import log_event
@@ -98,7 +98,7 @@ def make_slot(s: Session, ws: Workspace, user_id: str, password: str) -> X25519P
     if old is not None:
         s.delete(old)
         s.flush()
-    s.add(KeySlot(user_id=user_id, public_key=wrapping.public_raw(private), salt=sealed.salt,
+    s.add(KeySlot(user_id=user_id, public_key=crypto.public_raw(private), salt=sealed.salt,
                   kdf=sealed.kdf, sealed=sealed.sealed, updated_at=utcnow()))
     s.flush()
     grant_held(s, ws)
@@ -149,7 +149,7 @@ def _held(s: Session, ws: Workspace) -> list[tuple[str, bytes, bytes]]:
         key = ws.keyring.held(phi_slot(tenant_id, version))
         if key is not None:
             out.append((phi_slot(tenant_id, version),
-                        wrapping.grant_info(tenant_id, version), key))
+                        crypto.grant_info(tenant_id, version), key))
     device = ws.keyring.held(DEVICE_HELD)
     key_id = _meta(s, META_DEVICE_KEY_ID)
     if device is not None and key_id is not None:
@@ -168,7 +168,7 @@ def grant_held(s: Session, ws: Workspace) -> int:
         for name, info, key in held:
             if (user_id, name) not in have:
                 s.add(KeyGrant(user_id=user_id, name=name,
-                               wrapped=wrapping.wrap(public, info, key)))
+                               wrapped=crypto.wrap(public, info, key)))
                 made += 1
     s.flush()
     return made
@@ -186,7 +186,7 @@ def unlock(s: Session, ws: Workspace, user_id: str, private: X25519PrivateKey) -
             continue
         try:
             ws.keyring.remember(DEVICE_HELD if name == DEVICE_GRANT else name,
-                                wrapping.unwrap(private, info, wrapped))
+                                crypto.unwrap(private, info, wrapped))
         except InvalidTag:
             continue  # a grant for another device key or a damaged row opens nothing
     legacy = []
@@ -205,7 +205,7 @@ def _grant_info(ws: Workspace, name: str, device_key_id: str | None) -> bytes | 
     head, tenant_id, version = [*name.split(":"), "", ""][:3]
     if head != "phi" or not version.startswith("v") or not version[1:].isdigit():
         return None
-    return wrapping.grant_info(tenant_id, int(version[1:]))
+    return crypto.grant_info(tenant_id, int(version[1:]))
 
 
 def drop_legacy(ws: Workspace, slots_: list[str]) -> None:

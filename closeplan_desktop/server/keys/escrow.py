@@ -18,7 +18,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 # The wrapping is the desktop's too (one implementation, in core).
-from ...core.security.wrapping import grant_info, key_id, public_raw, unwrap_key, wrap_key
+from ...core.security.crypto import grant_info, key_id, public_raw, unwrap_key, wrap_key
 
 __all__ = ["GRANTEE_SERVER", "KEY_FILE_HEADER", "grant_info", "key_id", "public_raw",
            "read_key_file", "unwrap_key", "wrap_key", "write_key_file"]

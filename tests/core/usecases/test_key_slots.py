@@ -27,7 +27,7 @@ from support import (
 )
 
 from closeplan_desktop.core.domain.errors import AuthError, CryptoError, KeyMissing
-from closeplan_desktop.core.security import crypto, slots, wrapping
+from closeplan_desktop.core.security import crypto, slots
 from closeplan_desktop.core.security.device_keys import DeviceKeys
 from closeplan_desktop.core.security.keyring_store import DEVICE_HELD, SERVICE, KeyringStore
 from closeplan_desktop.core.store import db, key_vault, layout, workspace
@@ -239,4 +239,4 @@ def test_a_grant_opens_only_for_its_own_slot(env: Env) -> None:
     auth.sign_in(env.ws, USER_EMAIL, USER_PASSWORD)
     assert held_phi_keys(env.ws) == {}
     with pytest.raises(InvalidTag):
-        wrapping.unwrap_key(X25519PrivateKey.generate(), env.tenant_id, 1, bytes(wrapped))
+        crypto.unwrap_key(X25519PrivateKey.generate(), env.tenant_id, 1, bytes(wrapped))
