@@ -13,11 +13,20 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from sqlalchemy import select
 
 from closeplan_desktop.cli.main import main as cli_main
 from closeplan_desktop.core.security import policy
-from closeplan_desktop.core.security.keyring_store import DB_SLOT, KeyringStore
+from closeplan_desktop.core.security.keyring_store import (
+    DB_SLOT,
+    DEVICE_ID_SLOT,
+    UNLOCK_SLOT,
+    KeyringStore,
+    phi_slot,
+)
+from closeplan_desktop.core.security.passwords import hash_password
 from closeplan_desktop.core.store import db, layout, workspace
+from closeplan_desktop.core.store.models import PhiKey
 from closeplan_desktop.core.store.workspace import Workspace
 from closeplan_desktop.core.usecases import users
 from closeplan_desktop.core.usecases.frame import AuthSession
@@ -94,6 +103,36 @@ def legacy_tenants() -> Iterator[None]:
     workspaces still keep their tenants apart."""
     with mock.patch.object(users, "refuse_second_tenant", lambda s: None):
         yield
+
+
+def held_phi_keys(ws: Workspace) -> dict[str, bytes]:
+    """The PHI keys a signed-in session unlocked in `ws`, by keyring slot name."""
+    with db.read_session(ws.engine) as s:
+        versions = list(s.execute(select(PhiKey.tenant_id, PhiKey.version)))
+    found = {phi_slot(t, v): ws.keyring.held(phi_slot(t, v)) for t, v in versions}
+    return {slot: key for slot, key in found.items() if key is not None}
+
+
+def make_previous_release(path: Path, phi_keys: dict[str, bytes],
+                          passwords: dict[str, str]) -> None:
+    """Turn a closed workspace made by this version into one as the release before key
+    slots (schema 0004) left it: PHI keys in plain keyring entries, users verified by
+    bcrypt hashes, no slots, grants or device keys. Revision 0005 only added the two
+    tables, so dropping them gives exactly the older schema."""
+    meta = layout.read_meta(path)
+    keys = KeyringStore(meta["workspace_id"])
+    for slot, key in phi_keys.items():
+        keys.put(slot, key)
+    keys.delete(UNLOCK_SLOT)
+    keys.delete(DEVICE_ID_SLOT)
+    for email, password in passwords.items():
+        sql(path, "UPDATE users SET password = ? WHERE email = ?",
+            (hash_password(password, 4), email))
+    sql(path, "DROP TABLE key_grants")
+    sql(path, "DROP TABLE key_slots")
+    sql(path, "DELETE FROM workspace_meta WHERE key IN ('device_key_id', 'device_public', "
+              "'needs_enrolment')")
+    sql(path, "UPDATE alembic_version SET version_num = ?", (workspace.KNOWN_REVISIONS[-2],))
 
 
 def add_legacy_tenant(ws: Workspace, name: str, domain: str | None, email: str, first: str,

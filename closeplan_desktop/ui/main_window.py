@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
-from ..core.usecases import users
+from ..core.usecases import auth, users
 from ..core.usecases.auth import BAD_CREDENTIALS
 from .audit.pane import AuditPane
 from .deals.dialog import DealDialog, Draft
@@ -334,6 +334,7 @@ class MainWindow(QMainWindow):
     def sign_out(self, quit_app: bool = False) -> None:
         """End the session: back to the sign-in window, or (`quit_app`) out of the app."""
         self.quit_after_sign_out = quit_app
+        auth.sign_out(self.signed_in.core)  # the unlocked keys leave memory
         self.sign_out_drafts()
         for pane in self.panes.values():
             pane.clear_sensitive()

@@ -37,6 +37,7 @@ class SignedIn(QObject):
     def lock(self) -> None:
         if not self.is_locked:
             self.is_locked = True
+            auth.sign_out(self.core)  # the unlocked keys leave memory
             self.locked.emit()
 
     def unlock(self, password: str) -> None:

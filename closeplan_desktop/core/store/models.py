@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -234,6 +235,31 @@ class PhiKey(Base):
     state: Mapped[PhiKeyState] = mapped_column(_enum(PhiKeyState, "phi_key_state"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class KeySlot(Base):
+    """A user's key slot on this device (`core.security.slots`): their X25519 private key
+    sealed under the keyring secret and their password; the public half in the clear."""
+
+    __tablename__ = "key_slots"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    salt: Mapped[bytes] = mapped_column(LargeBinary)
+    kdf: Mapped[str] = mapped_column(Text)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class KeyGrant(Base):
+    """A key wrapped (HPKE) for one user's slot: a PHI key version (`phi:<tenant>:v<n>`)
+    or the device's private keys (`device`)."""
+
+    __tablename__ = "key_grants"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("key_slots.user_id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Outbox(Base):

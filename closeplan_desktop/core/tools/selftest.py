@@ -29,6 +29,8 @@ from ..security.keyring_store import (
     AUDIT_SLOT,
     DB_PENDING_SLOT,
     DB_SLOT,
+    DEVICE_ID_SLOT,
+    UNLOCK_SLOT,
     KeyringStore,
     phi_slot,
 )
@@ -176,7 +178,7 @@ def cleanup(ws: workspace.Workspace | None, tmp: Path, workspace_id: str | None,
         except ClosePlanError:
             workspace_id = None
     if workspace_id is not None:
-        slots = [DB_SLOT, DB_PENDING_SLOT, AUDIT_SLOT, ANCHOR_SLOT]
+        slots = [DB_SLOT, DB_PENDING_SLOT, AUDIT_SLOT, ANCHOR_SLOT, UNLOCK_SLOT, DEVICE_ID_SLOT]
         if tenant_id is not None:
             slots += [phi_slot(tenant_id, v) for v in sorted(phi_versions)]
         store = KeyringStore(workspace_id)

@@ -41,6 +41,9 @@ EVENT_WORDS = {
     _E.ROLLBACK_DETECTED: "Workspace rollback detected",
     _E.USER_UNLOCKED: "Sign-in lockout lifted",
     _E.RESTORE_ACCEPTED: "Restored copy accepted",
+    _E.WORKSPACE_COPIED: "Workspace copied to a new device",
+    _E.KEY_SLOT_CREATED: "Sign-in key slot created",
+    _E.DEVICE_KEYS_CREATED: "Device keys created",
 }
 # Kinds only the server writes, seen in an admin's tenant-wide audit.
 SERVER_EVENT_WORDS = {

@@ -20,7 +20,9 @@ from support import (
     USER_EMAIL,
     USER_PASSWORD,
     add_legacy_tenant,
+    held_phi_keys,
     keep_discarded_backups,
+    make_previous_release,
     sql,
 )
 
@@ -51,8 +53,7 @@ def build_previous(path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any
     """A workspace as the previous release made it, with every kind of row."""
     previous = KNOWN_REVISIONS[-2]
     facts: dict[str, Any] = {"phi": {}}
-    with monkeypatch.context() as m:
-        m.setattr(workspace, "SCHEMA_HEAD", previous)
+    if True:  # made by this version, then turned into the previous release's form
         with workspace.create(path) as ws:
             users.create_tenant(ws, "Acme Health", "acme-health.example",
                                 ADMIN_EMAIL, "Ada", "Admin", ADMIN_PASSWORD)
@@ -91,7 +92,11 @@ def build_previous(path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any
             key_admin.rotate_phi(admin)  # phi_keys v1 -> v2, rows re-encrypted
             deals.create_deal(admin, "After rotation", "ACTIVE", "5", {"mrn": "V2-ROW"})
             assert audit.verify(admin).ok
-            assert workspace.schema_revision(ws.engine) == previous
+            phi_keys = held_phi_keys(ws)
+    make_previous_release(path, phi_keys, {ADMIN_EMAIL: ADMIN_PASSWORD,
+                                           USER_EMAIL: USER_PASSWORD,
+                                           OTHER_ADMIN: OTHER_PASSWORD})
+    assert sql(path, "SELECT version_num FROM alembic_version") == [(previous,)]
     facts["ids"] = ids
     facts["live_ids"] = [i for i in ids if i != ids[2]]
     return facts
