@@ -65,6 +65,24 @@ def sql(path: Path, query: str, params: tuple[object, ...] = ()) -> list[tuple[o
         conn.close()
 
 
+# The head revision's schema changes, undone: an upgrade test builds its workspace with
+# today's code (which writes the head's columns), then turns it into the previous
+# release's database. The lead re-chains revision ids at merge; the statements stay.
+UNDO_HEAD = [
+    "DROP TABLE sync_connection", "DROP TABLE sync_conflicts", "DROP TABLE sync_rejections",
+    "DROP INDEX outbox_mid_key", "DROP INDEX outbox_pending_idx",
+    *(f"ALTER TABLE outbox DROP COLUMN {c}"
+      for c in ("base_version", "fields", "mid", "acked_at", "verdict")),
+]
+
+
+def as_previous_revision(path: Path, previous: str) -> None:
+    """Make the (closed) workspace at `path`, built at the head, a database of the
+    previous revision `previous`: the head's tables and columns dropped, its version set."""
+    for statement in [*UNDO_HEAD, "UPDATE alembic_version SET version_num = ?"]:
+        sql(path, statement, (previous,) if "?" in statement else ())
+
+
 def use_system_policy(monkeypatch: pytest.MonkeyPatch, path: Path, *,
                       below_floors: bool = True) -> None:
     """Read the system policy from `path` for this test (from code: no user can do this).

@@ -200,7 +200,7 @@ def set_role(session: AuthSession, user_id: str, role: UserRole | str) -> UserIn
         user.role = role
         user.updated_at = utcnow()
         record_change(s, session.ws, user, "update", by=session.user_id,
-                      event=Ev.ROLE_CHANGED,
+                      event=Ev.ROLE_CHANGED, fields=("role",),
                       detail={"user": user.id, "from": old.value, "to": role.value})
         return _info(user)
 
@@ -220,7 +220,8 @@ def deactivate(session: AuthSession, user_id: str) -> UserInfo:
                                    "another user an administrator first.")
         user.deactivated_at = user.updated_at = utcnow()
         record_change(s, session.ws, user, "update", by=session.user_id,
-                      event=Ev.USER_DEACTIVATED, detail={"user": user.id})
+                      event=Ev.USER_DEACTIVATED, detail={"user": user.id},
+                      fields=("deactivated_at",))
         return _info(user)
 
 
@@ -234,7 +235,8 @@ def reactivate(session: AuthSession, user_id: str) -> UserInfo:
         user.deactivated_at = None
         user.updated_at = utcnow()
         record_change(s, session.ws, user, "update", by=session.user_id,
-                      event=Ev.USER_REACTIVATED, detail={"user": user.id})
+                      event=Ev.USER_REACTIVATED, detail={"user": user.id},
+                      fields=("deactivated_at",))
         return _info(user)
 
 
@@ -249,7 +251,8 @@ def reset_password(session: AuthSession, user_id: str, new_password: str) -> Use
         user.password = hashed
         user.updated_at = utcnow()
         record_change(s, session.ws, user, "update", by=session.user_id,
-                      event=Ev.PASSWORD_RESET, detail={"user": user.id})
+                      event=Ev.PASSWORD_RESET, detail={"user": user.id},
+                      fields=("password",))
         # A reset also lifts a lockout: the admin has just given the user a way in.
         _clear_lockout(s, session, user, "password reset")
         return _info(user)
@@ -287,7 +290,7 @@ def change_password(session: AuthSession, current: str, new_password: str) -> No
         user.password = hashed
         user.updated_at = utcnow()
         record_change(s, session.ws, user, "update", by=session.user_id,
-                      event=Ev.PASSWORD_CHANGED)
+                      event=Ev.PASSWORD_CHANGED, fields=("password",))
 
 
 def import_users(session: AuthSession, lines: list[str]) -> int:

@@ -16,19 +16,18 @@ import hashlib
 import os
 from pathlib import Path
 
-from cryptography.hazmat.primitives import hpke
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from ...core.security.crypto import grant_info, unwrap_key, wrap_key
 
 # The key file's first line; decrypt_phi refuses any other file.
 KEY_FILE_HEADER = "closeplan-escrow-key v1"
 GRANTEE_SERVER = "SERVER"
-_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
-
-
-def grant_info(tenant_id: str, version: int) -> bytes:
-    """The HPKE info of a PHI key grant: binds it to its tenant and key version."""
-    return f"closeplan/phi-key-grant/v1|{tenant_id}|{version}".encode()
+# HPKE wrap and unwrap live once, in core's crypto (the desktop opens its grants with
+# them); the names stay here for the server's callers.
+__all__ = ["GRANTEE_SERVER", "KEY_FILE_HEADER", "grant_info", "key_id", "public_raw",
+           "read_key_file", "unwrap_key", "wrap_key", "write_key_file"]
 
 
 def public_raw(private: X25519PrivateKey) -> bytes:
@@ -38,18 +37,6 @@ def public_raw(private: X25519PrivateKey) -> bytes:
 def key_id(public: bytes) -> str:
     """The server key's id in `key_grants.grantee_id`: a digest of its public key."""
     return hashlib.sha256(public).hexdigest()[:32]
-
-
-def wrap_key(public: bytes, tenant_id: str, version: int, phi_key: bytes) -> bytes:
-    """Wrap a tenant's PHI key for the grantee whose X25519 public key is `public`."""
-    return _SUITE.encrypt(phi_key, X25519PublicKey.from_public_bytes(public),
-                          info=grant_info(tenant_id, version))
-
-
-def unwrap_key(private: X25519PrivateKey, tenant_id: str, version: int,
-               wrapped: bytes) -> bytes:
-    """Open a grant made by `wrap_key` (the API side of what decrypt_phi does in SQL)."""
-    return _SUITE.decrypt(wrapped, private, info=grant_info(tenant_id, version))
 
 
 def write_key_file(path: Path) -> bytes:

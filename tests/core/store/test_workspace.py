@@ -17,6 +17,7 @@ from support import (
     ADMIN_PASSWORD,
     ROOT,
     Env,
+    as_previous_revision,
     keep_discarded_backups,
     run_cli,
     sql,
@@ -299,18 +300,12 @@ def test_older_cache_is_backed_up_then_migrated(tmp_path: Path,
 
     previous = KNOWN_REVISIONS[-2]
     path = tmp_path / "old"
-    original = workspace.SCHEMA_HEAD
     # Build the workspace as the previous release would have: schema at `previous`.
-    workspace.SCHEMA_HEAD = previous
-    try:
-        with workspace.create(path) as ws:
-            users.create_tenant(ws, "Old Co", None, ADMIN_EMAIL, "Ada", "Admin", ADMIN_PASSWORD)
-            s = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
-            d = deals.create_deal(s, "Legacy deal", "ACTIVE", "12345678901.23",
-                                  {"mrn": "OLD-1"})
-            assert workspace.schema_revision(ws.engine) == previous
-    finally:
-        workspace.SCHEMA_HEAD = original
+    with workspace.create(path) as ws:
+        users.create_tenant(ws, "Old Co", None, ADMIN_EMAIL, "Ada", "Admin", ADMIN_PASSWORD)
+        s = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        d = deals.create_deal(s, "Legacy deal", "ACTIVE", "12345678901.23", {"mrn": "OLD-1"})
+    as_previous_revision(path, previous)
     rows_before = sql(path, "SELECT * FROM deals")
     assert not (path / "backups").exists()
     kept = keep_discarded_backups(tmp_path, monkeypatch)
