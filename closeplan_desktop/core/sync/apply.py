@@ -28,6 +28,12 @@ from ..store.changes import kinds_of
 # Not a bcrypt hash: `passwords.check_password` answers False for it.
 NO_PASSWORD = "!synced-without-password"  # noqa: S105  (a marker, not a secret)
 
+# The email a local user gets while the one it had belongs to another (its id before it):
+# a user the server refused, or two users who swapped emails (fixed by a later row).
+REJECTED_EMAIL = "@refused.invalid"
+PENDING_EMAIL = "@pending.invalid"
+_FREE_EMAIL = "UPDATE users SET email = id || ? WHERE email = ? AND id <> ?"
+
 # A key grant for this device: (key version, wrapped key); the engine opens and keeps it.
 GrantSink = Callable[[int, bytes], None]
 
@@ -51,11 +57,17 @@ def _cents(value: Any) -> int:
             from None
 
 
+def _envelope(value: Any) -> str | None:
+    """A PHI envelope as the mirror stores it (text; the server may send an object)."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def _json(value: Any) -> str | None:
+    """A JSON value (a conflict's values, a rejection's fields) as text."""
     if value is None:
         return None
-    if isinstance(value, str):
-        return value
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -94,8 +106,8 @@ _PENDING = "SELECT DISTINCT entity_id FROM outbox WHERE acked_at IS NULL AND ent
 
 def deal_params(row: Mapping[str, Any], tenant_id: str) -> tuple[Any, ...]:
     """The parameters of `_DEAL` for one pulled deal."""
-    return (row["id"], row["title"], row["status"], _cents(row["value"]), _json(row.get("phi")),
-            tenant_id, row["created_by_id"], time_text(row["created_at"]),
+    return (row["id"], row["title"], row["status"], _cents(row["value"]),
+            _envelope(row.get("phi")), tenant_id, row["created_by_id"], time_text(row["created_at"]),
             time_text(row["updated_at"]), time_text(row.get("deleted_at")),
             row.get("phi_key_version"), row["row_version"])
 
@@ -147,6 +159,7 @@ def apply_changes(conn: Connection, tenant_id: str, changes: Iterable[Mapping[st
                                   time_text(row["created_at"]), time_text(row["updated_at"]),
                                   row["row_version"]))
         elif table == "users":
+            cur.execute(_FREE_EMAIL, (PENDING_EMAIL, row["email"], row["id"]))
             cur.execute(_USER, (row["id"], row["email"], row["first_name"], row["last_name"],
                                 NO_PASSWORD, tenant_id, row["role"], time_text(row["created_at"]),
                                 time_text(row["updated_at"]), time_text(row.get("deactivated_at")),

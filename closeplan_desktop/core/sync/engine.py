@@ -215,20 +215,33 @@ def _record_verdicts(ws: Workspace, transport: Transport, conn: SyncConnection,
             _revert(raw, transport, reverts)
 
 
+def _server_users(transport: Transport, wanted: set[str]) -> dict[str, dict[str, Any]]:
+    """The server's rows of the `wanted` users (the admin view: never a hash)."""
+    found: dict[str, dict[str, Any]] = {}
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 500}
+        if cursor:
+            params["cursor"] = cursor
+        page = transport.call("GET", "/v1/admin/users", params=params)
+        found.update({u["id"]: u for u in page["items"] if u["id"] in wanted})
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return found
+
+
 def _revert(raw: Any, transport: Transport, rows: list[Pending]) -> None:
     """Put rejected rows back as the server has them: a user from the admin view; a
     deal or user the server never created is removed from view."""
     users = {r.entity_id for r in rows if r.entity == "users"}
     server_users: dict[str, dict[str, Any]] = {}
     if users:
-        cursor: str | None = None
-        while True:
-            page = transport.call("GET", "/v1/admin/users",
-                                  params={"limit": 500, **({"cursor": cursor} if cursor else {})})
-            server_users.update({u["id"]: u for u in page["items"] if u["id"] in users})
-            cursor = page.get("next_cursor")
-            if not cursor:
-                break
+        try:
+            server_users = _server_users(transport, users)
+        except ServerRefused:
+            # No longer an admin (the likely cause of the refusal): the rejection stays
+            # visible and the server's rows come with the next pull that changes them.
+            server_users = {}
     for row in rows:
         if row.entity == "users" and row.entity_id in server_users:
             u = server_users[row.entity_id]
@@ -237,10 +250,11 @@ def _revert(raw: Any, transport: Transport, rows: list[Pending]) -> None:
                         (u["email"], u["first_name"], u["last_name"], u["role"],
                          apply.time_text(u.get("deactivated_at")), row.entity_id))
         elif row.entity == "users" and row.op == "create":
-            # Never on the server: it cannot sign in or be chosen, and stays visible in
-            # the rejection.
-            raw.execute("UPDATE users SET deactivated_at = coalesce(deactivated_at, ?) "
-                        "WHERE id = ?", (iso(utcnow()), row.entity_id))
+            # Never on the server: it cannot sign in, and its email is free for the
+            # server's user who holds it; the rejection keeps it visible.
+            raw.execute("UPDATE users SET deactivated_at = coalesce(deactivated_at, ?), "
+                        "email = id || ? WHERE id = ?",
+                        (iso(utcnow()), apply.REJECTED_EMAIL, row.entity_id))
         elif row.entity == "deals" and row.op == "create":
             raw.execute("UPDATE deals SET deleted_at = coalesce(deleted_at, ?) WHERE id = ?",
                         (iso(utcnow()), row.entity_id))
@@ -271,16 +285,34 @@ def apply_page(ws: Workspace, conn: SyncConnection, page: dict[str, Any],
             announce(done.kinds)
 
 
+def _reset_cursor(ws: Workspace, conn: SyncConnection) -> None:
+    with db.write_session(ws.engine) as s:
+        row = s.get(SyncConnection, 1)
+        assert row is not None
+        row.pull_cursor = None
+    conn.pull_cursor = None
+
+
 def pull(ws: Workspace, transport: Transport, conn: SyncConnection, result: SyncResult,
          *, announce: Announce | None = None, sleep: Callable[[float], None] = time.sleep,
          limit: int = PULL_LIMIT) -> None:
     """Pull pages until the server says this device is up to date."""
+    restarted = False
     while True:
         params: dict[str, Any] = {"limit": limit}
         if conn.pull_cursor:
             params["cursor"] = conn.pull_cursor
-        page = with_retries(functools.partial(transport.call, "GET", "/v1/sync/pull",
-                                              params=params), sleep=sleep)
+        try:
+            page = with_retries(functools.partial(transport.call, "GET", "/v1/sync/pull",
+                                                  params=params), sleep=sleep)
+        except ServerRefused as exc:
+            if exc.code != "scope_changed" or restarted:
+                raise
+            # The user's role changed, and with it what this device receives: read the
+            # whole state again (rows are upserts, so what is here already is harmless).
+            restarted = True
+            _reset_cursor(ws, conn)
+            continue
         apply_page(ws, conn, page, result, announce)
         if page.get("up_to_date"):
             return
