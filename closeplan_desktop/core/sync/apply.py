@@ -108,7 +108,8 @@ def deal_params(row: Mapping[str, Any], tenant_id: str) -> tuple[Any, ...]:
     """The parameters of `_DEAL` for one pulled deal."""
     return (row["id"], row["title"], row["status"], _cents(row["value"]),
             _envelope(row.get("phi")), tenant_id, row["created_by_id"],
-            time_text(row["created_at"]), time_text(row["updated_at"]), time_text(row.get("deleted_at")),
+            time_text(row["created_at"]), time_text(row["updated_at"]),
+            time_text(row.get("deleted_at")),
             row.get("phi_key_version"), row["row_version"])
 
 
