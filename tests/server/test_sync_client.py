@@ -20,6 +20,7 @@ from closeplan_desktop.core.security.passwords import check_password
 from closeplan_desktop.core.sync import apply, engine
 from closeplan_desktop.core.usecases import deals, users
 
+
 @pytest.fixture(autouse=True)
 def _server_cost(_policy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The server takes bcrypt hashes of cost 10 and more only: the laptops hash at 10."""
