@@ -5,6 +5,7 @@ over a real PostgreSQL, through `core.sync` exactly as the app and the CLI use i
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,8 @@ def new_tenant(server_db: ServerDb, name: str, email: str) -> tenants.NewTenant:
 
 
 def connect_laptop(api: Api, path: Path, email: str, password: str = PASSWORD,
-                   approver: Laptop | None = None) -> Laptop:
+                   approver: Laptop | None = None,
+                   on_first_screen: Callable[[], None] | None = None) -> Laptop:
     """Connect a new laptop at `path`: enrol; `approver` (an admin's laptop) approves it
     with the code it shows unless it is the tenant's first device; then bootstrap."""
     ws, transport, enrolment = connect.start(path, api.live.url, email, password,
@@ -71,7 +73,7 @@ def connect_laptop(api: Api, path: Path, email: str, password: str = PASSWORD,
         devices.approve(approver.ws, approver.transport, str(enrolment.approval_code),
                         ws.device_id)
         assert connect.wait_for_approval(transport, ws.device_id, timeout=5)
-    connect.finish(ws, transport)
+    connect.finish(ws, transport, on_first_screen=on_first_screen)
     return laptop
 
 

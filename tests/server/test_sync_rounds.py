@@ -192,3 +192,34 @@ def test_three_laptops_edit_offline_and_all_converge(
     finally:
         for laptop in laptops:
             laptop.close()
+
+
+def test_a_long_poll_brings_another_laptops_change_and_announces_it(
+        live: Api, server_db: ServerDb, tmp_path: Path) -> None:
+    import threading
+
+    _, a = _laptop(live, server_db, tmp_path, "poll")
+    try:
+        shown: list[bool] = []
+        b = connect_laptop(live, tmp_path / "second", "ada@poll.example", approver=a,
+                           on_first_screen=lambda: shown.append(True))
+        assert shown == [True]  # the bootstrap let the caller show the window early
+        try:
+            b.sync()
+            answers: list[engine.SyncResult] = []
+            announced: list[frozenset[str]] = []
+            waiter = threading.Thread(target=lambda: answers.append(engine.wait_for_changes(
+                b.ws, b.transport, 20, announce=announced.append)))
+            waiter.start()
+            d = deals.create_deal(a.session(), "Seen live", "ACTIVE", "1.00")
+            a.sync()
+            waiter.join(30)
+            assert not waiter.is_alive() and answers[0].pulled >= 1
+            assert "deals" in answers[0].changed and announced
+            assert b.rows("SELECT title FROM deals WHERE id = ?", (d.id,)) == [("Seen live",)]
+            # Nothing new: the wait ends empty at its timeout.
+            assert engine.wait_for_changes(b.ws, b.transport, 0.5).pulled == 0
+        finally:
+            b.close()
+    finally:
+        a.close()
