@@ -4,29 +4,14 @@ user runs them (passwords on stdin, never in argv)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from api_support import Api, serve
+from api_support import Api
 from laptop_support import PASSWORD, new_tenant
 from pg_support import ServerDb
-from support import run_cli, sql, use_system_policy
+from support import run_cli, sql
 
 REP_PASSWORD = "Saffron-Glacier-Pony-31"
-
-
-@pytest.fixture(autouse=True)
-def _server_cost(_policy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    policy = tmp_path / "policy-cost-10.json"
-    policy.write_text('{"bcrypt_cost": 10}')
-    use_system_policy(monkeypatch, policy)
-
-
-@pytest.fixture(scope="module")
-def live(server_db: ServerDb) -> Iterator[Api]:
-    with serve(server_db) as api:
-        yield api
 
 
 def test_connect_approve_sync_and_revoke_from_the_command_line(

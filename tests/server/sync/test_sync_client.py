@@ -5,34 +5,18 @@ holding the same rows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from api_support import Api, serve
+from api_support import Api
 from laptop_support import connect_laptop, new_tenant, same_everywhere, server_rows
 from pg_support import ServerDb
-from support import use_system_policy
 
 from closeplan_desktop.core.domain.errors import SyncError
 from closeplan_desktop.core.security.passwords import check_password
 from closeplan_desktop.core.sync import apply, engine
 from closeplan_desktop.core.usecases import deals, users
-
-
-@pytest.fixture(autouse=True)
-def _server_cost(_policy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The server takes bcrypt hashes of cost 10 and more only: the laptops hash at 10."""
-    policy = tmp_path / "policy-cost-10.json"
-    policy.write_text('{"bcrypt_cost": 10}')
-    use_system_policy(monkeypatch, policy)
-
-
-@pytest.fixture(scope="module")
-def live(server_db: ServerDb) -> Iterator[Api]:
-    with serve(server_db) as api:
-        yield api
 
 
 def test_two_laptops_enrol_edit_offline_and_converge(live: Api, server_db: ServerDb,

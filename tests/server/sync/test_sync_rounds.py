@@ -5,13 +5,12 @@ drops a change, and three laptops with offline edits all end with the server's r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from api_support import Api, serve
+from api_support import Api
 from laptop_support import (
     PASSWORD,
     Laptop,
@@ -21,7 +20,6 @@ from laptop_support import (
     server_rows,
 )
 from pg_support import ServerDb
-from support import use_system_policy
 
 from closeplan_desktop.core.domain.errors import ServerFailed, ServerUnreachable
 from closeplan_desktop.core.sync import engine
@@ -29,19 +27,6 @@ from closeplan_desktop.core.sync.transport import Transport
 from closeplan_desktop.core.usecases import deals, users
 
 REP_PASSWORD = "Harbor-Mosaic-Falcon-64"
-
-
-@pytest.fixture(autouse=True)
-def _server_cost(_policy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    policy = tmp_path / "policy-cost-10.json"
-    policy.write_text('{"bcrypt_cost": 10}')
-    use_system_policy(monkeypatch, policy)
-
-
-@pytest.fixture(scope="module")
-def live(server_db: ServerDb) -> Iterator[Api]:
-    with serve(server_db) as api:
-        yield api
 
 
 def _laptop(live: Api, server_db: ServerDb, tmp_path: Path, tag: str) -> tuple[str, Laptop]:
