@@ -305,5 +305,10 @@ def wrap_key(public: bytes, tenant_id: str, version: int, phi_key: bytes) -> byt
 
 def unwrap_key(private: X25519PrivateKey, tenant_id: str, version: int,
                wrapped: bytes) -> bytes:
-    """Open a PHI key grant made by `wrap_key`."""
-    return unwrap(private, grant_info(tenant_id, version), wrapped)
+    """Open a PHI key grant made by `wrap_key`; CryptoError when it is not for this key,
+    tenant and version, or was altered."""
+    try:
+        return unwrap(private, grant_info(tenant_id, version), wrapped)
+    except (InvalidTag, ValueError):
+        raise CryptoError("A PHI key grant did not open with this key (it is meant for "
+                          "another device or user, tenant or key version).") from None

@@ -57,7 +57,7 @@ from .layout import DB_FILE, FORMAT, FORMAT_VERSION, LOCK_FILE, META_FILE, read_
 from .models import Meta
 
 # Alembic revisions this build knows, oldest first; the last is the head.
-KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005_keys")
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005_keys", "0006_sync")
 SCHEMA_HEAD = KNOWN_REVISIONS[-1]
 
 

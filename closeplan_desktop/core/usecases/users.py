@@ -205,7 +205,7 @@ def set_role(session: AuthSession, user_id: str, role: UserRole | str) -> UserIn
         user.role = role
         user.updated_at = utcnow()
         record_change(s, session.ws, user, "update", by=session.user_id,
-                      event=Ev.ROLE_CHANGED,
+                      event=Ev.ROLE_CHANGED, fields=("role",),
                       detail={"user": user.id, "from": old.value, "to": role.value})
         return _info(user)
 
@@ -225,7 +225,8 @@ def deactivate(session: AuthSession, user_id: str) -> UserInfo:
                                    "another user an administrator first.")
         user.deactivated_at = user.updated_at = utcnow()
         record_change(s, session.ws, user, "update", by=session.user_id,
-                      event=Ev.USER_DEACTIVATED, detail={"user": user.id})
+                      event=Ev.USER_DEACTIVATED, detail={"user": user.id},
+                      fields=("deactivated_at",))
         return _info(user)
 
 
@@ -239,7 +240,8 @@ def reactivate(session: AuthSession, user_id: str) -> UserInfo:
         user.deactivated_at = None
         user.updated_at = utcnow()
         record_change(s, session.ws, user, "update", by=session.user_id,
-                      event=Ev.USER_REACTIVATED, detail={"user": user.id})
+                      event=Ev.USER_REACTIVATED, detail={"user": user.id},
+                      fields=("deactivated_at",))
         return _info(user)
 
 
@@ -254,7 +256,8 @@ def reset_password(session: AuthSession, user_id: str, new_password: str) -> Use
         user.password = hashed
         user.updated_at = utcnow()
         record_change(s, session.ws, user, "update", by=session.user_id,
-                      event=Ev.PASSWORD_RESET, detail={"user": user.id})
+                      event=Ev.PASSWORD_RESET, detail={"user": user.id},
+                      fields=("password",))
         # A new slot: the admin's keys in memory are wrapped for it, no old password needed.
         key_vault.make_slot(s, session.ws, user.id, new_password)
         _keep_hash_for_sync_only(user)
@@ -302,7 +305,7 @@ def change_password(session: AuthSession, current: str, new_password: str) -> No
         user.password = hashed
         user.updated_at = utcnow()
         record_change(s, session.ws, user, "update", by=session.user_id,
-                      event=Ev.PASSWORD_CHANGED)
+                      event=Ev.PASSWORD_CHANGED, fields=("password",))
         key_vault.reseal_slot(s, session.ws, user.id, private, new_password)
         _keep_hash_for_sync_only(user)
 

@@ -19,6 +19,7 @@ import pytest
 from support import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
+    PREVIOUS_RELEASE,
     USER_EMAIL,
     USER_PASSWORD,
     Env,
@@ -189,7 +190,7 @@ def test_finding_1_the_anchor_lags_only_ahead_and_costs_one_write_at_most(
 def test_finding_1_migration_backup_is_removed_once_verified(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The copy taken before a migration is not left behind as a ready rollback."""
-    previous = workspace.KNOWN_REVISIONS[-2]
+    previous = PREVIOUS_RELEASE
     path = tmp_path / "old"
     with workspace.create(path) as ws:
         users.create_tenant(ws, "Old Co", None, ADMIN_EMAIL, "Ada", "Admin", ADMIN_PASSWORD)
