@@ -62,7 +62,9 @@ class MainWindow(QMainWindow):
     # Set by a sign-out that also ends the app (the lock screen's Sign out and quit).
     quit_after_sign_out = False
 
-    def __init__(self, signed_in: SignedIn) -> None:
+    def __init__(self, signed_in: SignedIn, *, sync_later: bool = False) -> None:
+        """`sync_later`: the first load from the server still runs (the connect window):
+        its owner starts `sync` when it is done."""
         super().__init__()
         self.signed_in = signed_in
         # Unsaved deal forms closed by a lock, reopened after unlocking (memory only).
@@ -128,7 +130,7 @@ class MainWindow(QMainWindow):
         self.session_signals = SessionSignals(self)
         self.session_signals.lock_requested.connect(signed_in.lock)
         self._restore_geometry()
-        if self.sync is not None:
+        if self.sync is not None and not sync_later:
             QTimer.singleShot(0, self.sync.start)  # the first round once the window is up
 
     # ---- construction ---------------------------------------------------------------

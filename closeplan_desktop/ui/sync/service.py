@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from ...core.domain.errors import ClosePlanError, DeviceRevoked, SyncError
-from ...core.sync import engine, review
+from ...core.sync import connect, engine, review
 from ...core.sync.transport import Transport
 from ..kit import dialogs
 from ..kit.ops import Kind, Op
@@ -193,6 +193,10 @@ class SyncService(QObject):
         self.updated.emit()
 
         def work(_progress: object, _cancel: object) -> engine.SyncResult:
+            conn = engine.connection(ws)
+            if conn is not None and not conn.bootstrapped:  # an interrupted first load
+                connect.finish(ws, transport)
+                self._announce(frozenset({"deals", "users"}))
             return engine.sync_once(ws, transport, announce=self._announce)
 
         self.op = (Op(self.window, "Syncing", work, progress=False)
