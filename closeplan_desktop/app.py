@@ -384,21 +384,18 @@ class Controller:
         self.ws = connected.ws
         loading = connected.loading
         self.window = window = MainWindow(SignedIn(connected.ws, connected.session),
-                                          sync_later=loading is not None)
+                                          sync_later=loading)
         window.signed_out.connect(self._signed_out)
         window.show()
-        def loaded(_result: object = None) -> None:
+        def loaded() -> None:
             connected.transport.close()  # the window's sync has its own
             self.wizard = None
-            if loading is not None:
+            if loading:
                 window.signed_in.changes.announce({Kind.DEALS, Kind.USERS, Kind.KEYS})
                 if window.sync is not None and not window.sync.stopped:
                     window.sync.start()
 
-        if loading is not None:
-            loading.on_finished(loaded)
-        else:
-            loaded()
+        connected.when_loaded(loaded)
         return True
 
     def _signed_out(self) -> None:

@@ -298,6 +298,8 @@ class FirstRunWizard(QWizard):
         page = self.currentId()
         if page == self.ADMIN:
             return ops.run_now(self._create, parent=self, on_failure=self.admin.hint.setText).ok
+        if page == self.CONNECT:
+            return self.connect_page.validatePage()
         if page == self.RESTORE:
             return ops.run_now(self._restore, parent=self,
                                on_failure=self.restore.hint.setText).ok

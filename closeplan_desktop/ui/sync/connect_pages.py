@@ -10,6 +10,7 @@ is core's message in words (unreachable server, wrong password, refused)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,12 +45,23 @@ from ..kit.ops import Op
 @dataclass
 class Connected:
     """What the wizard hands the app: the open workspace, the signed-in session, and the
-    first load still running (`loading`; None once it is done)."""
+    page whose first load may still run (`when_loaded`)."""
 
     ws: Workspace
     session: AuthSession
     transport: Transport
-    loading: Op | None
+    page: CodePage
+
+    @property
+    def loading(self) -> bool:
+        return not self.page.loaded
+
+    def when_loaded(self, fn: Callable[[], object]) -> None:
+        """Call `fn` once the first load has ended (now, if it has)."""
+        if self.page.loaded:
+            fn()
+        else:
+            self.page.load_ended.connect(fn)
 
 
 def spaced(code: str) -> str:
@@ -95,8 +107,10 @@ class ConnectPage(QWizardPage):
             w.textChanged.connect(self.completeChanged)
         self.path.setAccessibleName("Workspace folder")
         form.addRow("Workspace folder", row)
-        self.hint = _hint("connectHint")
+        self.hint = _hint("connectHint")  # what is wrong with the form, as you type
         form.addRow("", self.hint)
+        self.outcome = _hint("connectOutcome")  # the server's answer, in words
+        form.addRow("", self.outcome)
         self.op: Op | None = None
         self.started: tuple[Workspace, Transport, Enrolment] | None = None
 
@@ -113,8 +127,7 @@ class ConnectPage(QWizardPage):
         except ValidationError as exc:
             self.hint.setText(str(exc) if self.email.text() and str(exc) else "")
             return False
-        if self.started is None:
-            self.hint.clear()
+        self.hint.clear()
         return bool(self.password.text() and self.path.text().strip()) and self.op is None
 
     def validatePage(self) -> bool:
@@ -125,8 +138,8 @@ class ConnectPage(QWizardPage):
         path = Path(self.path.text().strip()).expanduser()
         url, email, password = self.url.text().strip(), self.email.text(), \
             self.password.text()
-        self.hint.setStyleSheet(f"color: {palette.muted_name()};")
-        self.hint.setText("Signing in and registering this laptop…")
+        self.outcome.setStyleSheet(f"color: {palette.muted_name()};")
+        self.outcome.setText("Signing in and registering this laptop…")
         self.op = (Op(self, "Connecting to the server",
                       lambda _p, _c: connect.start(path, url, email, password),
                       cancellable=False, dialog_name="connectProgress")
@@ -138,13 +151,13 @@ class ConnectPage(QWizardPage):
     def _started(self, started: tuple[Workspace, Transport, Enrolment]) -> None:
         self.op = None
         self.started = started
-        self.hint.clear()
+        self.outcome.clear()
         self.wizard().next()
 
     def _failed(self, text: str) -> None:
         self.op = None
-        self.hint.setStyleSheet(f"color: {palette.error_name()};")
-        self.hint.setText(text)
+        self.outcome.setStyleSheet(f"color: {palette.error_name()};")
+        self.outcome.setText(text)
         self.completeChanged.emit()
 
     def nextId(self) -> int:
@@ -162,6 +175,8 @@ class _Bridge(QObject):
 
 class CodePage(QWizardPage):
     """The approval code, the wait, the first load."""
+
+    load_ended = Signal()
 
     def __init__(self, connect_page: ConnectPage) -> None:
         super().__init__()
@@ -206,6 +221,7 @@ class CodePage(QWizardPage):
         self.op: Op | None = None
         self.loading: Op | None = None
         self.session: AuthSession | None = None
+        self.loaded = False  # the first load ended (done or failed)
         self.bridge = _Bridge()
         self.bridge.progress.connect(self._progress)
         self.bridge.first_screen.connect(self._first_screen)
@@ -276,7 +292,12 @@ class CodePage(QWizardPage):
 
         self.loading = (Op(self, "Loading data", work, progress=False)
                         .on_success(lambda _c: self._loaded())
-                        .on_failure(self._load_failed).run_in_background())
+                        .on_failure(self._load_failed).on_finished(self._ended)
+                        .run_in_background())
+
+    def _ended(self) -> None:
+        self.loaded = True
+        self.load_ended.emit()
 
     def _progress(self, done: int, total: int) -> None:
         if total:
@@ -324,4 +345,4 @@ class CodePage(QWizardPage):
         started = self.connect_page.started
         if started is None or self.session is None:
             return None
-        return Connected(started[0], self.session, started[1], self.loading)
+        return Connected(started[0], self.session, started[1], self)

@@ -213,6 +213,7 @@ class SyncService(QObject):
         self.state.last_sync_at = conn.last_sync_at if conn is not None else None
         if result.conflicts or result.rejections:
             self.signed_in.changes.announce({Kind.SYNC})
+        self.refresh_counts()  # says `updated`
         self._start_poller()
 
     def _failed(self, text: str) -> None:
@@ -221,6 +222,7 @@ class SyncService(QObject):
         if isinstance(self.op.error if self.op else None, DeviceRevoked):
             self._stop_poller(wait=False)
             self.period.stop()
+        self.updated.emit()
 
     def _finished(self) -> None:
         self.op = None
