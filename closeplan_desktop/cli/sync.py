@@ -14,6 +14,7 @@ import argparse
 
 from ..core.domain.errors import SyncError
 from ..core.store import workspace
+from ..core.store.layout import META_FILE
 from ..core.store.workspace import Workspace
 from ..core.sync import connect as connecting
 from ..core.sync import devices, engine
@@ -26,7 +27,8 @@ WORKSPACE = arg("--workspace", metavar="DIR", default=argparse.SUPPRESS,
 
 
 @command("connect", help="connect this laptop to your organisation's server (first online "
-         "sign-in: enrol, wait for approval, load the data)", common=False, args=[
+         "sign-in: enrol, wait for approval, load the data); in a connected workspace, "
+         "sign in online again", common=False, args=[
              arg("url", help="the server's address, https://... (http only to this machine)"),
              arg("--email", required=True, help="your email at the organisation"),
              WORKSPACE,
@@ -39,12 +41,19 @@ WORKSPACE = arg("--workspace", metavar="DIR", default=argparse.SUPPRESS,
                  "wait, finish later with 'closeplan-admin sync')")])
 def connect(ctx: Context) -> int:
     a = ctx.args
+    again = (ctx.path / META_FILE).exists()
     password = ctx.passwords.ask(f"Password for {a.email}")
-    ws, transport, enrolment = connecting.start(ctx.path, a.url, a.email, password,
-                                                name=a.name)
+    if again:  # a connected workspace signs in online again (its session had ended)
+        ws, transport, enrolment = connecting.sign_in_again(ctx.path, a.url, a.email,
+                                                            password)
+    else:
+        ws, transport, enrolment = connecting.start(ctx.path, a.url, a.email, password,
+                                                    name=a.name)
     with ws, transport:
         if enrolment.first_device:
             ctx.print("This is the organisation's first device: approved.")
+        elif enrolment.status == engine.CONNECTED:
+            ctx.print("Signed in to the server again.")
         else:
             ctx.print(f"Approval code: {enrolment.approval_code}")
             ctx.print("Ask an admin to approve this device with that code "

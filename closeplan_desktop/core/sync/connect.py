@@ -36,7 +36,7 @@ from ..store.workspace import Workspace
 from . import device_keys
 from .bootstrap import bootstrap
 from .engine import AWAITING, CONNECTED, connection, keep_grant, with_retries
-from .transport import Transport
+from .transport import Transport, check_url
 
 POLL_SECONDS = 2.0
 WAIT_SECONDS = 600.0
@@ -76,11 +76,7 @@ def start(path: Path, url: str, email: str, password: str, *,
         transport.keyring = ws.keyring
         keys = device_keys.create(ws.keyring)
         pinned = transport.call("GET", "/v1/server/keys", auth=False)["keys"][0]
-        enrolled = transport.call("POST", "/v1/devices", json={
-            "device_id": ws.device_id, "name": name or device_name(),
-            "sign_public_key": base64.b64encode(keys.sign_public).decode("ascii"),
-            "kem_public_key": base64.b64encode(keys.kem_public).decode("ascii")})
-        code = str(enrolled["approval_code"])
+        code = _enrol(ws, transport, keys, name or device_name())
         first = False
         if who.role == "ADMIN":
             first = _approve_first(transport, ws.device_id, code)
@@ -100,6 +96,50 @@ def start(path: Path, url: str, email: str, password: str, *,
         transport.close()
         ws.close()
         raise
+
+
+def sign_in_again(path: Path, url: str, email: str, password: str
+                  ) -> tuple[Workspace, Transport, Enrolment]:
+    """Sign this laptop's connected (or waiting) workspace in online again, for its own
+    device: after the refresh token ended (30 days unused, a sign-out, a reused token).
+    The workspace must belong to `email` at the server `url`."""
+    email = validation.email(email)
+    ws = workspace.open_workspace(path)
+    try:
+        conn = connection(ws)
+        if conn is None:
+            raise SyncError(f"The workspace at {path} is not connected to a server; connect "
+                            "a new workspace folder instead (--workspace DIR).")
+        transport = Transport(conn.url, ws.keyring)
+    except BaseException:
+        ws.close()
+        raise
+    try:
+        if check_url(url) != conn.url:
+            raise SyncError(f"This workspace is connected to {conn.url}, not to {url}.")
+        who = transport.sign_in(email, password, conn.device_id)
+        if who.user_id != conn.user_id or who.tenant_id != conn.tenant_id:
+            transport.forget_tokens()
+            raise SyncError("This workspace was connected by another user; sign in as that "
+                            "user, or connect a new workspace folder for yourself.")
+        code = None
+        if conn.status == AWAITING:  # the enrolment starts again: new keys, a new code
+            code = _enrol(ws, transport, device_keys.create(ws.keyring), device_name())
+    except BaseException:
+        transport.close()
+        ws.close()
+        raise
+    return ws, transport, Enrolment(conn.device_id, conn.status, code, False)
+
+
+def _enrol(ws: Workspace, transport: Transport, keys: device_keys.DeviceKeys,
+           name: str) -> str:
+    """Enrol (or enrol again) this device with its public keys; the approval code."""
+    enrolled = transport.call("POST", "/v1/devices", json={
+        "device_id": ws.device_id, "name": name,
+        "sign_public_key": base64.b64encode(keys.sign_public).decode("ascii"),
+        "kem_public_key": base64.b64encode(keys.kem_public).decode("ascii")})
+    return str(enrolled["approval_code"])
 
 
 def _approve_first(transport: Transport, device_id: str, code: str) -> bool:

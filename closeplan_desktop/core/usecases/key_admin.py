@@ -33,7 +33,7 @@ from ..security.policy import load_policy
 from ..store import db, workspace
 from ..store.audit_log import log_event
 from ..store.layout import DB_FILE, read_meta, write_meta
-from ..store.models import Deal, Meta, PhiKey, Tenant
+from ..store.models import Deal, Meta, PhiKey, SyncConnection, Tenant
 from ..store.phi_keys import active_version, new_version, pending_rows, reencrypt
 from ..store.workspace import Workspace
 from . import frame
@@ -84,6 +84,11 @@ def rotate_phi(session: AuthSession, progress: Progress = no_progress,
     ws = session.ws
     with frame.run(session) as s:
         frame.require_admin(s, session, "keys.rotate_phi")
+        if s.get(SyncConnection, 1) is not None:
+            # The server would refuse rows sealed with a version it never made.
+            raise ValidationError("This workspace syncs with a server, where PHI key "
+                                  "rotation is an online operation; it is not done on one "
+                                  "laptop alone.")
         pending = pending_rows(s, session.tenant_id)
         if not pending:
             current = active_version(s, session.tenant_id)

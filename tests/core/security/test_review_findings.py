@@ -23,6 +23,7 @@ from support import (
     USER_PASSWORD,
     Env,
     add_legacy_tenant,
+    as_previous_revision,
     run_cli,
     sql,
     use_system_policy,
@@ -189,10 +190,9 @@ def test_finding_1_migration_backup_is_removed_once_verified(
     """The copy taken before a migration is not left behind as a ready rollback."""
     previous = workspace.KNOWN_REVISIONS[-2]
     path = tmp_path / "old"
-    with monkeypatch.context() as m:
-        m.setattr(workspace, "SCHEMA_HEAD", previous)
-        with workspace.create(path) as ws:
-            users.create_tenant(ws, "Old Co", None, ADMIN_EMAIL, "Ada", "Admin", ADMIN_PASSWORD)
+    with workspace.create(path) as ws:
+        users.create_tenant(ws, "Old Co", None, ADMIN_EMAIL, "Ada", "Admin", ADMIN_PASSWORD)
+    as_previous_revision(path, previous)
     taken: list[Path] = []
     real = workspace.backup_database
     monkeypatch.setattr(workspace, "backup_database",

@@ -4,29 +4,14 @@ user runs them (passwords on stdin, never in argv)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from api_support import Api, serve
+from api_support import Api
 from laptop_support import PASSWORD, new_tenant
 from pg_support import ServerDb
-from support import run_cli, sql, use_system_policy
+from support import run_cli, sql
 
 REP_PASSWORD = "Saffron-Glacier-Pony-31"
-
-
-@pytest.fixture(autouse=True)
-def _server_cost(_policy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    policy = tmp_path / "policy-cost-10.json"
-    policy.write_text('{"bcrypt_cost": 10}')
-    use_system_policy(monkeypatch, policy)
-
-
-@pytest.fixture(scope="module")
-def live(server_db: ServerDb) -> Iterator[Api]:
-    with serve(server_db) as api:
-        yield api
 
 
 def test_connect_approve_sync_and_revoke_from_the_command_line(
@@ -86,3 +71,41 @@ def test_connect_refuses_plain_http_to_another_machine(tmp_path: Path) -> None:
 def test_sync_of_a_standalone_workspace_says_to_connect(cli_ws: Path) -> None:
     r = run_cli("sync", "--workspace", cli_ws)
     assert r.code == 1 and "not connected" in r.err and "connect" in r.err
+
+
+def test_connect_again_signs_an_ended_session_in_and_restarts_a_waiting_enrolment(
+        live: Api, server_db: ServerDb, tmp_path: Path) -> None:
+    from closeplan_desktop.core.security.keyring_store import KeyringStore
+    from closeplan_desktop.core.store import layout
+    from closeplan_desktop.core.sync.transport import REFRESH_SLOT
+
+    new_tenant(server_db, "Again Health", "ada@again.example")
+    a, b = tmp_path / "a", tmp_path / "b"
+    r = run_cli("connect", live.live.url, "--email", "ada@again.example", "--workspace", a,
+                "--password-stdin", stdin=PASSWORD + "\n")
+    assert r.code == 0, r.err
+    # The device's session ends (30 days unused): the refresh token is gone.
+    KeyringStore(layout.read_meta(a)["workspace_id"]).delete(REFRESH_SLOT)
+    r = run_cli("sync", "--workspace", a)
+    assert r.code == 1 and "sign in online" in r.err.lower()
+    r = run_cli("connect", live.live.url, "--email", "ada@again.example", "--workspace", a,
+                "--password-stdin", stdin=PASSWORD + "\n")
+    assert r.code == 0, r.err
+    assert "Signed in to the server again" in r.out
+    assert run_cli("sync", "--workspace", a).code == 0
+
+    # A second device of Ada's waits; connecting it again gives a new code.
+    r = run_cli("connect", live.live.url, "--email", "ada@again.example", "--workspace", b,
+                "--password-stdin", "--wait", "0", stdin=PASSWORD + "\n")
+    first = re.search(r"Approval code: (\d{6})", r.out)
+    r = run_cli("connect", live.live.url, "--email", "ada@again.example", "--workspace", b,
+                "--password-stdin", "--wait", "0", stdin=PASSWORD + "\n")
+    second = re.search(r"Approval code: (\d{6})", r.out)
+    assert r.code == 1 and first is not None and second is not None
+    if first.group(1) != second.group(1):  # the old code no longer approves
+        r = run_cli("devices", "approve", first.group(1), "--workspace", a)
+        assert r.code == 1 and "not the code" in r.err
+    r = run_cli("devices", "approve", second.group(1), "--workspace", a)
+    assert r.code == 0, r.err
+    r = run_cli("sync", "--workspace", b)
+    assert r.code == 0 and "approved and connected" in r.out, r.err

@@ -5,54 +5,18 @@ holding the same rows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from api_support import Api, serve
-from laptop_support import Laptop, connect_laptop, new_tenant, server_rows
+from api_support import Api
+from laptop_support import connect_laptop, new_tenant, same_everywhere, server_rows
 from pg_support import ServerDb
-from support import use_system_policy
 
 from closeplan_desktop.core.domain.errors import SyncError
 from closeplan_desktop.core.security.passwords import check_password
 from closeplan_desktop.core.sync import apply, engine
 from closeplan_desktop.core.usecases import deals, users
-
-DEALS = ("SELECT id, title, status, value, phi, deleted_at IS NOT NULL FROM deals "
-         "ORDER BY id")
-SERVER_DEALS = ("SELECT id, title, status::text, (value * 100)::bigint, phi::text, "
-                "deleted_at IS NOT NULL FROM deals WHERE tenant_id = %s ORDER BY id")
-
-
-@pytest.fixture(autouse=True)
-def _server_cost(_policy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The server takes bcrypt hashes of cost 10 and more only: the laptops hash at 10."""
-    policy = tmp_path / "policy-cost-10.json"
-    policy.write_text('{"bcrypt_cost": 10}')
-    use_system_policy(monkeypatch, policy)
-
-
-@pytest.fixture(scope="module")
-def live(server_db: ServerDb) -> Iterator[Api]:
-    with serve(server_db) as api:
-        yield api
-
-
-def local_deals(laptop: Laptop) -> list[tuple[object, ...]]:
-    return laptop.rows(DEALS)
-
-
-def same_everywhere(server_db: ServerDb, tenant_id: str, *laptops: Laptop) -> None:
-    """Every laptop holds the server's deals, field for field (PHI: the same envelope)."""
-    import json
-    server = [(i, t, s, v, None if p is None else json.loads(p), d)
-              for i, t, s, v, p, d in server_rows(server_db, tenant_id, SERVER_DEALS)]
-    for laptop in laptops:
-        mine = [(i, t, s, v, None if p is None else json.loads(str(p)), bool(d))
-                for i, t, s, v, p, d in local_deals(laptop)]
-        assert mine == server
 
 
 def test_two_laptops_enrol_edit_offline_and_converge(live: Api, server_db: ServerDb,

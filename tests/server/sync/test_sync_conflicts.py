@@ -9,28 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from api_support import Api, serve
+from api_support import Api
 from laptop_support import PASSWORD, Laptop, connect_laptop, new_tenant, server_rows
 from pg_support import ServerDb
-from support import use_system_policy
 
 from closeplan_desktop.core.usecases import deals, users
 
 MAX_PASSWORD = "Quartz-Pelican-Harbor-58"
-
-
-@pytest.fixture(autouse=True)
-def _server_cost(_policy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The server takes bcrypt hashes of cost 10 and more only: the laptops hash at 10."""
-    policy = tmp_path / "policy-cost-10.json"
-    policy.write_text('{"bcrypt_cost": 10}')
-    use_system_policy(monkeypatch, policy)
-
-
-@pytest.fixture(scope="module")
-def live(server_db: ServerDb) -> Iterator[Api]:
-    with serve(server_db) as api:
-        yield api
 
 
 @dataclass

@@ -4,6 +4,8 @@ over a real PostgreSQL, through `core.sync` exactly as the app and the CLI use i
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +59,8 @@ def new_tenant(server_db: ServerDb, name: str, email: str) -> tenants.NewTenant:
 
 
 def connect_laptop(api: Api, path: Path, email: str, password: str = PASSWORD,
-                   approver: Laptop | None = None) -> Laptop:
+                   approver: Laptop | None = None,
+                   on_first_screen: Callable[[], None] | None = None) -> Laptop:
     """Connect a new laptop at `path`: enrol; `approver` (an admin's laptop) approves it
     with the code it shows unless it is the tenant's first device; then bootstrap."""
     ws, transport, enrolment = connect.start(path, api.live.url, email, password,
@@ -70,7 +73,7 @@ def connect_laptop(api: Api, path: Path, email: str, password: str = PASSWORD,
         devices.approve(approver.ws, approver.transport, str(enrolment.approval_code),
                         ws.device_id)
         assert connect.wait_for_approval(transport, ws.device_id, timeout=5)
-    connect.finish(ws, transport)
+    connect.finish(ws, transport, on_first_screen=on_first_screen)
     return laptop
 
 
@@ -79,3 +82,26 @@ def server_rows(server_db: ServerDb, tenant_id: str, query: str,
     """Rows of the server's database (as a superuser, behind the API's back)."""
     with server_db.superuser() as conn:
         return [tuple(r) for r in conn.execute(query, (tenant_id, *params)).fetchall()]
+
+
+DEALS = ("SELECT id, title, status, value, phi, deleted_at IS NOT NULL FROM deals "
+         "ORDER BY id")
+SERVER_DEALS = ("SELECT id, title, status::text, (value * 100)::bigint, phi::text, "
+                "deleted_at IS NOT NULL FROM deals WHERE tenant_id = %s ORDER BY id")
+USERS = "SELECT id, email, role, deactivated_at IS NOT NULL FROM users ORDER BY id"
+SERVER_USERS = ("SELECT id, email, role::text, deactivated_at IS NOT NULL FROM users "
+                "WHERE tenant_id = %s ORDER BY id")
+
+
+def same_everywhere(server_db: ServerDb, tenant_id: str, *laptops: Laptop) -> None:
+    """Every laptop holds the server's deals and users, field for field (PHI: the same
+    envelope)."""
+    server = [(i, t, s, v, None if p is None else json.loads(p), d)
+              for i, t, s, v, p, d in server_rows(server_db, tenant_id, SERVER_DEALS)]
+    server_users = [(i, e, r, bool(d)) for i, e, r, d in
+                    server_rows(server_db, tenant_id, SERVER_USERS)]
+    for laptop in laptops:
+        mine = [(i, t, s, v, None if p is None else json.loads(str(p)), bool(d))
+                for i, t, s, v, p, d in laptop.rows(DEALS)]
+        assert mine == server
+        assert [(i, e, r, bool(d)) for i, e, r, d in laptop.rows(USERS)] == server_users
