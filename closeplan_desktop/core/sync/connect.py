@@ -216,8 +216,14 @@ def finish(ws: Workspace, transport: Transport, *, progress: Progress = no_progr
             assert row is not None
             row.status = CONNECTED
         conn.status = CONNECTED
+    def first_screen() -> None:
+        # The user's row is here now: they can sign in offline before the rest arrives.
+        _keep_verifier(ws, conn.user_id)
+        if on_first_screen is not None:
+            on_first_screen()
+
     bootstrap(ws, transport, conn, progress=progress, cancel=cancel,
-              on_first_screen=on_first_screen)
+              on_first_screen=first_screen)
     _keep_verifier(ws, conn.user_id)
     return conn
 

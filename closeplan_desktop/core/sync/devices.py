@@ -30,11 +30,12 @@ class Device:
     name: str
     status: str
     created_at: str
+    last_seen_at: str = ""
 
     @classmethod
     def of(cls, d: dict[str, Any]) -> Device:
         return cls(str(d["id"]), str(d["user_id"]), str(d["name"]), str(d["status"]),
-                   str(d.get("created_at") or ""))
+                   str(d.get("created_at") or ""), str(d.get("last_seen_at") or ""))
 
 
 def list_devices(transport: Transport, status: str | None = None) -> list[Device]:
