@@ -5,7 +5,8 @@ it creates the workspace, enrols this device, shows the approval code, waits for
 admin's approval and loads the organisation's data. `sync` runs one round (push, then
 pull). `devices` lists, approves and revokes devices; the server allows it to admins.
 These commands act with this device's own server session (kept in the keyring), so
-they do not sign in to the workspace.
+they do not sign in to the workspace, except `devices approve`: its grants need the PHI
+keys, which only a signed-in user unlocks.
 """
 
 from __future__ import annotations
@@ -121,14 +122,15 @@ def list_devices(ctx: Context) -> int:
     return EXIT_OK
 
 
-@command(DEVICES, "approve", help="approve a waiting device with the code its screen shows",
-         common=False, args=[
+# Signs in (--as): the approval grants the new device the PHI keys, which only a
+# signed-in user unlocks here.
+@command(DEVICES, "approve", help="approve a waiting device with the code its screen shows "
+         "(signs in: the approval grants it the PHI keys)", args=[
              arg("code", help="the 6-digit code the new device shows"),
-             arg("--device", metavar="ID", help="the device (needed when several wait)"),
-             WORKSPACE])
+             arg("--device", metavar="ID", help="the device (needed when several wait)")])
 def approve(ctx: Context) -> int:
-    with workspace.open_workspace(ctx.path) as ws, engine.open_transport(ws) as transport:
-        done = devices.approve(ws, transport, ctx.args.code, ctx.args.device)
+    with ctx.session() as session, engine.open_transport(session.ws) as transport:
+        done = devices.approve(session.ws, transport, ctx.args.code, ctx.args.device)
     ctx.print(f"Approved {done.name} ({done.id}).")
     return EXIT_OK
 

@@ -18,6 +18,7 @@ the next signed-in user who holds the keys.
 
 from __future__ import annotations
 
+import base64
 from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
@@ -43,6 +44,8 @@ META_DEVICE_KEY_ID = "device_key_id"
 META_DEVICE_PUBLIC = "device_public"
 # Set when the workspace is new to this device (copied or restored): sync enrols it.
 META_NEEDS_ENROLMENT = "needs_enrolment"
+# + a PHI key's grant name: a server grant for this device, waiting for a signed-in user.
+META_DEVICE_GRANT = "device_grant:"
 
 RING_MISSING = (
     "This keyring does not hold the sign-in key of this workspace (the keyring was reset, "
@@ -183,6 +186,50 @@ def receive_phi_key(s: Session, ws: Workspace, tenant_id: str, version: int,
     grant_held(s, ws)
 
 
+def keep_device_grant(s: Session, tenant_id: str, version: int, wrapped: bytes) -> None:
+    """A PHI key grant from the server, wrapped (HPKE) for this device's agreement key:
+    kept as it came, in the caller's transaction, until `open_device_grants` opens it
+    (the device's private keys are only held while a user is signed in)."""
+    _set_meta(s, META_DEVICE_GRANT + phi_slot(tenant_id, version),
+              base64.b64encode(wrapped).decode("ascii"))
+
+
+def open_device_grants(s: Session, ws: Workspace) -> int:
+    """Open the server's grants kept by `keep_device_grant` with the device's agreement
+    key, when a signed-in user holds it: each PHI key is held and wrapped for every local
+    slot (`receive_phi_key`), and the kept grant removed. A grant whose key version row
+    has not arrived yet waits. Returns how many were opened."""
+    raw = ws.keyring.held(DEVICE_HELD)
+    if raw is None:
+        return 0
+    agreement = DeviceKeys.from_bytes(raw).agreement
+    known = set(s.execute(select(PhiKey.tenant_id, PhiKey.version)))
+    opened = 0
+    for row in list(s.scalars(select(Meta).where(Meta.key.startswith(META_DEVICE_GRANT)))):
+        name = row.key[len(META_DEVICE_GRANT):]
+        info = _grant_info(ws, name, None)
+        _head, tenant_id, version = name.split(":")
+        if info is None:
+            s.delete(row)  # not a PHI key grant of this version's form
+            continue
+        if (tenant_id, int(version[1:])) not in known:
+            continue
+        try:
+            key = crypto.unwrap(agreement, info, base64.b64decode(row.value))
+        except (InvalidTag, ValueError):
+            # Wrapped for this workspace's earlier device keys (copied, enrolled again):
+            # the server grants the new keys at the new approval.
+            s.delete(row)
+            continue
+        s.delete(row)
+        ws.keyring.remember(name, key)
+        opened += 1
+    s.flush()
+    if opened:
+        grant_held(s, ws)
+    return opened
+
+
 def unlock(s: Session, ws: Workspace, user_id: str, private: X25519PrivateKey) -> list[str]:
     """Unwrap the user's grants into memory; move an older workspace's plain PHI keys
     out of the keyring; make the device keys if there are none; grant what is held to
@@ -204,6 +251,7 @@ def unlock(s: Session, ws: Workspace, user_id: str, private: X25519PrivateKey) -
         if ws.keyring.held(slot) is None and ws.keyring.get(slot) is not None:
             legacy.append(slot)  # read from the keyring: now held, granted below
     ensure_device_keys(s, ws, user_id)
+    open_device_grants(s, ws)
     grant_held(s, ws)
     return legacy
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..domain.errors import SyncError
 from ..domain.progress import CancelToken, Progress, no_progress
-from ..store import db
+from ..store import db, key_vault
 from ..store.models import SyncConnection
 from ..store.workspace import Workspace
 from . import apply
@@ -28,8 +28,9 @@ def _flush(ws: Workspace, conn: SyncConnection, rows: list[dict[str, Any]],
            cursor: str | None, done: dict[str, Any] | None) -> int:
     with db.write_session(ws.engine) as s:
         applied = apply.apply_changes(s.connection(), conn.tenant_id, rows,
-                                      keep_grant(ws, conn.tenant_id), conn.device_id,
+                                      keep_grant(s, conn.tenant_id), conn.device_id,
                                       conn.user_id)
+        key_vault.open_device_grants(s, ws)
         row = s.get(SyncConnection, 1)
         assert row is not None
         if done is not None:

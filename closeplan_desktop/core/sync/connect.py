@@ -6,13 +6,20 @@ answers with a 6-digit approval code for this screen. The first device of a new 
 (the server's rule: its admin, while no device of the tenant was ever approved) is
 approved at once with its own code and makes the tenant's PHI key version 1; any other
 device waits for an admin's approval (`wait_for_approval`, bounded and cancellable).
-`finish` then receives the PHI key grants (HPKE, unwrapped with this device's key and
-kept in the keyring) and bootstraps with progress. An interrupted connection is
-finished later by `finish` (what `closeplan-admin sync` does for a waiting device).
+`finish` then receives the PHI key grants (HPKE, wrapped for this device's agreement
+key; kept as they came and opened by `key_vault` with the device key of the signed-in
+user, then wrapped per local key slot) and bootstraps with progress. An interrupted
+connection is finished later by `finish` (what `closeplan-admin sync` does for a
+waiting device).
 
-The password is used for the sign-ins and for this laptop's own verifier of it (a
-bcrypt hash made here, so that the user can sign in offline); it is never stored as is,
-logged or sent anywhere but the server's sign-in.
+The device keys are the workspace's own (`core.security.device_keys`, kept wrapped in
+`core.store.key_vault`). The password the server accepted makes the user's key slot
+here (`key_vault.make_slot`): it is how the user signs in offline; no password hash
+comes from the server or is made for this. The password is never stored as is, logged
+or sent anywhere but the server's sign-in.
+
+A workspace copied or restored to another computer (`key_vault.needs_enrolment`) is a
+new device for the server: `sign_in_again` enrols it again with new device keys.
 """
 
 from __future__ import annotations
@@ -25,23 +32,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..domain import validation
+from ..domain.clock import iso, utcnow
 from ..domain.errors import ServerRefused, SyncError
 from ..domain.progress import CancelToken, Progress, no_progress
 from ..security import crypto
+from ..security.device_keys import DeviceKeys
 from ..security.keyring_store import phi_slot
-from ..security.passwords import hash_password
-from ..store import db, workspace
-from ..store.models import Meta, SyncConnection, User
+from ..store import db, key_vault, workspace
+from ..store.models import SyncConnection
 from ..store.workspace import Workspace
-from . import device_keys
+from . import engine
+from .apply import NO_PASSWORD
 from .bootstrap import bootstrap
 from .engine import AWAITING, CONNECTED, connection, keep_grant, with_retries
-from .transport import Transport, check_url
+from .transport import SignedIn, Transport, check_url
 
 POLL_SECONDS = 2.0
 WAIT_SECONDS = 600.0
-# workspace_meta key of the connecting user's verifier, until the bootstrap brings the row.
-VERIFIER = "sync_verifier:"
 
 
 @dataclass(frozen=True)
@@ -72,9 +79,13 @@ def start(path: Path, url: str, email: str, password: str, *,
         transport.close()
         raise
     try:
-        verifier = hash_password(password, ws.policy.bcrypt_cost)
         transport.keyring = ws.keyring
-        keys = device_keys.create(ws.keyring)
+        _first_user(ws, email, who)
+        with db.write_session(ws.engine) as s:
+            key_vault.make_slot(s, ws, who.user_id, password)
+            key_vault.ensure_device_keys(s, ws, who.user_id)
+            key_vault.grant_held(s, ws)  # the device keys, for the new slot
+        keys = key_vault.device_keys(ws)
         pinned = transport.call("GET", "/v1/server/keys", auth=False)["keys"][0]
         code = _enrol(ws, transport, keys, name or device_name())
         first = False
@@ -85,7 +96,6 @@ def start(path: Path, url: str, email: str, password: str, *,
                                  user_id=who.user_id, device_id=ws.device_id,
                                  server_key_id=pinned["key_id"],
                                  server_key=pinned["public_key"], status=AWAITING))
-            s.add(Meta(key=VERIFIER + who.user_id, value=verifier))
         # Device-bound tokens: the refresh token goes to the keyring, and a restart can
         # finish the connection without the password.
         transport.sign_in(email, password, ws.device_id)
@@ -98,11 +108,30 @@ def start(path: Path, url: str, email: str, password: str, *,
         raise
 
 
+def _first_user(ws: Workspace, email: str, who: SignedIn) -> None:
+    """The connecting user's tenant and user rows as the server's sign-in names them, so
+    that their key slot can be made now; the bootstrap brings the full rows over them
+    (no outbox or audit row: they are the server's). The user row holds no password
+    hash: the slot verifies the password here."""
+    now = iso(utcnow())
+    with db.write_session(ws.engine) as s:
+        raw = s.connection()
+        raw.exec_driver_sql(
+            "INSERT INTO tenants (id, name, domain, created_at, updated_at, row_version) "
+            "VALUES (?, ?, NULL, ?, ?, 0)", (who.tenant_id, who.tenant_id, now, now))
+        raw.exec_driver_sql(
+            "INSERT INTO users (id, email, first_name, last_name, password, tenant_id, role, "
+            "created_at, updated_at, deactivated_at, row_version) "
+            "VALUES (?, ?, '', '', ?, ?, ?, ?, ?, NULL, 0)",
+            (who.user_id, email, NO_PASSWORD, who.tenant_id, who.role, now, now))
+
+
 def sign_in_again(path: Path, url: str, email: str, password: str
                   ) -> tuple[Workspace, Transport, Enrolment]:
     """Sign this laptop's connected (or waiting) workspace in online again, for its own
     device: after the refresh token ended (30 days unused, a sign-out, a reused token).
-    The workspace must belong to `email` at the server `url`."""
+    The workspace must belong to `email` at the server `url`. A copied workspace
+    (`key_vault.needs_enrolment`) enrols again here as a new device, with a new code."""
     email = validation.email(email)
     ws = workspace.open_workspace(path)
     try:
@@ -117,14 +146,26 @@ def sign_in_again(path: Path, url: str, email: str, password: str
     try:
         if check_url(url) != conn.url:
             raise SyncError(f"This workspace is connected to {conn.url}, not to {url}.")
-        who = transport.sign_in(email, password, conn.device_id)
+        copied = engine.copied(ws)
+        # A copied workspace's device is not enrolled yet: an unbound sign-in first.
+        who = transport.sign_in(email, password, None if copied else conn.device_id)
         if who.user_id != conn.user_id or who.tenant_id != conn.tenant_id:
             transport.forget_tokens()
             raise SyncError("This workspace was connected by another user; sign in as that "
                             "user, or connect a new workspace folder for yourself.")
+        keys = _unlock_online(ws, who.user_id, password)
         code = None
-        if conn.status == AWAITING:  # the enrolment starts again: new keys, a new code
-            code = _enrol(ws, transport, device_keys.create(ws.keyring), device_name())
+        if copied:
+            code = _enrol(ws, transport, keys, device_name())
+            with db.write_session(ws.engine) as s:
+                row = s.get(SyncConnection, 1)
+                assert row is not None
+                row.device_id, row.status = ws.device_id, AWAITING
+                key_vault.set_enrolled(s)
+            conn.device_id, conn.status = ws.device_id, AWAITING
+            transport.sign_in(email, password, ws.device_id)
+        elif conn.status == AWAITING:  # the enrolment starts again: a new code
+            code = _enrol(ws, transport, keys, device_name())
     except BaseException:
         transport.close()
         ws.close()
@@ -132,13 +173,31 @@ def sign_in_again(path: Path, url: str, email: str, password: str
     return ws, transport, Enrolment(conn.device_id, conn.status, code, False)
 
 
-def _enrol(ws: Workspace, transport: Transport, keys: device_keys.DeviceKeys,
-           name: str) -> str:
+def _unlock_online(ws: Workspace, user_id: str, password: str) -> DeviceKeys:
+    """The device keys, unlocked with the key slot of the user the server has just
+    signed in; a user without a slot here (their first online sign-in on this laptop)
+    gets one. A copied workspace gets its new device keys here."""
+    with db.write_session(ws.engine) as s:
+        private = None
+        if key_vault.has_slot(s, user_id):
+            private = key_vault.open_slot(s, ws, user_id, password)
+            if private is None:
+                raise SyncError("The server accepted this password but this laptop's key "
+                                "slot did not (the password was changed elsewhere): sign "
+                                "in with the password this laptop knows, then change it.")
+        else:
+            private = key_vault.make_slot(s, ws, user_id, password)
+        legacy = key_vault.unlock(s, ws, user_id, private)
+    key_vault.drop_legacy(ws, legacy)
+    return key_vault.device_keys(ws)
+
+
+def _enrol(ws: Workspace, transport: Transport, keys: DeviceKeys, name: str) -> str:
     """Enrol (or enrol again) this device with its public keys; the approval code."""
     enrolled = transport.call("POST", "/v1/devices", json={
         "device_id": ws.device_id, "name": name,
-        "sign_public_key": base64.b64encode(keys.sign_public).decode("ascii"),
-        "kem_public_key": base64.b64encode(keys.kem_public).decode("ascii")})
+        "sign_public_key": base64.b64encode(keys.signing_public).decode("ascii"),
+        "kem_public_key": base64.b64encode(keys.agreement_public).decode("ascii")})
     return str(enrolled["approval_code"])
 
 
@@ -156,15 +215,19 @@ def _approve_first(transport: Transport, device_id: str, code: str) -> bool:
 
 
 def _first_key(ws: Workspace, transport: Transport, tenant_id: str,
-               keys: device_keys.DeviceKeys) -> None:
+               keys: DeviceKeys) -> None:
     """A new tenant's PHI key version 1, made here and granted to this device (only when
     the tenant has none yet)."""
     versions = transport.call("GET", "/v1/keys/versions")["versions"]
     if versions:
         return
     key = crypto.new_key()
-    ws.keyring.put(phi_slot(tenant_id, 1), key)  # the key first: never a grant without it
-    wrapped = crypto.wrap_key(keys.kem_public, tenant_id, 1, key)
+    wrapped = crypto.wrap_key(keys.agreement_public, tenant_id, 1, key)
+    # The key first: never a grant on the server without it here. It is kept as the
+    # server's grant will be (opened once the bootstrap brings its version row).
+    ws.keyring.remember(phi_slot(tenant_id, 1), key)
+    with db.write_session(ws.engine) as s:
+        key_vault.keep_device_grant(s, tenant_id, 1, wrapped)
     transport.call("POST", "/v1/keys/rotate", json={
         "expected_active": 0, "grants": [{
             "key_version": 1, "grantee_kind": "DEVICE", "grantee_id": ws.device_id,
@@ -208,33 +271,15 @@ def finish(ws: Workspace, transport: Transport, *, progress: Progress = no_progr
         if device_status(transport, conn.device_id) != "ACTIVE":
             raise SyncError("This device is still waiting for an admin's approval. Ask an "
                             "admin to approve it with the code shown when you connected.")
-        sink = keep_grant(ws, conn.tenant_id)
-        for grant in transport.call("GET", "/v1/keys/grants")["grants"]:
-            sink(int(grant["key_version"]), base64.b64decode(grant["wrapped"]))
+        grants = transport.call("GET", "/v1/keys/grants")["grants"]
         with db.write_session(ws.engine) as s:
+            sink = keep_grant(s, conn.tenant_id)
+            for grant in grants:
+                sink(int(grant["key_version"]), base64.b64decode(grant["wrapped"]))
             row = s.get(SyncConnection, 1)
             assert row is not None
             row.status = CONNECTED
         conn.status = CONNECTED
-    def first_screen() -> None:
-        # The user's row is here now: they can sign in offline before the rest arrives.
-        _keep_verifier(ws, conn.user_id)
-        if on_first_screen is not None:
-            on_first_screen()
-
     bootstrap(ws, transport, conn, progress=progress, cancel=cancel,
-              on_first_screen=first_screen)
-    _keep_verifier(ws, conn.user_id)
+              on_first_screen=on_first_screen)
     return conn
-
-
-def _keep_verifier(ws: Workspace, user_id: str) -> None:
-    """Give the connecting user the verifier made here at the first online sign-in (no
-    outbox row: it never leaves this laptop)."""
-    with db.write_session(ws.engine) as s:
-        meta = s.get(Meta, VERIFIER + user_id)
-        if meta is None or s.get(User, user_id) is None:
-            return
-        s.connection().exec_driver_sql("UPDATE users SET password = ? WHERE id = ?",
-                                       (meta.value, user_id))
-        s.delete(meta)

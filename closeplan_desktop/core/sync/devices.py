@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..domain.enums import PhiKeyState
-from ..domain.errors import NotFoundError, ValidationError
+from ..domain.errors import KeyMissing, NotFoundError, ValidationError
 from ..domain.ids import is_id
 from ..security import crypto
 from ..security.keyring_store import phi_slot
@@ -79,9 +79,12 @@ def _grants(ws: Workspace, tenant_id: str, device_id: str, kem_public: bytes
             PhiKey.tenant_id == tenant_id, PhiKey.state != PhiKeyState.RETIRED)).all()
     grants = []
     for version in versions:
-        key = ws.keyring.get(phi_slot(tenant_id, version))
+        # Held in memory while a user is signed in (`key_vault`): never read from disk.
+        key = ws.keyring.held(phi_slot(tenant_id, version))
         if key is None:
-            continue
+            raise KeyMissing(f"PHI key version {version} is locked on this laptop: sign in "
+                             "as an administrator who holds it to approve a device (its "
+                             "approval grants the new device the PHI keys).")
         wrapped = crypto.wrap_key(kem_public, tenant_id, version, key)
         grants.append({"key_version": version, "grantee_kind": "DEVICE",
                        "grantee_id": device_id,

@@ -26,14 +26,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from sqlalchemy.orm import Session
+
 from ..domain.clock import iso, utcnow
 from ..domain.errors import ServerRefused, SyncError
-from ..security import crypto
-from ..security.keyring_store import phi_slot
-from ..store import db
+from ..store import db, key_vault
 from ..store.models import SyncConnection
 from ..store.workspace import Workspace
-from . import apply, device_keys
+from . import apply
 from .mutations import SCHEMA_VERSION, Pending, mutation
 from .transport import Transport
 
@@ -91,10 +91,24 @@ def require_connected(ws: Workspace) -> SyncConnection:
     if conn is None:
         raise SyncError("This workspace is not connected to a server: connect it first "
                         "(closeplan-admin connect URL --email EMAIL).")
+    if copied(ws):
+        raise SyncError(COPIED.format(url=conn.url))
     if conn.status != CONNECTED:
         raise SyncError("This device is waiting for an admin's approval; connect again to "
                         "finish once it is approved.")
     return conn
+
+
+COPIED = ("This workspace was copied or restored here, so this computer is a new device for "
+          "the server: enrol it again with 'closeplan-admin connect {url} --email EMAIL' "
+          "(or Connect in the window), then an admin approves it.")
+
+
+def copied(ws: Workspace) -> bool:
+    """Whether this workspace copy is new to its device (key_vault's flag) and must enrol
+    again before it syncs."""
+    with db.read_session(ws.engine) as s:
+        return key_vault.needs_enrolment(s)
 
 
 def open_transport(ws: Workspace, conn: SyncConnection | None = None) -> Transport:
@@ -103,17 +117,13 @@ def open_transport(ws: Workspace, conn: SyncConnection | None = None) -> Transpo
     return Transport(conn.url, ws.keyring)
 
 
-def keep_grant(ws: Workspace, tenant_id: str) -> apply.GrantSink:
-    """A sink that opens a PHI key grant for this device and keeps the key."""
-    keys: list[device_keys.DeviceKeys] = []
+def keep_grant(s: Session, tenant_id: str) -> apply.GrantSink:
+    """A sink that keeps each PHI key grant for this device in the caller's transaction
+    (`key_vault.keep_device_grant`); `key_vault.open_device_grants` opens them with the
+    device key of the signed-in user, at once or at the next sign-in."""
 
     def sink(version: int, wrapped: bytes) -> None:
-        slot = phi_slot(tenant_id, version)
-        if ws.keyring.get(slot) is not None:
-            return
-        if not keys:
-            keys.append(device_keys.load(ws.keyring))
-        ws.keyring.put(slot, crypto.unwrap_key(keys[0].kem, tenant_id, version, wrapped))
+        key_vault.keep_device_grant(s, tenant_id, version, wrapped)
 
     return sink
 
@@ -268,8 +278,9 @@ def apply_page(ws: Workspace, conn: SyncConnection, page: dict[str, Any],
     """Apply one pull page and move the cursor, in one local transaction."""
     with db.write_session(ws.engine) as s:
         done = apply.apply_changes(s.connection(), conn.tenant_id, page.get("changes", []),
-                                   keep_grant(ws, conn.tenant_id), conn.device_id,
+                                   keep_grant(s, conn.tenant_id), conn.device_id,
                                    conn.user_id)
+        key_vault.open_device_grants(s, ws)
         row = s.get(SyncConnection, 1)
         assert row is not None
         row.pull_cursor = page["cursor"]

@@ -34,7 +34,7 @@ class Laptop:
     announced: list[frozenset[str]] = field(default_factory=list)
 
     def session(self) -> AuthSession:
-        """The laptop's user signed in offline, against the verifier made here."""
+        """The laptop's user signed in offline, with the key slot made at connect."""
         return auth.sign_in(self.ws, self.email, self.password)
 
     def sync(self) -> engine.SyncResult:
@@ -70,6 +70,7 @@ def connect_laptop(api: Api, path: Path, email: str, password: str = PASSWORD,
         assert approver is not None, "a second device needs an admin's approval"
         assert not connect.wait_for_approval(transport, ws.device_id, timeout=0,
                                              sleep=lambda _: None)
+        approver.session()  # the approval wraps the PHI keys a signed-in user holds
         devices.approve(approver.ws, approver.transport, str(enrolment.approval_code),
                         ws.device_id)
         assert connect.wait_for_approval(transport, ws.device_id, timeout=5)

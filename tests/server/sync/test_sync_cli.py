@@ -41,10 +41,11 @@ def test_connect_approve_sync_and_revoke_from_the_command_line(
     assert code is not None
     r = run_cli("devices", "list", "--workspace", a, "--status", "PENDING")
     assert r.code == 0 and "PENDING" in r.out and "(this one)" not in r.out
+    admin = ("--workspace", a, "--as", "ada@cli-health.example", "--password-stdin")
     r = run_cli("devices", "approve", "000000" if code.group(1) != "000000" else "111111",
-                "--workspace", a)
+                *admin, stdin=PASSWORD + "\n")
     assert r.code == 1 and "not the code" in r.err  # a wrong code: the server's words
-    r = run_cli("devices", "approve", code.group(1), "--workspace", a)
+    r = run_cli("devices", "approve", code.group(1), *admin, stdin=PASSWORD + "\n")
     assert r.code == 0, r.err
     r = run_cli("sync", "--workspace", b)
     assert r.code == 0, r.err
@@ -95,6 +96,7 @@ def test_connect_again_signs_an_ended_session_in_and_restarts_a_waiting_enrolmen
     assert run_cli("sync", "--workspace", a).code == 0
 
     # A second device of Ada's waits; connecting it again gives a new code.
+    admin = ("--workspace", a, "--as", "ada@again.example", "--password-stdin")
     r = run_cli("connect", live.live.url, "--email", "ada@again.example", "--workspace", b,
                 "--password-stdin", "--wait", "0", stdin=PASSWORD + "\n")
     first = re.search(r"Approval code: (\d{6})", r.out)
@@ -103,9 +105,9 @@ def test_connect_again_signs_an_ended_session_in_and_restarts_a_waiting_enrolmen
     second = re.search(r"Approval code: (\d{6})", r.out)
     assert r.code == 1 and first is not None and second is not None
     if first.group(1) != second.group(1):  # the old code no longer approves
-        r = run_cli("devices", "approve", first.group(1), "--workspace", a)
+        r = run_cli("devices", "approve", first.group(1), *admin, stdin=PASSWORD + "\n")
         assert r.code == 1 and "not the code" in r.err
-    r = run_cli("devices", "approve", second.group(1), "--workspace", a)
+    r = run_cli("devices", "approve", second.group(1), *admin, stdin=PASSWORD + "\n")
     assert r.code == 0, r.err
     r = run_cli("sync", "--workspace", b)
     assert r.code == 0 and "approved and connected" in r.out, r.err
