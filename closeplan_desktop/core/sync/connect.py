@@ -161,8 +161,14 @@ def sign_in_again(path: Path, url: str, email: str, password: str
                 row = s.get(SyncConnection, 1)
                 assert row is not None
                 row.device_id, row.status = ws.device_id, AWAITING
+                # The old device's cursors do not serve the new one: load again (rows
+                # already here are updated in place; unpushed changes are kept).
+                row.pull_cursor = row.bootstrap_cursor = None
+                row.bootstrapped = False
                 key_vault.set_enrolled(s)
             conn.device_id, conn.status = ws.device_id, AWAITING
+            conn.pull_cursor = conn.bootstrap_cursor = None
+            conn.bootstrapped = False
             transport.sign_in(email, password, ws.device_id)
         elif conn.status == AWAITING:  # the enrolment starts again: a new code
             code = _enrol(ws, transport, keys, device_name())
