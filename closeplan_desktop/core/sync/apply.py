@@ -3,7 +3,8 @@ the bootstrap, in the caller's transaction, by prepared statements.
 
 Rows applied here are the server's: they write no audit row and no outbox row (no
 echo). A user row never carries a password hash: a user new to this laptop gets one no
-password matches (`NO_PASSWORD`), and a known user keeps the verifier made here. A row
+password matches (`NO_PASSWORD`; their key slot here is made at their first online
+sign-in, `core.sync.signin`), and a known user keeps what verifies them here. A row
 with a change of this device still waiting to be pushed is left as it is: push goes
 first, and the server's answer to that change comes back in a later pull.
 """

@@ -41,6 +41,7 @@ from ..security.keyring_store import phi_slot
 from ..store import db, key_vault, workspace
 from ..store.models import SyncConnection
 from ..store.workspace import Workspace
+from ..usecases import auth
 from . import engine
 from .apply import NO_PASSWORD
 from .bootstrap import bootstrap
@@ -81,8 +82,8 @@ def start(path: Path, url: str, email: str, password: str, *,
     try:
         transport.keyring = ws.keyring
         _first_user(ws, email, who)
+        auth.make_slot(ws, who.user_id, password)
         with db.write_session(ws.engine) as s:
-            key_vault.make_slot(s, ws, who.user_id, password)
             key_vault.ensure_device_keys(s, ws, who.user_id)
             key_vault.grant_held(s, ws)  # the device keys, for the new slot
         keys = key_vault.device_keys(ws)
@@ -183,16 +184,16 @@ def _unlock_online(ws: Workspace, user_id: str, password: str) -> DeviceKeys:
     """The device keys, unlocked with the key slot of the user the server has just
     signed in; a user without a slot here (their first online sign-in on this laptop)
     gets one. A copied workspace gets its new device keys here."""
+    with db.read_session(ws.engine) as s:
+        has_slot = key_vault.has_slot(s, user_id)
+    if not has_slot:
+        auth.make_slot(ws, user_id, password)
     with db.write_session(ws.engine) as s:
-        private = None
-        if key_vault.has_slot(s, user_id):
-            private = key_vault.open_slot(s, ws, user_id, password)
-            if private is None:
-                raise SyncError("The server accepted this password but this laptop's key "
-                                "slot did not (the password was changed elsewhere): sign "
-                                "in with the password this laptop knows, then change it.")
-        else:
-            private = key_vault.make_slot(s, ws, user_id, password)
+        private = key_vault.open_slot(s, ws, user_id, password)
+        if private is None:
+            raise SyncError("The server accepted this password but this laptop's key slot "
+                            "did not (the password was changed elsewhere): sign in with "
+                            "the password this laptop knows, then change it.")
         legacy = key_vault.unlock(s, ws, user_id, private)
     key_vault.drop_legacy(ws, legacy)
     return key_vault.device_keys(ws)

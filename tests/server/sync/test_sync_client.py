@@ -24,7 +24,7 @@ def test_two_laptops_enrol_edit_offline_and_converge(live: Api, server_db: Serve
     made = new_tenant(server_db, "Converge Health", "ada@converge.example")
     a = connect_laptop(live, tmp_path / "a", "ada@converge.example")
     try:
-        admin = a.session()  # offline sign-in against the verifier made at connect
+        admin = a.session()  # offline sign-in with the key slot made at connect
         assert admin.tenant_id == made.tenant_id
         rep = users.add_user(admin, "sam@converge.example", "Sam", "Sales", "USER",
                              "Marble-Kettle-Violin-77")

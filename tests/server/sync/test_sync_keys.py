@@ -16,11 +16,11 @@ from laptop_support import PASSWORD, connect_laptop, new_tenant, server_rows
 from pg_support import ServerDb
 from support import held_phi_keys, sql
 
-from closeplan_desktop.core.domain.errors import AuthError, SyncError
+from closeplan_desktop.core.domain.errors import AuthError, KeyMissing, SyncError
 from closeplan_desktop.core.security.keyring_store import SERVICE, KeyringStore, phi_slot
 from closeplan_desktop.core.security.passwords import is_bcrypt_hash
 from closeplan_desktop.core.store import db, key_vault, layout, workspace
-from closeplan_desktop.core.sync import connect, devices, engine
+from closeplan_desktop.core.sync import connect, devices, engine, signin
 from closeplan_desktop.core.usecases import auth, deals, key_admin, users
 
 REP_PASSWORD = "Marble-Kettle-Violin-77"
@@ -110,6 +110,25 @@ def test_a_grant_received_while_nobody_is_signed_in_opens_at_the_sign_in(
         assert sql(tmp_path / "b", "SELECT name FROM key_grants WHERE user_id = ? AND name "
                                    "LIKE 'phi:%'", (rep.id,)) == [(phi_slot(sam.tenant_id, 1),)]
         assert KeyringStore(ws.workspace_id).get(phi_slot(sam.tenant_id, 1)) is None
+        auth.sign_out(sam)
+
+        # Ada, whom the sync brought to Sam's laptop, signs in here for the first time:
+        # online once (the server checks the password), which makes her slot.
+        ada = "ada@wait.example"
+        with pytest.raises(AuthError, match="sign in online"):
+            auth.sign_in(ws, ada, PASSWORD)
+        with pytest.raises(AuthError):
+            signin.sign_in(ws, ada, "not the password at all")
+        assert len(sql(tmp_path / "b", "SELECT user_id FROM key_slots")) == 1
+        admin = signin.sign_in(ws, ada, PASSWORD)
+        assert admin.role == "ADMIN"
+        assert len(sql(tmp_path / "b", "SELECT user_id FROM key_slots")) == 2
+        with pytest.raises(KeyMissing):  # nobody held the PHI key when her slot was made
+            deals.reveal_phi(admin, d.id)
+        auth.sign_out(admin)
+        auth.sign_out(auth.sign_in(ws, "sam@wait.example", REP_PASSWORD))  # grants it
+        admin = auth.sign_in(ws, ada, PASSWORD)  # offline now
+        assert deals.reveal_phi(admin, d.id) == {"mrn": "W-1"}
 
 
 def test_a_copied_workspace_enrols_again_through_connect(live: Api, server_db: ServerDb,
