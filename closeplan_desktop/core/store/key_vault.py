@@ -174,6 +174,15 @@ def grant_held(s: Session, ws: Workspace) -> int:
     return made
 
 
+def receive_phi_key(s: Session, ws: Workspace, tenant_id: str, version: int,
+                    key: bytes) -> None:
+    """A PHI key version that arrived from elsewhere (sync: a server grant opened with
+    the device's agreement key): held in memory and wrapped for every local slot, in the
+    caller's transaction (the `phi_keys` row must exist)."""
+    ws.keyring.remember(phi_slot(tenant_id, version), key)
+    grant_held(s, ws)
+
+
 def unlock(s: Session, ws: Workspace, user_id: str, private: X25519PrivateKey) -> list[str]:
     """Unwrap the user's grants into memory; move an older workspace's plain PHI keys
     out of the keyring; make the device keys if there are none; grant what is held to

@@ -240,3 +240,19 @@ def test_a_grant_opens_only_for_its_own_slot(env: Env) -> None:
     assert held_phi_keys(env.ws) == {}
     with pytest.raises(InvalidTag):
         crypto.unwrap_key(X25519PrivateKey.generate(), env.tenant_id, 1, bytes(wrapped))
+
+
+def test_a_received_phi_key_is_wrapped_for_every_local_slot(env: Env) -> None:
+    """What sync does with a PHI key that arrived in a server grant: every local slot
+    gets it in the same transaction."""
+    name = f"phi:{env.tenant_id}:v1"
+    key = held_phi_keys(env.ws)[name]
+    sql(env.path, "DELETE FROM key_grants WHERE name=?", (name,))
+    auth.sign_out(env.admin)
+    with db.write_session(env.ws.engine) as s:
+        key_vault.receive_phi_key(s, env.ws, env.tenant_id, 1, key)
+    assert len(sql(env.path, "SELECT user_id FROM key_grants WHERE name=?", (name,))) == 2
+    auth.sign_out(env.admin)
+    bob = auth.sign_in(env.ws, USER_EMAIL, USER_PASSWORD)
+    assert held_phi_keys(env.ws) == {name: key}
+    assert bob.user_id == env.user.user_id
