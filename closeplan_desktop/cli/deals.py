@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..core.domain import paths
+from ..core.domain import paths, phi_value
 from ..core.domain.enums import DealStatus
 from ..core.usecases import deal_import, deal_list, deals
 from .context import EXIT_OK, Context, UsageError, dash_option, refuse_in_argv
@@ -90,7 +90,7 @@ def show(ctx: Context) -> int:
     else:
         ctx.print("PHI (revealed; this access is logged):")
         for key, value in phi.items():
-            ctx.print(f"  {key}: {value}")
+            ctx.print(f"  {key}: {phi_value.as_text(value)}")
     return EXIT_OK
 
 

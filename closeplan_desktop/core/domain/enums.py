@@ -67,3 +67,18 @@ class SecurityEventType(enum.StrEnum):
     WORKSPACE_COPIED = "WORKSPACE_COPIED"
     KEY_SLOT_CREATED = "KEY_SLOT_CREATED"
     DEVICE_KEYS_CREATED = "DEVICE_KEYS_CREATED"
+
+
+class ServerEventType(enum.StrEnum):
+    """Security events only the server writes (about devices, keys and synced changes): a
+    device never uploads these kinds, and the desktop shows them in an admin's tenant-wide
+    audit."""
+
+    DEVICE_ENROLLED = "DEVICE_ENROLLED"
+    DEVICE_APPROVED = "DEVICE_APPROVED"
+    DEVICE_APPROVAL_FAILED = "DEVICE_APPROVAL_FAILED"
+    DEVICE_ENROLMENT_LOCKED = "DEVICE_ENROLMENT_LOCKED"
+    DEVICE_REVOKED = "DEVICE_REVOKED"
+    KEY_GRANTED = "KEY_GRANTED"
+    USER_UPDATED = "USER_UPDATED"
+    TENANT_UPDATED = "TENANT_UPDATED"

@@ -13,9 +13,11 @@ import unicodedata
 from datetime import date
 from typing import Any
 
+from . import phi_value
 from .clock import utcnow
 from .enums import DealStatus, UserRole
 from .errors import ValidationError
+from .phi_value import Phi
 
 MAX_TITLE = 200
 MAX_NAME = 100
@@ -27,7 +29,8 @@ MAX_PHI_VALUE = 4000
 MAX_PHI_BYTES = 64 * 1024
 BCRYPT_MAX_BYTES = 72
 
-PHI_FIELD_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MAX_PHI_KEY = 128
+MAX_PHI_DEPTH = 16
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@" + _LABEL + r"(?:\." + _LABEL + r")+$")
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)" + _LABEL + r"(?:\." + _LABEL + r")+$")
@@ -140,11 +143,13 @@ def reason(value: Any) -> str:
     return text(value, "Reason", max_len=MAX_REASON)
 
 
-def phi(value: Any) -> dict[str, str] | None:
-    """PHI as a flat object of named text fields; None or {} means no PHI.
+def phi(value: Any) -> Phi | None:
+    """PHI as an object of named fields; None or {} means no PHI.
 
-    Accepts a dict or a JSON text. Nested objects, lists and numbers are refused so that
-    every PHI value is a form field a person can read and edit.
+    Accepts a dict or a JSON text. Text fields under lowercase names are what the forms
+    edit: trimmed and checked like any typed text, an empty one dropped. Anything else the
+    seed's free JSON holds (nested objects, lists, numbers, other names), as an
+    organisation's system sends it, is kept exactly as given (`phi_value`).
     """
     if value is None:
         return None
@@ -160,20 +165,48 @@ def phi(value: Any) -> dict[str, str] | None:
         raise ValidationError('PHI must be an object of named fields, such as {"mrn": "..."}.')
     if len(value) > MAX_PHI_FIELDS:
         raise ValidationError(f"PHI has too many fields: at most {MAX_PHI_FIELDS}.")
-    clean: dict[str, str] = {}
+    clean: Phi = {}
     for key, raw in value.items():
-        if not isinstance(key, str) or not PHI_FIELD_RE.match(key):
-            raise ValidationError("PHI field names must be lowercase letters, digits and "
-                                  "underscores, starting with a letter (such as patient_name).")
-        if raw is None:
-            continue
-        if not isinstance(raw, str):
-            raise ValidationError(f"PHI field {key} must be text, not a list, object or number.")
-        item = text(raw, f"PHI field {key}", max_len=MAX_PHI_VALUE, required=False,
-                    allow_newlines=True)
-        if item:
-            clean[key] = item
+        if phi_value.is_form_field(key, raw):
+            item = text(raw, f"PHI field {key}", max_len=MAX_PHI_VALUE, required=False,
+                        allow_newlines=True)
+            if item:
+                clean[key] = item
+        elif raw is None and isinstance(key, str) and phi_value.FORM_FIELD_RE.match(key):
+            continue  # a form field left out
+        else:
+            clean[_phi_key(key)] = _json_value(raw, 0)
+    if len(json.dumps(clean, ensure_ascii=False).encode("utf-8")) > MAX_PHI_BYTES:
+        raise ValidationError(f"PHI is too large: at most {MAX_PHI_BYTES // 1024} KiB.")
     return clean or None
+
+
+def _phi_key(key: Any) -> str:
+    if (not isinstance(key, str) or not key.strip() or len(key) > MAX_PHI_KEY
+            or _has_control(key)):
+        raise ValidationError(f"PHI field names must be text of 1 to {MAX_PHI_KEY} printable "
+                              "characters.")
+    return key
+
+
+def _json_value(value: Any, depth: int) -> Any:
+    """A value of free PHI, unchanged, if JSON can hold it (finite numbers, bounded depth)."""
+    if depth > MAX_PHI_DEPTH:
+        raise ValidationError(f"PHI is nested too deeply: at most {MAX_PHI_DEPTH} levels.")
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValidationError("PHI numbers must be finite (no NaN or Infinity).")
+        return value
+    if isinstance(value, list):
+        return [_json_value(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        for k in value:
+            if not isinstance(k, str):
+                raise ValidationError("PHI field names must be text.")
+        return {k: _json_value(v, depth + 1) for k, v in value.items()}
+    raise ValidationError("PHI values must be text, numbers, true/false, lists or objects.")
 
 
 DATE_FORMAT = "YYYY-MM-DD"  # how PHI holds a date (the demo's and the forms' dates)

@@ -21,7 +21,7 @@ import hmac
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -64,7 +64,7 @@ def phi_aad(tenant_id: str, deal_id: str, version: int) -> bytes:
 
 
 def encrypt_phi(key: bytes, version: int, tenant_id: str, deal_id: str,
-                phi: dict[str, str]) -> str:
+                phi: Mapping[str, Any]) -> str:
     """Encrypt a PHI object into the envelope stored in ``deals.phi``."""
     return PhiSealer(key, version, tenant_id).seal(deal_id, phi)
 
@@ -78,10 +78,11 @@ class PhiSealer:
         self.version = version
         self.tenant_id = tenant_id
 
-    def seal(self, deal_id: str, phi: dict[str, str]) -> str:
+    def seal(self, deal_id: str, phi: Mapping[str, Any]) -> str:
+        # Keys in the order given: free PHI from the organisation's system reads back as
+        # it came.
         return self.seal_bytes(deal_id, json.dumps(phi, ensure_ascii=False,
-                                                   separators=(",", ":"),
-                                                   sort_keys=True).encode("utf-8"))
+                                                   separators=(",", ":")).encode("utf-8"))
 
     def seal_bytes(self, deal_id: str, plaintext: bytes) -> str:
         """`seal` of PHI already in its JSON bytes."""
@@ -130,7 +131,7 @@ def _open(aead: AESGCM, tenant_id: str, deal_id: str,
                           "another deal, or the key is wrong.") from None
 
 
-def decrypt_phi(key: bytes, tenant_id: str, deal_id: str, envelope: str) -> dict[str, str]:
+def decrypt_phi(key: bytes, tenant_id: str, deal_id: str, envelope: str) -> dict[str, Any]:
     """Decrypt an envelope; fails if it was moved to another deal or tenant, or altered."""
     plaintext = _open(AESGCM(key), tenant_id, deal_id, _parse_envelope(envelope))
     result = json.loads(plaintext.decode("utf-8"))

@@ -12,7 +12,7 @@ import io
 from decimal import Decimal
 from typing import Any
 
-from ..domain import money, validation
+from ..domain import money, phi_value, validation
 from ..domain.clock import iso, utcnow
 from ..domain.enums import DealStatus
 from ..domain.enums import SecurityEventType as Ev
@@ -63,7 +63,7 @@ def parse_import(data: bytes) -> list[dict[str, Any]]:
                               "expected title,status,value and optional phi_<field> columns.")
     for c in columns:
         if c not in IMPORT_REQUIRED and not (c.startswith(PHI_PREFIX) and
-                                             validation.PHI_FIELD_RE.match(c[len(PHI_PREFIX):])):
+                                             phi_value.FORM_FIELD_RE.match(c[len(PHI_PREFIX):])):
             raise ValidationError(f"Unknown CSV column '{c[:40]}'; allowed: title, status, "
                                   "value and phi_<field> (lowercase).")
     if len(set(columns)) != len(columns):

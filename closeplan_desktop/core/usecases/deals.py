@@ -27,6 +27,7 @@ from ..domain.errors import (
     ValidationError,
 )
 from ..domain.ids import is_id, new_id
+from ..domain.phi_value import Phi
 from ..security import crypto
 from ..store.audit_log import log_access, log_event
 from ..store.changes import record_change
@@ -112,7 +113,7 @@ def get_deal(session: AuthSession, deal_id: str) -> DealSummary:
 
 
 def _encrypt(session: AuthSession, s: Session, deal_id: str,
-             phi: dict[str, str] | None) -> tuple[str | None, int | None]:
+             phi: Phi | None) -> tuple[str | None, int | None]:
     if not phi:
         return None, None
     version = active_version(s, session.tenant_id)
@@ -121,7 +122,7 @@ def _encrypt(session: AuthSession, s: Session, deal_id: str,
 
 
 def create_deal(session: AuthSession, title: str, status: DealStatus | str,
-                value: Decimal | str | int, phi: dict[str, str] | str | None = None
+                value: Decimal | str | int, phi: Phi | str | None = None
                 ) -> DealSummary:
     """Any user: create a deal (owned by the actor), its audit row and its outbox row."""
     clean_title = validation.title(title)
@@ -191,7 +192,7 @@ def restore_deal(session: AuthSession, deal_id: str) -> DealSummary:
         return summary_of(s, deal)
 
 
-def reveal_phi(session: AuthSession, deal_id: str, reason: str | None = None) -> dict[str, str]:
+def reveal_phi(session: AuthSession, deal_id: str, reason: str | None = None) -> Phi:
     """Decrypt a deal's PHI for display, after committing its access-log row.
 
     The owner and admins reveal directly. A USER revealing another's deal must give a

@@ -4,13 +4,15 @@ in its detail). A device uploads only core.domain's SecurityEventType kinds."""
 
 from __future__ import annotations
 
-DEVICE_ENROLLED = "DEVICE_ENROLLED"
-DEVICE_APPROVED = "DEVICE_APPROVED"
-DEVICE_APPROVAL_FAILED = "DEVICE_APPROVAL_FAILED"
-DEVICE_ENROLMENT_LOCKED = "DEVICE_ENROLMENT_LOCKED"
-DEVICE_REVOKED = "DEVICE_REVOKED"
-KEY_GRANTED = "KEY_GRANTED"
-KEY_ROTATED = "KEY_ROTATED"
+from ...core.domain.enums import SecurityEventType, ServerEventType
+
+DEVICE_ENROLLED = ServerEventType.DEVICE_ENROLLED
+DEVICE_APPROVED = ServerEventType.DEVICE_APPROVED
+DEVICE_APPROVAL_FAILED = ServerEventType.DEVICE_APPROVAL_FAILED
+DEVICE_ENROLMENT_LOCKED = ServerEventType.DEVICE_ENROLMENT_LOCKED
+DEVICE_REVOKED = ServerEventType.DEVICE_REVOKED
+KEY_GRANTED = ServerEventType.KEY_GRANTED
+KEY_ROTATED = SecurityEventType.KEY_ROTATED
 
 
 def device_pattern(device_id: str) -> str:

@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 
 from ...core.domain import validation
 from ...core.domain.enums import SecurityEventType as Ev
-from ...core.domain.enums import UserRole
+from ...core.domain.enums import ServerEventType, UserRole
 from ...core.domain.errors import ValidationError
 from ...core.domain.ids import is_id
 from .merge import Assignment, Merge, Row, merge, versions_of, write_merge
@@ -32,8 +32,8 @@ GROUPS = {name: (name,) for name in FIELDS}
 BCRYPT_RE = re.compile(r"\$2[ab]\$(\d\d)\$[./A-Za-z0-9]{53}")
 BCRYPT_COSTS = range(10, 15)
 # Security events the desktop has no type for (a server-side edit of names or email).
-USER_UPDATED = "USER_UPDATED"
-TENANT_UPDATED = "TENANT_UPDATED"
+USER_UPDATED = ServerEventType.USER_UPDATED
+TENANT_UPDATED = ServerEventType.TENANT_UPDATED
 EMAIL_TAKEN = "email_taken"
 EMAIL_TAKEN_MESSAGE = "This email cannot be used; use another email."
 LAST_ADMIN_MESSAGE = ("This is the organisation's last active administrator; make another "

@@ -4,7 +4,7 @@ tooltips)."""
 
 from __future__ import annotations
 
-from ...core.domain.enums import AccessAction, SecurityEventType
+from ...core.domain.enums import AccessAction, SecurityEventType, ServerEventType
 
 ACTION_WORDS = {
     AccessAction.PHI_ACCESS: "Viewed PHI",
@@ -45,6 +45,17 @@ EVENT_WORDS = {
     _E.KEY_SLOT_CREATED: "Sign-in key slot created",
     _E.DEVICE_KEYS_CREATED: "Device keys created",
 }
+# Kinds only the server writes, seen in an admin's tenant-wide audit.
+SERVER_EVENT_WORDS = {
+    ServerEventType.DEVICE_ENROLLED: "Laptop asked to join",
+    ServerEventType.DEVICE_APPROVED: "Laptop approved",
+    ServerEventType.DEVICE_APPROVAL_FAILED: "Laptop approval code wrong",
+    ServerEventType.DEVICE_ENROLMENT_LOCKED: "Laptop enrolment stopped (too many wrong codes)",
+    ServerEventType.DEVICE_REVOKED: "Laptop revoked",
+    ServerEventType.KEY_GRANTED: "PHI key granted to a laptop",
+    ServerEventType.USER_UPDATED: "User details changed",
+    ServerEventType.TENANT_UPDATED: "Organisation details changed",
+}
 # A deal change's fields (names only: the log never holds values, PHI least of all).
 FIELD_WORDS = {"title": "title", "status": "status", "value": "value"}
 # Event detail keys, in words.
@@ -75,6 +86,8 @@ def action_text(action: str, changed: tuple[str, ...] = ()) -> str:
 
 def event_text(type_: str) -> str:
     """A security event type in words (an unknown code as it is)."""
+    if type_ in ServerEventType.__members__:
+        return SERVER_EVENT_WORDS[ServerEventType(type_)]
     try:
         return EVENT_WORDS[SecurityEventType(type_)]
     except ValueError:

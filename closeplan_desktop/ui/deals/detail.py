@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.domain import validation
+from ...core.domain import phi_value, validation
+from ...core.domain.phi_value import Phi
 from ...core.usecases import deals
 from ...core.usecases.deal_list import DealSummary
 from ..icons import icon
@@ -42,13 +43,16 @@ FIELD_ORDER = {key: i for i, (key, _label) in enumerate(validation.STANDARD_PHI_
 WRAP_FROM_CHARS = 40
 
 
-def ordered_fields(revealed: dict[str, str]) -> list[tuple[str, str]]:
-    """Revealed fields, standard ones in the chart's order, then the others by key."""
-    return sorted(revealed.items(),
+def ordered_fields(revealed: Phi) -> list[tuple[str, str]]:
+    """Revealed fields as text (free JSON values as JSON text, never dropped), standard ones
+    in the chart's order, then the others by key."""
+    return sorted(((k, phi_value.as_text(v)) for k, v in revealed.items()),
                   key=lambda kv: (FIELD_ORDER.get(kv[0], len(FIELD_ORDER)), kv[0]))
 
 
 def field_label(key: str) -> str:
+    if not phi_value.FORM_FIELD_RE.match(key):
+        return key  # a name from the organisation's own system, shown as it is
     return FIELD_LABELS.get(key, key.replace("_", " ").capitalize())
 
 
@@ -81,7 +85,7 @@ class DealDetail(QWidget):
         super().__init__(parent)
         self.signed_in = signed_in
         self.deal: DealSummary | None = None
-        self.revealed: dict[str, str] = {}
+        self.revealed: Phi = {}
         self.clipboard = ClipboardGuard()
         self.hide_timer = QTimer(self)
         self.hide_timer.setSingleShot(True)
@@ -312,7 +316,7 @@ class DealDetail(QWidget):
         self._render_phi()
 
     def copy_field(self, key: str) -> None:
-        value = self.revealed.get(key)
+        value = phi_value.as_text(self.revealed[key]) if key in self.revealed else None
         if value is not None:
             seconds = self.signed_in.policy.clipboard_clear_seconds
             self.clipboard.copy(value, seconds)

@@ -21,9 +21,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.domain import money, validation
+from ...core.domain import money, phi_value, validation
 from ...core.domain.enums import DealStatus
 from ...core.domain.errors import ValidationError
+from ...core.domain.phi_value import Phi
 from ...core.usecases import deals
 from ...core.usecases.deal_list import DealSummary
 from ..icons import icon
@@ -54,7 +55,7 @@ class Draft:
     status_index: int
     value: str
     phi: dict[str, str] | None  # None when the PHI was never loaded to edit
-    extra_phi: dict[str, str]
+    extra_phi: Phi
     touched: set[str]
     loaded_dob: str = ""
 
@@ -148,7 +149,9 @@ class DealDialog(QDialog):
             phi_form.addRow(label, widget)
             if key == "date_of_birth":
                 phi_form.addRow("", self.dob_hint)
-        self.extra_phi: dict[str, str] = {}
+        # Loaded PHI the form has no field for, or holds as more than text (the seed's
+        # free JSON from the organisation's system): saved back exactly as loaded.
+        self.extra_phi: Phi = {}
         phi_layout.addLayout(phi_form)
         self.phi_hint = message_label()
         phi_layout.addWidget(self.phi_hint)
@@ -171,13 +174,20 @@ class DealDialog(QDialog):
 
     # ---- PHI ------------------------------------------------------------------------
 
+    def _kept_as_is(self, key: str) -> bool:
+        """A field of the form whose loaded value is not text: it is kept, not edited."""
+        return key in self.extra_phi and not phi_value.is_form_field(key, self.extra_phi[key])
+
     def _set_phi_editable(self, editable: bool) -> None:
-        for w in self.phi_fields.values():
-            w.setEnabled(editable)
+        for key, w in self.phi_fields.items():
+            w.setEnabled(editable and not self._kept_as_is(key))
         self.load_phi_button.setVisible(not editable)
         if editable:
+            kept = [k for k, v in self.extra_phi.items() if not phi_value.is_form_field(k, v)]
+            more = (f" Kept unchanged: {', '.join(kept)} (from your organisation's records; "
+                    "shown in the deal's details)." if kept else "")
             self.phi_note.setText("Fill in only what the deal needs. PHI is encrypted and "
-                                  "masked in lists; every view is logged.")
+                                  "masked in lists; every view is logged." + more)
         else:
             self.phi_note.setText("This deal holds PHI. It stays unchanged unless you load "
                                   "it to edit (loading is logged like a reveal).")
@@ -194,7 +204,9 @@ class DealDialog(QDialog):
         if not done.ok or done.value is None:
             return
         self._filling = True
-        for key, value in done.value.items():
+        form, kept = phi_value.split(done.value)
+        self.extra_phi.update(kept)
+        for key, value in form.items():
             widget = self.phi_fields.get(key)
             if widget is None:
                 self.extra_phi[key] = value
@@ -202,15 +214,16 @@ class DealDialog(QDialog):
                 widget.setPlainText(value)
             else:
                 widget.setText(value)
-        self.loaded_dob = done.value.get("date_of_birth", "")
+        self.loaded_dob = form.get("date_of_birth", "")
         self._filling = False
         self.phi_loaded = True
         self._set_phi_editable(True)
 
-    def phi_value(self) -> dict[str, str] | None:
+    def phi_value(self) -> Phi | None:
         data = dict(self.extra_phi)
         for key, w in self.phi_fields.items():
-            data[key] = w.toPlainText() if isinstance(w, QPlainTextEdit) else w.text()
+            if not self._kept_as_is(key):
+                data[key] = w.toPlainText() if isinstance(w, QPlainTextEdit) else w.text()
         return validation.phi(data)
 
     # ---- validation and saving ------------------------------------------------------

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from closeplan_desktop.core.domain import money, validation
+from closeplan_desktop.core.domain import money, phi_value, validation
 from closeplan_desktop.core.domain.errors import ValidationError
 from closeplan_desktop.core.store.models import Cents
 
@@ -60,17 +60,18 @@ def test_title_keeps_injection_strings_as_text() -> None:
 
 
 @pytest.mark.parametrize("phi,fragment", [
-    ('{"a": {"nested": 1}}', "must be text"),
-    ('{"a": [1]}', "must be text"),
-    ('{"a": 5}', "must be text"),
     ("[1, 2]", "object"),
     ("{not json", "not valid JSON"),
-    ('{"Bad Key": "x"}', "field names"),
+    ('{"": "x"}', "field names"),
+    ('{"a\\u0000b": "x"}', "field names"),
+    ('{"a": NaN}', "finite"),
+    ('{"a": ' + "[" * 40 + "]" * 40 + "}", "nested too deeply"),
     ("[" * 10000, "not valid JSON"),
     ("[" * 100000, "too large"),
     ('{"notes": "' + "x" * 5000 + '"}', "too long"),
+    ('{"Notes": "' + "x" * 70000 + '"}', "too large"),
 ])
-def test_phi_refuses_nested_malformed_and_oversized(phi: str, fragment: str) -> None:
+def test_phi_refuses_malformed_and_oversized(phi: str, fragment: str) -> None:
     with pytest.raises(ValidationError, match=fragment):
         validation.phi(phi)
 
@@ -80,6 +81,22 @@ def test_phi_accepts_flat_object_and_drops_empty_fields() -> None:
         "patient_name": "Jane Roe", "notes": "a\nb"}
     assert validation.phi("{}") is None
     assert validation.phi(None) is None
+
+
+def test_phi_keeps_the_seeds_free_json_exactly() -> None:
+    # What an organisation's system may send through the server (issue 12): nested
+    # values, numbers, lists, names that are not snake_case, nulls inside.
+    free = {"PatientID": "  P-77 ", "vitals": {"bp": [120, 80], "ok": True, "note": None},
+            "allergies": ["penicillin", {"severity": 2.5}], "visits": 3, "x-ray": None}
+    clean = validation.phi(free)
+    assert clean == free
+    assert clean is not None and clean["PatientID"] == "  P-77 "  # not trimmed: not a form field
+    # form fields beside them are still checked and trimmed
+    assert validation.phi({**free, "mrn": " 42 "}) == {**free, "mrn": "42"}
+    form, kept = phi_value.split({**free, "mrn": "42"})
+    assert form == {"mrn": "42"} and kept == free
+    assert phi_value.as_text(free["vitals"]) == '{"bp": [120, 80], "ok": true, "note": null}'
+    assert phi_value.as_text("Jane") == "Jane"
 
 
 def test_password_rules() -> None:

@@ -248,7 +248,7 @@ def test_edit_phi_replaces_and_clears(env: Env) -> None:
 
 @pytest.mark.parametrize("kwargs", [
     {"title": ""}, {"title": "x" * 300}, {"status": "WON"}, {"value": "-5"},
-    {"value": "1.001"}, {"value": float("nan")}, {"phi": '{"a": {"b": 1}}'}, {"phi": "{"},
+    {"value": "1.001"}, {"value": float("nan")}, {"phi": '{"a": NaN}'}, {"phi": "{"},
 ])
 def test_bad_input_leaves_the_deal_as_it_was(env: Env, kwargs: dict[str, object]) -> None:
     d = deals.create_deal(env.admin, "Stable", "ACTIVE", "10.00", PHI)
