@@ -208,10 +208,10 @@ def open_device_grants(s: Session, ws: Workspace) -> int:
     for row in list(s.scalars(select(Meta).where(Meta.key.startswith(META_DEVICE_GRANT)))):
         name = row.key[len(META_DEVICE_GRANT):]
         info = _grant_info(ws, name, None)
-        _head, tenant_id, version = name.split(":")
         if info is None:
             s.delete(row)  # not a PHI key grant of this version's form
             continue
+        _head, tenant_id, version = name.split(":")
         if (tenant_id, int(version[1:])) not in known:
             continue
         try:
