@@ -13,7 +13,7 @@ from api_support import Api
 from laptop_support import connect_laptop, new_tenant, same_everywhere, server_rows
 from pg_support import ServerDb
 
-from closeplan_desktop.core.domain.errors import SyncError
+from closeplan_desktop.core.domain.errors import AuthError, SignedOut, SyncError
 from closeplan_desktop.core.security.passwords import check_password
 from closeplan_desktop.core.store import bulk
 from closeplan_desktop.core.sync import apply, engine
@@ -131,3 +131,31 @@ def env_schema(path: Path, query: str) -> list[tuple[object, ...]]:
 
     with workspace.create(path) as ws, ws.engine.connect() as conn:
         return [tuple(r) for r in conn.exec_driver_sql(query).fetchall()]
+
+
+def test_a_deactivation_reaches_the_other_laptops(live: Api, server_db: ServerDb,
+                                                  tmp_path: Path) -> None:
+    new_tenant(server_db, "Deactivate Co", "ada@deactivate.example")
+    a = connect_laptop(live, tmp_path / "a", "ada@deactivate.example")
+    try:
+        admin = a.session()
+        sam = users.add_user(admin, "sam@deactivate.example", "Sam", "Sales", "USER",
+                             "Marble-Kettle-Violin-77")
+        a.sync()
+        b = connect_laptop(live, tmp_path / "b", "sam@deactivate.example",
+                           "Marble-Kettle-Violin-77", approver=a)
+        try:
+            assert b.session().user_id == sam.id
+            users.deactivate(admin, sam.id)
+            a.sync()
+            # Sam's own laptop: the server ends his session and says why; his laptop
+            # deactivates him too, so he cannot sign in offline either.
+            with pytest.raises(SignedOut, match="deactivated"):
+                b.sync()
+            with pytest.raises(AuthError):
+                b.session()
+            assert "users" in set().union(*b.announced)
+        finally:
+            b.close()
+    finally:
+        a.close()
