@@ -208,7 +208,9 @@ class Transport:
         with self._lock:
             try:
                 return self.refresh()
-            except SignedOut:
+            except ServerRefused as exc:  # the refresh token ended, or was used twice
+                if exc.status != 401:
+                    raise
                 self.forget_tokens()
                 return False
 
