@@ -266,7 +266,7 @@ class FirstRunWizard(QWizard):
         self.setPage(self.ORG, self.org)
         self.setPage(self.ADMIN, self.admin)
         self.setPage(self.RESTORE, self.restore)
-        self.connect_page = ConnectPage(default_path)
+        self.connect_page = ConnectPage(default_path, self.CODE)
         self.code_page = CodePage(self.connect_page)
         self.setPage(self.CONNECT, self.connect_page)
         self.setPage(self.CODE, self.code_page)

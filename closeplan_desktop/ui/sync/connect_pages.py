@@ -78,8 +78,9 @@ def _hint(name: str) -> QLabel:
 
 
 class ConnectPage(QWizardPage):
-    def __init__(self, default_path: Path) -> None:
+    def __init__(self, default_path: Path, code_id: int) -> None:
         super().__init__()
+        self.code_id = code_id  # the wizard's id of the CodePage
         self.setTitle("Connect to your organisation's server")
         self.setSubTitle("Sign in with the account your administrator made for you. This "
                          "laptop keeps an encrypted copy of your organisation's deals and "
@@ -161,9 +162,7 @@ class ConnectPage(QWizardPage):
         self.completeChanged.emit()
 
     def nextId(self) -> int:
-        from ..wizard import FirstRunWizard
-
-        return FirstRunWizard.CODE
+        return self.code_id
 
 
 class _Bridge(QObject):
