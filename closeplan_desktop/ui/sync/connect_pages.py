@@ -83,8 +83,7 @@ class ConnectPage(QWizardPage):
         self.code_id = code_id  # the wizard's id of the CodePage
         self.setTitle("Connect to your organisation's server")
         self.setSubTitle("Sign in with the account your administrator made for you. This "
-                         "laptop keeps an encrypted copy of your organisation's deals and "
-                         "works offline; changes sync when the server can be reached.")
+                         "laptop keeps an encrypted copy and works offline.")
         form = QFormLayout(self)
         self.url = QLineEdit()
         self.url.setObjectName("serverUrl")
