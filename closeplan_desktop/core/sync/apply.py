@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,10 +39,17 @@ _FREE_EMAIL = "UPDATE users SET email = id || ? WHERE email = ? AND id <> ?"
 GrantSink = Callable[[int, bytes], None]
 
 
+# PostgreSQL's JSON of a UTC timestamptz; its fraction drops trailing zeros.
+_UTC = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?\+00:00")
+
+
 def time_text(value: Any) -> str | None:
     """A server time (ISO 8601 with an offset) as the mirror stores it."""
     if value is None:
         return None
+    fast = _UTC.fullmatch(value) if isinstance(value, str) else None
+    if fast is not None:  # the common case, without building a datetime
+        return f"{fast.group(1)}.{(fast.group(2) or '').ljust(6, '0')}Z"
     try:
         return iso(as_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00"))))
     except ValueError:
@@ -147,11 +155,19 @@ def apply_changes(conn: Connection, tenant_id: str, changes: Iterable[Mapping[st
         return row_id in pending[table]
 
     out = Applied()
+    deals: list[tuple[Any, ...]] = []  # written together: one executemany per run of deals
     for change in changes:
         table, row = change["table"], change["row"]
         if table in ("users", "deals") and held(table, row["id"]):
             out.held += 1
             continue
+        if table == "deals":
+            deals.append(deal_params(row, tenant_id))
+            continue
+        if deals:
+            cur.executemany(_DEAL, deals)
+            out.add("deals", len(deals))
+            deals = []
         if table == "tenants":
             if row["id"] != tenant_id:
                 raise SyncError("The server sent another organisation's data; nothing was "
@@ -173,8 +189,6 @@ def apply_changes(conn: Connection, tenant_id: str, changes: Iterable[Mapping[st
                     (row["grantee_kind"] == "DEVICE" and row["grantee_id"] == device_id)
                     or (row["grantee_kind"] == "USER" and row["grantee_id"] == user_id)):
                 grants(int(row["key_version"]), base64.b64decode(row["wrapped"]))
-        elif table == "deals":
-            cur.execute(_DEAL, deal_params(row, tenant_id))
         elif table == "conflicts":
             cur.execute(_CONFLICT, (
                 row["id"], row["table_name"], row["row_id"], row["field"],
@@ -194,6 +208,9 @@ def apply_changes(conn: Connection, tenant_id: str, changes: Iterable[Mapping[st
         else:  # devices (an admin's view) and tables of later versions: not mirrored
             continue
         out.add(table)
+    if deals:
+        cur.executemany(_DEAL, deals)
+        out.add("deals", len(deals))
     return out
 
 

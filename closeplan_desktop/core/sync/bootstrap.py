@@ -7,6 +7,11 @@ killed) starts again from its last cursor and never from zero. The first screen 
 tenant, its users, PHI keys, this device's grants and the newest page of deals) is
 committed as soon as it is complete, and `on_first_screen` lets the caller show the
 window while the rest arrives. Rows loaded write no outbox and no audit rows.
+
+After the first screen, the deals' secondary indexes, search and counter triggers are
+set aside (`store.bulk`) and built once at the end, in the transaction of the last
+rows: SYNC.md measured half the time for a million deals. The first screen keeps its
+search and counters; the rest is searchable once the load is done.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 
 from ..domain.errors import SyncError
 from ..domain.progress import CancelToken, Progress, no_progress
-from ..store import db
+from ..store import bulk, db
 from ..store.models import SyncConnection
 from ..store.workspace import Workspace
 from . import apply
@@ -33,6 +38,7 @@ def _flush(ws: Workspace, conn: SyncConnection, rows: list[dict[str, Any]],
         row = s.get(SyncConnection, 1)
         assert row is not None
         if done is not None:
+            bulk.restore(s.connection())
             row.pull_cursor = done["cursor"]
             row.checkpoint = int(done.get("checkpoint") or 0)
             row.bootstrap_cursor = None
@@ -71,11 +77,13 @@ def bootstrap(ws: Workspace, transport: Transport, conn: SyncConnection, *,
                 total += _flush(ws, conn, rows, str(line["cursor"]), None)
                 rows = []
                 progress(total, None)
-                if line.get("first_screen") and on_first_screen is not None:
-                    on_first_screen()
+                if line.get("first_screen"):
+                    with db.write_session(ws.engine) as s:
+                        bulk.suspend(s.connection())
+                    if on_first_screen is not None:
+                        on_first_screen()
                 if cancel is not None:
                     cancel.check()
-        raise SyncError("The server ended the first load early; sync again to "
-                              "resume it.")
+        raise SyncError("The server ended the first load early; sync again to resume it.")
 
     return with_retries(stream)

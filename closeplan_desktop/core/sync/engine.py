@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..domain.clock import iso, utcnow
-from ..domain.errors import ServerRefused, SyncError
+from ..domain.errors import ServerRefused, SignedOut, SyncError
 from ..security import crypto
 from ..security.keyring_store import phi_slot
 from ..store import db
@@ -331,10 +331,26 @@ def sync_once(ws: Workspace, transport: Transport | None = None, *,
     try:
         push(ws, transport, conn, result, sleep=sleep)
         pull(ws, transport, conn, result, announce=announce, sleep=sleep)
+    except SignedOut as exc:
+        if exc.code == "user_deactivated":
+            _deactivated_here(ws, conn, announce)
+        raise
     finally:
         if own:
             transport.close()
     return result
+
+
+def _deactivated_here(ws: Workspace, conn: SyncConnection,
+                      announce: Announce | None) -> None:
+    """The server says this device's user was deactivated: so it is here too (no outbox
+    row: it is the server's change), and the user cannot sign in offline any more."""
+    with db.write_session(ws.engine) as s:
+        s.connection().exec_driver_sql(
+            "UPDATE users SET deactivated_at = ? WHERE id = ? AND deactivated_at IS NULL",
+            (iso(utcnow()), conn.user_id))
+    if announce is not None:
+        announce(frozenset({"users"}))
 
 
 def wait_for_changes(ws: Workspace, transport: Transport, timeout: float = 25.0, *,

@@ -88,9 +88,10 @@ def _error_body(response: httpx.Response) -> dict[str, Any]:
     return error if isinstance(error, dict) else {}
 
 
-def refusal(response: httpx.Response) -> Exception:
+def refusal(response: httpx.Response, *, signed_in: bool = True) -> Exception:
     """The error of a refused request (4xx or 5xx), in the server's words when it gave
-    some. Never the request's body."""
+    some. Never the request's body. A 401 of a request made without a session (a wrong
+    password at sign-in) is a plain refusal, not a session that ended."""
     status = response.status_code
     error = _error_body(response)
     code = str(error.get("code") or "http_error")
@@ -102,7 +103,7 @@ def refusal(response: httpx.Response) -> Exception:
         order = error.get("wipe_order")
         return DeviceRevoked(message, order if isinstance(order, dict) else None)
     details = {k: v for k, v in error.items() if k not in ("code", "message")}
-    if status == 401:
+    if status == 401 and signed_in:
         return SignedOut(f"{message} (Sign in online again.)", status=status, code=code,
                          details=details)
     return ServerRefused(message, status=status, code=code, details=details)
@@ -197,7 +198,7 @@ class Transport:
                 response = self._send(method, path, auth=auth, stream=stream,
                                       timeout=timeout, **kwargs)
         if response.status_code >= 400:
-            error = refusal(_read(response))
+            error = refusal(_read(response), signed_in=auth)
             if isinstance(error, DeviceRevoked):
                 self._access = None
             raise error

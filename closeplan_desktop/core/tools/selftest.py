@@ -23,6 +23,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from ..domain.errors import ClosePlanError
+from ..security import crypto
 from ..security.hardening import redact
 from ..security.keyring_store import (
     ANCHOR_SLOT,
@@ -137,6 +138,9 @@ def run_self_test(extra: Callable[[workspace.Workspace], str] | None = None,
                                 f"does not verify ({split.problem})")
         done("verified it again in ranges, in worker processes (as long logs are)")
 
+        step = "prepare the sync client"
+        done(_sync_client_check())
+
         if extra is not None:
             step = extra_name or "run the extra check"
             done(extra(ws))
@@ -161,6 +165,22 @@ def run_self_test(extra: Callable[[workspace.Workspace], str] | None = None,
         raise failure
     done("removed the workspace folder and its keyring entries")
     return steps
+
+
+def _sync_client_check() -> str:
+    """The parts of sync a frozen build could miss: an HPKE key grant opened as a device
+    opens one, and the HTTPS client with its certificate store (nothing is sent)."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from ..sync.transport import Transport
+
+    device = X25519PrivateKey.generate()
+    key = crypto.new_key()
+    wrapped = crypto.wrap_key(device.public_key().public_bytes_raw(), "selftest", 1, key)
+    if crypto.unwrap_key(device, "selftest", 1, wrapped) != key:
+        raise SelfTestError("a PHI key grant did not open to the key it wraps")
+    Transport("https://selftest.invalid").close()
+    return "opened an HPKE key grant and set up the HTTPS client (sync)"
 
 
 def cleanup(ws: workspace.Workspace | None, tmp: Path, workspace_id: str | None,

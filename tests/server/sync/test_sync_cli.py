@@ -109,3 +109,13 @@ def test_connect_again_signs_an_ended_session_in_and_restarts_a_waiting_enrolmen
     assert r.code == 0, r.err
     r = run_cli("sync", "--workspace", b)
     assert r.code == 0 and "approved and connected" in r.out, r.err
+
+
+def test_a_wrong_password_at_connect_is_one_line_and_leaves_no_workspace(
+        live: Api, server_db: ServerDb, tmp_path: Path) -> None:
+    new_tenant(server_db, "Wrong Pw", "ada@wrong-pw.example")
+    r = run_cli("connect", live.live.url, "--email", "ada@wrong-pw.example", "--workspace",
+                tmp_path / "w", "--password-stdin", stdin="not-the-password-at-all\n")
+    assert r.code == 1 and r.err.count("\n") == 1 and "password" in r.err.lower()
+    assert "not-the-password" not in r.err + r.out and "Traceback" not in r.err
+    assert not (tmp_path / "w").exists()
