@@ -148,11 +148,11 @@ class SyncService(QObject):
         if self.stopped:
             return
         self.stopped = True
-        self.pause()
+        self.pause()  # tells the long-poll to stop
         if self.op is not None:
             self.op.wait()
+        self.transport.close()  # a long-poll in flight ends with its connection
         self._stop_poller(wait=True)
-        self.transport.close()
 
     def _stop_poller(self, *, wait: bool) -> None:
         poller, self.poller = self.poller, None
@@ -199,9 +199,9 @@ class SyncService(QObject):
                 self._announce(frozenset({"deals", "users"}))
             return engine.sync_once(ws, transport, announce=self._announce)
 
-        self.op = (Op(self.window, "Syncing", work, progress=False)
-                   .on_success(self._done).on_failure(self._failed)
-                   .on_finished(self._finished).run_in_background())
+        op = self.op = Op(self.window, "Syncing", work, progress=False)
+        op.on_success(self._done).on_failure(lambda text: self._failed(text, op.error)) \
+            .on_finished(self._finished).run_in_background()
 
     def _announce(self, tables: frozenset[str]) -> None:
         """From the worker: tell the panes (the hub may be told from any thread)."""
@@ -216,10 +216,10 @@ class SyncService(QObject):
         self.refresh_counts()  # says `updated`
         self._start_poller()
 
-    def _failed(self, text: str) -> None:
+    def _failed(self, text: str, error: Exception | None) -> None:
         self.state.online = False
         self.state.problem = text
-        if isinstance(self.op.error if self.op else None, DeviceRevoked):
+        if isinstance(error, DeviceRevoked):  # nothing more to try: the server said why
             self._stop_poller(wait=False)
             self.period.stop()
         self.updated.emit()

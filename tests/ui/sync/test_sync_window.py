@@ -163,6 +163,31 @@ def test_connect_to_an_unreachable_server_says_so(tmp_path: Path, qtbot: QtBot) 
     wizard.button(QWizard.WizardButton.CancelButton).click()
 
 
+def test_cancel_while_waiting_for_approval_closes_the_workspace(
+        ada: Laptop, live: Api, tmp_path: Path, qtbot: QtBot) -> None:
+    users.add_user(ada.session(), f"sam@{tag_of(ada)}", "Sam", "Sales", "USER", SAM_PASSWORD)
+    ada.sync()
+    target = tmp_path / "sam"
+    wizard = FirstRunWizard(target, load_policy())
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.choice.connect.setChecked(True)
+    wizard.next()
+    page = wizard.connect_page
+    page.url.setText(live.live.url)
+    page.email.setText(f"sam@{tag_of(ada)}")
+    page.password.setText(SAM_PASSWORD)
+    wizard.next()
+    qtbot.waitUntil(lambda: wizard.code_page.op is not None, timeout=WAIT_MS)
+    wizard.button(QWizard.WizardButton.CancelButton).click()
+    assert wizard.result() == 0 and wizard.connected is None
+    assert page.started is None
+    # The wait ended and the workspace was closed: its lock is free again.
+    from closeplan_desktop.core.store import workspace
+    with workspace.open_workspace(target) as ws:
+        assert ws.path == target
+
+
 # ---- Sync now and the status bar -------------------------------------------------------
 
 
