@@ -209,7 +209,7 @@ class MainWindow(QMainWindow):
             self.act_sync = self._action("Sync &Now", self.sync_now, "Ctrl+Shift+S", "sync")
             sync.addAction(self.act_sync)
             sync.addAction(self._action("&Conflicts and Rejections…", self.open_conflicts,
-                                        None, "conflict"))
+                                        None, "warning"))
         if self.is_admin:
             tools = bar.addMenu("&Tools")
             tools.addAction(self._action("&Keys and Settings…", self.open_keys, "Ctrl+K",

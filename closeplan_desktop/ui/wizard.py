@@ -26,15 +26,13 @@ from ..core.usecases import key_admin, users
 from .icons import icon
 from .kit import dialogs, ops, palette
 from .kit.strength import StrengthAdvice
+from .kit.widgets import error_line, workspace_folder
 from .sync.connect_pages import CodePage, Connected, ConnectPage
 
 
 def _hint() -> QLabel:
     """A line in the error colour; it shows nothing while empty."""
-    label = QLabel()
-    label.setWordWrap(True)
-    label.setStyleSheet(f"color: {palette.error_name()};")
-    return label
+    return error_line()
 
 
 class ChoicePage(QWizardPage):
@@ -77,14 +75,7 @@ class OrgPage(QWizardPage):
         self.domain.setAccessibleName("Organisation domain")
         self.domain.setPlaceholderText("riverside-health.org (optional)")
         self.hint = _hint()
-        self.path = QLineEdit(str(default_path))
-        self.path.setObjectName("workspacePath")
-        self.path.setAccessibleName("Workspace folder")
-        browse = QPushButton(icon("folder"), "Change…")
-        browse.clicked.connect(self._browse)
-        row = QHBoxLayout()
-        row.addWidget(self.path, 1)
-        row.addWidget(browse)
+        self.path, row = workspace_folder(str(default_path), "workspacePath")
         # Mnemonics clear of the wizard's own (&Next, &Back, &Finish, &Cancel).
         form.addRow("Na&me", self.name)
         form.addRow("&Domain", self.domain)
@@ -92,11 +83,6 @@ class OrgPage(QWizardPage):
         form.addRow("", self.hint)
         for w in (self.name, self.domain, self.path):
             w.textChanged.connect(self.completeChanged)
-
-    def _browse(self) -> None:
-        folder = dialogs.choose_folder(self, "Workspace folder", self.path.text())
-        if folder is not None:
-            self.path.setText(str(folder / "ClosePlan"))
 
     def isComplete(self) -> bool:
         try:

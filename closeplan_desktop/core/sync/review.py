@@ -28,7 +28,7 @@ FIELD_WORDS = {"title": "Title", "status": "Status", "value": "Value", "phi": "P
                "deleted_at": "Deleted", "email": "Email", "first_name": "First name",
                "last_name": "Last name", "role": "Role", "deactivated_at": "Deactivated"}
 TABLE_WORDS = {"deals": "Deal", "users": "User"}
-HIDDEN = "(hidden PHI: reveal to see it, the view is logged)"
+HIDDEN = "The deal's current PHI (reveal it in the deal)"
 
 
 @dataclass(frozen=True)

@@ -24,19 +24,21 @@ from ..kit.widgets import button, heading, muted
 from ..signed_in import SignedIn
 
 CONFLICT_COLUMNS = ("Record", "Field", "Value kept", "Value that lost", "When")
-REJECTION_COLUMNS = ("Record", "Change", "The server's reason", "When")
+REJECTION_COLUMNS = ("Record", "Change", "When", "The server's reason")
+ROW_STYLE = "QTreeWidget::item { padding: 4px 2px; }"
 
 
-def _tree(name: str, columns: tuple[str, ...]) -> QTreeWidget:
+def _tree(name: str, columns: tuple[str, ...], widths: tuple[int, ...]) -> QTreeWidget:
     tree = QTreeWidget()
     tree.setObjectName(name)
     tree.setRootIsDecorated(False)
     tree.setAlternatingRowColors(True)
     tree.setHeaderLabels(list(columns))
-    tree.setWordWrap(True)
+    tree.setStyleSheet(ROW_STYLE)
     tree.header().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    tree.header().setStretchLastSection(False)
-    tree.setColumnWidth(0, 220)
+    tree.header().setStretchLastSection(True)
+    for column, width in enumerate(widths):
+        tree.setColumnWidth(column, width)
     return tree
 
 
@@ -54,7 +56,7 @@ class ConflictsDialog(QDialog):
             "Another laptop changed the same field before this one's change arrived. The "
             "server kept one value (the later change); the other is kept here so that "
             "nothing is lost. A PHI value stays hidden until you reveal it (logged)."))
-        self.conflicts = _tree("conflictList", CONFLICT_COLUMNS)
+        self.conflicts = _tree("conflictList", CONFLICT_COLUMNS, (250, 70, 200, 200))
         self.conflicts.itemSelectionChanged.connect(self._selected)
         layout.addWidget(self.conflicts, 3)
         actions = QHBoxLayout()
@@ -68,7 +70,7 @@ class ConflictsDialog(QDialog):
         layout.addWidget(heading("Rejected changes", 1.2))
         layout.addWidget(muted("Changes the server refused; this laptop shows the server's "
                                "version of these records again."))
-        self.rejections = _tree("rejectionList", REJECTION_COLUMNS)
+        self.rejections = _tree("rejectionList", REJECTION_COLUMNS, (250, 80, 130))
         layout.addWidget(self.rejections, 2)
         self.empty = QLabel()
         self.empty.setObjectName("conflictsEmpty")
@@ -98,15 +100,15 @@ class ConflictsDialog(QDialog):
                                     "Hidden PHI (reveal to see it)" if c.is_phi else
                                     (c.losing or ""), formatting.local_minute(c.at)])
             item.setToolTip(4, formatting.local_second_zone(c.at))
+            for column in (0, 2, 3):
+                item.setToolTip(column, item.text(column))
             self.conflicts.addTopLevelItem(item)
         self.rejections.clear()
         for r in rejections:
-            item = QTreeWidgetItem([r.what, r.op, r.reason, formatting.local_minute(r.at)])
-            item.setToolTip(2, r.reason)
-            item.setToolTip(3, formatting.local_second_zone(r.at))
+            item = QTreeWidgetItem([r.what, r.op, formatting.local_minute(r.at), r.reason])
+            item.setToolTip(3, r.reason)
+            item.setToolTip(2, formatting.local_second_zone(r.at))
             self.rejections.addTopLevelItem(item)
-        for tree in (self.conflicts, self.rejections):
-            tree.resizeColumnToContents(1)
         self.empty.setText("" if conflicts or rejections else
                            "Nothing to look at: every change was merged.")
         self._selected()

@@ -19,7 +19,6 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
@@ -40,6 +39,7 @@ from ...core.usecases.frame import AuthSession
 from ..icons import icon
 from ..kit import dialogs, palette
 from ..kit.ops import Op
+from ..kit.widgets import error_line, workspace_folder
 
 
 @dataclass
@@ -69,22 +69,13 @@ def spaced(code: str) -> str:
     return f"{code[:3]} {code[3:]}" if len(code) == 6 else code
 
 
-def _hint(name: str) -> QLabel:
-    label = QLabel()
-    label.setObjectName(name)
-    label.setWordWrap(True)
-    label.setStyleSheet(f"color: {palette.error_name()};")
-    return label
-
-
 class ConnectPage(QWizardPage):
-    def __init__(self, default_path: Path, next_id: int) -> None:
+    def __init__(self, default_path: Path, code_id: int) -> None:
         super().__init__()
-        self.next_id = next_id  # the wizard's code page (no import of the wizard here)
+        self.code_id = code_id  # the wizard's id of the CodePage
         self.setTitle("Connect to your organisation's server")
         self.setSubTitle("Sign in with the account your administrator made for you. This "
-                         "laptop keeps an encrypted copy of your organisation's deals and "
-                         "works offline; changes sync when the server can be reached.")
+                         "laptop keeps an encrypted copy and works offline.")
         form = QFormLayout(self)
         self.url = QLineEdit()
         self.url.setObjectName("serverUrl")
@@ -94,31 +85,19 @@ class ConnectPage(QWizardPage):
         self.password = QLineEdit()
         self.password.setObjectName("connectPassword")
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.path = QLineEdit(str(default_path))
-        self.path.setObjectName("connectPath")
-        browse = QPushButton(icon("folder"), "Change…")
-        browse.clicked.connect(self._browse)
-        row = QHBoxLayout()
-        row.addWidget(self.path, 1)
-        row.addWidget(browse)
+        self.path, row = workspace_folder(str(default_path), "connectPath")
         for label, w in (("Ser&ver address", self.url), ("&Email", self.email),
                          ("&Password", self.password)):
             w.setAccessibleName(label.replace("&", ""))
             form.addRow(label, w)
             w.textChanged.connect(self.completeChanged)
-        self.path.setAccessibleName("Workspace folder")
         form.addRow("Workspace folder", row)
-        self.hint = _hint("connectHint")  # what is wrong with the form, as you type
+        self.hint = error_line("connectHint")  # what is wrong with the form, as you type
         form.addRow("", self.hint)
-        self.outcome = _hint("connectOutcome")  # the server's answer, in words
+        self.outcome = error_line("connectOutcome")  # the server's answer, in words
         form.addRow("", self.outcome)
         self.op: Op | None = None
         self.started: tuple[Workspace, Transport, Enrolment] | None = None
-
-    def _browse(self) -> None:
-        folder = dialogs.choose_folder(self, "Workspace folder", self.path.text())
-        if folder is not None:
-            self.path.setText(str(folder / "ClosePlan"))
 
     def isComplete(self) -> bool:
         try:
@@ -162,7 +141,7 @@ class ConnectPage(QWizardPage):
         self.completeChanged.emit()
 
     def nextId(self) -> int:
-        return self.next_id
+        return self.code_id
 
 
 class _Bridge(QObject):
@@ -211,7 +190,7 @@ class CodePage(QWizardPage):
         self.retry.setObjectName("waitAgain")
         self.retry.clicked.connect(self._wait)
         self.retry.hide()
-        self.hint = _hint("codeHint")
+        self.hint = error_line("codeHint")
         layout.addStretch(1)
         for w in (self.code, self.words, self.bar, self.status, self.hint):
             layout.addWidget(w)

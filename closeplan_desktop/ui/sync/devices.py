@@ -87,6 +87,7 @@ class DevicesPane(Pane):
         self.tree.setAlternatingRowColors(True)
         self.tree.setHeaderLabels(list(COLUMNS))
         self.tree.setAccessibleName("Devices")
+        self.tree.setStyleSheet("QTreeWidget::item { padding: 5px 4px; }")
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.tree.itemSelectionChanged.connect(self._selected)
         layout.addWidget(self.tree, 1)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from ...core.domain.errors import ClosePlanError, DeviceRevoked, SyncError
 from ...core.sync import connect, engine, review
@@ -137,7 +137,7 @@ class SyncService(QObject):
         """Locked: no rounds and no long-poll until unlocked."""
         self.debounce.stop()
         self.period.stop()
-        self._stop_poller(wait=False)
+        self._stop_poller()
 
     def resume(self) -> None:
         if not self.stopped:
@@ -148,21 +148,23 @@ class SyncService(QObject):
         if self.stopped:
             return
         self.stopped = True
-        self.pause()
+        poller = self.poller
+        self.pause()  # tells the long-poll to stop
         if self.op is not None:
             self.op.wait()
-        self._stop_poller(wait=True)
-        self.transport.close()
+        self.transport.close()  # a long-poll in flight ends with its connection
+        if poller is not None:
+            poller.wait(self.STOP_WAIT_MS)
 
-    def _stop_poller(self, *, wait: bool) -> None:
+    def _stop_poller(self) -> None:
         poller, self.poller = self.poller, None
         if poller is None:
             return
         poller.stopping.set()
-        if wait and not poller.wait(self.STOP_WAIT_MS):
-            # A long-poll in flight: it returns within its wait and ends on its own.
+        if poller.isRunning():
+            # A long-poll in flight returns within its wait and ends on its own; the
+            # thread object lives until then (Qt aborts on a running thread destroyed).
             _leftover.add(poller)
-            poller.finished.connect(lambda p=poller: _leftover.discard(p))
 
     def _start_poller(self) -> None:
         if self.poller is not None or self.stopped or self.signed_in.is_locked:
@@ -171,12 +173,16 @@ class SyncService(QObject):
         poller.changed.connect(self._pulled)
         poller.went_offline.connect(self._poll_offline)
         poller.came_online.connect(self._poll_online)
-        poller.finished.connect(lambda p=poller: self._poller_ended(p))
+        # A slot of this object: called on the UI thread, never in the ending thread.
+        poller.finished.connect(self._poller_ended)
         poller.start()
 
-    def _poller_ended(self, poller: _Poller) -> None:
-        if self.poller is poller:
+    @Slot()
+    def _poller_ended(self) -> None:
+        if self.poller is not None and self.poller.isFinished():
             self.poller = None
+        for done in [p for p in _leftover if p.isFinished()]:
+            _leftover.discard(done)
 
     # ---- rounds ----------------------------------------------------------------------
 
@@ -199,9 +205,9 @@ class SyncService(QObject):
                 self._announce(frozenset({"deals", "users"}))
             return engine.sync_once(ws, transport, announce=self._announce)
 
-        self.op = (Op(self.window, "Syncing", work, progress=False)
-                   .on_success(self._done).on_failure(self._failed)
-                   .on_finished(self._finished).run_in_background())
+        op = self.op = Op(self.window, "Syncing", work, progress=False)
+        op.on_success(self._done).on_failure(lambda text: self._failed(text, op.error)) \
+            .on_finished(self._finished).run_in_background()
 
     def _announce(self, tables: frozenset[str]) -> None:
         """From the worker: tell the panes (the hub may be told from any thread)."""
@@ -216,11 +222,11 @@ class SyncService(QObject):
         self.refresh_counts()  # says `updated`
         self._start_poller()
 
-    def _failed(self, text: str) -> None:
+    def _failed(self, text: str, error: Exception | None) -> None:
         self.state.online = False
         self.state.problem = text
-        if isinstance(self.op.error if self.op else None, DeviceRevoked):
-            self._stop_poller(wait=False)
+        if isinstance(error, DeviceRevoked):  # nothing more to try: the server said why
+            self._stop_poller()
             self.period.stop()
         self.updated.emit()
 

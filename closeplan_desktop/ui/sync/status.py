@@ -43,7 +43,7 @@ class SyncStatus(QWidget):
         self.pending.setObjectName("syncPending")
         self.conflicts = QToolButton()
         self.conflicts.setObjectName("syncConflicts")
-        self.conflicts.setIcon(icon("conflict", palette.warn_name()))
+        self.conflicts.setIcon(icon("warning", palette.warn_name()))
         self.conflicts.setAutoRaise(True)
         self.conflicts.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.conflicts.setToolTip("Open the conflicts and rejections of sync")

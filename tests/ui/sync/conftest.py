@@ -13,8 +13,7 @@ import pytest
 from support import use_system_policy
 
 SERVER_TESTS = Path(__file__).resolve().parents[2] / "server"
-sys.path.insert(0, str(SERVER_TESTS))
-sys.path.insert(0, str(SERVER_TESTS / "sync"))  # laptop_support
+sys.path[:0] = [str(SERVER_TESTS), str(SERVER_TESTS / "sync")]
 
 _spec = importlib.util.spec_from_file_location("server_conftest", SERVER_TESTS / "conftest.py")
 assert _spec is not None and _spec.loader is not None

@@ -70,7 +70,30 @@ def tag_of(laptop: Laptop) -> str:
     return laptop.email.split("@")[1]
 
 
+@pytest.fixture
+def max_(ada: Laptop, live: Api, tmp_path: Path) -> Iterator[Laptop]:
+    """A second admin's laptop of Ada's tenant, approved by Ada's."""
+    users.add_user(ada.session(), f"max@{tag_of(ada)}", "Max", "Admin", "ADMIN",
+                   MAX_PASSWORD)
+    ada.sync()
+    laptop = connect_laptop(live, tmp_path / "max", f"max@{tag_of(ada)}", MAX_PASSWORD,
+                            approver=ada)
+    yield laptop
+    laptop.close()
+
+
 # ---- connect ---------------------------------------------------------------------------
+
+
+def connect_page_of(target: Path, qtbot: QtBot) -> FirstRunWizard:
+    """The first-run window at "Connect to your organisation's server"."""
+    wizard = FirstRunWizard(target, load_policy())
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.choice.connect.setChecked(True)
+    wizard.next()
+    assert wizard.currentId() == FirstRunWizard.CONNECT
+    return wizard
 
 
 def test_connect_from_the_first_run_window(ada: Laptop, live: Api, tmp_path: Path,
@@ -81,12 +104,7 @@ def test_connect_from_the_first_run_window(ada: Laptop, live: Api, tmp_path: Pat
     ada.sync()
 
     target = tmp_path / "sam"
-    wizard = FirstRunWizard(target, load_policy())
-    qtbot.addWidget(wizard)
-    wizard.show()
-    wizard.choice.connect.setChecked(True)
-    wizard.next()
-    assert wizard.currentId() == FirstRunWizard.CONNECT
+    wizard = connect_page_of(target, qtbot)
     page = wizard.connect_page
     assert page.password.echoMode() == page.password.EchoMode.Password
     page.url.setText(live.live.url)
@@ -146,11 +164,7 @@ def test_connect_from_the_first_run_window(ada: Laptop, live: Api, tmp_path: Pat
 
 
 def test_connect_to_an_unreachable_server_says_so(tmp_path: Path, qtbot: QtBot) -> None:
-    wizard = FirstRunWizard(tmp_path / "ws", load_policy())
-    qtbot.addWidget(wizard)
-    wizard.show()
-    wizard.choice.connect.setChecked(True)
-    wizard.next()
+    wizard = connect_page_of(tmp_path / "ws", qtbot)
     page = wizard.connect_page
     page.url.setText("http://127.0.0.1:9")  # nothing listens on the discard port
     page.email.setText("sam@nowhere.example")
@@ -163,124 +177,122 @@ def test_connect_to_an_unreachable_server_says_so(tmp_path: Path, qtbot: QtBot) 
     wizard.button(QWizard.WizardButton.CancelButton).click()
 
 
+def test_cancel_while_waiting_for_approval_closes_the_workspace(
+        ada: Laptop, live: Api, tmp_path: Path, qtbot: QtBot) -> None:
+    users.add_user(ada.session(), f"sam@{tag_of(ada)}", "Sam", "Sales", "USER", SAM_PASSWORD)
+    ada.sync()
+    target = tmp_path / "sam"
+    wizard = connect_page_of(target, qtbot)
+    page = wizard.connect_page
+    page.url.setText(live.live.url)
+    page.email.setText(f"sam@{tag_of(ada)}")
+    page.password.setText(SAM_PASSWORD)
+    wizard.next()
+    qtbot.waitUntil(lambda: wizard.code_page.op is not None, timeout=WAIT_MS)
+    wizard.button(QWizard.WizardButton.CancelButton).click()
+    assert wizard.result() == 0 and wizard.connected is None
+    assert page.started is None
+    # The wait ended and the workspace was closed: its lock is free again.
+    from closeplan_desktop.core.store import workspace
+    with workspace.open_workspace(target) as ws:
+        assert ws.path == target
+
+
 # ---- Sync now and the status bar -------------------------------------------------------
 
 
-def test_sync_now_moves_a_change_between_windows(ada: Laptop, live: Api, tmp_path: Path,
+def test_sync_now_moves_a_change_between_windows(ada: Laptop, max_: Laptop,
                                                 qtbot: QtBot) -> None:
-    users.add_user(ada.session(), f"max@{tag_of(ada)}", "Max", "Admin", "ADMIN",
-                   MAX_PASSWORD)
-    ada.sync()
-    max_ = connect_laptop(live, tmp_path / "max", f"max@{tag_of(ada)}", MAX_PASSWORD,
-                          approver=ada)
-    try:
-        a = window_of(ada, qtbot)
-        b = window_of(max_, qtbot)
-        assert a.sync is not None and b.sync is not None
-        # Stop the automatic rounds: this test moves the change with Sync now only.
-        for w in (a, b):
-            assert w.sync is not None
-            w.sync.pause()
-        status = a.sync_status
-        assert status.online.text() == "Online", a.sync.state.problem
-        assert status.last.text() == "Last sync just now"
-        assert "UTC" in status.last.toolTip() or status.last.toolTip()[-1].isalpha()
-        # A change in Ada's window (core, announced as the deal form does).
-        deals.create_deal(a.signed_in.core, "Ortho implants", "ACTIVE", "720.00")
-        a.signed_in.changes.announce({Kind.DEALS})
-        a.sync.refresh_counts()
-        assert status.pending.text() == "1 change to send"
-        assert "Ortho implants" not in titles(b)
-        a.act_sync.trigger()  # Sync now (Ctrl+Shift+S)
-        assert a.act_sync.shortcut().toString() == "Ctrl+Shift+S"
-        qtbot.waitUntil(lambda: a.sync is not None and a.sync.op is None
-                        and a.sync.state.pending == 0, timeout=WAIT_MS)
-        assert status.pending.text() == "All changes sent"
-        b.act_sync.trigger()
-        qtbot.waitUntil(lambda: "Ortho implants" in titles(b), timeout=WAIT_MS)
-        a.close()
-        b.close()
-    finally:
-        max_.close()
+    a = window_of(ada, qtbot)
+    b = window_of(max_, qtbot)
+    assert a.sync is not None and b.sync is not None
+    # Stop the automatic rounds: this test moves the change with Sync now only.
+    for w in (a, b):
+        assert w.sync is not None
+        w.sync.pause()
+    status = a.sync_status
+    assert status.online.text() == "Online", a.sync.state.problem
+    assert status.last.text() == "Last sync just now"
+    assert "UTC" in status.last.toolTip() or status.last.toolTip()[-1].isalpha()
+    # A change in Ada's window (core, announced as the deal form does).
+    deals.create_deal(a.signed_in.core, "Ortho implants", "ACTIVE", "720.00")
+    a.signed_in.changes.announce({Kind.DEALS})
+    a.sync.refresh_counts()
+    assert status.pending.text() == "1 change to send"
+    assert "Ortho implants" not in titles(b)
+    a.act_sync.trigger()  # Sync now (Ctrl+Shift+S)
+    assert a.act_sync.shortcut().toString() == "Ctrl+Shift+S"
+    qtbot.waitUntil(lambda: a.sync is not None and a.sync.op is None
+                    and a.sync.state.pending == 0, timeout=WAIT_MS)
+    assert status.pending.text() == "All changes sent"
+    b.act_sync.trigger()
+    qtbot.waitUntil(lambda: "Ortho implants" in titles(b), timeout=WAIT_MS)
+    a.close()
+    b.close()
 
 
 def test_a_local_change_is_sent_by_itself_and_the_long_poll_brings_it(
-        ada: Laptop, live: Api, tmp_path: Path, qtbot: QtBot) -> None:
-    users.add_user(ada.session(), f"max@{tag_of(ada)}", "Max", "Admin", "ADMIN",
-                   MAX_PASSWORD)
-    ada.sync()
-    max_ = connect_laptop(live, tmp_path / "max", f"max@{tag_of(ada)}", MAX_PASSWORD,
-                          approver=ada)
-    try:
-        a = window_of(ada, qtbot)
-        b = window_of(max_, qtbot)
-        qtbot.waitUntil(lambda: b.sync is not None and b.sync.poller is not None,
-                        timeout=WAIT_MS)
-        deals.create_deal(a.signed_in.core, "Sleep lab", "DRAFT", "10.00")
-        a.signed_in.changes.announce({Kind.DEALS})  # the debounced round sends it
-        qtbot.waitUntil(lambda: "Sleep lab" in titles(b), timeout=WAIT_MS)
-        # Locking stops the long-poll; unlocking starts sync again.
-        b.signed_in.lock()
-        assert b.sync is not None and b.sync.poller is None
-        a.close()
-        b.close()
-        assert b.sync.stopped and a.sync is not None and a.sync.stopped
-    finally:
-        max_.close()
+        ada: Laptop, max_: Laptop, qtbot: QtBot) -> None:
+    a = window_of(ada, qtbot)
+    b = window_of(max_, qtbot)
+    qtbot.waitUntil(lambda: b.sync is not None and b.sync.poller is not None,
+                    timeout=WAIT_MS)
+    deals.create_deal(a.signed_in.core, "Sleep lab", "DRAFT", "10.00")
+    a.signed_in.changes.announce({Kind.DEALS})  # the debounced round sends it
+    qtbot.waitUntil(lambda: "Sleep lab" in titles(b), timeout=WAIT_MS)
+    # Locking stops the long-poll and the rounds.
+    b.signed_in.lock()
+    assert b.sync is not None and b.sync.poller is None
+    assert not b.sync.period.isActive()
+    a.close()
+    b.close()
+    assert b.sync.stopped and a.sync is not None and a.sync.stopped
 
 
 # ---- conflicts ---------------------------------------------------------------------------
 
 
 def test_conflicts_view_hides_a_losing_phi_value_until_a_logged_reveal(
-        ada: Laptop, live: Api, tmp_path: Path, qtbot: QtBot) -> None:
-    users.add_user(ada.session(), f"max@{tag_of(ada)}", "Max", "Admin", "ADMIN",
-                   MAX_PASSWORD)
+        ada: Laptop, max_: Laptop, qtbot: QtBot) -> None:
+    d = deals.create_deal(ada.session(), "Shared deal", "ACTIVE", "100.00",
+                          {"mrn": "ORIGINAL"})
     ada.sync()
-    max_ = connect_laptop(live, tmp_path / "max", f"max@{tag_of(ada)}", MAX_PASSWORD,
-                          approver=ada)
-    try:
-        d = deals.create_deal(ada.session(), "Shared deal", "ACTIVE", "100.00",
-                              {"mrn": "ORIGINAL"})
-        ada.sync()
-        max_.sync()
-        deals.update_deal(ada.session(), d.id, title="Ada's title", phi={"mrn": "ADA-WROTE"})
-        deals.update_deal(max_.session(), d.id, title="Max's title",
-                          phi={"mrn": "MAX-WROTE"})
-        ada.sync()
-        assert max_.sync().conflicts == 1
-        ada.sync()
-        w = window_of(ada, qtbot)
-        assert w.sync is not None
-        qtbot.waitUntil(lambda: w.sync is not None and w.sync.state.conflicts == 2,
-                        timeout=WAIT_MS)
-        assert w.sync_status.conflicts.isVisible()
-        assert w.sync_status.conflicts.text() == "2 conflicts"
-        dialog = ConflictsDialog(w.signed_in, w)
-        qtbot.addWidget(dialog)
-        tree = dialog.conflicts
-        rows = [[tree.topLevelItem(i).text(c) for c in range(4)]  # type: ignore[union-attr]
-                for i in range(tree.topLevelItemCount())]
-        assert ["Deal “Max's title”", "Title", "Max's title", "Ada's title"] in rows
-        phi_row = next(i for i, r in enumerate(rows) if r[1] == "PHI")
-        everything = json.dumps(rows)
-        assert "ADA-WROTE" not in everything and "MAX-WROTE" not in everything
-        assert rows[phi_row][3] == "Hidden PHI (reveal to see it)"
-        before = count_phi_access(ada)
-        tree.setCurrentItem(tree.topLevelItem(phi_row))
-        assert dialog.reveal.isEnabled()
-        dialog.reveal.click()
-        assert tree.topLevelItem(phi_row).text(3) == "mrn: ADA-WROTE"  # type: ignore[union-attr]
-        assert count_phi_access(ada) == before + 1  # the reveal was logged
-        # A title row has nothing hidden to reveal.
-        tree.setCurrentItem(tree.topLevelItem(1 - phi_row))
-        assert not dialog.reveal.isEnabled()
-        dialog.clear_sensitive()
-        assert tree.topLevelItemCount() == 0
-        dialog.close()
-        w.close()
-    finally:
-        max_.close()
+    max_.sync()
+    deals.update_deal(ada.session(), d.id, title="Ada's title", phi={"mrn": "ADA-WROTE"})
+    deals.update_deal(max_.session(), d.id, title="Max's title",
+                      phi={"mrn": "MAX-WROTE"})
+    ada.sync()
+    assert max_.sync().conflicts == 1
+    ada.sync()
+    w = window_of(ada, qtbot)
+    assert w.sync is not None
+    qtbot.waitUntil(lambda: w.sync is not None and w.sync.state.conflicts == 2,
+                    timeout=WAIT_MS)
+    assert w.sync_status.conflicts.isVisible()
+    assert w.sync_status.conflicts.text() == "2 conflicts"
+    dialog = ConflictsDialog(w.signed_in, w)
+    qtbot.addWidget(dialog)
+    tree = dialog.conflicts
+    rows = [[tree.topLevelItem(i).text(c) for c in range(4)]  # type: ignore[union-attr]
+            for i in range(tree.topLevelItemCount())]
+    assert ["Deal “Max's title”", "Title", "Max's title", "Ada's title"] in rows
+    phi_row = next(i for i, r in enumerate(rows) if r[1] == "PHI")
+    everything = json.dumps(rows)
+    assert "ADA-WROTE" not in everything and "MAX-WROTE" not in everything
+    assert rows[phi_row][3] == "Hidden PHI (reveal to see it)"
+    before = count_phi_access(ada)
+    tree.setCurrentItem(tree.topLevelItem(phi_row))
+    assert dialog.reveal.isEnabled()
+    dialog.reveal.click()
+    assert tree.topLevelItem(phi_row).text(3) == "mrn: ADA-WROTE"  # type: ignore[union-attr]
+    assert count_phi_access(ada) == before + 1  # the reveal was logged
+    # A title row has nothing hidden to reveal.
+    tree.setCurrentItem(tree.topLevelItem(1 - phi_row))
+    assert not dialog.reveal.isEnabled()
+    dialog.clear_sensitive()
+    assert tree.topLevelItemCount() == 0
+    dialog.close()
+    w.close()
 
 
 # ---- devices --------------------------------------------------------------------------
