@@ -214,6 +214,8 @@ class Controller:
         self.warm_up: WarmUp | None = None  # once the workspace is open
         self.open_error: tuple[str, str] | None = None  # (title, message)
         self.offer_kit = False  # the wizard made a new workspace: offer a recovery kit
+        self.connected: Any = None  # the wizard connected to a server (ui.sync.Connected)
+        self.wizard: Any = None
 
     def _error(self, title: str, message: str) -> None:
         from .ui.kit import dialogs
@@ -229,6 +231,8 @@ class Controller:
         except ClosePlanError as exc:
             self._error(error_title(exc), str(exc))
             return False
+        if self.connected is not None:
+            return self._open_connected()
         return self.sign_in()
 
     def _workspace_path(self, policy: object) -> Path | None:
@@ -250,6 +254,9 @@ class Controller:
         if not wizard.exec() or wizard.path is None:
             return None
         self.offer_kit = wizard.created
+        self.connected = wizard.connected
+        if wizard.connected is not None:
+            self.wizard = wizard  # its first load still runs: kept until it ends
         return wizard.path
 
     def _build_demo(self, path: Path | None) -> Any:
@@ -364,6 +371,31 @@ class Controller:
 
             self.offer_kit = False
             QTimer.singleShot(0, self.window.offer_recovery_kit)
+        return True
+
+    def _open_connected(self) -> bool:
+        """After connecting in the wizard: the main window at once, signed in, while the
+        first load finishes; its sync starts when the load is done."""
+        from .ui.kit.ops import Kind
+        from .ui.main_window import MainWindow
+        from .ui.signed_in import SignedIn
+
+        connected, self.connected = self.connected, None
+        self.ws = connected.ws
+        loading = connected.loading
+        self.window = window = MainWindow(SignedIn(connected.ws, connected.session),
+                                          sync_later=loading)
+        window.signed_out.connect(self._signed_out)
+        window.show()
+        def loaded() -> None:
+            connected.transport.close()  # the window's sync has its own
+            self.wizard = None
+            if loading:
+                window.signed_in.changes.announce({Kind.DEALS, Kind.USERS, Kind.KEYS})
+                if window.sync is not None and not window.sync.stopped:
+                    window.sync.start()
+
+        connected.when_loaded(loaded)
         return True
 
     def _signed_out(self) -> None:

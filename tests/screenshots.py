@@ -4,7 +4,10 @@
 
 The main window is 1360x820, or CLOSEPLAN_SCREENSHOT_SIZE=WxH (e.g. 1366x768; for
 1920x1080 at 150 %, QT_SCALE_FACTOR=1.5 and 1280x690, the logical size less a task bar).
-CLOSEPLAN_SCREENSHOT_THEME=dark renders the dark palette a dark desktop gets. Runs
+CLOSEPLAN_SCREENSHOT_THEME=dark renders the dark palette a dark desktop gets.
+CLOSEPLAN_SCREENSHOT_SYNC=1 adds the sync screens (connect with its approval code, the
+status bar, devices, conflicts) against a private `closeplan-server dev` on 127.0.0.1
+(PostgreSQL must be installed: tests/run.sh installs it). Runs
 offscreen (or on QT_QPA_PLATFORM's platform) with a private keyring (it starts one when
 none is running) and a fresh demo workspace, as a new user would see them. Not part of
 the test suite's pass/fail.
@@ -207,10 +210,144 @@ def main() -> None:
     shot_dialog(ChangePasswordDialog(window.signed_in, window), "account-change-password")
     window.close()
     ws.close()
+    if os.environ.get("CLOSEPLAN_SCREENSHOT_SYNC") == "1":
+        sync_shots(tmp, grab, settle, width, height)
     print(f"usable after sign-in: {usable_ms:.0f} ms")
     print(f"{len(shots)} screenshots in {out}:")
     for name in shots:
         print(f"  {name}")
+
+
+def sync_shots(tmp: Path, grab: Callable[..., None], settle: Callable[[], None], width: int,
+               height: int) -> None:
+    """The sync screens, with two laptops of one organisation against a private server."""
+    import re
+    import socket
+
+    import httpx
+
+    from closeplan_desktop.core.security.policy import load_policy
+    from closeplan_desktop.core.sync import connect, engine
+    from closeplan_desktop.core.usecases import auth, deals, users
+    from closeplan_desktop.ui.main_window import MainWindow
+    from closeplan_desktop.ui.signed_in import SignedIn
+    from closeplan_desktop.ui.sync.conflicts import ConflictsDialog
+    from closeplan_desktop.ui.wizard import FirstRunWizard
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # A folder the 'postgres' OS user can reach when we are root (the cluster runs as it).
+    data = Path(tempfile.mkdtemp(prefix="closeplan-shots-server-"))
+    data.chmod(0o755)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "closeplan_desktop.server.cli", "dev", "--data",
+         str(data), "--port", str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        code = None
+        for line in server.stdout:
+            found = re.search(r"First-admin code: (\S+)", line)
+            code = found.group(1) if found else code
+            if line.startswith("Stop it"):
+                break
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):  # the server listens a moment after it printed its address
+            try:
+                httpx.get(f"{url}/v1/server/keys", timeout=5)
+                break
+            except httpx.TransportError:
+                if server.poll() is not None:
+                    raise RuntimeError("closeplan-server dev stopped (see above)") from None
+                time.sleep(0.1)
+        password = "Tangerine-Orbit-Ladder-42"
+        r = httpx.post(f"{url}/v1/setup/first-tenant", json={
+            "code": code, "organisation": "Lakeview Children's Hospital",
+            "domain": "lakeview.example", "email": "lena@lakeview.example",
+            "first_name": "Lena", "last_name": "Okafor", "password": password}, timeout=60)
+        r.raise_for_status()
+        ws, transport, _e = connect.start(tmp / "lena", url, "lena@lakeview.example",
+                                          password, name="Lena's MacBook")
+        connect.finish(ws, transport)
+        lena = auth.sign_in(ws, "lena@lakeview.example", password)
+        users.add_user(lena, "omar@lakeview.example", "Omar", "Haddad", "ADMIN", password)
+        made = [deals.create_deal(lena, title, status, value, {"mrn": "MRN-100"})
+                for title, status, value in (("Cath lab expansion", "ACTIVE", "1250000"),
+                                             ("Infusion pump fleet", "ACTIVE", "384500"),
+                                             ("Sleep lab pilot", "DRAFT", "42000"))]
+        engine.sync_once(ws, transport)
+
+        # The second laptop: the connect window with its code.
+        wizard = FirstRunWizard(tmp / "omar", load_policy())
+        wizard.resize(660, 500)
+        wizard.show()
+        wizard.choice.connect.setChecked(True)
+        wizard.next()
+        page = wizard.connect_page
+        page.url.setText(url)
+        page.email.setText("omar@lakeview.example")
+        page.password.setText(password)
+        grab(wizard, "connect-server")
+        wizard.next()
+        while wizard.currentId() != FirstRunWizard.CODE:
+            settle()
+        grab(wizard, "connect-approval-code")
+        started = page.started
+        assert started is not None
+        omar_ws, omar_transport, enrolment = started
+
+        # Lena's window: the Devices pane with Omar's laptop waiting, then approved.
+        window = MainWindow(SignedIn(ws, lena))
+        window.resize(width, height)
+        window.show()
+        window.show_pane("devices")
+        pane = window.panes["devices"]
+        while not getattr(pane, "rows", None) or len(pane.rows) < 2:
+            settle()
+        pane.select(omar_ws.device_id)
+        grab(window, "devices-waiting")
+        from closeplan_desktop.core.sync import devices
+
+        devices.approve(ws, transport, str(enrolment.approval_code), omar_ws.device_id)
+        while wizard.isVisible():
+            settle()
+        omar = wizard.connected
+        assert omar is not None
+        pane.reload()
+        while any(d.status == "PENDING" for d in pane.rows):
+            settle()
+        grab(window, "devices-approved")
+
+        # A conflict: both change the same deal's title and PHI offline.
+        while not omar.page.loaded:
+            settle()
+        deal_id = made[0].id
+        deals.update_deal(omar.session, deal_id, title="Cath lab expansion (phase 2)",
+                          phi={"mrn": "MRN-200"})
+        deals.update_deal(lena, deal_id, title="Cath lab expansion, 2027",
+                          phi={"mrn": "MRN-300"})
+        engine.sync_once(omar.ws, omar_transport)
+        engine.sync_once(ws, transport)
+        deals.create_deal(lena, "Dialysis chairs", "DRAFT", "18000")
+        window.show_pane("deals")
+        assert window.sync is not None
+        window.sync.refresh_counts()
+        grab(window, "sync-status-bar")
+        dialog = ConflictsDialog(window.signed_in, window)
+        dialog.show()
+        grab(dialog, "sync-conflicts")
+        dialog.reject()
+        window.close()
+        omar_transport.close()
+        omar.ws.close()
+        transport.close()
+        ws.close()
+    finally:
+        server.terminate()
+        server.wait(60)
+        import shutil
+
+        shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -13,11 +13,20 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from sqlalchemy import select
 
 from closeplan_desktop.cli.main import main as cli_main
 from closeplan_desktop.core.security import policy
-from closeplan_desktop.core.security.keyring_store import DB_SLOT, KeyringStore
+from closeplan_desktop.core.security.keyring_store import (
+    DB_SLOT,
+    DEVICE_ID_SLOT,
+    UNLOCK_SLOT,
+    KeyringStore,
+    phi_slot,
+)
+from closeplan_desktop.core.security.passwords import hash_password
 from closeplan_desktop.core.store import db, layout, workspace
+from closeplan_desktop.core.store.models import PhiKey
 from closeplan_desktop.core.store.workspace import Workspace
 from closeplan_desktop.core.usecases import users
 from closeplan_desktop.core.usecases.frame import AuthSession
@@ -65,6 +74,28 @@ def sql(path: Path, query: str, params: tuple[object, ...] = ()) -> list[tuple[o
         conn.close()
 
 
+# The last released schema (main before issue 12): an upgrade test builds its workspace
+# with today's code, then turns it into that release's database (`make_previous_release`).
+PREVIOUS_RELEASE = "0004"
+
+# Revision 0006_sync's schema changes, undone: `as_previous_revision` makes a workspace
+# built at the head one of revision 0005_keys (key slots, no sync yet).
+UNDO_SYNC = [
+    "DROP TABLE sync_connection", "DROP TABLE sync_conflicts", "DROP TABLE sync_rejections",
+    "DROP INDEX outbox_mid_key", "DROP INDEX outbox_pending_idx",
+    *(f"ALTER TABLE outbox DROP COLUMN {c}"
+      for c in ("base_version", "fields", "mid", "acked_at", "verdict")),
+]
+
+
+def as_previous_revision(path: Path) -> None:
+    """Make the (closed) workspace at `path`, built at the head, a database of revision
+    0005_keys: the sync tables and outbox columns dropped, its version set."""
+    for statement in UNDO_SYNC:
+        sql(path, statement)
+    sql(path, "UPDATE alembic_version SET version_num = ?", ("0005_keys",))
+
+
 def use_system_policy(monkeypatch: pytest.MonkeyPatch, path: Path, *,
                       below_floors: bool = True) -> None:
     """Read the system policy from `path` for this test (from code: no user can do this).
@@ -94,6 +125,41 @@ def legacy_tenants() -> Iterator[None]:
     workspaces still keep their tenants apart."""
     with mock.patch.object(users, "refuse_second_tenant", lambda s: None):
         yield
+
+
+def held_phi_keys(ws: Workspace) -> dict[str, bytes]:
+    """The PHI keys a signed-in session unlocked in `ws`, by keyring slot name."""
+    with db.read_session(ws.engine) as s:
+        versions = list(s.execute(select(PhiKey.tenant_id, PhiKey.version)))
+    found = {phi_slot(t, v): ws.keyring.held(phi_slot(t, v)) for t, v in versions}
+    return {slot: key for slot, key in found.items() if key is not None}
+
+
+def make_previous_release(path: Path, phi_keys: dict[str, bytes],
+                          passwords: dict[str, str]) -> None:
+    """Turn a closed workspace made by this version into one as the release before key
+    slots, sync and audit upload (schema 0004) left it: PHI keys in plain keyring entries, users
+    verified by bcrypt hashes, no slots, grants, device keys or sync tables. Revision
+    0005_keys only added two tables, 0006_sync tables and outbox columns, so dropping
+    them gives exactly the older schema."""
+    meta = layout.read_meta(path)
+    keys = KeyringStore(meta["workspace_id"])
+    for slot, key in phi_keys.items():
+        keys.put(slot, key)
+    keys.delete(UNLOCK_SLOT)
+    keys.delete(DEVICE_ID_SLOT)
+    for email, password in passwords.items():
+        sql(path, "UPDATE users SET password = ? WHERE email = ?",
+            (hash_password(password, 4), email))
+    for statement in UNDO_SYNC:
+        sql(path, statement)
+    sql(path, "DROP TABLE audit_receipts")  # 0007_audit_upload: two tables only
+    sql(path, "DROP TABLE audit_upload")
+    sql(path, "DROP TABLE key_grants")
+    sql(path, "DROP TABLE key_slots")
+    sql(path, "DELETE FROM workspace_meta WHERE key IN ('device_key_id', 'device_public', "
+              "'needs_enrolment')")
+    sql(path, "UPDATE alembic_version SET version_num = ?", (PREVIOUS_RELEASE,))
 
 
 def add_legacy_tenant(ws: Workspace, name: str, domain: str | None, email: str, first: str,

@@ -14,7 +14,8 @@ from typing import TextIO
 from ..core.domain import paths
 from ..core.domain.errors import ValidationError
 from ..core.store import workspace
-from ..core.usecases import auth, frame
+from ..core.sync import signin as signing_in
+from ..core.usecases import frame
 from .registry import Arg, arg
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -124,7 +125,7 @@ class Context:
     def session(self) -> Iterator[frame.AuthSession]:
         with workspace.open_workspace(self.path) as ws:
             password = self.passwords.ask(f"Password for {self.args.as_email}")
-            yield auth.sign_in(ws, self.args.as_email, password)
+            yield signing_in.sign_in(ws, self.args.as_email, password)
 
     def progress(self, label: str) -> Reporter:
         return Reporter(label, self.err)

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
-from ..core.usecases import users
+from ..core.usecases import auth, users
 from ..core.usecases.auth import BAD_CREDENTIALS
 from .audit.pane import AuditPane
 from .deals.dialog import DealDialog, Draft
@@ -40,10 +40,12 @@ from .kit.widgets import fit_to_screen, keep_on_screen
 from .pane import Command, Pane
 from .signed_in import SignedIn
 from .signin import LockScreen
+from .sync.devices import DevicesPane
+from .sync.service import SyncService, is_connected
 from .users.pane import UsersPane
 
 # Every pane, in the order of the navigation and the View menu.
-PANES: tuple[type[Pane], ...] = (DealsPane, UsersPane, AuditPane)
+PANES: tuple[type[Pane], ...] = (DealsPane, UsersPane, AuditPane, DevicesPane)
 
 
 def nav_width(nav: QListWidget) -> int:
@@ -60,7 +62,9 @@ class MainWindow(QMainWindow):
     # Set by a sign-out that also ends the app (the lock screen's Sign out and quit).
     quit_after_sign_out = False
 
-    def __init__(self, signed_in: SignedIn) -> None:
+    def __init__(self, signed_in: SignedIn, *, sync_later: bool = False) -> None:
+        """`sync_later`: the first load from the server still runs (the connect window):
+        its owner starts `sync` when it is done."""
         super().__init__()
         self.signed_in = signed_in
         # Unsaved deal forms closed by a lock, reopened after unlocking (memory only).
@@ -78,8 +82,13 @@ class MainWindow(QMainWindow):
         self.nav.setAccessibleName("Navigation")
         self.nav.setIconSize(QSize(20, 20))
         self.stack = QStackedWidget()
+        # Sync with the organisation's server (a connected workspace only).
+        self.sync = signed_in.sync = SyncService(signed_in, self) \
+            if is_connected(signed_in) else None
         # The panes this user has, by key; `panes` holds those built so far.
-        self.pane_classes = {cls.key: cls for cls in PANES if self.is_admin or not cls.admin_only}
+        self.pane_classes = {cls.key: cls for cls in PANES
+                             if (self.is_admin or not cls.admin_only)
+                             and (self.sync is not None or not cls.needs_server)}
         self.pane_keys = list(self.pane_classes)
         self.panes: dict[str, Pane] = {}
         for cls in self.pane_classes.values():
@@ -121,6 +130,8 @@ class MainWindow(QMainWindow):
         self.session_signals = SessionSignals(self)
         self.session_signals.lock_requested.connect(signed_in.lock)
         self._restore_geometry()
+        if self.sync is not None and not sync_later:
+            QTimer.singleShot(0, self.sync.start)  # the first round once the window is up
 
     # ---- construction ---------------------------------------------------------------
 
@@ -193,6 +204,12 @@ class MainWindow(QMainWindow):
         self._fill(view, self._command_actions("view"))
         view.addAction(self._action("&Refresh", self.refresh, QKeySequence.StandardKey.Refresh,
                                     "refresh"))
+        if self.sync is not None:
+            sync = bar.addMenu("&Sync")
+            self.act_sync = self._action("Sync &Now", self.sync_now, "Ctrl+Shift+S", "sync")
+            sync.addAction(self.act_sync)
+            sync.addAction(self._action("&Conflicts and Rejections…", self.open_conflicts,
+                                        None, "warning"))
         if self.is_admin:
             tools = bar.addMenu("&Tools")
             tools.addAction(self._action("&Keys and Settings…", self.open_keys, "Ctrl+K",
@@ -217,6 +234,11 @@ class MainWindow(QMainWindow):
         sb = self.statusBar()
         for widget in (who, role, tenant):
             sb.addWidget(widget)
+        if self.sync is not None:
+            from .sync.status import SyncStatus
+
+            self.sync_status = SyncStatus(self.sync, self.open_conflicts)
+            sb.addPermanentWidget(self.sync_status)
 
     # ---- navigation -----------------------------------------------------------------
 
@@ -317,6 +339,20 @@ class MainWindow(QMainWindow):
                 "Keys and Settings.", "Export kit…"):
             self.open_keys(export_kit=True)
 
+    def sync_now(self) -> None:
+        if self.sync is not None and not self.signed_in.is_locked:
+            self.sync.sync_now()
+
+    def open_conflicts(self) -> None:
+        from .sync.conflicts import ConflictsDialog
+
+        if self.signed_in.is_locked:
+            return
+        dialog = ConflictsDialog(self.signed_in, self)
+        dialog.exec()
+        dialog.clear_sensitive()
+        dialog.deleteLater()  # it listens to the window's changes while it exists
+
     def change_password(self) -> None:
         from .account import change_password
 
@@ -334,6 +370,7 @@ class MainWindow(QMainWindow):
     def sign_out(self, quit_app: bool = False) -> None:
         """End the session: back to the sign-in window, or (`quit_app`) out of the app."""
         self.quit_after_sign_out = quit_app
+        auth.sign_out(self.signed_in.core)  # the unlocked keys leave memory
         self.sign_out_drafts()
         for pane in self.panes.values():
             pane.clear_sensitive()
@@ -355,6 +392,8 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.sync is not None:  # no round and no long-poll after the window
+            self.sync.stop()
         for pane in self.panes.values():
             pane.clear_sensitive()
         settings = QSettings()

@@ -42,6 +42,7 @@ class Pane(QWidget):
     icon_name: ClassVar[str] = ""
     shortcut: ClassVar[str] = ""  # the View menu's shortcut
     admin_only: ClassVar[bool] = False
+    needs_server: ClassVar[bool] = False  # only in a workspace connected to a server
     shows: ClassVar[frozenset[Kind]] = frozenset()
     commands: ClassVar[tuple[Command, ...]] = ()
 

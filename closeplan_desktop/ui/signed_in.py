@@ -3,6 +3,8 @@ hub that tells the panes what changed."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QObject, Signal
 
 from ..core.security.policy import Policy
@@ -10,6 +12,9 @@ from ..core.store.workspace import Workspace
 from ..core.usecases import auth
 from ..core.usecases.frame import AuthSession
 from .kit.ops import Changes
+
+if TYPE_CHECKING:
+    from .sync.service import SyncService
 
 
 class SignedIn(QObject):
@@ -25,6 +30,8 @@ class SignedIn(QObject):
         self.core = session
         self.is_locked = False
         self.changes = Changes(self)
+        # The window's sync with the server; None while the workspace is standalone.
+        self.sync: SyncService | None = None
 
     @property
     def policy(self) -> Policy:
@@ -37,6 +44,7 @@ class SignedIn(QObject):
     def lock(self) -> None:
         if not self.is_locked:
             self.is_locked = True
+            auth.sign_out(self.core)  # the unlocked keys leave memory
             self.locked.emit()
 
     def unlock(self, password: str) -> None:

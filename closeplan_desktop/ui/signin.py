@@ -136,10 +136,10 @@ class SignInDialog(QDialog):
             self.queued = True
             self.status.setText(QUEUED)
             return
-        from ..core.usecases import auth  # imported by then: the workspace is open
+        from ..core.sync import signin as signing_in  # imported after the first paint
 
         ws, email, password = self.ws, self.email.text(), self.password.text()
-        done = ops.run_now(lambda: auth.sign_in(ws, email, password), parent=self,
+        done = ops.run_now(lambda: signing_in.sign_in(ws, email, password), parent=self,
                            on_failure=self._failed)
         if not done.ok:
             return

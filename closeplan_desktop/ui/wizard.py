@@ -26,14 +26,13 @@ from ..core.usecases import key_admin, users
 from .icons import icon
 from .kit import dialogs, ops, palette
 from .kit.strength import StrengthAdvice
+from .kit.widgets import error_line, workspace_folder
+from .sync.connect_pages import CodePage, Connected, ConnectPage
 
 
 def _hint() -> QLabel:
     """A line in the error colour; it shows nothing while empty."""
-    label = QLabel()
-    label.setWordWrap(True)
-    label.setStyleSheet(f"color: {palette.error_name()};")
-    return label
+    return error_line()
 
 
 class ChoicePage(QWizardPage):
@@ -47,12 +46,17 @@ class ChoicePage(QWizardPage):
         self.create.setObjectName("choiceCreate")
         self.restore = QRadioButton("Restore a workspace from a recovery kit")
         self.restore.setObjectName("choiceRestore")
+        self.connect = QRadioButton("Connect to your organisation's server")
+        self.connect.setObjectName("choiceConnect")
         self.create.setChecked(True)
         layout.addWidget(self.create)
         layout.addWidget(self.restore)
+        layout.addWidget(self.connect)
         layout.addStretch(1)
 
     def nextId(self) -> int:
+        if self.connect.isChecked():
+            return FirstRunWizard.CONNECT
         return FirstRunWizard.ORG if self.create.isChecked() else FirstRunWizard.RESTORE
 
 
@@ -71,14 +75,7 @@ class OrgPage(QWizardPage):
         self.domain.setAccessibleName("Organisation domain")
         self.domain.setPlaceholderText("riverside-health.org (optional)")
         self.hint = _hint()
-        self.path = QLineEdit(str(default_path))
-        self.path.setObjectName("workspacePath")
-        self.path.setAccessibleName("Workspace folder")
-        browse = QPushButton(icon("folder"), "Change…")
-        browse.clicked.connect(self._browse)
-        row = QHBoxLayout()
-        row.addWidget(self.path, 1)
-        row.addWidget(browse)
+        self.path, row = workspace_folder(str(default_path), "workspacePath")
         # Mnemonics clear of the wizard's own (&Next, &Back, &Finish, &Cancel).
         form.addRow("Na&me", self.name)
         form.addRow("&Domain", self.domain)
@@ -86,11 +83,6 @@ class OrgPage(QWizardPage):
         form.addRow("", self.hint)
         for w in (self.name, self.domain, self.path):
             w.textChanged.connect(self.completeChanged)
-
-    def _browse(self) -> None:
-        folder = dialogs.choose_folder(self, "Workspace folder", self.path.text())
-        if folder is not None:
-            self.path.setText(str(folder / "ClosePlan"))
 
     def isComplete(self) -> bool:
         try:
@@ -233,9 +225,11 @@ class RestorePage(QWizardPage):
 
 class FirstRunWizard(QWizard):
     """Creates or restores the workspace; `path` holds its folder when accepted, and
-    `created` is True when it is a new one (which has no recovery kit yet)."""
+    `created` is True when it is a new one (which has no recovery kit yet). After
+    connecting to a server, `connected` holds the open workspace and the signed-in
+    session (the app opens the main window with them)."""
 
-    CHOICE, ORG, ADMIN, RESTORE = range(4)
+    CHOICE, ORG, ADMIN, RESTORE, CONNECT, CODE = range(6)
 
     def __init__(self, default_path: Path, policy: Policy, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -249,6 +243,7 @@ class FirstRunWizard(QWizard):
         self.path: Path | None = None
         self.admin_email = ""
         self.created = False
+        self.connected: Connected | None = None
         self.choice = ChoicePage()
         self.org = OrgPage(default_path)
         self.admin = AdminPage(policy)
@@ -257,14 +252,40 @@ class FirstRunWizard(QWizard):
         self.setPage(self.ORG, self.org)
         self.setPage(self.ADMIN, self.admin)
         self.setPage(self.RESTORE, self.restore)
+        self.connect_page = ConnectPage(default_path, self.CODE)
+        self.code_page = CodePage(self.connect_page)
+        self.setPage(self.CONNECT, self.connect_page)
+        self.setPage(self.CODE, self.code_page)
         self.admin.setFinalPage(True)
         self.restore.setFinalPage(True)
         self.error = _hint()
+
+    def accept(self) -> None:
+        if self.currentId() == self.CODE:
+            self.connected = self.code_page.connected()
+            if self.connected is not None:
+                self.path = self.connected.ws.path
+        super().accept()
+
+    def reject(self) -> None:
+        """Cancel: stop a wait or a load and close what connecting opened."""
+        self.code_page.cancel()
+        for op in (self.connect_page.op, self.code_page.op, self.code_page.loading):
+            if op is not None:
+                op.wait()
+        started = self.connect_page.started
+        if started is not None:
+            started[1].close()
+            started[0].close()
+            self.connect_page.started = None
+        super().reject()
 
     def validateCurrentPage(self) -> bool:
         page = self.currentId()
         if page == self.ADMIN:
             return ops.run_now(self._create, parent=self, on_failure=self.admin.hint.setText).ok
+        if page == self.CONNECT:
+            return self.connect_page.validatePage()
         if page == self.RESTORE:
             return ops.run_now(self._restore, parent=self,
                                on_failure=self.restore.hint.setText).ok

@@ -134,6 +134,28 @@ def test_lower_layers_need_no_database_or_gui_package() -> None:
     assert not wrong, "\n".join(wrong)
 
 
+# The sync client talks to the server over HTTP only: httpx is imported in core.sync and
+# nowhere else in core (the window and the command line go through core.sync too).
+HTTP_CLIENT = "httpx"
+
+
+def test_only_the_sync_layer_talks_http() -> None:
+    wrong = [f"{e.source}:{e.line} imports {e.target}" for e in all_edges()
+             if (e.target == HTTP_CLIENT or e.target.startswith(HTTP_CLIENT + "."))
+             and not e.source.startswith(SERVER) and layer(e.source) != "sync"]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_sync_layer_sits_above_the_use_cases_and_below_the_tools() -> None:
+    """core.sync may use the store and the use cases' rules, never Qt, the window, the
+    command line or the server's own code (it speaks to the server over HTTP)."""
+    names = [n for n in all_modules() if layer(n) == "sync"]
+    assert f"{ROOT}.core.sync.engine" in names and f"{ROOT}.core.sync.transport" in names
+    wrong = [f"{e.source}:{e.line} imports {e.target}" for e in all_edges()
+             if layer(e.source) == "sync" and _within(e.target, NEVER_IN_CORE)]
+    assert not wrong, "\n".join(wrong)
+
+
 def test_window_and_command_line_do_not_import_each_other() -> None:
     wrong = [f"{e.source}:{e.line} imports {e.target}" for e in all_edges()
              if (e.source.startswith(f"{ROOT}.ui") and e.target.startswith(f"{ROOT}.cli"))

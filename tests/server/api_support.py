@@ -17,7 +17,7 @@ import httpx
 import uvicorn
 from pg_support import ServerDb
 
-from closeplan_desktop.core.domain.errors import ServerRefused
+from closeplan_desktop.core.sync.transport import refusal
 from closeplan_desktop.server.api.app import create_app
 from closeplan_desktop.server.api.routes.sync_pull import end_waits_on_shutdown
 from closeplan_desktop.server.config import ServerConfig
@@ -98,13 +98,11 @@ def serve(db: ServerDb, **settings: Any) -> Iterator[Api]:
 
 def poster(api: Api, token: str) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
     """The `post(path, json) -> dict` the desktop's sync code takes, over `api` with an
-    access token: a refusal raises ServerRefused with the server's JSON error body."""
+    access token: a refusal raises what the sync transport raises for it."""
     def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
         r = api.http.post(path, json=body, headers=Api.auth(token))
-        answer: dict[str, Any] = r.json()
         if r.status_code >= 400:
-            error = dict(answer.get("error") or {})
-            code, message = str(error.pop("code", "")), str(error.pop("message", ""))
-            raise ServerRefused(r.status_code, code, message, error)
+            raise refusal(r)  # the sync client's own reading of a refusal
+        answer: dict[str, Any] = r.json()
         return answer
     return post

@@ -8,8 +8,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMenu, QPushButton
 from pytestqt.qtbot import QtBot
-from support import USER_PASSWORD, Env, sql
+from support import USER_PASSWORD, Env, held_phi_keys, sql
 
+from closeplan_desktop.core.security.keyring_store import DEVICE_HELD
 from closeplan_desktop.ui.account import ChangePasswordDialog
 from closeplan_desktop.ui.main_window import MainWindow
 from closeplan_desktop.ui.signed_in import SignedIn
@@ -53,6 +54,21 @@ def test_the_account_menu_changes_the_signed_in_users_password(env: Env,
     window.signed_in.unlock(NEW)
     assert not window.signed_in.is_locked
     window.close()
+
+
+def test_locking_and_signing_out_drop_the_unlocked_keys(env: Env, qtbot: QtBot) -> None:
+    """Idle lock and sign-out take the PHI and device keys out of memory; unlocking
+    brings them back from the user's key slot."""
+    window = MainWindow(SignedIn(env.ws, env.user))
+    qtbot.addWidget(window)
+    assert held_phi_keys(env.ws) and env.ws.keyring.held(DEVICE_HELD) is not None
+    window.signed_in.lock()
+    assert held_phi_keys(env.ws) == {} and env.ws.keyring.held(DEVICE_HELD) is None
+    window.signed_in.unlock(USER_PASSWORD)
+    assert held_phi_keys(env.ws)
+    with qtbot.waitSignal(window.signed_out):
+        window.sign_out()
+    assert held_phi_keys(env.ws) == {} and env.ws.keyring.held(DEVICE_HELD) is None
 
 
 def test_the_lock_screen_offers_switch_user_and_sign_out(env: Env, qtbot: QtBot) -> None:

@@ -99,17 +99,48 @@ class CryptoError(ClosePlanError):
     """Ciphertext failed to authenticate or decrypt."""
 
 
-class ServerRefused(ClosePlanError):
-    """The organisation's server refused a request: `status` (HTTP), `code` (its stable
-    word) and `detail` (the rest of its JSON error body, such as `expected_seq` or a
-    `wipe_order`); `str(error)` is the server's message."""
+class SyncError(ClosePlanError):
+    """Talking to the ClosePlan server failed; `transient` says whether trying again
+    later may work (the server was unreachable, timed out or failed)."""
 
-    def __init__(self, status: int, code: str, message: str,
-                 detail: dict[str, object] | None = None) -> None:
+    transient = False
+
+
+class ServerUnreachable(SyncError):
+    """The server could not be reached or did not answer in time."""
+
+    transient = True
+
+
+class ServerFailed(SyncError):
+    """The server answered with an error of its own (5xx)."""
+
+    transient = True
+
+
+class ServerRefused(SyncError):
+    """The server refused the request (4xx): `code` and `status` say why, the message
+    is the server's own words."""
+
+    def __init__(self, message: str, *, status: int, code: str,
+                 details: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
-        self.detail = dict(detail or {})
+        self.details = details or {}
+
+
+class SignedOut(ServerRefused):
+    """The server no longer accepts this device's session: sign in online again."""
+
+
+class DeviceRevoked(SyncError):
+    """The server revoked this device; `wipe_order` is the signed order it sent, handed
+    on untouched (its signature is checked by whoever carries it out)."""
+
+    def __init__(self, message: str, wipe_order: dict[str, object] | None) -> None:
+        super().__init__(message)
+        self.wipe_order = wipe_order
 
 
 class AuditUploadError(ClosePlanError):

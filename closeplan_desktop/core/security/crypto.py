@@ -5,6 +5,12 @@ tenant, the deal and the key version, so that a ciphertext copied to another dea
 tenant does not decrypt. The envelope is compact JSON naming its key version.
 
 Recovery kit: Argon2id over the passphrase, then AES-256-GCM.
+
+Key wrapping for a grantee's X25519 public key: HPKE (RFC 9180 base mode,
+DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM; a wrapped 32-byte key is 80
+bytes), one implementation for the server (escrow grants) and the desktop (PHI keys and
+the device keys wrapped for each local user's key slot). The info string binds what is
+wrapped, so a grant copied to another tenant or version does not open.
 """
 
 from __future__ import annotations
@@ -19,8 +25,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ..domain.errors import CryptoError, ValidationError
 
@@ -256,3 +265,50 @@ def open_kit(passphrase: str, data: bytes) -> dict[str, Any]:
     payload = json.loads(plaintext)
     assert isinstance(payload, dict)
     return payload
+
+
+# --- key wrapping (HPKE) ----------------------------------------------------------------
+
+HPKE_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+
+
+def grant_info(tenant_id: str, version: int) -> bytes:
+    """The HPKE info of a PHI key grant: binds it to its tenant and key version."""
+    return f"closeplan/phi-key-grant/v1|{tenant_id}|{version}".encode()
+
+
+def public_raw(private: X25519PrivateKey) -> bytes:
+    """The raw 32 bytes of a private key's public half."""
+    return private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def key_id(public: bytes) -> str:
+    """A public key's id: a digest of it (32 hex characters)."""
+    return hashlib.sha256(public).hexdigest()[:32]
+
+
+def wrap(public: bytes, info: bytes, secret: bytes) -> bytes:
+    """Wrap `secret` for the holder of the X25519 private key of `public`."""
+    return HPKE_SUITE.encrypt(secret, X25519PublicKey.from_public_bytes(public), info=info)
+
+
+def unwrap(private: X25519PrivateKey, info: bytes, wrapped: bytes) -> bytes:
+    """Open what `wrap` made; cryptography's InvalidTag if it was not made for this key
+    and info."""
+    return HPKE_SUITE.decrypt(wrapped, private, info=info)
+
+
+def wrap_key(public: bytes, tenant_id: str, version: int, phi_key: bytes) -> bytes:
+    """Wrap a tenant's PHI key version for the grantee whose X25519 public key is `public`."""
+    return wrap(public, grant_info(tenant_id, version), phi_key)
+
+
+def unwrap_key(private: X25519PrivateKey, tenant_id: str, version: int,
+               wrapped: bytes) -> bytes:
+    """Open a PHI key grant made by `wrap_key`; CryptoError when it is not for this key,
+    tenant and version, or was altered."""
+    try:
+        return unwrap(private, grant_info(tenant_id, version), wrapped)
+    except (InvalidTag, ValueError):
+        raise CryptoError("A PHI key grant did not open with this key (it is meant for "
+                          "another device or user, tenant or key version).") from None

@@ -188,6 +188,12 @@ class KeyringStore:
             found.update(n[len(prefix):] for n in names if n.startswith(prefix))
         return found
 
+    def held(self, slot: str) -> bytes | None:
+        """A key held in memory only (never read from the keyring): the keys a signed-in
+        user's slot unlocked."""
+        with self._lock:
+            return self._cache.get(slot)
+
     def forget(self) -> None:
         """Drop cached keys from memory (on close)."""
         with self._lock:
@@ -205,6 +211,13 @@ def db_slot_for(fingerprint: str) -> str:
 
 
 DB_SLOT = "db"
+# The keyring half of every user's composite slot key (core.security.slots).
+UNLOCK_SLOT = "unlock"
+# The id of this workspace copy's device key (not secret): a database whose device key
+# id the keyring does not know was copied or restored here.
+DEVICE_ID_SLOT = "device-key-id"
+# In memory only, after a sign-in: the device's private keys.
+DEVICE_HELD = "device"
 DB_PENDING_SLOT = "db:pending"
 AUDIT_SLOT = "audit"
 # Where the audit chains stood at the last commit (core.store.anchor): not a key, but

@@ -9,7 +9,7 @@ The bulk imports write the same rows by prepared statements (`outbox.payload`,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
@@ -21,6 +21,18 @@ from .outbox import Op, record_row
 
 if TYPE_CHECKING:
     from .workspace import Workspace
+
+# What a change to each table is, as the window's announcement names it (`ui.kit.ops.Kind`
+# has the same values): sync announces the rows it applies as local edits are announced.
+KIND_OF_TABLE = {"deals": "deals", "users": "users", "tenants": "settings",
+                 "phi_keys": "keys", "key_grants": "keys", "conflicts": "deals",
+                 "rejections": "deals", "access_logs": "audit", "security_events": "audit"}
+
+
+def kinds_of(tables: Iterable[str]) -> frozenset[str]:
+    """The kinds of data that changes to `tables` touch."""
+    return frozenset(KIND_OF_TABLE[t] for t in tables if t in KIND_OF_TABLE)
+
 
 # The access-log action of each change to a deal (a restore is an update).
 DEAL_ACTIONS: dict[str, AccessAction] = {
@@ -47,4 +59,4 @@ def record_change(s: Session, ws: Workspace, row: Deal | User | Tenant, op: Op, 
         assert event is not None
         tenant_id = row.id if isinstance(row, Tenant) else row.tenant_id
         log_event(s, ws, event, tenant_id, by, detail or {})
-    record_row(s, row, op)
+    record_row(s, row, op, fields if fields else None)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -236,12 +237,42 @@ class PhiKey(Base):
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class KeySlot(Base):
+    """A user's key slot on this device (`core.security.slots`): their X25519 private key
+    sealed under the keyring secret and their password; the public half in the clear."""
+
+    __tablename__ = "key_slots"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    salt: Mapped[bytes] = mapped_column(LargeBinary)
+    kdf: Mapped[str] = mapped_column(Text)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class KeyGrant(Base):
+    """A key wrapped (HPKE) for one user's slot: a PHI key version (`phi:<tenant>:v<n>`)
+    or the device's private keys (`device`)."""
+
+    __tablename__ = "key_grants"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("key_slots.user_id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class Outbox(Base):
     """Every local change, in the transaction of the change, for sync to push later."""
 
     __tablename__ = "outbox"
     # A change drops the PHI envelopes of its entity's earlier rows (0004).
-    __table_args__ = (Index("outbox_entity_idx", "entity", "entity_id"),)
+    # Push reads the unacknowledged rows in order and finds a replay by its mid (0005).
+    __table_args__ = (
+        Index("outbox_entity_idx", "entity", "entity_id"),
+        Index("outbox_mid_key", "mid", unique=True, sqlite_where=text("mid IS NOT NULL")),
+        Index("outbox_pending_idx", "id", sqlite_where=text("acked_at IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
@@ -251,6 +282,74 @@ class Outbox(Base):
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What push sends beside the row (0005): the server version the change started
+    # from, the fields it changed (JSON list; null: all), the device's mutation id (given
+    # when first sent, kept for a replay) and the server's answer.
+    base_version: Mapped[int | None] = mapped_column(Integer)
+    fields: Mapped[str | None] = mapped_column(Text)
+    mid: Mapped[int | None] = mapped_column(Integer)
+    acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verdict: Mapped[str | None] = mapped_column(String(16))
+
+
+class SyncConnection(Base):
+    """The server this workspace syncs with (one row; none while standalone)."""
+
+    __tablename__ = "sync_connection"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
+    url: Mapped[str] = mapped_column(Text)
+    tenant_id: Mapped[str] = mapped_column(String(25))
+    user_id: Mapped[str] = mapped_column(String(25))
+    device_id: Mapped[str] = mapped_column(String(25))
+    server_key_id: Mapped[str | None] = mapped_column(Text)
+    server_key: Mapped[str | None] = mapped_column(Text)  # pinned Ed25519 public, base64
+    status: Mapped[str] = mapped_column(String(24))
+    pull_cursor: Mapped[str | None] = mapped_column(Text)
+    bootstrap_cursor: Mapped[str | None] = mapped_column(Text)
+    bootstrapped: Mapped[bool] = mapped_column(Boolean, default=False)
+    checkpoint: Mapped[int] = mapped_column(Integer, default=0)
+    last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SyncConflict(Base):
+    """A field both this device and another changed: the server kept one value."""
+
+    __tablename__ = "sync_conflicts"
+
+    id: Mapped[str] = mapped_column(String(25), primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(32))
+    row_id: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(64))
+    base_version: Mapped[int | None] = mapped_column(Integer)
+    server_version: Mapped[int] = mapped_column(Integer)
+    kept_value: Mapped[str | None] = mapped_column(Text)  # JSON; PHI stays an envelope
+    losing_value: Mapped[str | None] = mapped_column(Text)
+    device_id: Mapped[str | None] = mapped_column(String(25))
+    mutation_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    row_version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SyncRejection(Base):
+    """A change the server refused for good (a code and a message for the user)."""
+
+    __tablename__ = "sync_rejections"
+
+    id: Mapped[str] = mapped_column(String(25), primary_key=True)
+    device_id: Mapped[str | None] = mapped_column(String(25))
+    mutation_id: Mapped[int] = mapped_column(Integer)
+    table_name: Mapped[str] = mapped_column(String(32))
+    row_id: Mapped[str | None] = mapped_column(String(64))
+    op: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    fields: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    row_version: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class LoginThrottle(Base):

@@ -5,6 +5,10 @@ a JSON object of every column of the row in its stored form (times as UTC ISO te
 money as text with two places, enums as their values, PHI as its encrypted envelope),
 keys sorted, no spaces. Sync pushes exactly these rows.
 
+Beside the row, an outbox row keeps what push sends (0005): `base_version`, the server
+version the row stood at when the change began (null for a create), and `fields`, the
+names of the fields the change made (null: every field, as for a create).
+
 Sync needs only the latest state of an entity, so a deal's change drops the PHI envelope
 from the deal's earlier outbox rows (its ``phi`` becomes null): no superseded envelope
 stays behind to be opened later (issue 13, finding 6).
@@ -13,7 +17,7 @@ stays behind to be opened later (issue 13, finding 6).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -60,11 +64,17 @@ DROP_OLD_ENVELOPES_SQL = (
     "AND entity_id = ? AND json_extract(payload, '$.phi') IS NOT NULL")
 
 
-def record_row(s: Session, row: Deal | User | Tenant, op: Op) -> None:
+def record_row(s: Session, row: Deal | User | Tenant, op: Op,
+               fields: Sequence[str] | None = None) -> None:
     """Add the outbox row of a changed row in the caller's transaction (for a deal, after
-    dropping the PHI envelopes of its earlier rows)."""
+    dropping the PHI envelopes of its earlier rows). `fields`: what an update changed."""
     if isinstance(row, Deal):
         s.connection().exec_driver_sql(DROP_OLD_ENVELOPES_SQL, (row.id,))
     tenant_id = row.id if isinstance(row, Tenant) else row.tenant_id
+    extra: dict[str, Any] = {}  # a create sets neither, as rows before 0005 had it
+    if op != "create":
+        extra["base_version"] = row.row_version or 0
+        if fields is not None:
+            extra["fields"] = json.dumps(sorted(set(fields)))
     s.add(Outbox(tenant_id=tenant_id, entity=row.__tablename__, entity_id=row.id, op=op,
-                 payload=row_payload(row), created_at=utcnow()))
+                 payload=row_payload(row), created_at=utcnow(), **extra))

@@ -1,8 +1,9 @@
 """PHI keys per tenant: their versions, their material, and re-encryption under a new one.
 
 PHI keys are versioned per tenant: one ACTIVE (encrypts), older ones DECRYPT_ONLY until
-no row uses them, then RETIRED. Key material is in the OS keyring only; ``phi_keys``
-records which versions exist. Re-encryption runs in batches, each its own transaction,
+no row uses them, then RETIRED. Key material is kept only wrapped for each local user's
+key slot (`key_vault`), and in memory while a user is signed in; ``phi_keys`` records
+which versions exist. Re-encryption runs in batches, each its own transaction,
 so an interrupted rotation resumes where it stopped (on the next open, or the next
 ``rotate-phi``). The admin use cases over these are in `core.usecases.key_admin`.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ..domain.clock import utcnow
@@ -22,9 +23,9 @@ from ..domain.errors import KeyMissing
 from ..domain.progress import CancelToken, Progress, no_progress
 from ..security import crypto
 from ..security.keyring_store import phi_slot
-from . import db, processes
+from . import db, key_vault, processes
 from .audit_log import log_event
-from .models import Deal, PhiKey, Tenant
+from .models import Deal, KeyGrant, PhiKey, Tenant
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -36,8 +37,15 @@ BATCH = 8000
 
 
 def phi_key(ws: Workspace, tenant_id: str, version: int) -> bytes:
-    """The key material of one PHI key version (from the keyring, cached)."""
-    return ws.keyring.require(phi_slot(tenant_id, version), f"PHI key version {version}")
+    """The key material of one PHI key version, as the signed-in user's slot unlocked it
+    (memory only; never read from the keyring)."""
+    key = ws.keyring.held(phi_slot(tenant_id, version))
+    if key is None:
+        raise KeyMissing(f"PHI key version {version} is locked on this device: sign in "
+                         "again. If you are signed in, an administrator must sign in here "
+                         "once to share the keys with your account, or import the "
+                         "recovery kit.")
+    return key
 
 
 def active_version(s: Session, tenant_id: str) -> int:
@@ -57,15 +65,14 @@ def create_first_phi_key(s: Session, ws: Workspace, tenant_id: str, user_id: str
 def new_version(s: Session, ws: Workspace, tenant_id: str, version: int,
                  user_id: str | None) -> None:
     """Add `version` as the tenant's active PHI key (the caller demotes the old one)."""
-    slot = phi_slot(tenant_id, version)
-    # A crash after the keyring write but before commit leaves an unused key in the slot;
-    # reuse it rather than make a second one (no row can use it yet).
-    key = ws.keyring.get(slot)
-    if key is None:
-        key = crypto.new_key()
-        ws.keyring.put(slot, key)
+    # Held in memory and wrapped for every key slot in this transaction: the key exists
+    # exactly when its row does.
+    key = crypto.new_key()
+    ws.keyring.remember(phi_slot(tenant_id, version), key)
     s.add(PhiKey(tenant_id=tenant_id, version=version, state=PhiKeyState.ACTIVE,
                  created_at=utcnow()))
+    s.flush()
+    key_vault.grant_held(s, ws)
     log_event(s, ws, Ev.KEY_CREATED, tenant_id, user_id,
               {"key": "phi", "version": version, "fingerprint": crypto.key_check(key)[:12]})
 
@@ -145,9 +152,8 @@ def _write_resealed(ws: Workspace, active: int, version: int, rows: list[Any],
 
 
 def _retire_unused(ws: Workspace, tenant_id: str, user_id: str | None) -> None:
-    """Retire the versions no row uses, then delete their keys from the keyring: removed
-    PHI must not stay recoverable (issue 13, finding 6). The delete follows the commit,
-    so a crash between leaves a spare key, never a row without its key."""
+    """Retire the versions no row uses and delete their grants: removed PHI must not stay
+    recoverable (issue 13, finding 6)."""
     retired = []
     with db.write_session(ws.engine) as s:
         used = set(s.scalars(select(Deal.phi_key_version).where(
@@ -159,12 +165,15 @@ def _retire_unused(ws: Workspace, tenant_id: str, user_id: str | None) -> None:
                 log_event(s, ws, Ev.KEY_RETIRED, tenant_id, user_id,
                           {"key": "phi", "version": key.version})
                 retired.append(key.version)
+                s.execute(delete(KeyGrant).where(
+                    KeyGrant.name == phi_slot(tenant_id, key.version)))
     for version in retired:
-        ws.keyring.delete(phi_slot(tenant_id, version))
+        ws.keyring.delete(phi_slot(tenant_id, version))  # an older workspace's plain key
 
 
 def resume_rotation(ws: Workspace) -> None:
-    """Finish, at open, any PHI re-encryption an earlier run left half-done."""
+    """Finish any PHI re-encryption an earlier run left half-done (at sign-in: the keys
+    are locked before)."""
     with db.read_session(ws.engine) as s:
         tenants = [t for t in s.scalars(select(Tenant.id))
                    if s.scalar(select(PhiKey.version).where(

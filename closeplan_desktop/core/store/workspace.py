@@ -11,7 +11,8 @@ Layout::
 Opening takes the database key from the OS keyring, checks that it is the key of this
 file, refuses a database written by a newer version, refuses one older than the
 position the keyring recorded (`anchor`: a copied-back older file), backs up and
-migrates an older schema, and finishes any key rotation an earlier run left half-done.
+migrates an older schema, and notices a folder copied or restored from another device
+(`key_vault.copied_here`). PHI keys stay locked until a user signs in.
 The folder is kept 0700 and its files 0600 (umask 0077), whatever the folder was.
 """
 
@@ -51,12 +52,13 @@ from ..security.keyring_store import (
 )
 from ..security.policy import Policy, load_policy
 from . import anchor as rollback
-from . import audit_log, db, phi_keys
+from . import audit_log, db, key_vault
 from .layout import DB_FILE, FORMAT, FORMAT_VERSION, LOCK_FILE, META_FILE, read_meta, write_meta
 from .models import Meta
 
 # Alembic revisions this build knows, oldest first; the last is the head.
-KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005_audit_upload")
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005_keys", "0006_sync",
+                   "0007_audit_upload")
 SCHEMA_HEAD = KNOWN_REVISIONS[-1]
 
 
@@ -205,8 +207,33 @@ def _open(path: Path, *, anchored: bool) -> Workspace:
         lock.release()
         raise
     if anchored:
-        phi_keys.resume_rotation(ws)
+        _check_copied(ws)
     return ws
+
+
+COPIED = ("This workspace's device key is not in this keyring: the folder was copied or "
+          "restored here. It now has a new device id and audit chain (the old rows stay, "
+          "verifiable as the old device's) and must enrol with the server again.")
+
+
+def _check_copied(ws: Workspace) -> None:
+    """A database naming a device key this keyring does not know was copied or restored
+    from elsewhere: give it a new device id (its audit rows start a new chain) and mark
+    it as needing enrolment; new device keys are made at the next sign-in."""
+    with db.read_session(ws.engine) as s:
+        copied = key_vault.copied_here(s, ws)
+    if not copied:
+        return
+    old_device = ws.device_id
+    new_device = new_id()
+    with db.write_session(ws.engine) as s:
+        row = s.get(Meta, "device_id")
+        assert row is not None
+        row.value = new_device
+        key_vault.forget_device(s)
+        ws.device_id = new_device
+        audit_log.log_event(s, ws, SecurityEventType.WORKSPACE_COPIED, None, None,
+                            {"old_device": old_device})
 
 
 ROLLED_BACK = (

@@ -74,7 +74,7 @@ def _one_batch(ws: Workspace, post: Post, device_key: Ed25519PrivateKey, server_
     try:
         receipt = post(PATH, body)
     except ServerRefused as refused:
-        expected = refused.detail.get("expected_seq")
+        expected = refused.details.get("expected_seq")
         if refused.status != 409 or not isinstance(expected, int) or isinstance(expected, bool):
             raise
         if expected == first:  # "send what you sent": a server not to argue with

@@ -23,9 +23,10 @@ from ..domain import audit_batch as ab
 from ..domain.enums import SecurityEventType as Ev
 from ..domain.errors import (
     ClosePlanError,
+    DeviceRevoked,
     DeviceWiped,
-    ServerRefused,
     SessionEnded,
+    SignedOut,
     WipeOrderRefused,
 )
 from ..security.keyring_store import (
@@ -67,20 +68,20 @@ def check_order(order: object, server_key: bytes, tenant_id: str, device_id: str
     return dict(order)
 
 
-def on_unauthorized(ws: Workspace, refused: ServerRefused, server_key: bytes,
+def on_unauthorized(ws: Workspace, refused: DeviceRevoked | SignedOut, server_key: bytes,
                     tenant_id: str, *, user_id: str | None = None,
                     upload: Callable[[], object] | None = None,
                     extra_slots: Iterable[str] = ()) -> NoReturn:
-    """Handle the server's 401 (`refused`, its JSON error body in `detail`). Always
+    """Handle the server's 401 (`refused`, as the transport raised it). Always
     raises: DeviceWiped after a valid wipe order was carried out (the workspace is
     closed and gone), WipeOrderRefused for an order that is not valid (logged; nothing
     wiped), SessionEnded for a 401 without an order. `upload` sends the audit rows
     (core.sync.audit_upload, bound by the caller); `extra_slots` are keyring slots of
     this workspace made by other parts (the device keys)."""
-    if "wipe_order" not in refused.detail:
+    if not isinstance(refused, DeviceRevoked) or refused.wipe_order is None:
         reason = str(refused) or "you were signed out."
         raise SessionEnded(ENDED.format(reason=reason))
-    order_body = refused.detail["wipe_order"]
+    order_body = refused.wipe_order
     try:
         order = check_order(order_body, server_key, tenant_id, ws.device_id)
     except WipeOrderRefused as refused:

@@ -11,9 +11,9 @@ from ..domain.enums import PhiKeyState
 from ..domain.errors import ClosePlanError
 from ..domain.settings import SETTINGS
 from ..security import keyring_store, policy
-from ..security.keyring_store import AUDIT_SLOT, phi_slot
+from ..security.keyring_store import AUDIT_SLOT, UNLOCK_SLOT, phi_slot
 from ..store import audit_log, db, workspace
-from ..store.models import PhiKey
+from ..store.models import KeyGrant, KeySlot, PhiKey
 
 
 @dataclass(frozen=True)
@@ -76,10 +76,16 @@ def run(path: Path) -> list[Check]:
                                 "ok" if quick == ["ok"] else quick[0]))
         missing = []
         with db.read_session(ws.engine) as s:
+            granted = set(s.scalars(select(KeyGrant.name)))
             for key in s.scalars(select(PhiKey)):
-                if key.state != PhiKeyState.RETIRED and \
-                        ws.keyring.get(phi_slot(key.tenant_id, key.version)) is None:
+                slot = phi_slot(key.tenant_id, key.version)
+                # Wrapped for the users' slots, or (an older workspace) still in the keyring.
+                if key.state != PhiKeyState.RETIRED and slot not in granted and \
+                        ws.keyring.get(slot) is None:
                     missing.append(f"PHI key v{key.version}")
+            if s.scalar(select(KeySlot.user_id).limit(1)) is not None and \
+                    ws.keyring.get(UNLOCK_SLOT) is None:
+                missing.append("the keyring half of the sign-in slots")
         if ws.keyring.get(AUDIT_SLOT) is None:
             missing.append("audit key")
         checks.append(Check("keys", not missing, "all present" if not missing else

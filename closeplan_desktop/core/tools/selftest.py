@@ -23,12 +23,15 @@ from pathlib import Path
 from sqlalchemy import select
 
 from ..domain.errors import ClosePlanError
+from ..security import crypto
 from ..security.hardening import redact
 from ..security.keyring_store import (
     ANCHOR_SLOT,
     AUDIT_SLOT,
     DB_PENDING_SLOT,
     DB_SLOT,
+    DEVICE_ID_SLOT,
+    UNLOCK_SLOT,
     KeyringStore,
     phi_slot,
 )
@@ -137,6 +140,9 @@ def run_self_test(extra: Callable[[workspace.Workspace], str] | None = None,
                                 f"does not verify ({split.problem})")
         done("verified it again in ranges, in worker processes (as long logs are)")
 
+        step = "prepare the sync client"
+        done(_sync_client_check())
+
         if extra is not None:
             step = extra_name or "run the extra check"
             done(extra(ws))
@@ -163,6 +169,22 @@ def run_self_test(extra: Callable[[workspace.Workspace], str] | None = None,
     return steps
 
 
+def _sync_client_check() -> str:
+    """The parts of sync a frozen build could miss: an HPKE key grant opened as a device
+    opens one, and the HTTPS client with its certificate store (nothing is sent)."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from ..sync.transport import Transport
+
+    device = X25519PrivateKey.generate()
+    key = crypto.new_key()
+    wrapped = crypto.wrap_key(device.public_key().public_bytes_raw(), "selftest", 1, key)
+    if crypto.unwrap_key(device, "selftest", 1, wrapped) != key:
+        raise SelfTestError("a PHI key grant did not open to the key it wraps")
+    Transport("https://selftest.invalid").close()
+    return "opened an HPKE key grant and set up the HTTPS client (sync)"
+
+
 def cleanup(ws: workspace.Workspace | None, tmp: Path, workspace_id: str | None,
             tenant_id: str | None, phi_versions: set[int]) -> None:
     """Close the workspace, delete its keyring entries and remove `tmp`; check both."""
@@ -176,7 +198,7 @@ def cleanup(ws: workspace.Workspace | None, tmp: Path, workspace_id: str | None,
         except ClosePlanError:
             workspace_id = None
     if workspace_id is not None:
-        slots = [DB_SLOT, DB_PENDING_SLOT, AUDIT_SLOT, ANCHOR_SLOT]
+        slots = [DB_SLOT, DB_PENDING_SLOT, AUDIT_SLOT, ANCHOR_SLOT, UNLOCK_SLOT, DEVICE_ID_SLOT]
         if tenant_id is not None:
             slots += [phi_slot(tenant_id, v) for v in sorted(phi_versions)]
         store = KeyringStore(workspace_id)

@@ -1,11 +1,17 @@
-"""Sign-in: credentials checked, a session opened, failures counted and locked out.
+"""Sign-in: credentials checked, a session opened, failures counted and locked out; and
+signing out or locking, which drops the unlocked keys from memory.
 
-Passwords over 72 bytes are refused, never cut (`core.security.passwords` hashes them).
+A sign-in is verified by opening the user's key slot on this device (`store.key_vault`:
+Argon2id of the password with the keyring's secret, then AES-GCM), which also unlocks
+their PHI keys and the device keys. No bcrypt hash in the database is needed: a user
+whose row came without one (from the server) signs in only where a slot exists. A user
+with an imported bcrypt hash and no slot yet signs in against the hash once; that makes
+their slot and clears the hash. Passwords over 72 bytes are refused, never cut.
+
 Failed sign-ins are counted per email, known or not, and lock the email for the policy's
-time. Every attempt costs exactly one bcrypt check at the cost of the stored hashes: a
-known email's own hash, and for an unknown email a dummy hash at the cost most stored
-hashes have (never built at first use), so that answers and timings do not tell whether
-an email exists (issue 13, finding 5).
+time. Every attempt costs one slot opening (an unknown email gets the same Argon2id
+work), so that answers and timings do not tell whether an email exists (issue 13,
+finding 5).
 """
 
 from __future__ import annotations
@@ -13,66 +19,84 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..domain import validation
 from ..domain.clock import as_utc, utcnow
 from ..domain.enums import SecurityEventType as Ev
-from ..domain.errors import AccountLocked, AuthError, LeaseExpired, ValidationError
-from ..security.passwords import check_password, dummy_hash, hash_cost, hash_password
-from ..store import audit_log, db, lease
+from ..domain.errors import AccountLocked, AuthError, KeyMissing, LeaseExpired, ValidationError
+from ..security.device_keys import DeviceKeys
+from ..security.passwords import check_password, is_bcrypt_hash
+from ..store import audit_log, db, key_vault, lease, phi_keys
 from ..store.models import LoginThrottle, User
 from ..store.workspace import Workspace
 from .frame import AuthSession
 
 BAD_CREDENTIALS = "Email or password is incorrect."
+NO_SLOT = ("You have not signed in on this laptop before, so it cannot check your password "
+           "offline: sign in online once on this laptop, or ask an admin to reset your "
+           "password.")
+# What users.password holds once the user's slot verifies them: no hash to crack.
+NO_LOCAL_HASH = ""
 
 
 def sign_in(ws: Workspace, email: str, password: str) -> AuthSession:
-    """Check credentials and open a session; every attempt is a security event."""
+    """Check credentials, open a session and unlock the user's keys; every attempt is a
+    security event."""
     if not isinstance(password, str) or not password:
         raise ValidationError("Password is required.")
     if len(password.encode("utf-8")) > validation.BCRYPT_MAX_BYTES:
         raise ValidationError("Password is too long: ClosePlan passwords are at most 72 bytes.")
     email = validation.email(email)
-    policy = ws.policy
     now = utcnow()
     _check_lease(ws, email, now)
     error: AuthError | None = None
     session: AuthSession | None = None
+    legacy: list[str] = []
     with db.write_session(ws.engine) as s:
         throttle = s.get(LoginThrottle, email)
         if throttle and throttle.locked_until and as_utc(throttle.locked_until) > now:
             user = user_by_email(s, email)
-            _same_work(s, password, user)
+            key_vault.same_work(s, password)
             audit_log.log_event(s, ws, Ev.LOGIN_LOCKED, user.tenant_id if user else None,
                             user.id if user else None, {"email": email})
             error = AccountLocked(_locked_text(throttle.locked_until, now))
         else:
             user = user_by_email(s, email)
-            ok = False
+            private = None
             if user is None or user.deactivated_at is not None:
-                _same_work(s, password, user)
+                key_vault.same_work(s, password)
+            elif key_vault.has_slot(s, user.id):
+                private = key_vault.open_slot(s, ws, user.id, password)
+            elif is_bcrypt_hash(user.password):
+                if check_password(password, user.password):
+                    private = key_vault.make_slot(s, ws, user.id, password)
+                    user.password = NO_LOCAL_HASH
+                    audit_log.log_event(s, ws, Ev.KEY_SLOT_CREATED, user.tenant_id, user.id,
+                                        {"user": user.id, "from": "imported password hash"})
             else:
-                ok = check_password(password, user.password)
-            if ok and user is not None:
+                audit_log.log_event(s, ws, Ev.LOGIN_FAILURE, user.tenant_id, user.id,
+                                    {"email": email, "reason": "no key slot on this device"})
+                error = AuthError(NO_SLOT)
+            if private is not None and user is not None:
                 if throttle:
                     s.delete(throttle)
-                cost = hash_cost(user.password) or 0
-                if cost < policy.bcrypt_cost:
-                    user.password = hash_password(password, policy.bcrypt_cost)
-                    audit_log.log_event(s, ws, Ev.PASSWORD_REHASHED, user.tenant_id, user.id,
-                                    {"from_cost": cost, "to_cost": policy.bcrypt_cost})
+                legacy = key_vault.unlock(s, ws, user.id, private)
                 user.last_login_at = now
                 audit_log.log_event(s, ws, Ev.LOGIN_SUCCESS, user.tenant_id, user.id, {})
                 session = AuthSession(ws, user.id, user.tenant_id, user.email, user.role,
                                       user.full_name, now)
-            else:
+            elif error is None:
                 error = _record_failure(s, ws, email, user, now)
     if error is not None:
         raise error
     assert session is not None
+    key_vault.drop_legacy(ws, legacy)  # the grants are committed: the keyring copy goes
+    try:
+        phi_keys.resume_rotation(ws)  # needs the keys: finished by whoever holds them
+    except KeyMissing:
+        pass
     return session
 
 
@@ -88,25 +112,36 @@ def _check_lease(ws: Workspace, email: str, now: datetime) -> None:
         raise
 
 
+def sign_out(session: AuthSession) -> None:
+    """Sign out or lock: the keys this session unlocked leave memory (PHI keys and the
+    device keys); signing in again unlocks them."""
+    session.ws.keyring.forget()
+
+
+def device_keys(session: AuthSession) -> DeviceKeys:
+    """The device's signing and agreement keys, as the signed-in user unlocked them (for
+    sync: signing audit uploads, opening grants). KeyMissing when locked."""
+    return key_vault.device_keys(session.ws)
+
+
+def make_slot(ws: Workspace, user_id: str, password: str) -> None:
+    """Make (or replace) a user's key slot here after their online sign-in succeeded:
+    from then on they can sign in offline on this device. The keys held in memory now
+    (another signed-in user's, or those just received from the server) are granted to
+    it; with none held, the next signed-in user who holds them grants them."""
+    validation.password(password, 1)
+    with db.write_session(ws.engine) as s:
+        user = s.get(User, user_id)
+        if user is None:
+            raise ValidationError("No such user on this device.")
+        key_vault.make_slot(s, ws, user_id, password)
+        user.password = NO_LOCAL_HASH
+        audit_log.log_event(s, ws, Ev.KEY_SLOT_CREATED, user.tenant_id, user_id,
+                            {"user": user_id, "from": "online sign-in"})
+
+
 def user_by_email(s: Session, email: str) -> User | None:
     return s.scalar(select(User).where(User.email == email))
-
-
-def _same_work(s: Session, password: str, user: User | None) -> None:
-    """The one bcrypt check of an attempt that fails anyway: against the user's own hash
-    (a locked or deactivated account), or a dummy at the stored hashes' usual cost."""
-    check_password(password, user.password if user is not None else
-                   dummy_hash(_usual_cost(s)))
-
-
-def _usual_cost(s: Session) -> int:
-    """The bcrypt cost most stored hashes have (10 in an empty workspace)."""
-    cost = s.scalar(select(func.substr(User.password, 5, 2)).group_by(
-        func.substr(User.password, 5, 2)).order_by(func.count().desc()).limit(1))
-    try:
-        return max(4, min(31, int(cost))) if cost else 10
-    except ValueError:
-        return 10
 
 
 def _locked_text(until: datetime, now: datetime) -> str:

@@ -23,6 +23,7 @@ from ..security.keyring_store import (
     AUDIT_SLOT,
     DB_PENDING_SLOT,
     DB_SLOT,
+    UNLOCK_SLOT,
     KeyringStore,
     backend_name,
     db_slot_for,
@@ -33,7 +34,7 @@ from ..security.policy import load_policy
 from ..store import db, workspace
 from ..store.audit_log import log_event
 from ..store.layout import DB_FILE, read_meta, write_meta
-from ..store.models import Deal, Meta, PhiKey, Tenant
+from ..store.models import Deal, Meta, PhiKey, SyncConnection, Tenant
 from ..store.phi_keys import active_version, new_version, pending_rows, reencrypt
 from ..store.workspace import Workspace
 from . import frame
@@ -67,7 +68,7 @@ def _status(s: Session, ws: Workspace, tenant_id: str) -> KeyStatus:
                                    Deal.phi_key_version.is_not(None))
                             .group_by(Deal.phi_key_version)).all())
     versions = [(k.version, k.state.value, counts.get(k.version, 0),
-                 ws.keyring.get(phi_slot(tenant_id, k.version)) is not None)
+                 ws.keyring.held(phi_slot(tenant_id, k.version)) is not None)
                 for k in s.scalars(select(PhiKey).where(PhiKey.tenant_id == tenant_id)
                                    .order_by(PhiKey.version))]
     return KeyStatus(backend_name(), ws.keyring.get(ws.db_slot) is not None,
@@ -84,6 +85,11 @@ def rotate_phi(session: AuthSession, progress: Progress = no_progress,
     ws = session.ws
     with frame.run(session) as s:
         frame.require_admin(s, session, "keys.rotate_phi")
+        if s.get(SyncConnection, 1) is not None:
+            # The server would refuse rows sealed with a version it never made.
+            raise ValidationError("This workspace syncs with a server, where PHI key "
+                                  "rotation is an online operation; it is not done on one "
+                                  "laptop alone.")
         pending = pending_rows(s, session.tenant_id)
         if not pending:
             current = active_version(s, session.tenant_id)
@@ -147,8 +153,9 @@ def _one_tenant(s: Session, what: str) -> None:
 
 def export_kit(session: AuthSession, target: Path, passphrase: str) -> None:
     """Admin use case: write a recovery kit of the workspace's keys, sealed with a
-    passphrase (Argon2id, AES-256-GCM). It holds the database and audit keys and the
-    tenant's PHI keys still in use; retired PHI keys (no row uses them) are left out."""
+    passphrase (Argon2id, AES-256-GCM). It holds the database and audit keys, the
+    keyring half of the users' slots, and the tenant's PHI keys still in use (as this
+    session unlocked them); retired PHI keys (no row uses them) are left out."""
     ws = session.ws
     passphrase = require_strong(validation.password(passphrase, ws.policy.password_min_length))
     target = Path(target)
@@ -161,7 +168,7 @@ def export_kit(session: AuthSession, target: Path, passphrase: str) -> None:
         for key in s.scalars(select(PhiKey).where(PhiKey.tenant_id == session.tenant_id,
                                                   PhiKey.state != PhiKeyState.RETIRED)
                              .order_by(PhiKey.version)):
-            material = ws.keyring.get(phi_slot(key.tenant_id, key.version))
+            material = ws.keyring.held(phi_slot(key.tenant_id, key.version))
             if material is not None:
                 phi.setdefault(key.tenant_id, {})[str(key.version)] = material.hex()
         payload: dict[str, Any] = {
@@ -171,6 +178,9 @@ def export_kit(session: AuthSession, target: Path, passphrase: str) -> None:
             "phi_keys": phi,
             "created_at": iso(utcnow()),
         }
+        unlock = ws.keyring.get(UNLOCK_SLOT)
+        if unlock is not None:  # the keyring half of every user's slot: they sign in again
+            payload["unlock_key"] = unlock.hex()
         sealed = crypto.seal_kit(passphrase, payload)
         del payload
         log_event(s, ws, Ev.RECOVERY_KIT_EXPORTED, session.tenant_id, session.user_id,
@@ -184,6 +194,10 @@ def export_kit(session: AuthSession, target: Path, passphrase: str) -> None:
 
 def import_kit(path: Path, kit: bytes, passphrase: str) -> list[str]:
     """Put a kit's keys into this machine's keyring for the workspace at `path`.
+
+    Its PHI keys go into the keyring as an older workspace kept them; the next sign-in
+    wraps them for the users' slots and removes them from the keyring (`key_vault`).
+    Its keyring half of the slots (`unlock_key`) lets the users sign in again.
 
     Checks that the kit belongs to the workspace and that its database key opens the
     file; then, holding the workspace's lock, logs the import in the database (with the
@@ -202,6 +216,7 @@ def import_kit(path: Path, kit: bytes, passphrase: str) -> list[str]:
         audit_key = bytes.fromhex(payload["audit_key"])
         phi = {str(t): {int(v): bytes.fromhex(k) for v, k in vs.items()}
                for t, vs in payload["phi_keys"].items()}
+        unlock = bytes.fromhex(payload["unlock_key"]) if "unlock_key" in payload else None
     except (KeyError, ValueError, AttributeError, TypeError):
         raise ValidationError("The recovery kit is damaged; its keys cannot be read.") from None
     lock = workspace.acquire(path)
@@ -215,6 +230,8 @@ def import_kit(path: Path, kit: bytes, passphrase: str) -> list[str]:
         held = keys.get(DB_SLOT)
         db_slot = DB_SLOT if held is None or held == db_key else db_slot_for(fingerprint)
         plan = [(db_slot, db_key), (AUDIT_SLOT, audit_key)]
+        if unlock is not None:
+            plan.append((UNLOCK_SLOT, unlock))
         tenants = _log_import(path, meta["workspace_id"], db_key, audit_key, phi, keys)
         plan += [(phi_slot(t, v), k) for t, vs in phi.items() if t in tenants
                  for v, k in sorted(vs.items())]

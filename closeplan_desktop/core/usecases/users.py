@@ -22,13 +22,14 @@ from ..domain.enums import UserRole
 from ..domain.errors import NotFoundError, PermissionDenied, ValidationError
 from ..domain.ids import is_id, new_id
 from ..security.passwords import check_password, hash_password, is_bcrypt_hash, require_strong
-from ..store import db
+from ..store import db, key_vault
 from ..store.audit_log import log_event
 from ..store.changes import record_change
 from ..store.models import LoginThrottle, Tenant, User
 from ..store.outbox import record_row
 from ..store.phi_keys import create_first_phi_key
 from ..store.workspace import Workspace
+from .auth import NO_LOCAL_HASH
 from .frame import AuthSession, Denied, actor, require_admin, run
 
 MAX_IMPORT_LINE = 64 * 1024
@@ -87,11 +88,13 @@ def create_tenant(ws: Workspace, name: str, domain: str | None, admin_email: str
                     tenant_id=tenant.id, role=UserRole.ADMIN)
         s.add(user)
         s.flush()
+        key_vault.make_slot(s, ws, user.id, password)
         create_first_phi_key(s, ws, tenant.id, user.id)
         record_change(s, ws, tenant, "create", by=user.id, event=Ev.TENANT_CREATED,
                       detail={"name": name})
         record_change(s, ws, user, "create", by=user.id, event=Ev.USER_CREATED,
                       detail={"email": email, "role": "ADMIN"})
+        _keep_hash_for_sync_only(user)
         return tenant.id, user.id
 
 
@@ -176,6 +179,8 @@ def add_user(session: AuthSession, email: str, first_name: str, last_name: str,
         record_change(s, session.ws, user, "create", by=session.user_id,
                       event=Ev.USER_CREATED,
                       detail={"user": user.id, "email": email, "role": role.value})
+        key_vault.make_slot(s, session.ws, user.id, password)
+        _keep_hash_for_sync_only(user)
         return _info(user)
 
 
@@ -200,7 +205,7 @@ def set_role(session: AuthSession, user_id: str, role: UserRole | str) -> UserIn
         user.role = role
         user.updated_at = utcnow()
         record_change(s, session.ws, user, "update", by=session.user_id,
-                      event=Ev.ROLE_CHANGED,
+                      event=Ev.ROLE_CHANGED, fields=("role",),
                       detail={"user": user.id, "from": old.value, "to": role.value})
         return _info(user)
 
@@ -220,7 +225,8 @@ def deactivate(session: AuthSession, user_id: str) -> UserInfo:
                                    "another user an administrator first.")
         user.deactivated_at = user.updated_at = utcnow()
         record_change(s, session.ws, user, "update", by=session.user_id,
-                      event=Ev.USER_DEACTIVATED, detail={"user": user.id})
+                      event=Ev.USER_DEACTIVATED, detail={"user": user.id},
+                      fields=("deactivated_at",))
         return _info(user)
 
 
@@ -234,7 +240,8 @@ def reactivate(session: AuthSession, user_id: str) -> UserInfo:
         user.deactivated_at = None
         user.updated_at = utcnow()
         record_change(s, session.ws, user, "update", by=session.user_id,
-                      event=Ev.USER_REACTIVATED, detail={"user": user.id})
+                      event=Ev.USER_REACTIVATED, detail={"user": user.id},
+                      fields=("deactivated_at",))
         return _info(user)
 
 
@@ -249,7 +256,11 @@ def reset_password(session: AuthSession, user_id: str, new_password: str) -> Use
         user.password = hashed
         user.updated_at = utcnow()
         record_change(s, session.ws, user, "update", by=session.user_id,
-                      event=Ev.PASSWORD_RESET, detail={"user": user.id})
+                      event=Ev.PASSWORD_RESET, detail={"user": user.id},
+                      fields=("password",))
+        # A new slot: the admin's keys in memory are wrapped for it, no old password needed.
+        key_vault.make_slot(s, session.ws, user.id, new_password)
+        _keep_hash_for_sync_only(user)
         # A reset also lifts a lockout: the admin has just given the user a way in.
         _clear_lockout(s, session, user, "password reset")
         return _info(user)
@@ -282,12 +293,28 @@ def change_password(session: AuthSession, current: str, new_password: str) -> No
     hashed = hash_password(new_password, session.ws.policy.bcrypt_cost)
     with run(session) as s:
         user = actor(s, session)
-        if not isinstance(current, str) or not check_password(current, user.password):
+        private = None
+        if isinstance(current, str) and current and \
+                len(current.encode("utf-8")) <= validation.BCRYPT_MAX_BYTES:
+            if key_vault.has_slot(s, user.id):
+                private = key_vault.open_slot(s, session.ws, user.id, current)
+            elif check_password(current, user.password):
+                private = key_vault.make_slot(s, session.ws, user.id, current)
+        if private is None:
             raise PermissionDenied("Your current password is incorrect.")
         user.password = hashed
         user.updated_at = utcnow()
         record_change(s, session.ws, user, "update", by=session.user_id,
-                      event=Ev.PASSWORD_CHANGED)
+                      event=Ev.PASSWORD_CHANGED, fields=("password",))
+        key_vault.reseal_slot(s, session.ws, user.id, private, new_password)
+        _keep_hash_for_sync_only(user)
+
+
+def _keep_hash_for_sync_only(user: User) -> None:
+    """After the change's outbox row took the bcrypt hash (the server signs the user in
+    online with it), the local row keeps none: the user's key slot verifies them here,
+    so the database holds nothing cheaper to crack than Argon2id."""
+    user.password = NO_LOCAL_HASH
 
 
 def import_users(session: AuthSession, lines: list[str]) -> int:

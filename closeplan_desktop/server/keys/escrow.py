@@ -12,44 +12,20 @@ user; `decrypt_phi` (migration 0003) reads it and opens grants with the same sch
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 from pathlib import Path
 
-from cryptography.hazmat.primitives import hpke
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+# The wrapping is the desktop's too (one implementation, in core).
+from ...core.security.crypto import grant_info, key_id, public_raw, unwrap_key, wrap_key
+
+__all__ = ["GRANTEE_SERVER", "KEY_FILE_HEADER", "grant_info", "key_id", "public_raw",
+           "read_key_file", "unwrap_key", "wrap_key", "write_key_file"]
 
 # The key file's first line; decrypt_phi refuses any other file.
 KEY_FILE_HEADER = "closeplan-escrow-key v1"
 GRANTEE_SERVER = "SERVER"
-_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
-
-
-def grant_info(tenant_id: str, version: int) -> bytes:
-    """The HPKE info of a PHI key grant: binds it to its tenant and key version."""
-    return f"closeplan/phi-key-grant/v1|{tenant_id}|{version}".encode()
-
-
-def public_raw(private: X25519PrivateKey) -> bytes:
-    return private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-
-def key_id(public: bytes) -> str:
-    """The server key's id in `key_grants.grantee_id`: a digest of its public key."""
-    return hashlib.sha256(public).hexdigest()[:32]
-
-
-def wrap_key(public: bytes, tenant_id: str, version: int, phi_key: bytes) -> bytes:
-    """Wrap a tenant's PHI key for the grantee whose X25519 public key is `public`."""
-    return _SUITE.encrypt(phi_key, X25519PublicKey.from_public_bytes(public),
-                          info=grant_info(tenant_id, version))
-
-
-def unwrap_key(private: X25519PrivateKey, tenant_id: str, version: int,
-               wrapped: bytes) -> bytes:
-    """Open a grant made by `wrap_key` (the API side of what decrypt_phi does in SQL)."""
-    return _SUITE.decrypt(wrapped, private, info=grant_info(tenant_id, version))
 
 
 def write_key_file(path: Path) -> bytes:

@@ -93,3 +93,18 @@ def local_second_zone(ts: datetime) -> str:
 def utc_second(ts: datetime) -> str:
     """UTC to the second: "2026-01-31 08:30:12 UTC"."""
     return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def relative(ts: datetime | None, now: datetime, never: str = "never") -> str:
+    """How long ago, as a glance reads it: "just now", "4 min ago", "3 h ago", then the
+    local minute (the zone belongs in a tooltip: `local_second_zone`)."""
+    if ts is None:
+        return never
+    seconds = (now - ts).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    return local_minute(ts)

@@ -61,6 +61,7 @@ class Kind(StrEnum):
     AUDIT = "audit"  # access log rows and security events (nearly every write adds one)
     KEYS = "keys"
     SETTINGS = "settings"
+    SYNC = "sync"  # conflicts and rejections that sync recorded
 
 
 class Changes(QObject):

@@ -8,7 +8,9 @@ from decimal import Decimal
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QFont, QGuiApplication, QPalette
 from PySide6.QtWidgets import (
+    QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QStyle,
     QStyledItemDelegate,
@@ -18,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..icons import icon
-from . import palette
+from . import dialogs, palette
 from .formatting import short_amount
 
 # The role an amount cell's exact Decimal is read from.
@@ -137,3 +139,35 @@ def keep_on_screen(widget: QWidget) -> None:
 def available_area(widget: QWidget) -> QRect:
     screen = widget.screen() or QGuiApplication.primaryScreen()
     return screen.availableGeometry() if screen else QRect(0, 0, 1280, 720)
+
+
+def error_line(name: str = "") -> QLabel:
+    """A wrapped line in the error colour that shows nothing while empty (a form's hint)."""
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setStyleSheet(f"color: {palette.error_name()};")
+    if name:
+        label.setObjectName(name)
+    return label
+
+
+def workspace_folder(start: str, name: str) -> tuple[QLineEdit, QWidget]:
+    """A workspace folder's line and its "Change…" button, which puts a ClosePlan folder
+    inside the folder picked; (the line, the row to add to a form)."""
+    line = QLineEdit(start)
+    line.setObjectName(name)
+    line.setAccessibleName("Workspace folder")
+    browse = QPushButton(icon("folder"), "Change…")
+
+    def pick() -> None:
+        folder = dialogs.choose_folder(row, "Workspace folder", line.text())
+        if folder is not None:
+            line.setText(str(folder / "ClosePlan"))
+
+    browse.clicked.connect(lambda _c=False: pick())
+    row = QWidget()
+    box = QHBoxLayout(row)
+    box.setContentsMargins(0, 0, 0, 0)
+    box.addWidget(line, 1)
+    box.addWidget(browse)
+    return line, row

@@ -19,10 +19,13 @@ import pytest
 from support import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
+    PREVIOUS_RELEASE,
     USER_EMAIL,
     USER_PASSWORD,
     Env,
     add_legacy_tenant,
+    held_phi_keys,
+    make_previous_release,
     run_cli,
     sql,
     use_system_policy,
@@ -38,7 +41,7 @@ from closeplan_desktop.core.domain.errors import (
     ValidationError,
     WorkspaceBusy,
 )
-from closeplan_desktop.core.security import crypto, hardening, passwords, policy
+from closeplan_desktop.core.security import crypto, hardening, passwords, policy, slots
 from closeplan_desktop.core.security.keyring_store import (
     ANCHOR_SLOT,
     AUDIT_SLOT,
@@ -187,12 +190,13 @@ def test_finding_1_the_anchor_lags_only_ahead_and_costs_one_write_at_most(
 def test_finding_1_migration_backup_is_removed_once_verified(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The copy taken before a migration is not left behind as a ready rollback."""
-    previous = workspace.KNOWN_REVISIONS[-2]
+    previous = PREVIOUS_RELEASE
     path = tmp_path / "old"
-    with monkeypatch.context() as m:
-        m.setattr(workspace, "SCHEMA_HEAD", previous)
-        with workspace.create(path) as ws:
-            users.create_tenant(ws, "Old Co", None, ADMIN_EMAIL, "Ada", "Admin", ADMIN_PASSWORD)
+    with workspace.create(path) as ws:
+        users.create_tenant(ws, "Old Co", None, ADMIN_EMAIL, "Ada", "Admin", ADMIN_PASSWORD)
+        phi_keys = held_phi_keys(ws)
+    make_previous_release(path, phi_keys, {ADMIN_EMAIL: ADMIN_PASSWORD})
+    assert sql(path, "SELECT version_num FROM alembic_version") == [(previous,)]
     taken: list[Path] = []
     real = workspace.backup_database
     monkeypatch.setattr(workspace, "backup_database",
@@ -358,6 +362,12 @@ def hashpw(pw, salt):
     work.append(("hash", int(salt[4:6])))
     return real_hash(pw, salt)
 bcrypt.checkpw, bcrypt.hashpw = check, hashpw
+from closeplan_desktop.core.security import slots
+real_kek = slots._kek
+def kek(ring, pw, salt, kdf):
+    work.append(("argon2id", json.dumps(kdf, sort_keys=True)))
+    return real_kek(ring, pw, salt, kdf)
+slots._kek = kek
 with workspace.open_workspace(Path(sys.argv[1])) as ws:
     t = time.perf_counter()
     try:
@@ -371,9 +381,9 @@ print(json.dumps({"work": work, "ms": ms}))
 
 def test_finding_5_unknown_and_known_emails_cost_the_same_in_a_fresh_process(
         tmp_path: Path, _policy: Path) -> None:
-    """Each CLI call is a fresh process: the first failed sign-in of an unknown email must
-    not build a dummy hash (a second bcrypt run), and it runs at the stored hashes' cost,
-    not the policy's (the policy here asks for 6; the users' hashes were made at 4)."""
+    """Each CLI call is a fresh process: a failed sign-in of an unknown email does the
+    work of opening a key slot at the stored slots' parameters (here the suite's cheap
+    ones; the fresh process would make new slots at the default), and no bcrypt run."""
     path = tmp_path / "ws"
     with workspace.create(path) as ws:
         users.create_tenant(ws, "Acme Health", None, ADMIN_EMAIL, "Ada", "Admin",
@@ -384,8 +394,9 @@ def test_finding_5_unknown_and_known_emails_cost_the_same_in_a_fresh_process(
         out = subprocess.run([sys.executable, "-c", FRESH_SIGN_IN, str(path), email],
                              capture_output=True, text=True, timeout=120, check=True)
         seen[email] = json.loads(out.stdout.strip().splitlines()[-1])
-    assert seen[ADMIN_EMAIL]["work"] == [["check", 4]]
-    assert seen["nobody@acme-health.example"]["work"] == [["check", 4]]
+    stored = [["argon2id", json.dumps(slots.TEST_KDF, sort_keys=True)]]
+    assert seen[ADMIN_EMAIL]["work"] == stored
+    assert seen["nobody@acme-health.example"]["work"] == stored
     print("fresh-process failed sign-in, ms:",
           {k: round(v["ms"], 1) for k, v in seen.items()})
 

@@ -88,3 +88,31 @@ def test_a_bulk_writer_cannot_leave_a_column_out() -> None:
 def test_money_text_has_two_places(given: Decimal, text: str) -> None:
     assert money.to_text(given) == text
     assert money.parse(text) == given
+
+
+def test_each_row_keeps_what_push_sends_beside_it(env: Env) -> None:
+    """A create names no base version and no fields (every field is new); a change names
+    the server version it started from and the fields it changed, deals and users alike;
+    an import writes creates in the same form (sync/mutations reads them)."""
+    d = deals.create_deal(env.admin, "Pushed deal", "ACTIVE", "10.00", {"mrn": "P-1"})
+    sql(env.path, "UPDATE deals SET row_version = 41 WHERE id = ?", (d.id,))
+    deals.update_deal(env.admin, d.id, title="Renamed", phi={"mrn": "P-2"})
+    deals.delete_deal(env.admin, d.id)
+    deals.restore_deal(env.admin, d.id)
+    users.set_role(env.admin, env.user.user_id, "ADMIN")
+    users.deactivate(env.admin, env.user.user_id)
+    deal_import.import_deals(env.admin, deal_import.parse_import(
+        b"title,status,value\nImported,DRAFT,1.00\n"))
+    rows = sql(env.path, "SELECT entity, op, base_version, fields, mid, acked_at FROM outbox "
+                         "WHERE entity IN ('deals', 'users') AND (entity_id = ? OR "
+                         "entity_id = ? OR op = 'create') ORDER BY id",
+               (d.id, env.user.user_id))
+    assert [r for r in rows if r[0] == "deals" and r[2] is not None] == [
+        ("deals", "update", 41, json.dumps(["phi", "title"]), None, None),
+        ("deals", "delete", 41, None, None, None),
+        ("deals", "restore", 41, json.dumps(["deleted_at"]), None, None)]
+    assert [r for r in rows if r[0] == "users" and r[1] == "update"] == [
+        ("users", "update", 0, json.dumps(["role"]), None, None),
+        ("users", "update", 0, json.dumps(["deactivated_at"]), None, None)]
+    assert all(r[2] is None and r[3] is None for r in rows if r[1] == "create")
+    assert sum(r[1] == "create" and r[0] == "deals" for r in rows) >= 2  # made and imported

@@ -15,9 +15,13 @@ import pytest
 from support import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
+    PREVIOUS_RELEASE,
     ROOT,
     Env,
+    as_previous_revision,
+    held_phi_keys,
     keep_discarded_backups,
+    make_previous_release,
     run_cli,
     sql,
 )
@@ -288,29 +292,30 @@ def test_cli_reports_missing_workspace_with_exit_1(tmp_path: Path) -> None:
     assert "no workspace" in r.err and "init" in r.err
 
 
-def test_older_cache_is_backed_up_then_migrated(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """A workspace at the previous schema revision opens: backup first, then upgrade,
-    with every row, the PHI and the audit chain intact. The backup is removed once the
-    upgrade checks out (issue 13, finding 1): a copy is kept aside here to check it."""
+@pytest.mark.parametrize("previous", [PREVIOUS_RELEASE, "0005_keys"])
+def test_older_cache_is_backed_up_then_migrated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                previous: str) -> None:
+    """A workspace at an older schema revision (the last release's, or key slots without
+    sync) opens: backup first, then upgrade, with every row, the PHI and the audit chain
+    intact. The backup is removed once the upgrade checks out (issue 13, finding 1): a
+    copy is kept aside here to check it."""
     from closeplan_desktop.core.store import db
-    from closeplan_desktop.core.store.workspace import KNOWN_REVISIONS, SCHEMA_HEAD
+    from closeplan_desktop.core.store.workspace import SCHEMA_HEAD
     from closeplan_desktop.core.usecases import audit, auth, deals, users
 
-    previous = KNOWN_REVISIONS[-2]
     path = tmp_path / "old"
-    original = workspace.SCHEMA_HEAD
-    # Build the workspace as the previous release would have: schema at `previous`.
-    workspace.SCHEMA_HEAD = previous
-    try:
-        with workspace.create(path) as ws:
-            users.create_tenant(ws, "Old Co", None, ADMIN_EMAIL, "Ada", "Admin", ADMIN_PASSWORD)
-            s = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
-            d = deals.create_deal(s, "Legacy deal", "ACTIVE", "12345678901.23",
-                                  {"mrn": "OLD-1"})
-            assert workspace.schema_revision(ws.engine) == previous
-    finally:
-        workspace.SCHEMA_HEAD = original
+    # Build the workspace as the previous release would have left it.
+    with workspace.create(path) as ws:
+        users.create_tenant(ws, "Old Co", None, ADMIN_EMAIL, "Ada", "Admin", ADMIN_PASSWORD)
+        s = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        d = deals.create_deal(s, "Legacy deal", "ACTIVE", "12345678901.23",
+                              {"mrn": "OLD-1"})
+        phi_keys = held_phi_keys(ws)
+    if previous == PREVIOUS_RELEASE:
+        make_previous_release(path, phi_keys, {ADMIN_EMAIL: ADMIN_PASSWORD})
+    else:
+        as_previous_revision(path)
+    assert sql(path, "SELECT version_num FROM alembic_version") == [(previous,)]
     rows_before = sql(path, "SELECT * FROM deals")
     assert not (path / "backups").exists()
     kept = keep_discarded_backups(tmp_path, monkeypatch)

@@ -65,11 +65,12 @@ def test_self_test_passes_and_leaves_nothing(spy: dict[str, str], tmp_path: Path
 
     steps = selftest.run_self_test(extra=extra, report=reported.append)
     assert steps == reported
-    assert len(steps) == 9
+    assert len(steps) == 10
     assert "created a throwaway workspace" in steps[0]
     assert any("revealed the PHI" in s for s in steps)
     assert any("verified the audit chain" in s for s in steps)
     assert any("in worker processes" in s for s in steps)
+    assert any("HPKE key grant" in s and "HTTPS client" in s for s in steps)
     assert steps[-2] == "extra check"
     assert "removed the workspace folder and its keyring entries" in steps[-1]
     assert extra_seen and not extra_seen[0].exists()
@@ -125,7 +126,7 @@ def test_closeplan_desktop_self_test_command(tmp_path: Path) -> None:
     assert any("built the sign-in window (Qt platform 'offscreen'" in ln for ln in lines)
     assert any("short amounts with Babel's locale data" in ln for ln in lines)
     assert lines[-1] == "Self-test passed."
-    assert sum(ln.startswith("  ok  ") for ln in lines) == 9
+    assert sum(ln.startswith("  ok  ") for ln in lines) == 10
     assert "Traceback" not in r.stderr
     assert not list(tmp_path.glob("closeplan-selftest-*"))
     assert keyring_names() == before

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import bcrypt
 import pytest
 from support import (
     ADMIN_EMAIL,
@@ -90,27 +89,44 @@ def test_over_72_bytes_is_refused_not_cut(env: Env) -> None:
         users.add_user(env.admin, "long@acme-health.example", "L", "P", "USER", "é" * 37)
 
 
-def test_bcryptjs_2a_hash_verifies_and_is_rehashed_at_policy_cost(
-        env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bcryptjs_2a_hash_verifies_once_and_becomes_a_key_slot(env: Env) -> None:
+    """An imported server hash ($2a$, bcryptjs) signs its user in once; that makes their
+    key slot and clears the hash: from then on the slot verifies them, and the database
+    holds nothing cheaper to crack than Argon2id."""
     assert passwords.check_password(BCRYPTJS_PASSWORD, BCRYPTJS_HASH)
     line = json.dumps({"email": "legacy@acme-health.example", "firstName": "Lee",
                        "lastName": "Gacy", "password": BCRYPTJS_HASH, "role": "USER",
                        "tenantId": env.tenant_id})
     users.import_users(env.admin, [line])
-    policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({"bcrypt_cost": 10}))
-    use_system_policy(monkeypatch, policy)
-    env.ws.policy = load_policy()
     auth.sign_in(env.ws, "legacy@acme-health.example", BCRYPTJS_PASSWORD)
     env.ws.engine.dispose()
-    stored = sql(env.path, "SELECT password FROM users WHERE email=?",
-                 ("legacy@acme-health.example",))[0][0]
-    assert stored.startswith("$2b$10$")
-    assert bcrypt.checkpw(b"abc", stored.encode())
-    assert events(env, "PASSWORD_REHASHED") == 1
-    # And the new hash works for the next sign-in without another rehash.
+    (uid, stored), = sql(env.path, "SELECT id, password FROM users WHERE email=?",
+                         ("legacy@acme-health.example",))
+    assert stored == ""
+    assert sql(env.path, "SELECT count(*) FROM key_slots WHERE user_id=?", (uid,)) == [(1,)]
+    assert events(env, "KEY_SLOT_CREATED") == 1
+    # The slot verifies the next sign-in, and refuses a wrong password.
     auth.sign_in(env.ws, "legacy@acme-health.example", BCRYPTJS_PASSWORD)
-    assert events(env, "PASSWORD_REHASHED") == 1
+    with pytest.raises(AuthError):
+        auth.sign_in(env.ws, "legacy@acme-health.example", "abd")
+    assert events(env, "KEY_SLOT_CREATED") == 1
+
+
+def test_no_local_hash_and_no_slot_says_sign_in_online_once(env: Env) -> None:
+    """A user row that came without a hash (the server's pull omits them) is a valid user
+    who can sign in only where a slot exists, with a message saying what to do."""
+    line = json.dumps({"email": "pulled@acme-health.example", "firstName": "Pia",
+                       "lastName": "Pulled", "password": BCRYPTJS_HASH, "role": "USER",
+                       "tenantId": env.tenant_id})
+    users.import_users(env.admin, [line])
+    sql(env.path, "UPDATE users SET password='' WHERE email='pulled@acme-health.example'")
+    with pytest.raises(AuthError, match="sign in online once on this laptop, or ask an "
+                                        "admin to reset your password"):
+        auth.sign_in(env.ws, "pulled@acme-health.example", BCRYPTJS_PASSWORD)
+    uid = users.find_user_id(env.admin, "pulled@acme-health.example")
+    users.reset_password(env.admin, uid, "Another long pass 9182")
+    assert auth.sign_in(env.ws, "pulled@acme-health.example",
+                        "Another long pass 9182").user_id == uid
 
 
 def test_default_policy_cost_is_10(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

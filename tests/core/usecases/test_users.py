@@ -34,9 +34,13 @@ def test_add_list_and_duplicate(env: Env) -> None:
                        "a fine long password")
     assert count(env, "SELECT count(*) FROM security_events WHERE type='USER_CREATED'") == 3
     assert count(env, "SELECT count(*) FROM outbox WHERE entity='users'") == 3
-    # The stored password is a bcrypt hash, never the password.
+    # The row keeps no hash (the user's key slot verifies them here); the outbox row
+    # carries a bcrypt hash for the server, never the password.
     stored = sql(env.path, "SELECT password FROM users WHERE id=?", (u.id,))[0][0]
-    assert stored.startswith("$2b$") and "fine" not in stored
+    assert stored == ""
+    (payload,), = sql(env.path, "SELECT payload FROM outbox WHERE entity_id=?", (u.id,))
+    pushed = json.loads(payload)["password"]
+    assert pushed.startswith("$2b$") and "fine" not in payload
 
 
 def test_users_cannot_manage_users(env: Env) -> None:

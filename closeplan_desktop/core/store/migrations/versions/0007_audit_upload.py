@@ -2,8 +2,8 @@
 batches, and where each chain's upload stands. Both start empty: an upgraded workspace
 uploads its whole history at its first sync.
 
-Revision ID: 0005_audit_upload
-Revises: 0004
+Revision ID: 0007_audit_upload
+Revises: 0006_sync
 Create Date: 2026-11-30
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0005_audit_upload"
-down_revision = "0004"
+revision = "0007_audit_upload"
+down_revision = "0006_sync"
 branch_labels = None
 depends_on = None
 

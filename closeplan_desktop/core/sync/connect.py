@@ -1,0 +1,292 @@
+"""Connecting a laptop to the organisation's server: the first online sign-in.
+
+`start` signs in with email and password, creates the workspace, makes this device's
+keys (Ed25519 and X25519), pins the server's signing key and enrols the device, which
+answers with a 6-digit approval code for this screen. The first device of a new tenant
+(the server's rule: its admin, while no device of the tenant was ever approved) is
+approved at once with its own code and makes the tenant's PHI key version 1; any other
+device waits for an admin's approval (`wait_for_approval`, bounded and cancellable).
+`finish` then receives the PHI key grants (HPKE, wrapped for this device's agreement
+key; kept as they came and opened by `key_vault` with the device key of the signed-in
+user, then wrapped per local key slot) and bootstraps with progress. An interrupted
+connection is finished later by `finish` (what `closeplan-admin sync` does for a
+waiting device).
+
+The device keys are the workspace's own (`core.security.device_keys`, kept wrapped in
+`core.store.key_vault`). The password the server accepted makes the user's key slot
+here (`key_vault.make_slot`): it is how the user signs in offline; no password hash
+comes from the server or is made for this. The password is never stored as is, logged
+or sent anywhere but the server's sign-in.
+
+A workspace copied or restored to another computer (`key_vault.needs_enrolment`) is a
+new device for the server: `sign_in_again` enrols it again with new device keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..domain import validation
+from ..domain.clock import iso, utcnow
+from ..domain.errors import ServerRefused, SyncError
+from ..domain.progress import CancelToken, Progress, no_progress
+from ..security import crypto
+from ..security.device_keys import DeviceKeys
+from ..security.keyring_store import phi_slot
+from ..store import db, key_vault, workspace
+from ..store.models import SyncConnection
+from ..store.workspace import Workspace
+from ..usecases import auth
+from . import engine
+from .apply import NO_PASSWORD
+from .bootstrap import bootstrap
+from .engine import AWAITING, CONNECTED, connection, keep_grant, with_retries
+from .transport import SignedIn, Transport, check_url
+
+POLL_SECONDS = 2.0
+WAIT_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """Where a connection stands: the code to show while approval is awaited."""
+
+    device_id: str
+    status: str  # engine.AWAITING or engine.CONNECTED
+    approval_code: str | None
+    first_device: bool
+
+
+def device_name() -> str:
+    """A name for this laptop in the admin's list of devices."""
+    return (socket.gethostname() or "Laptop")[:100]
+
+
+def start(path: Path, url: str, email: str, password: str, *,
+          name: str | None = None) -> tuple[Workspace, Transport, Enrolment]:
+    """Sign in, create the workspace at `path` and enrol this device. Returns the open
+    workspace, a transport signed in for the device, and the enrolment (its code)."""
+    email = validation.email(email)
+    transport = Transport(url)
+    try:
+        who = transport.sign_in(email, password)
+        ws = workspace.create(path)
+    except BaseException:
+        transport.close()
+        raise
+    try:
+        transport.keyring = ws.keyring
+        _first_user(ws, email, who)
+        auth.make_slot(ws, who.user_id, password)
+        with db.write_session(ws.engine) as s:
+            key_vault.ensure_device_keys(s, ws, who.user_id)
+            key_vault.grant_held(s, ws)  # the device keys, for the new slot
+        keys = key_vault.device_keys(ws)
+        pinned = transport.call("GET", "/v1/server/keys", auth=False)["keys"][0]
+        code = _enrol(ws, transport, keys, name or device_name())
+        first = False
+        if who.role == "ADMIN":
+            first = _approve_first(transport, ws.device_id, code)
+        with db.write_session(ws.engine) as s:
+            s.add(SyncConnection(id=1, url=transport.url, tenant_id=who.tenant_id,
+                                 user_id=who.user_id, device_id=ws.device_id,
+                                 server_key_id=pinned["key_id"],
+                                 server_key=pinned["public_key"], status=AWAITING))
+        # Device-bound tokens: the refresh token goes to the keyring, and a restart can
+        # finish the connection without the password.
+        transport.sign_in(email, password, ws.device_id)
+        if first:
+            _first_key(ws, transport, who.tenant_id, keys)
+        return ws, transport, Enrolment(ws.device_id, AWAITING, code, first)
+    except BaseException:
+        transport.close()
+        ws.close()
+        raise
+
+
+def _first_user(ws: Workspace, email: str, who: SignedIn) -> None:
+    """The connecting user's tenant and user rows as the server's sign-in names them, so
+    that their key slot can be made now; the bootstrap brings the full rows over them
+    (no outbox or audit row: they are the server's). The user row holds no password
+    hash: the slot verifies the password here."""
+    now = iso(utcnow())
+    with db.write_session(ws.engine) as s:
+        raw = s.connection()
+        raw.exec_driver_sql(
+            "INSERT INTO tenants (id, name, domain, created_at, updated_at, row_version) "
+            "VALUES (?, ?, NULL, ?, ?, 0)", (who.tenant_id, who.tenant_id, now, now))
+        raw.exec_driver_sql(
+            "INSERT INTO users (id, email, first_name, last_name, password, tenant_id, role, "
+            "created_at, updated_at, deactivated_at, row_version) "
+            "VALUES (?, ?, '', '', ?, ?, ?, ?, ?, NULL, 0)",
+            (who.user_id, email, NO_PASSWORD, who.tenant_id, who.role, now, now))
+
+
+def sign_in_again(path: Path, url: str, email: str, password: str
+                  ) -> tuple[Workspace, Transport, Enrolment]:
+    """Sign this laptop's connected (or waiting) workspace in online again, for its own
+    device: after the refresh token ended (30 days unused, a sign-out, a reused token).
+    The workspace must belong to `email` at the server `url`. A copied workspace
+    (`key_vault.needs_enrolment`) enrols again here as a new device, with a new code."""
+    email = validation.email(email)
+    ws = workspace.open_workspace(path)
+    try:
+        conn = connection(ws)
+        if conn is None:
+            raise SyncError(f"The workspace at {path} is not connected to a server; connect "
+                            "a new workspace folder instead (--workspace DIR).")
+        transport = Transport(conn.url, ws.keyring)
+    except BaseException:
+        ws.close()
+        raise
+    try:
+        if check_url(url) != conn.url:
+            raise SyncError(f"This workspace is connected to {conn.url}, not to {url}.")
+        copied = engine.copied(ws)
+        # A copied workspace's device is not enrolled yet: an unbound sign-in first.
+        who = transport.sign_in(email, password, None if copied else conn.device_id)
+        if who.user_id != conn.user_id or who.tenant_id != conn.tenant_id:
+            transport.forget_tokens()
+            raise SyncError("This workspace was connected by another user; sign in as that "
+                            "user, or connect a new workspace folder for yourself.")
+        keys = _unlock_online(ws, who.user_id, password)
+        code = None
+        if copied:
+            code = _enrol(ws, transport, keys, device_name())
+            with db.write_session(ws.engine) as s:
+                row = s.get(SyncConnection, 1)
+                assert row is not None
+                row.device_id, row.status = ws.device_id, AWAITING
+                # The old device's cursors do not serve the new one: load again (rows
+                # already here are updated in place; unpushed changes are kept).
+                row.pull_cursor = row.bootstrap_cursor = None
+                row.bootstrapped = False
+                key_vault.set_enrolled(s)
+            conn.device_id, conn.status = ws.device_id, AWAITING
+            conn.pull_cursor = conn.bootstrap_cursor = None
+            conn.bootstrapped = False
+            transport.sign_in(email, password, ws.device_id)
+        elif conn.status == AWAITING:  # the enrolment starts again: a new code
+            code = _enrol(ws, transport, keys, device_name())
+    except BaseException:
+        transport.close()
+        ws.close()
+        raise
+    return ws, transport, Enrolment(conn.device_id, conn.status, code, False)
+
+
+def _unlock_online(ws: Workspace, user_id: str, password: str) -> DeviceKeys:
+    """The device keys, unlocked with the key slot of the user the server has just
+    signed in; a user without a slot here (their first online sign-in on this laptop)
+    gets one. A copied workspace gets its new device keys here."""
+    with db.read_session(ws.engine) as s:
+        has_slot = key_vault.has_slot(s, user_id)
+    if not has_slot:
+        auth.make_slot(ws, user_id, password)
+    with db.write_session(ws.engine) as s:
+        private = key_vault.open_slot(s, ws, user_id, password)
+        if private is None:
+            raise SyncError("The server accepted this password but this laptop's key slot "
+                            "did not (the password was changed elsewhere): sign in with "
+                            "the password this laptop knows, then change it.")
+        legacy = key_vault.unlock(s, ws, user_id, private)
+    key_vault.drop_legacy(ws, legacy)
+    return key_vault.device_keys(ws)
+
+
+def _enrol(ws: Workspace, transport: Transport, keys: DeviceKeys, name: str) -> str:
+    """Enrol (or enrol again) this device with its public keys; the approval code."""
+    enrolled = transport.call("POST", "/v1/devices", json={
+        "device_id": ws.device_id, "name": name,
+        "sign_public_key": base64.b64encode(keys.signing_public).decode("ascii"),
+        "kem_public_key": base64.b64encode(keys.agreement_public).decode("ascii")})
+    return str(enrolled["approval_code"])
+
+
+def _approve_first(transport: Transport, device_id: str, code: str) -> bool:
+    """Approve the tenant's first device with its own code; False when the tenant already
+    has an approved device (then another admin approves this one)."""
+    try:
+        transport.call("POST", f"/v1/devices/{device_id}/approve",
+                       json={"code": code, "grants": []})
+    except ServerRefused as exc:
+        if exc.status in (403, 409):
+            return False
+        raise
+    return True
+
+
+def _first_key(ws: Workspace, transport: Transport, tenant_id: str,
+               keys: DeviceKeys) -> None:
+    """A new tenant's PHI key version 1, made here and granted to this device (only when
+    the tenant has none yet)."""
+    versions = transport.call("GET", "/v1/keys/versions")["versions"]
+    if versions:
+        return
+    key = crypto.new_key()
+    wrapped = crypto.wrap_key(keys.agreement_public, tenant_id, 1, key)
+    # The key first: never a grant on the server without it here. It is kept as the
+    # server's grant will be (opened once the bootstrap brings its version row).
+    ws.keyring.remember(phi_slot(tenant_id, 1), key)
+    with db.write_session(ws.engine) as s:
+        key_vault.keep_device_grant(s, tenant_id, 1, wrapped)
+    transport.call("POST", "/v1/keys/rotate", json={
+        "expected_active": 0, "grants": [{
+            "key_version": 1, "grantee_kind": "DEVICE", "grantee_id": ws.device_id,
+            "wrapped": base64.b64encode(wrapped).decode("ascii")}]})
+
+
+def device_status(transport: Transport, device_id: str) -> str:
+    """The device's status on the server (PENDING, ACTIVE, REVOKED)."""
+    return str(transport.call("GET", f"/v1/devices/{device_id}")["status"])
+
+
+def wait_for_approval(transport: Transport, device_id: str, *,
+                      timeout: float = WAIT_SECONDS, poll: float = POLL_SECONDS,
+                      cancel: CancelToken | None = None,
+                      sleep: Callable[[float], None] = time.sleep) -> bool:
+    """Poll until an admin approved this device (True), or `timeout` seconds passed
+    (False). Cancelled raises `Cancelled`; a revoked enrolment raises SyncError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if cancel is not None:
+            cancel.check()
+        status = with_retries(lambda: device_status(transport, device_id), sleep=sleep)
+        if status == "ACTIVE":
+            return True
+        if status == "REVOKED":
+            raise SyncError("This device's enrolment was refused (revoked) by an admin.")
+        if time.monotonic() >= deadline:
+            return False
+        sleep(poll)
+
+
+def finish(ws: Workspace, transport: Transport, *, progress: Progress = no_progress,
+           cancel: CancelToken | None = None,
+           on_first_screen: Callable[[], None] | None = None) -> SyncConnection:
+    """Once approved: keep the PHI key grants, mark the connection connected, and
+    bootstrap (resuming an interrupted one)."""
+    conn = connection(ws)
+    if conn is None:
+        raise SyncError("This workspace is not connected to a server.")
+    if conn.status == AWAITING:
+        if device_status(transport, conn.device_id) != "ACTIVE":
+            raise SyncError("This device is still waiting for an admin's approval. Ask an "
+                            "admin to approve it with the code shown when you connected.")
+        grants = transport.call("GET", "/v1/keys/grants")["grants"]
+        with db.write_session(ws.engine) as s:
+            sink = keep_grant(s, conn.tenant_id)
+            for grant in grants:
+                sink(int(grant["key_version"]), base64.b64decode(grant["wrapped"]))
+            row = s.get(SyncConnection, 1)
+            assert row is not None
+            row.status = CONNECTED
+        conn.status = CONNECTED
+    bootstrap(ws, transport, conn, progress=progress, cancel=cancel,
+              on_first_screen=on_first_screen)
+    return conn
