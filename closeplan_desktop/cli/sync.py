@@ -88,6 +88,11 @@ def sync(ctx: Context) -> int:
         result = engine.sync_once(ws)
         ctx.print(f"Pushed {result.pushed}, pulled {result.pulled}; "
                   f"conflicts {result.conflicts}, rejections {result.rejections}.")
+        if result.audit_rows is None:
+            ctx.print("Audit rows wait for a signed-in sync (the device key that signs "
+                      "them opens only with a password): sync from the app.")
+        elif result.audit_rows:
+            ctx.print(f"Uploaded {result.audit_rows} audit rows.")
         for code, message in _new_rejections(ws, result.rejections):
             ctx.print(f"  refused ({code}): {message}")
         pending = engine.pending_count(ws)

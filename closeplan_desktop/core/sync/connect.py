@@ -38,7 +38,7 @@ from ..domain.progress import CancelToken, Progress, no_progress
 from ..security import crypto
 from ..security.device_keys import DeviceKeys
 from ..security.keyring_store import phi_slot
-from ..store import db, key_vault, workspace
+from ..store import db, key_vault, lease, receipts, workspace
 from ..store.models import SyncConnection
 from ..store.workspace import Workspace
 from ..usecases import auth
@@ -97,6 +97,10 @@ def start(path: Path, url: str, email: str, password: str, *,
                                  user_id=who.user_id, device_id=ws.device_id,
                                  server_key_id=pinned["key_id"],
                                  server_key=pinned["public_key"], status=AWAITING))
+        # The key that checks receipts and wipe orders is pinned in the keyring too, out
+        # of reach of a database file put back (core.store.receipts).
+        receipts.pin_server_key(ws.keyring, base64.b64decode(pinned["public_key"]))
+        lease.contact(ws.keyring)
         # Device-bound tokens: the refresh token goes to the keyring, and a restart can
         # finish the connection without the password.
         transport.sign_in(email, password, ws.device_id)

@@ -29,11 +29,11 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session
 
 from ..domain.clock import iso, utcnow
-from ..domain.errors import ServerRefused, SignedOut, SyncError
-from ..store import db, key_vault
+from ..domain.errors import DeviceRevoked, KeyMissing, ServerRefused, SignedOut, SyncError
+from ..store import db, key_vault, lease, receipts
 from ..store.models import SyncConnection
 from ..store.workspace import Workspace
-from . import apply
+from . import apply, audit_upload, revocation
 from .mutations import SCHEMA_VERSION, Pending, mutation
 from .transport import Transport
 
@@ -56,6 +56,7 @@ class SyncResult:
     held: int = 0
     checkpoint: int = 0
     changed: frozenset[str] = frozenset()
+    audit_rows: int | None = 0  # audit rows uploaded; None: none could be signed
 
     @property
     def conflicts(self) -> int:
@@ -342,6 +343,13 @@ def sync_once(ws: Workspace, transport: Transport | None = None, *,
     try:
         push(ws, transport, conn, result, sleep=sleep)
         pull(ws, transport, conn, result, announce=announce, sleep=sleep)
+        uploaded = upload_audit(ws, transport, conn)
+        result.audit_rows = None if uploaded is None else sum(uploaded.rows.values())
+        lease.contact(ws.keyring)
+    except DeviceRevoked as exc:
+        # Checked against the pinned key before anything is wiped; always raises.
+        revocation.on_unauthorized(ws, exc, receipts.pinned_server_key(ws.keyring) or b"",
+                                   conn.tenant_id, user_id=conn.user_id)
     except SignedOut as exc:
         if exc.code == "user_deactivated":
             _deactivated_here(ws, conn, announce)
@@ -350,6 +358,26 @@ def sync_once(ws: Workspace, transport: Transport | None = None, *,
         if own:
             transport.close()
     return result
+
+
+def upload_audit(ws: Workspace, transport: Transport,
+                 conn: SyncConnection) -> audit_upload.Uploaded | None:
+    """Send this device's audit rows not yet on the server, signed with the device key
+    the signed-in user unlocked (a process without the password cannot sign them); None
+    when nobody is signed in: the rows wait for the next signed-in round."""
+    try:
+        keys = key_vault.device_keys(ws)
+    except KeyMissing:
+        return None
+    server_key = receipts.pinned_server_key(ws.keyring)
+    if server_key is None:
+        raise KeyMissing("The server's signing key is not pinned in this laptop's keyring: "
+                         "connect to the server again.")
+
+    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        answer: dict[str, Any] = transport.call("POST", path, json=body)
+        return answer
+    return audit_upload.upload(ws, post, keys.signing, server_key, conn.tenant_id)
 
 
 def _deactivated_here(ws: Workspace, conn: SyncConnection,
