@@ -86,7 +86,10 @@ class Workspace:
 
     def close(self) -> None:
         if self.anchor is not None:
+            # Once: a wipe closes the workspace before the window does, and a second
+            # anchor write would put an entry back in the emptied keyring.
             self.anchor.close()
+            self.anchor = None
         self.engine.dispose()
         self.keyring.forget()
         if self._lock is not None:

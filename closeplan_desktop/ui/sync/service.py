@@ -20,7 +20,13 @@ from typing import Any, ClassVar
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from ...core.domain.errors import ClosePlanError, DeviceRevoked, SyncError
+from ...core.domain.errors import (
+    ClosePlanError,
+    DeviceRevoked,
+    DeviceWiped,
+    SessionEnded,
+    SyncError,
+)
 from ...core.sync import connect, engine, review
 from ...core.sync.transport import Transport
 from ..kit import dialogs
@@ -229,6 +235,15 @@ class SyncService(QObject):
             self._stop_poller()
             self.period.stop()
         self.updated.emit()
+        if isinstance(error, (DeviceWiped, SessionEnded)):
+            # The server ended this session (a deactivated user) or this laptop (a
+            # revocation, carried out: the workspace is gone): say so, then leave.
+            self.stop()
+            wiped = isinstance(error, DeviceWiped)
+            dialogs.show_error(self.window, "This laptop was removed" if wiped
+                               else "Signed out by your organisation's server", text)
+            if self.window is not None:
+                self.window.sign_out(quit_app=wiped)
 
     def _finished(self) -> None:
         self.op = None

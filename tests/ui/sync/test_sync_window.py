@@ -362,3 +362,21 @@ def test_a_standalone_workspace_shows_no_sync(env: object, qtbot: QtBot) -> None
     assert "&Sync" not in [a.text() for a in w.menuBar().actions()]
     w.close()
 
+
+
+def test_a_revoked_laptops_window_says_so_and_leaves(ada: Laptop, max_: Laptop,
+                                                    qtbot: QtBot, dialogs: FakeDialogs) -> None:
+    from closeplan_desktop.core.sync import devices
+
+    b = window_of(max_, qtbot)
+    assert b.sync is not None
+    b.sync.pause()
+    ada.session()
+    devices.revoke(ada.transport, max_.ws.device_id, "Laptop lost")
+    b.act_sync.trigger()
+    qtbot.waitUntil(lambda: any(t == "This laptop was removed" for _k, t, _m in dialogs.shown),
+                    timeout=WAIT_MS)
+    text = next(m for _k, t, m in dialogs.shown if t == "This laptop was removed")
+    assert "revoked this laptop" in text and "Traceback" not in text
+    qtbot.waitUntil(lambda: not b.isVisible(), timeout=WAIT_MS)
+    assert not max_.ws.path.exists()
