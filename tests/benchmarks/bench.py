@@ -366,7 +366,8 @@ def run_size(n: int, work: Path, reps: int, gui_reps: int,
     try:
         admin = auth.sign_in(ws, ADMIN, PASSWORD)
         sides = [Side("encrypted", ws, admin),
-                 Side("plain", pws, dataclasses.replace(admin, ws=pws))]
+                 # Its own sign-in: the PHI keys are unlocked per workspace, in memory.
+                 Side("plain", pws, auth.sign_in(pws, ADMIN, PASSWORD))]
         with ws.engine.connect() as conn:
             ids = [r[0] for r in conn.exec_driver_sql(
                 "SELECT id FROM deals WHERE phi IS NOT NULL ORDER BY rowid")]

@@ -40,8 +40,9 @@ def _connect(path: Path) -> sqlcipher.Connection:
 
 
 def open_plain(ws_path: Path, plain_db: Path) -> Workspace:
-    """A Workspace over the unencrypted copy: same ids, same keyring entries (PHI and
-    audit keys), no database key and no lock."""
+    """A Workspace over the unencrypted copy: same ids, same keyring entries (the audit
+    key, the slots' keyring half: a sign-in unlocks its PHI keys), no database key and
+    no lock."""
     meta = layout.read_meta(ws_path)
     engine = db.engine_over(functools.partial(_connect, plain_db))
     with db.read_session(engine) as s:
