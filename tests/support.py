@@ -90,7 +90,10 @@ UNDO_SYNC = [
 
 def as_previous_revision(path: Path) -> None:
     """Make the (closed) workspace at `path`, built at the head, a database of revision
-    0005_keys: the sync tables and outbox columns dropped, its version set."""
+    0005_keys: the audit upload and sync tables and outbox columns dropped, its version
+    set."""
+    sql(path, "DROP TABLE audit_receipts")  # 0007_audit_upload
+    sql(path, "DROP TABLE audit_upload")
     for statement in UNDO_SYNC:
         sql(path, statement)
     sql(path, "UPDATE alembic_version SET version_num = ?", ("0005_keys",))

@@ -160,6 +160,14 @@ def sign_in_again(path: Path, url: str, email: str, password: str
                             "user, or connect a new workspace folder for yourself.")
         keys = _unlock_online(ws, who.user_id, password)
         code = None
+        if receipts.pinned_server_key(ws.keyring) is None:
+            # A copy on another keyring: pin again, only the key this workspace recorded.
+            key = transport.call("GET", "/v1/server/keys", auth=False)["keys"][0]
+            if conn.server_key and key["public_key"] != conn.server_key:
+                raise SyncError("The server's signing key is not the one this workspace "
+                                "was connected with; ask your IT team before going on.")
+            receipts.pin_server_key(ws.keyring, base64.b64decode(key["public_key"]))
+        lease.contact(ws.keyring)
         if copied:
             code = _enrol(ws, transport, keys, device_name())
             with db.write_session(ws.engine) as s:
