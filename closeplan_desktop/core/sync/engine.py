@@ -209,8 +209,11 @@ def _record_verdicts(ws: Workspace, transport: Transport, conn: SyncConnection,
             kind = str(verdict["verdict"])
             result.pushed += 1
             result.verdicts[kind] = result.verdicts.get(kind, 0) + 1
-            raw.execute("UPDATE outbox SET acked_at = ?, verdict = ? WHERE id = ?",
-                        (iso(utcnow()), kind, row.id))
+            # Answered, so never sent again: a user row's bcrypt hash (the server needs it
+            # for a new or reset password) has no use left on the laptop.
+            raw.execute("UPDATE outbox SET acked_at = ?, verdict = ?, payload = CASE WHEN "
+                        "entity = 'users' THEN json_set(payload, '$.password', NULL) ELSE "
+                        "payload END WHERE id = ?", (iso(utcnow()), kind, row.id))
             version = verdict.get("row_version")
             if kind in ("applied", "merged", "conflict") and version is not None \
                     and row.entity in ("deals", "users"):

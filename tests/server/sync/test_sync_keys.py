@@ -78,6 +78,23 @@ def test_connect_makes_the_key_slot_and_keeps_no_plain_key(live: Api, server_db:
             auth.sign_in(ws, "ada@slot.example", "not the password at all")
 
 
+def test_a_pushed_users_hash_does_not_stay_in_the_outbox(live: Api, server_db: ServerDb,
+                                                         tmp_path: Path) -> None:
+    new_tenant(server_db, "Hash Health", "ada@hash.example")
+    a = connect_laptop(live, tmp_path / "a", "ada@hash.example")
+    try:
+        users.add_user(a.session(), "rep@hash.example", "Rita", "Rep", "USER", REP_PASSWORD)
+        hashes = "SELECT count(*) FROM outbox WHERE entity = 'users' AND " \
+                 "json_extract(payload, '$.password') LIKE '$2%'"
+        assert a.rows(hashes) == [(1,)]  # the server needs it to sign the new user in
+        result = a.sync()
+        assert result.verdicts.get("applied", 0) >= 1
+        assert a.rows(hashes) == [(0,)]  # acknowledged: no use left on the laptop
+        assert a.rows("SELECT count(*) FROM outbox WHERE entity = 'users'") != [(0,)]
+    finally:
+        a.close()
+
+
 def test_a_grant_received_while_nobody_is_signed_in_opens_at_the_sign_in(
         live: Api, server_db: ServerDb, tmp_path: Path) -> None:
     new_tenant(server_db, "Wait Health", "ada@wait.example")
