@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..domain import validation
 from ..domain.clock import iso, utcnow
@@ -87,7 +88,7 @@ def start(path: Path, url: str, email: str, password: str, *,
             key_vault.ensure_device_keys(s, ws, who.user_id)
             key_vault.grant_held(s, ws)  # the device keys, for the new slot
         keys = key_vault.device_keys(ws)
-        pinned = transport.call("GET", "/v1/server/keys", auth=False)["keys"][0]
+        pinned = _pin_server_key(ws, transport)
         code = _enrol(ws, transport, keys, name or device_name())
         first = False
         if who.role == "ADMIN":
@@ -97,9 +98,6 @@ def start(path: Path, url: str, email: str, password: str, *,
                                  user_id=who.user_id, device_id=ws.device_id,
                                  server_key_id=pinned["key_id"],
                                  server_key=pinned["public_key"], status=AWAITING))
-        # The key that checks receipts and wipe orders is pinned in the keyring too, out
-        # of reach of a database file put back (core.store.receipts).
-        receipts.pin_server_key(ws.keyring, base64.b64decode(pinned["public_key"]))
         lease.contact(ws.keyring)
         # Device-bound tokens: the refresh token goes to the keyring, and a restart can
         # finish the connection without the password.
@@ -111,6 +109,19 @@ def start(path: Path, url: str, email: str, password: str, *,
         transport.close()
         ws.close()
         raise
+
+
+def _pin_server_key(ws: Workspace, transport: Transport,
+                    expected: str | None = None) -> dict[str, Any]:
+    """Pin the server's signing key (which checks receipts and wipe orders) in the
+    keyring, out of reach of a database file put back; refused when it is not the key
+    `expected` (base64) that this workspace recorded at connect."""
+    key: dict[str, Any] = transport.call("GET", "/v1/server/keys", auth=False)["keys"][0]
+    if expected and key["public_key"] != expected:
+        raise SyncError("The server's signing key is not the one this workspace was "
+                        "connected with; ask your IT team before going on.")
+    receipts.pin_server_key(ws.keyring, base64.b64decode(key["public_key"]))
+    return key
 
 
 def _first_user(ws: Workspace, email: str, who: SignedIn) -> None:
@@ -162,11 +173,7 @@ def sign_in_again(path: Path, url: str, email: str, password: str
         code = None
         if receipts.pinned_server_key(ws.keyring) is None:
             # A copy on another keyring: pin again, only the key this workspace recorded.
-            key = transport.call("GET", "/v1/server/keys", auth=False)["keys"][0]
-            if conn.server_key and key["public_key"] != conn.server_key:
-                raise SyncError("The server's signing key is not the one this workspace "
-                                "was connected with; ask your IT team before going on.")
-            receipts.pin_server_key(ws.keyring, base64.b64decode(key["public_key"]))
+            _pin_server_key(ws, transport, conn.server_key)
         lease.contact(ws.keyring)
         if copied:
             code = _enrol(ws, transport, keys, device_name())
