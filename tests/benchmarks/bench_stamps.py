@@ -1,6 +1,7 @@
 """What the server's row triggers cost (issue 11, Speed): rows/s of one multi-row statement
 as the app role under RLS, with 0009's version stamp (`to_jsonb` field versions), with
-0010's, and with no stamp; and access-log rows with and without the server chain.
+0010's, and with no stamp; and access-log rows with the server chain per row (0005-0010),
+per statement (0011) and without it.
 
     .venv/bin/python tests/benchmarks/bench_stamps.py [--rows 3000] [--rounds 5]
 
@@ -25,26 +26,44 @@ from bench_push import (  # the sibling module (the script's folder is on sys.pa
     make_lane,
 )
 
-# Per variant, the stamp trigger of each table (None: none) and whether the chain runs.
+# Per variant, the stamp trigger of each table (None: none) and the server chain: per
+# row (0005-0010), per statement (0011) or none.
 OLD_DEAL = ("stamp_row_version('title', 'status', 'value', 'phi', 'phi_key_version', "
             "'created_by_id', 'deleted_at')")
-VARIANTS: dict[str, tuple[str | None, str | None, bool]] = {
-    "0009 stamps": (OLD_DEAL, "stamp_row_version()", True),
-    "0010 stamps": ("stamp_deal_version()", "stamp_plain_version()", True),
-    "no stamp": (None, None, True),
-    "no stamp, no chain": (None, None, False),
+VARIANTS: dict[str, tuple[str | None, str | None, str | None]] = {
+    "0009 stamps, chain per row": (OLD_DEAL, "stamp_row_version()", "row"),
+    "0010 stamps, chain per row": ("stamp_deal_version()", "stamp_plain_version()", "row"),
+    "0010 stamps, chain per statement (0011)": ("stamp_deal_version()",
+                                                "stamp_insert_version()", "statement"),
+    "no stamp, chain per statement": (None, None, "statement"),
+    "no stamp, no chain": (None, None, None),
+}
+CURRENT = "0010 stamps, chain per statement (0011)"
+CHAIN = {
+    "row": ("CREATE TRIGGER access_logs_chain BEFORE INSERT ON access_logs "
+            "FOR EACH ROW EXECUTE FUNCTION chain_server_row()",
+            "CREATE TRIGGER access_logs_chain_head AFTER INSERT ON access_logs "
+            "FOR EACH STATEMENT EXECUTE FUNCTION flush_server_chain()"),
+    "statement": ("CREATE TRIGGER access_logs_chain AFTER INSERT ON access_logs "
+                  "REFERENCING NEW TABLE AS new_rows "
+                  "FOR EACH STATEMENT EXECUTE FUNCTION chain_server_statement()",),
 }
 
 
-def configure(su: psycopg.Connection, deal: str | None, log: str | None, chain: bool) -> None:
-    for table, function in (("deals", deal), ("access_logs", log)):
+def configure(su: psycopg.Connection, deal: str | None, log: str | None,
+              chain: str | None) -> None:
+    # The audit tables are stamped on INSERT only since 0011 (nothing updates them but
+    # the chain's own UPDATE).
+    for table, function, when in (("deals", deal, "INSERT OR UPDATE"),
+                                  ("access_logs", log, "INSERT")):
         su.execute(f"DROP TRIGGER IF EXISTS {table}_stamp ON {table}")
         if function is not None:
-            su.execute(f"CREATE TRIGGER {table}_stamp BEFORE INSERT OR UPDATE ON {table} "
+            su.execute(f"CREATE TRIGGER {table}_stamp BEFORE {when} ON {table} "
                        f"FOR EACH ROW EXECUTE FUNCTION {function}")
-    what = "ENABLE" if chain else "DISABLE"
     for trigger in ("access_logs_chain", "access_logs_chain_head"):
-        su.execute(f"ALTER TABLE access_logs {what} TRIGGER {trigger}")
+        su.execute(f"DROP TRIGGER IF EXISTS {trigger} ON access_logs")
+    for statement in CHAIN.get(chain or "", ()):
+        su.execute(statement)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                     got["deal INSERT"].append(n / (t1 - t0))
                     got["deal UPDATE"].append(n / (t2 - t1))
                     got["access-log INSERT"].append(n / (t3 - t2))
-            configure(su, *VARIANTS["0010 stamps"])
-    print("| triggers | " + " | ".join(f"{k} rows/s" for k in rates["no stamp"]) + " |")
+            configure(su, *VARIANTS[CURRENT])
+    print("| triggers | " + " | ".join(f"{k} rows/s" for k in rates[CURRENT]) + " |")
     print("|---|---|---|---|")
     for name, got in rates.items():
         print(f"| {name} | " + " | ".join(f"{statistics.median(v):,.0f}" for v in got.values())

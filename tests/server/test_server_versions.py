@@ -170,3 +170,51 @@ def test_a_deal_update_that_changes_nothing_keeps_its_version(server_db: ServerD
     assert fv["title"] == fv["phi"] == before
     assert set(fv) == {"title", "status", "value", "phi", "phi_key_version", "created_by_id",
                        "deleted_at"}
+
+
+def test_a_row_that_claims_a_version_it_does_not_hold_is_stamped(server_db: ServerDb) -> None:
+    """A statement may stamp its own rows (0011) only with the version its transaction
+    took under the tenant's lock: any other row_version it writes is stamped over."""
+    t = server_db.tenant("Claims")
+    with server_db.app() as conn:
+        before = version(conn, t)
+        conn.commit()
+        deal = new_id()
+        # Claims the next version without taking it (no lock, no next_sync_version).
+        ctx(conn, t).execute("INSERT INTO deals (tenant_id, id, title, status, value, "
+                             "created_by_id, row_version, field_versions) VALUES "
+                             "(current_tenant_id(), %s, 'Claim', 'DRAFT', 1, %s, %s, '{}')",
+                             (deal, t.admin_id, before + 1))
+        conn.commit()
+        fv, rv = ctx(conn, t).execute("SELECT field_versions, row_version FROM deals "
+                                      "WHERE id = %s", (deal,)).fetchone()
+        assert rv == before + 1 == version(conn, t)  # taken for real: the lock was held
+        assert fv["title"] == rv and len(fv) == 7
+        conn.commit()
+        # An UPDATE claiming a stale version is stamped with the transaction's own.
+        ctx(conn, t).execute("UPDATE deals SET title = 'Stale', row_version = 1 WHERE id = %s",
+                             (deal,))
+        conn.commit()
+        fv, rv = ctx(conn, t).execute("SELECT field_versions, row_version FROM deals "
+                                      "WHERE id = %s", (deal,)).fetchone()
+    assert rv == before + 2 == fv["title"]
+
+
+def test_a_statement_stamped_row_changed_again_in_its_transaction_is_stamped(
+        server_db: ServerDb) -> None:
+    """A row the statement stamped with the transaction's version (push's bulk path) and
+    then changed by a statement that does not stamp still gets its changed fields named."""
+    t = server_db.tenant("Restamp")
+    with server_db.app() as conn:
+        deal = insert_deal(conn, t)
+        conn.commit()
+        v = int(ctx(conn, t).execute("SELECT next_sync_version(%s)", (t.id,)).fetchone()[0])
+        conn.execute("UPDATE deals SET title = 'Bulk', row_version = %s, field_versions = "
+                     "field_versions || jsonb_build_object('title', %s::bigint) WHERE id = %s",
+                     (v, v, deal))
+        conn.execute("UPDATE deals SET status = 'ACTIVE' WHERE id = %s", (deal,))
+        conn.commit()
+        fv, rv = ctx(conn, t).execute("SELECT field_versions, row_version FROM deals "
+                                      "WHERE id = %s", (deal,)).fetchone()
+    assert rv == fv["title"] == fv["status"] == v
+    assert fv["value"] == v - 1

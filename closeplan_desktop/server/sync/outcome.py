@@ -117,15 +117,16 @@ class Context:
 
     def flush_logs(self) -> None:
         """Write the held-back access-log rows in one statement, in the order they were
-        logged (the server chain numbers them in that order)."""
+        logged (the server chain numbers them in that order), stamped with the
+        transaction's version by the statement itself (0011)."""
         logs, self.pending_logs = self.pending_logs or [], None
         if logs:
             self.conn.execute(
                 "INSERT INTO access_logs (tenant_id, id, user_id, deal_id, action, access_type,"
-                " resource_type, success) SELECT %s, i, %s, d, a::access_action, 'WRITE', "
-                "'deal', s FROM unnest(%s::text[], %s::text[], %s::text[], %s::boolean[]) "
-                "WITH ORDINALITY AS l(i, d, a, s, n) ORDER BY n",
-                (self.tenant_id, self.user_id, [new_id() for _ in logs],
+                " resource_type, success, row_version) SELECT %s, i, %s, d, a::access_action, "
+                "'WRITE', 'deal', s, %s FROM unnest(%s::text[], %s::text[], %s::text[], "
+                "%s::boolean[]) WITH ORDINALITY AS l(i, d, a, s, n) ORDER BY n",
+                (self.tenant_id, self.user_id, self.version, [new_id() for _ in logs],
                  [d for d, _, _ in logs], [a for _, a, _ in logs], [s for _, _, s in logs]))
 
     def log_event(self, type_: str, detail: dict[str, Any]) -> None:

@@ -32,6 +32,8 @@ from .outcome import APPLIED, CONFLICT, MERGED, Context, Rejected, Verdict
 
 # The deal ops this path decides; any other table or op sends the push back.
 OPS = frozenset({"create", "update", "delete", "restore"})
+# The columns whose versions field_versions keeps (0004's TRACKED deals).
+COLUMNS = tuple(c for group in push_deals.GROUPS.values() for c in group)
 
 
 class Fallback(Exception):
@@ -173,13 +175,16 @@ def _insert(ctx: Context, new: list[tuple[str, _Deal]]) -> None:
                                      v["phi"][0], v["phi"][1], v["deleted_at"],
                                      Jsonb(deal.row.devices)), strict=True):
             col.append(value)
+    # Stamped here, as the trigger would (0011): every tracked column at this version.
     ctx.conn.execute(
         "INSERT INTO deals (tenant_id, id, title, status, value, phi, phi_key_version, "
-        "created_by_id, deleted_at, field_devices) SELECT %s, i, t, s::deal_status, v, p::json, "
-        "k, %s, CASE WHEN d THEN now() END, f FROM unnest(%s::text[], %s::text[], %s::text[], "
-        "%s::numeric[], %s::text[], %s::integer[], %s::boolean[], %s::jsonb[]) "
+        "created_by_id, deleted_at, field_devices, row_version, field_versions) SELECT %s, i, "
+        "t, s::deal_status, v, p::json, k, %s, CASE WHEN d THEN now() END, f, %s, %s "
+        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::numeric[], %s::text[], "
+        "%s::integer[], %s::boolean[], %s::jsonb[]) "
         "WITH ORDINALITY AS n(i, t, s, v, p, k, d, f, o) ORDER BY o",
-        (ctx.tenant_id, ctx.user_id, *cols))
+        (ctx.tenant_id, ctx.user_id, ctx.version, Jsonb(dict.fromkeys(COLUMNS, ctx.version)),
+         *cols))
 
 
 def _update_rows(ctx: Context, changed: list[tuple[str, _Deal]]) -> None:
@@ -191,16 +196,28 @@ def _update_rows(ctx: Context, changed: list[tuple[str, _Deal]]) -> None:
                                      "phi" in deal.changed, v["phi"][0], v["phi"][1],
                                      v["deleted_at"], Jsonb(touched)), strict=True):
             col.append(value)
+    # Stamped here, as the trigger would (0011): each column the statement changes, as
+    # the trigger compares it, at this version.
     ctx.conn.execute(
         "UPDATE deals AS d SET title = u.t, status = u.s::deal_status, value = u.v, "
         "phi = CASE WHEN u.pc THEN u.p::json ELSE d.phi END, "
         "phi_key_version = CASE WHEN u.pc THEN u.k ELSE d.phi_key_version END, "
         "deleted_at = CASE WHEN u.dl THEN coalesce(d.deleted_at, now()) END, "
-        "updated_at = now(), field_devices = d.field_devices || u.f "
-        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::numeric[], %s::boolean[], "
-        "%s::text[], %s::integer[], %s::boolean[], %s::jsonb[]) "
-        "AS u(i, t, s, v, pc, p, k, dl, f) WHERE d.tenant_id = %s AND d.id = u.i",
-        (*cols, ctx.tenant_id))
+        "updated_at = now(), field_devices = d.field_devices || u.f, row_version = %(r)s, "
+        "field_versions = d.field_versions || jsonb_strip_nulls(jsonb_build_object("
+        "'title', CASE WHEN u.t IS DISTINCT FROM d.title THEN %(r)s END, "
+        "'status', CASE WHEN u.s::deal_status IS DISTINCT FROM d.status THEN %(r)s END, "
+        "'value', CASE WHEN u.v::numeric(16, 2) IS DISTINCT FROM d.value THEN %(r)s END, "
+        "'phi', CASE WHEN u.pc AND u.p IS DISTINCT FROM d.phi::text THEN %(r)s END, "
+        "'phi_key_version', CASE WHEN u.pc AND u.k IS DISTINCT FROM d.phi_key_version "
+        "THEN %(r)s END, "
+        "'deleted_at', CASE WHEN u.dl <> (d.deleted_at IS NOT NULL) THEN %(r)s END)) "
+        "FROM unnest(%(i)s::text[], %(t)s::text[], %(s)s::text[], %(v)s::numeric[], "
+        "%(pc)s::boolean[], %(p)s::text[], %(k)s::integer[], %(dl)s::boolean[], "
+        "%(f)s::jsonb[]) AS u(i, t, s, v, pc, p, k, dl, f) "
+        "WHERE d.tenant_id = %(tenant)s AND d.id = u.i",
+        {"r": ctx.version, "tenant": ctx.tenant_id,
+         **dict(zip(("i", "t", "s", "v", "pc", "p", "k", "dl", "f"), cols, strict=True))})
 
 
 def write(ctx: Context, deals: dict[str, _Deal]) -> None:
