@@ -1,14 +1,18 @@
 """What the server's row triggers cost (issue 11, Speed): rows/s of one multi-row statement
 as the app role under RLS, with 0009's version stamp (`to_jsonb` field versions), with
-0010's, and with no stamp; and access-log rows with the server chain per row (0005-0010),
-per statement (0011) and without it.
+0010's, stamped by the statement itself (0011: push's bulk path) and with no stamp; and
+access-log rows with the server chain per row (0005-0010), per statement (an AFTER ...
+FOR EACH STATEMENT trigger over the transition table, tried for issue 11 and not kept:
+it has to UPDATE the rows it numbers) and without it.
 
     .venv/bin/python tests/benchmarks/bench_stamps.py [--rows 3000] [--rounds 5]
 
 It makes a private PostgreSQL 15 cluster (fsync off, like the tests), migrates it, and
 swaps the triggers of `deals` and `access_logs` between the variants in turn (rounds
 interleave them, so the machine's load falls on all alike); each round inserts `--rows`
-deals in one statement, updates them in one, and inserts as many access-log rows.
+deals in one statement, updates them in one, and inserts as many access-log rows (each
+statement in a transaction of its own that has taken the tenant's version first, as
+push does).
 Prints the median rows/s of each. No figure is asserted anywhere.
 """
 
@@ -18,6 +22,7 @@ import argparse
 import statistics
 import sys
 import time
+from typing import Any
 
 import psycopg
 from bench_push import (  # the sibling module (the script's folder is on sys.path)
@@ -26,19 +31,91 @@ from bench_push import (  # the sibling module (the script's folder is on sys.pa
     make_lane,
 )
 
-# Per variant, the stamp trigger of each table (None: none) and the server chain: per
-# row (0005-0010), per statement (0011) or none.
+# The tried statement-level chain, made in the benchmark's database only.
+STATEMENT_CHAIN = r"""
+CREATE FUNCTION chain_server_statement() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, public
+    SET TimeZone = 'UTC'
+    AS $$
+DECLARE
+    tenant text := current_tenant_id();
+    ids text[];
+    bodies text[];
+    seqs bigint[];
+    hashes text[];
+    n bigint;
+    h text;
+BEGIN
+    IF tenant IS NULL THEN
+        RETURN NULL;
+    END IF;
+    -- The statement's server rows in insertion order (a transition table is read in
+    -- the order its rows were written). The body leaves out server_seq and chain_hash.
+    SELECT array_agg(r.id), array_agg(server_chain_body(to_jsonb(r)))
+        INTO ids, bodies
+        FROM new_rows AS r
+        WHERE r.device_id IS NULL AND r.tenant_id = tenant;
+    IF ids IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT seq, head INTO n, h FROM server_chain_heads
+        WHERE tenant_id = tenant AND table_name = TG_TABLE_NAME FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO server_chain_heads (tenant_id, table_name, seq, head)
+            VALUES (tenant, TG_TABLE_NAME, 0, repeat('0', 64))
+            ON CONFLICT (tenant_id, table_name) DO NOTHING;
+        SELECT seq, head INTO n, h FROM server_chain_heads
+            WHERE tenant_id = tenant AND table_name = TG_TABLE_NAME FOR UPDATE;
+    END IF;
+    seqs := array_fill(0::bigint, ARRAY[cardinality(ids)]);
+    hashes := array_fill(''::text, ARRAY[cardinality(ids)]);
+    FOR i IN 1 .. cardinality(ids) LOOP
+        n := n + 1;
+        h := encode(sha256(convert_to(h || E'\n' || bodies[i], 'UTF8')), 'hex');
+        seqs[i] := n;
+        hashes[i] := h;
+    END LOOP;
+    EXECUTE format('UPDATE %I AS t SET server_seq = u.s, chain_hash = u.h '
+                   'FROM unnest($1, $2, $3) AS u(i, s, h) '
+                   'WHERE t.tenant_id = $4 AND t.id = u.i', TG_TABLE_NAME)
+        USING ids, seqs, hashes, tenant;
+    UPDATE server_chain_heads SET seq = n, head = h
+        WHERE tenant_id = tenant AND table_name = TG_TABLE_NAME;
+    RETURN NULL;
+END
+$$;
+"""
 OLD_DEAL = ("stamp_row_version('title', 'status', 'value', 'phi', 'phi_key_version', "
             "'created_by_id', 'deleted_at')")
-VARIANTS: dict[str, tuple[str | None, str | None, str | None]] = {
-    "0009 stamps, chain per row": (OLD_DEAL, "stamp_row_version()", "row"),
-    "0010 stamps, chain per row": ("stamp_deal_version()", "stamp_plain_version()", "row"),
-    "0010 stamps, chain per statement (0011)": ("stamp_deal_version()",
-                                                "stamp_insert_version()", "statement"),
-    "no stamp, chain per statement": (None, None, "statement"),
-    "no stamp, no chain": (None, None, None),
+# 0011's checks: the row carries the version its transaction took (migration 0011_speed).
+STAMPED = ("coalesce(current_setting('closeplan.txn_version', true) = "
+           "pg_current_xact_id()::text || ':' || NEW.tenant_id || '|' || NEW.row_version, "
+           "false)")
+# Per variant: the stamp triggers, whether the statements stamp their rows, the chain.
+STAMPS = {
+    "0009": (f"CREATE TRIGGER deals_stamp BEFORE INSERT OR UPDATE ON deals FOR EACH ROW "
+             f"EXECUTE FUNCTION {OLD_DEAL}",
+             "CREATE TRIGGER access_logs_stamp BEFORE INSERT OR UPDATE ON access_logs "
+             "FOR EACH ROW EXECUTE FUNCTION stamp_row_version()"),
+    "0010": ("CREATE TRIGGER deals_stamp BEFORE INSERT OR UPDATE ON deals FOR EACH ROW "
+             "EXECUTE FUNCTION stamp_deal_version()",
+             "CREATE TRIGGER access_logs_stamp BEFORE INSERT OR UPDATE ON access_logs "
+             "FOR EACH ROW EXECUTE FUNCTION stamp_plain_version()"),
+    "0011": (f"CREATE TRIGGER deals_stamp BEFORE INSERT ON deals FOR EACH ROW "
+             f"WHEN (NOT {STAMPED}) EXECUTE FUNCTION stamp_deal_version()",
+             f"CREATE TRIGGER deals_stamp_update BEFORE UPDATE ON deals FOR EACH ROW "
+             f"WHEN (NOT (NEW.row_version IS DISTINCT FROM OLD.row_version AND {STAMPED})) "
+             f"EXECUTE FUNCTION stamp_deal_version()",
+             f"CREATE TRIGGER access_logs_stamp BEFORE INSERT ON access_logs FOR EACH ROW "
+             f"WHEN (NOT {STAMPED}) EXECUTE FUNCTION stamp_plain_version()"),
+    # The statement chain UPDATEs the rows it numbers: logs stamped on INSERT only.
+    "0010, logs on INSERT": ("CREATE TRIGGER deals_stamp BEFORE INSERT OR UPDATE ON deals "
+                             "FOR EACH ROW EXECUTE FUNCTION stamp_deal_version()",
+                             "CREATE TRIGGER access_logs_stamp BEFORE INSERT ON access_logs "
+                             "FOR EACH ROW EXECUTE FUNCTION stamp_plain_version()"),
+    "none": (),
 }
-CURRENT = "0010 stamps, chain per statement (0011)"
 CHAIN = {
     "row": ("CREATE TRIGGER access_logs_chain BEFORE INSERT ON access_logs "
             "FOR EACH ROW EXECUTE FUNCTION chain_server_row()",
@@ -47,23 +124,62 @@ CHAIN = {
     "statement": ("CREATE TRIGGER access_logs_chain AFTER INSERT ON access_logs "
                   "REFERENCING NEW TABLE AS new_rows "
                   "FOR EACH STATEMENT EXECUTE FUNCTION chain_server_statement()",),
+    "none": (),
 }
+VARIANTS: dict[str, tuple[str, bool, str]] = {
+    "0009 stamps, chain per row": ("0009", False, "row"),
+    "0010 stamps, chain per row": ("0010", False, "row"),
+    "0011: stamped by the statement, chain per row": ("0011", True, "row"),
+    "0010 stamps, chain per statement (tried, not kept)": ("0010, logs on INSERT", False,
+                                                           "statement"),
+    "no stamp, no chain": ("none", False, "none"),
+}
+TRIGGERS = {"deals_stamp": "deals", "deals_stamp_update": "deals",
+            "access_logs_stamp": "access_logs", "access_logs_stamp_update": "access_logs",
+            "access_logs_chain": "access_logs", "access_logs_chain_head": "access_logs"}
 
 
-def configure(su: psycopg.Connection, deal: str | None, log: str | None,
-              chain: str | None) -> None:
-    # The audit tables are stamped on INSERT only since 0011 (nothing updates them but
-    # the chain's own UPDATE).
-    for table, function, when in (("deals", deal, "INSERT OR UPDATE"),
-                                  ("access_logs", log, "INSERT")):
-        su.execute(f"DROP TRIGGER IF EXISTS {table}_stamp ON {table}")
-        if function is not None:
-            su.execute(f"CREATE TRIGGER {table}_stamp BEFORE {when} ON {table} "
-                       f"FOR EACH ROW EXECUTE FUNCTION {function}")
-    for trigger in ("access_logs_chain", "access_logs_chain_head"):
-        su.execute(f"DROP TRIGGER IF EXISTS {trigger} ON access_logs")
-    for statement in CHAIN.get(chain or "", ()):
+def configure(su: psycopg.Connection, stamps: str, chain: str) -> None:
+    for trigger, table in TRIGGERS.items():
+        su.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
+    for statement in STAMPS[stamps] + CHAIN[chain]:
         su.execute(statement)
+
+
+def timed(app: psycopg.Connection, tenant_id: str, sql: str, params: dict[str, Any]) -> float:
+    """Seconds of one statement in a transaction that took the tenant's version first."""
+    version = app.execute("SELECT set_tenant_context(%s), next_sync_version(%s)",
+                          (tenant_id, tenant_id)).fetchone()
+    assert version is not None
+    t0 = time.perf_counter()
+    app.execute(sql, {**params, "r": version[1]})
+    took = time.perf_counter() - t0
+    app.commit()
+    return took
+
+
+def statements(stamped: bool) -> tuple[str, str, str]:
+    """The deal INSERT, deal UPDATE and access-log INSERT, stamping their rows or not
+    (the stamped ones as push_bulk and Context.flush_logs write them)."""
+    fv = ("jsonb_build_object('title', %(r)s, 'status', %(r)s, 'value', %(r)s, 'phi', %(r)s, "
+          "'phi_key_version', %(r)s, 'created_by_id', %(r)s, 'deleted_at', %(r)s)")
+    insert = ("INSERT INTO deals (tenant_id, id, title, status, value, created_by_id"
+              + (", row_version, field_versions" if stamped else "")
+              + ") SELECT current_tenant_id(), %(tag)s || g, 'Deal', 'DRAFT', g, %(user)s"
+              + (f", %(r)s, {fv}" if stamped else "")
+              + " FROM generate_series(1, %(n)s) g")
+    update = ("UPDATE deals AS d SET status = 'ACTIVE', value = value + 1, updated_at = now()"
+              + (", row_version = %(r)s, field_versions = d.field_versions || "
+                 "jsonb_strip_nulls(jsonb_build_object('status', CASE WHEN 'ACTIVE' IS "
+                 "DISTINCT FROM d.status THEN %(r)s END, 'value', CASE WHEN d.value + 1 IS "
+                 "DISTINCT FROM d.value THEN %(r)s END))" if stamped else "")
+              + " WHERE tenant_id = current_tenant_id() AND id LIKE %(tag)s || '%%'")
+    log = ("INSERT INTO access_logs (tenant_id, id, user_id, deal_id, action, access_type, "
+           "resource_type, success" + (", row_version" if stamped else "")
+           + ") SELECT current_tenant_id(), %(tag)s || g, %(user)s, %(tag)s || g, "
+           "'DEAL_CREATE', 'WRITE', 'deal', true" + (", %(r)s" if stamped else "")
+           + " FROM generate_series(1, %(n)s) g")
+    return insert, update, log
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,42 +188,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args(argv)
     n = args.rows
+    kinds = ("deal INSERT", "deal UPDATE", "access-log INSERT")
     rates: dict[str, dict[str, list[float]]] = {
-        name: {"deal INSERT": [], "deal UPDATE": [], "access-log INSERT": []}
-        for name in VARIANTS}
+        name: {kind: [] for kind in kinds} for name in VARIANTS}
     with bench_database("stamps") as dsn_app:
         with psycopg.connect(dsn_app, autocommit=True) as conn:
             lane = make_lane(conn, 0)
         with psycopg.connect(SUPERUSER[dsn_app], autocommit=True) as su, \
                 psycopg.connect(dsn_app) as app:
+            su.execute("SET ROLE closeplan_owner")
+            su.execute(STATEMENT_CHAIN)
             for r in range(args.rounds):
-                for v, (name, variant) in enumerate(VARIANTS.items()):
-                    configure(su, *variant)
-                    tag = f"r{r}v{v}-"
-                    app.execute("SELECT set_tenant_context(%s)", (lane.tenant_id,))
-                    t0 = time.perf_counter()
-                    app.execute("INSERT INTO deals (tenant_id, id, title, status, value, "
-                                "created_by_id) SELECT current_tenant_id(), %s || g, 'Deal', "
-                                "'DRAFT', g, %s FROM generate_series(1, %s) g",
-                                (tag, lane.user_id, n))
-                    t1 = time.perf_counter()
-                    app.execute("UPDATE deals SET status = 'ACTIVE', value = value + 1, "
-                                "updated_at = now() WHERE tenant_id = current_tenant_id() "
-                                "AND id LIKE %s", (tag + "%",))
-                    t2 = time.perf_counter()
-                    app.execute("INSERT INTO access_logs (tenant_id, id, user_id, deal_id, "
-                                "action, access_type, resource_type, success) SELECT "
-                                "current_tenant_id(), %s || g, %s, %s || g, 'DEAL_CREATE', "
-                                "'WRITE', 'deal', true FROM generate_series(1, %s) g",
-                                (tag, lane.user_id, tag, n))
-                    t3 = time.perf_counter()
-                    app.commit()
-                    got = rates[name]
-                    got["deal INSERT"].append(n / (t1 - t0))
-                    got["deal UPDATE"].append(n / (t2 - t1))
-                    got["access-log INSERT"].append(n / (t3 - t2))
-            configure(su, *VARIANTS[CURRENT])
-    print("| triggers | " + " | ".join(f"{k} rows/s" for k in rates[CURRENT]) + " |")
+                for v, (name, (stamps, stamped, chain)) in enumerate(VARIANTS.items()):
+                    configure(su, stamps, chain)
+                    params = {"tag": f"r{r}v{v}-", "user": lane.user_id, "n": n}
+                    for kind, sql in zip(kinds, statements(stamped), strict=True):
+                        rates[name][kind].append(n / timed(app, lane.tenant_id, sql, params))
+    print("| triggers | " + " | ".join(f"{k} rows/s" for k in rates["no stamp, no chain"]) + " |")
     print("|---|---|---|---|")
     for name, got in rates.items():
         print(f"| {name} | " + " | ".join(f"{statistics.median(v):,.0f}" for v in got.values())
