@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
 import json
 import math
 import os
@@ -66,6 +67,8 @@ FIGURES: dict[str, tuple[str, str, float | None, str]] = {
     "live_latency": ("commit seen by a long-polling pull", "ms", 1000, "p95"),
     "decrypt_phi": ("decrypt_phi warm: the seed's Deal Access query, log row committed",
                     "ms", 1, "median"),
+    "decrypt_phi_0003": ("the same with 0003's decrypt_phi (three reads), interleaved",
+                         "ms", None, "median"),
     "rls_pull_page": ("RLS: pull page query", "ms", None, "median"),
     "rls_first_page": ("RLS: bootstrap's first page of deals", "ms", None, "median"),
     "rls_checkpoint": ("RLS: checkpoint hash of the deals", "ms", None, "median"),
@@ -122,11 +125,27 @@ DEAL_ACCESS = ("SELECT d.*,\n  decrypt_phi(d.phi) as decrypted_phi\nFROM deals d
                "WHERE d.tenant_id = current_tenant_id()\n  AND d.id = %(deal_id)s")
 
 
+# 0003's decrypt_phi, made beside the current one to time both in the same run.
+BEFORE = "decrypt_phi_0003"
+
+
+def make_decrypt_before(admin_dsn: str) -> None:
+    """`decrypt_phi_0003(json)`: 0003's body (three reads a call), as a superuser must."""
+    body = importlib.import_module(
+        "closeplan_desktop.server.db.migrations.versions.0003_decrypt_phi").BODY
+    with psycopg.connect(admin_dsn, autocommit=True) as su:
+        su.execute(f"CREATE FUNCTION {BEFORE}(phi json) RETURNS json LANGUAGE plpython3u "
+                   "VOLATILE STRICT SET search_path = pg_catalog, public AS $body$"
+                   + body + "$body$")
+        su.execute(f"GRANT EXECUTE ON FUNCTION {BEFORE}(json) TO {admin.APP_ROLE}")
+
+
 def decrypt_latencies(app_dsn: str, tenant_id: str, admin_id: str, escrow_public: bytes,
-                      repeat: int) -> list[float]:
+                      repeat: int) -> dict[str, list[float]]:
     """The seed's Deal Access query on a deal with real PHI, the tenant having granted the
     server its key: each a transaction of its own, timed to its commit (the log row
-    included). The first call in the backend loads Python and the key: left out."""
+    included), with the current decrypt_phi and 0003's in turn. The first calls in the
+    backend load Python and the key: left out."""
     phi_key, deal_id = crypto.new_key(), new_id()
     with psycopg.connect(app_dsn) as conn:
         conn.execute("SELECT set_tenant_context(%s)", (tenant_id,))
@@ -141,17 +160,20 @@ def decrypt_latencies(app_dsn: str, tenant_id: str, admin_id: str, escrow_public
                                                              {"patient_name": "Pat Bench"}),
                       admin_id))
         conn.commit()
-        out = []
+        out: dict[str, list[float]] = {"decrypt_phi": [], BEFORE: []}
         for i in range(repeat + 1):
-            t0 = time.perf_counter()
-            conn.execute("SELECT set_tenant_context(%s), set_user_context(%s)",
-                         (tenant_id, admin_id))
-            row = conn.execute(DEAL_ACCESS, {"deal_id": deal_id}).fetchone()
-            conn.commit()
-            if row is None or row[-1] is None:
-                raise RuntimeError("decrypt_phi refused the benchmark's own deal")
-            if i:
-                out.append((time.perf_counter() - t0) * 1000)
+            # In turn, each first every other time (the order would favour one).
+            for name in list(out)[::1 if i % 2 else -1]:
+                query = DEAL_ACCESS.replace("decrypt_phi(", f"{name}(")
+                t0 = time.perf_counter()
+                conn.execute("SELECT set_tenant_context(%s), set_user_context(%s)",
+                             (tenant_id, admin_id))
+                row = conn.execute(query, {"deal_id": deal_id}).fetchone()
+                conn.commit()
+                if row is None or row[-1] is None:
+                    raise RuntimeError("decrypt_phi refused the benchmark's own deal")
+                if i:
+                    out[name].append((time.perf_counter() - t0) * 1000)
     return out
 
 
@@ -406,8 +428,10 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"long-poll latency (load {load()})")
                 figs["live_latency"] = stats(live_latencies(app_dsn, db, who, args.live))
             log(f"decrypt_phi (load {load()})")
-            figs["decrypt_phi"] = stats(decrypt_latencies(app_dsn, tenant_id, admin_id,
-                                                          escrow_public, args.decrypts))
+            make_decrypt_before(admin_dsn)
+            for name, samples in decrypt_latencies(app_dsn, tenant_id, admin_id,
+                                                   escrow_public, args.decrypts).items():
+                figs[name] = stats(samples)
             log(f"RLS overhead (load {load()})")
             figs.update(rls_pairs(admin_dsn, app_dsn, who, args.repeat))
             ratios = [figs[n]["ratio"] for n in RLS]

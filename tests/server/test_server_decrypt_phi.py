@@ -15,7 +15,9 @@ import pytest
 from pg_support import Conn, ServerDb, Tenant
 from psycopg import errors
 
+from closeplan_desktop.core.domain.ids import new_id
 from closeplan_desktop.core.security import crypto
+from closeplan_desktop.server.keys import escrow
 
 PHI = {"patient_name": "Jane Roe", "mrn": "MRN-0042", "diagnosis": "I25.10"}
 
@@ -246,3 +248,37 @@ def test_the_server_key_is_in_no_table(server_db: ServerDb) -> None:
                     if isinstance(value, bytes | memoryview):
                         blob += bytes(value)
                 assert not any(s in blob for s in secrets), table
+
+
+def test_a_backend_that_changes_key_file_reads_the_grant_of_the_new_key(
+        server_db: ServerDb) -> None:
+    """decrypt_phi reads the grant together with the deal, for the escrow key its backend
+    loaded last (0011); a session pointed at another key file reads that key's grant."""
+    t = server_db.tenant("KeySwitch")
+    deal = server_db.deal(t, PHI)
+    other = server_db.pg.cluster.root / "other.key"
+    other_public = escrow.write_key_file(other)
+    server_db.pg.cluster.give_to_server_user(other)
+    try:
+        with server_db.app() as app:
+            as_user(app, t)
+            envelope = phi_of(app, deal)
+            assert decrypt(app, envelope) == PHI  # the cluster's key, loaded and cached
+            app.commit()
+            as_user(app, t)
+            app.execute("SELECT set_config('closeplan.escrow_key_file', %s, true)",
+                        (str(other),))
+            assert decrypt(app, envelope) is None  # no grant for the other key yet
+            assert logs(app)[-1][4:6] == (False, "no_escrow")
+            app.execute("INSERT INTO key_grants (tenant_id, id, key_version, grantee_kind, "
+                        "grantee_id, wrapped) VALUES (current_tenant_id(), %s, %s, 'SERVER', "
+                        "%s, %s)", (new_id(), t.key_version, escrow.key_id(other_public),
+                                    escrow.wrap_key(other_public, t.id, t.key_version,
+                                                    t.phi_key)))
+            assert decrypt(app, envelope) == PHI  # the other key and its grant
+            app.commit()
+            as_user(app, t)  # back to the cluster's key: its grant read again
+            assert decrypt(app, envelope) == PHI
+            assert [r[4] for r in logs(app)[-4:]] == [True, False, True, True]
+    finally:
+        other.unlink()
