@@ -248,3 +248,19 @@ def test_emails_are_unique_across_tenants_through_the_directory(server_db: Serve
         assert app.execute("SELECT tenant_for_email(%s)", (a.admin_email,)).fetchone() == (None,)
         assert app.execute("SELECT tenant_for_email('renamed@gamma.example')"
                            ).fetchone() == (a.id,)
+
+
+def test_ids_of_deals_and_users_keep_a_shape_sent_unescaped(server_db: ServerDb) -> None:
+    """Pull and bootstrap send these ids without JSON escaping (0011): a CHECK keeps out
+    every character JSON would escape."""
+    t = server_db.tenant("IdShape")
+    with server_db.superuser() as su:
+        for bad in ('quo"te', "back\\slash", "new\nline", "", "x" * 65):
+            with pytest.raises(errors.CheckViolation), su.transaction():
+                su.execute("INSERT INTO deals (tenant_id, id, title, status, value, "
+                           "created_by_id) VALUES (%s, %s, 'x', 'DRAFT', 1, %s)",
+                           (t.id, bad, t.admin_id))
+            with pytest.raises(errors.CheckViolation), su.transaction():
+                su.execute("INSERT INTO users (tenant_id, id, email, first_name, last_name, "
+                           "password, role) VALUES (%s, %s, %s, 'A', 'B', 'x', 'USER')",
+                           (t.id, bad, f"{new_id()}@idshape.example"))

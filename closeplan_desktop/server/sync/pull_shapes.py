@@ -32,6 +32,12 @@ def quoted(column: str) -> str:
     return f"'\"' || {column}::text || '\"'"
 
 
+def safe_id(column: str) -> str:
+    """An id of deals or users: a CHECK (server migration 0011) keeps its characters to
+    letters, digits, '-' and '_', so it is sent without escaping (cheaper per row)."""
+    return quoted(column)
+
+
 def b64(column: str) -> str:
     """A bytea column as one base64 string (encode() breaks lines every 76 characters)."""
     return quoted(f"translate(encode({column}, 'base64'), E'\\n', '')")
@@ -117,7 +123,7 @@ SHAPES: tuple[Shape, ...] = (
     Shape("tenants", "id", _cols("id", "name", "domain?", "created_at", "updated_at")),
     Shape("users", "id", _cols(
         "id", "email", "first_name", "last_name", "role", "created_at", "updated_at",
-        "deactivated_at?", role=quoted("role"))),
+        "deactivated_at?", id=safe_id("id"), role=quoted("role"))),
     Shape("phi_keys", "version::text", _cols(
         "version", "state", "created_at", "retired_at?",
         version=plain("version"), state=quoted("state"))),
@@ -132,7 +138,8 @@ SHAPES: tuple[Shape, ...] = (
         grantee_kind=quoted("grantee_kind"), wrapped=b64("wrapped"))),
     Shape("deals", "id", _cols(
         "id", "title", "status", "value", "phi?", "phi_key_version?", "created_by_id",
-        "created_at", "updated_at", "deleted_at?", status=quoted("status"),
+        "created_at", "updated_at", "deleted_at?", id=safe_id("id"),
+        created_by_id=safe_id("created_by_id"), status=quoted("status"),
         value=quoted("value"), phi=_PHI, phi_key_version=plain("phi_key_version"))),
     Shape("conflicts", "id", _cols(
         "id", "table_name", "row_id", "field", "base_version?", "server_version",
