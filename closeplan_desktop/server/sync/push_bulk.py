@@ -1,6 +1,8 @@
 """A push of deal mutations in a few statements (issue 11, Speed): one SELECT of the rows
 the batch touches, the verdicts decided in memory in arrival order, then one INSERT of
 the new deals, one UPDATE of the changed ones and one INSERT of their access-log rows.
+Those statements stamp their rows themselves (`row_version`, `field_versions`, as the
+stamp trigger would), so the per-row trigger skips them (server migration 0011).
 
 The verdict rules are push_deals' own (clean_fields, owned, merge): each mutation sees
 the row as the mutations before it in the batch left it, exactly as one statement per

@@ -1,11 +1,12 @@
-"""Versions stamped by push's own statements (issue 11, Speed).
+"""Issue 11's speed work: versions stamped by push's own statements, ids sent unescaped,
+and decrypt_phi in one read.
 
 Push's bulk path (server/sync/push_bulk.py) already knows, for every row it writes, the
 transaction's version (it took it first, with the tenant's lock) and which fields
 change. It now writes `row_version` and `field_versions` itself, in the same INSERT and
 UPDATE, and the per-row stamp trigger (a plpgsql call per row, 0010) runs only for rows
 that do not carry them. The check is the trigger's WHEN clause, built-in functions only
-(no function call per row): the row's `row_version` is exactly the version this
+(no plpgsql call per row): the row's `row_version` is exactly the version this
 transaction holds for the row's tenant (`closeplan.txn_version`, written by
 `next_sync_version` together with the tenant's lock), and on UPDATE the statement moved
 it. Every other write is stamped by the trigger as before, so the guarantee stays: a
@@ -14,7 +15,11 @@ tenant's lock, and a pull of `row_version > since` never skips a row.
 
 - deals: `deals_stamp` (INSERT) and `deals_stamp_update` (UPDATE) with that check.
 - access_logs: an INSERT that carries the transaction's version is not stamped again
-  (push's access-log rows); the server chain (0005-0010) is unchanged.
+  (push's access-log rows); the server chain (0005-0010) is unchanged. A chain computed
+  per statement (an AFTER INSERT ... FOR EACH STATEMENT trigger over the transition
+  table) was measured and not kept: it must UPDATE the rows it numbers after they are
+  written, which cost more than the per-row trigger it replaced
+  (tests/benchmarks/bench_stamps.py keeps the comparison).
 
 Ids of deals and users have a checked shape (letters, digits, '-' and '_', at most 64):
 the ids this system makes (cuid) and the seed's. Pull and bootstrap then send them
