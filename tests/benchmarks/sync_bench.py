@@ -53,17 +53,27 @@ from closeplan_desktop.server.db.pool import Database  # noqa: E402
 from closeplan_desktop.server.keys import escrow  # noqa: E402
 from closeplan_desktop.server.sync import bootstrap, live, pull, pull_cursor  # noqa: E402
 from closeplan_desktop.server.sync.pull_cursor import PullPosition  # noqa: E402
-from closeplan_desktop.server.sync.pull_shapes import BY_NAME, scope_params  # noqa: E402
+from closeplan_desktop.server.sync.pull_shapes import (  # noqa: E402
+    BY_NAME,
+    safe_id,
+    scope_params,
+    text,
+)
 
 BATCH = 50_000
 PASSWORD = "bench sync password 2026"
 
+DEALS = BY_NAME["deals"]
 # name: (label, unit, target, statistic the target is about)
 FIGURES: dict[str, tuple[str, str, float | None, str]] = {
     "pull_page": ("pull page of 1,000 changes", "ms", 50, "p95"),
     "bootstrap_rate": ("bootstrap stream, in the server", "deals/s", 150_000, "median"),
     "bootstrap_http_rate": ("bootstrap stream over HTTP (uvicorn + httpx)", "deals/s", None,
                             "median"),
+    "line_rate": ("the bootstrap's deal lines alone, ids unescaped (0011)", "deals/s", None,
+                  "median"),
+    "line_rate_0010": ("the same with 0010's line (ids through to_json), interleaved",
+                       "deals/s", None, "median"),
     "live_latency": ("commit seen by a long-polling pull", "ms", 1000, "p95"),
     "decrypt_phi": ("decrypt_phi warm: the seed's Deal Access query, log row committed",
                     "ms", 1, "median"),
@@ -220,6 +230,29 @@ def bootstrap_rates(db: Database, who: Caller, n: int, repeat: int) -> list[floa
         rates.append(n / (time.perf_counter() - t0))
         log(f"  bootstrap: {rates[-1]:,.0f} deals/s, {size / 1e6:,.0f} MB")
     return rates
+
+
+def line_rates(app_dsn: str, tenant_id: str, n: int, repeat: int) -> dict[str, list[float]]:
+    """The bootstrap's query of every deal line alone, with the current line and with
+    0010's (ids escaped by to_json), in turn: lines/s of each."""
+    now = DEALS.line_sql()
+    before = now
+    for column in ("id", "created_by_id"):
+        before = before.replace(safe_id(column), text(column))
+    out: dict[str, list[float]] = {"line_rate": [], "line_rate_0010": []}
+    with psycopg.connect(app_dsn) as conn:
+        for i in range(repeat):
+            for name, line in list(zip(out, (now, before), strict=True))[::1 if i % 2 else -1]:
+                conn.execute("SELECT set_tenant_context(%s)", (tenant_id,))
+                t0 = time.perf_counter()
+                with conn.cursor(name="lines") as cur:
+                    cur.execute(f"SELECT {line} FROM deals WHERE tenant_id = %s "
+                                "ORDER BY tenant_id, id", (tenant_id,))
+                    while cur.fetchmany(bootstrap.FETCH):
+                        pass
+                out[name].append(n / (time.perf_counter() - t0))
+                conn.commit()
+    return out
 
 
 def bootstrap_http_rates(app_dsn: str, tenant_id: str, admin_id: str, n: int,
@@ -423,6 +456,9 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"bootstrap (load {load()})")
                 figs["bootstrap_rate"] = rate_stats(
                     bootstrap_rates(db, who, args.deals, args.bootstraps))
+                for name, rates in line_rates(app_dsn, tenant_id, args.deals,
+                                              args.bootstraps).items():
+                    figs[name] = rate_stats(rates)
                 figs["bootstrap_http_rate"] = rate_stats(bootstrap_http_rates(
                     app_dsn, tenant_id, admin_id, args.deals, args.bootstraps))
                 log(f"long-poll latency (load {load()})")

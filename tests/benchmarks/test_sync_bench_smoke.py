@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FIGURES = ("pull_page", "bootstrap_rate", "bootstrap_http_rate", "live_latency",
-           "decrypt_phi", "rls_pull_page", "rls_first_page", "rls_checkpoint", "rls_stream")
+FIGURES = ("pull_page", "bootstrap_rate", "bootstrap_http_rate", "line_rate",
+           "line_rate_0010", "live_latency", "decrypt_phi", "decrypt_phi_0003",
+           "rls_pull_page", "rls_first_page", "rls_checkpoint", "rls_stream")
 
 
 def numbers(fig: dict[str, object]) -> list[float]:
