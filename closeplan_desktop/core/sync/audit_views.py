@@ -80,9 +80,10 @@ def _time(value: object) -> datetime:
             from None
 
 
-def _params(f: AuditFilter, cursor: str | None, limit: int) -> dict[str, Any]:
-    """The query of a page: the filter's terms the server knows, newest first."""
-    params: dict[str, Any] = {"order": "desc", "limit": limit}
+def _params(f: AuditFilter, cursor: str | None, limit: int | None) -> dict[str, Any]:
+    """The query of a page (PAGE rows unless `limit`): the filter's terms, newest
+    first."""
+    params: dict[str, Any] = {"order": "desc", "limit": limit or PAGE}
     for name, value in (("user_id", f.user_id), ("cursor", cursor),
                         ("since", f.since and iso(as_utc(f.since))),
                         ("until", f.until and iso(as_utc(f.until)))):
@@ -92,7 +93,7 @@ def _params(f: AuditFilter, cursor: str | None, limit: int) -> dict[str, Any]:
 
 
 def access_page(session: AuthSession, transport: Transport, f: AuditFilter = NO_FILTER,
-                cursor: str | None = None, limit: int = PAGE) -> OrgPage[AccessEntry]:
+                cursor: str | None = None, limit: int | None = None) -> OrgPage[AccessEntry]:
     """Admin use case: one page of the organisation's access log (every device's rows
     and the server's), newest first, filtered by user, deal, action, outcome and time."""
     people = _people(session)
@@ -131,7 +132,7 @@ def _seq(r: dict[str, Any]) -> int:
 
 
 def events_page(session: AuthSession, transport: Transport, f: AuditFilter = NO_FILTER,
-                cursor: str | None = None, limit: int = PAGE) -> OrgPage[EventEntry]:
+                cursor: str | None = None, limit: int | None = None) -> OrgPage[EventEntry]:
     """Admin use case: one page of the organisation's security events (every device's
     and the server's), newest first, filtered by user, type and time."""
     people = _people(session)
