@@ -16,15 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -39,7 +37,7 @@ from ..icons import icon
 from ..kit.ops import Kind, Op
 from ..kit.widgets import heading, message_label, muted, set_message
 from ..signed_in import SignedIn
-from .connect_pages import spaced
+from .connect_pages import approval_parts, spaced
 
 
 class _Bridge(QObject):
@@ -88,29 +86,9 @@ class FinishConnectingDialog(QDialog):
         self.password_box.hide()
         layout.addWidget(self.password_box)
 
-        self.code = QLabel()
-        self.code.setObjectName("finishCode")
-        self.code.setAccessibleName("Approval code")
-        self.code.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.code.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        font = QFont(self.code.font())
-        font.setPointSizeF(font.pointSizeF() * 3.0)
-        font.setBold(True)
-        font.setLetterSpacing(QFont.SpacingType.AbsoluteSpacing, 4)
-        self.code.setFont(font)
+        self.code, self.words, self.status, self.bar = approval_parts(
+            "finishCode", "finishWords", "finishStatus", "finishProgress", 3.0)
         self.code.hide()
-        self.words = QLabel()
-        self.words.setObjectName("finishWords")
-        self.words.setWordWrap(True)
-        self.words.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.status = muted()
-        self.status.setObjectName("finishStatus")
-        self.status.setWordWrap(True)
-        self.status.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.bar = QProgressBar()
-        self.bar.setObjectName("finishProgress")
-        self.bar.setTextVisible(False)
-        self.bar.setRange(0, 0)
         self.error = message_label("Problem", "finishError")
         for w in (self.code, self.words, self.bar, self.status, self.error):
             layout.addWidget(w)
