@@ -287,6 +287,7 @@ class AuditPane(Pane):
 
     def clear_sensitive(self) -> None:
         """The audit holds no PHI, but break-glass reasons are free text: drop all rows."""
+        self.context_op = None  # the organisation's view loads again when unlocked
         self.access_page.filter_deal.timer.stop()
         self.access_model.clear()
         self.events_model.clear()
