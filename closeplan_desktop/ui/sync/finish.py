@@ -157,7 +157,10 @@ class FinishConnectingDialog(QDialog):
         if not password or self.op is not None:
             return
         ws, transport, email = self.signed_in.ws, self.transport, self.email
-        held = not self.signed_in.is_locked
+        conn = engine.connection(ws)
+        # Only the owner's own keys may move to a new slot (see sign_in_again_open).
+        held = (conn is not None and not self.signed_in.is_locked
+                and self.signed_in.core.user_id == conn.user_id)
         self.bar.show()
         self.status.setText("Signing in…")
         self._run("Signing in to the server",
