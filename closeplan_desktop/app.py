@@ -365,6 +365,7 @@ class Controller:
         assert self.ws is not None
         self.window = MainWindow(SignedIn(self.ws, dialog.session))
         self.window.signed_out.connect(self._signed_out)
+        self.window.reopen_requested.connect(self._reopen)
         self.window.show()
         if self.offer_kit:  # a new workspace: its keys are only in this keyring
             from PySide6.QtCore import QTimer
@@ -397,6 +398,22 @@ class Controller:
 
         connected.when_loaded(loaded)
         return True
+
+    def _reopen(self) -> None:
+        """Finish connecting made the workspace a connected one: a new window on the same
+        session (with its sync), then the old one closes."""
+        from .ui.main_window import MainWindow
+        from .ui.signed_in import SignedIn
+
+        old = self.window
+        if old is None or self.ws is None:
+            return
+        self.window = MainWindow(SignedIn(self.ws, old.signed_in.core))
+        self.window.signed_out.connect(self._signed_out)
+        self.window.reopen_requested.connect(self._reopen)
+        self.window.show()
+        old.close()
+        old.deleteLater()
 
     def _signed_out(self) -> None:
         from PySide6.QtCore import QTimer

@@ -6,7 +6,8 @@ The main window is 1360x820, or CLOSEPLAN_SCREENSHOT_SIZE=WxH (e.g. 1366x768; fo
 1920x1080 at 150 %, QT_SCALE_FACTOR=1.5 and 1280x690, the logical size less a task bar).
 CLOSEPLAN_SCREENSHOT_THEME=dark renders the dark palette a dark desktop gets.
 CLOSEPLAN_SCREENSHOT_SYNC=1 adds the sync screens (connect with its approval code, the
-status bar, devices, conflicts) against a private `closeplan-server dev` on 127.0.0.1
+status bar, devices, conflicts, the whole organisation's audit, signed out of the server
+with its sign-in dialog) against a private `closeplan-server dev` on 127.0.0.1
 (PostgreSQL must be installed: tests/run.sh installs it). Runs
 offscreen (or on QT_QPA_PLATFORM's platform) with a private keyring (it starts one when
 none is running) and a fresh demo workspace, as a new user would see them. Not part of
@@ -23,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -337,6 +339,8 @@ def sync_shots(tmp: Path, grab: Callable[..., None], settle: Callable[[], None],
         dialog.show()
         grab(dialog, "sync-conflicts")
         dialog.reject()
+        org_audit_shots(window, omar, omar_transport, ws, transport, [d.id for d in made],
+                        grab, settle)
         window.close()
         omar_transport.close()
         omar.ws.close()
@@ -348,6 +352,48 @@ def sync_shots(tmp: Path, grab: Callable[..., None], settle: Callable[[], None],
         import shutil
 
         shutil.rmtree(data, ignore_errors=True)
+
+
+def org_audit_shots(window: Any, omar: Any, omar_transport: Any, ws: Any, transport: Any,
+                    deal_ids: list[str], grab: Callable[..., None],
+                    settle: Callable[[], None]) -> None:
+    """The Audit pane's whole-organisation view (Omar's reveals on his laptop, seen from
+    Lena's), then the server ending Lena's session: the status bar and its dialog."""
+    from closeplan_desktop.core.sync import engine
+    from closeplan_desktop.core.usecases import deals
+    from closeplan_desktop.ui.audit.source import ORG
+    from closeplan_desktop.ui.sync.sign_in_again import SignInAgainDialog
+
+    for deal_id in deal_ids:
+        for _ in range(2):
+            deals.reveal_phi(omar.session, deal_id)
+    engine.sync_once(omar.ws, omar_transport)
+    engine.sync_once(ws, transport)
+    window.show_pane("audit")
+    pane = window.panes["audit"]
+    pane.switch.buttons[ORG].click()
+    model = pane.access_model
+    while model.remote is None or model.busy or not model.rowCount():
+        settle()
+    pane.access_page.view.selectRow(0)
+    grab(window, "audit-organisation")
+    pane.tabs.setCurrentIndex(pane.REVEALS)
+    grab(window, "audit-organisation-reveals")
+    pane.tabs.setCurrentIndex(pane.ACCESS)
+
+    # The server ends this laptop's session (a sign-out elsewhere): "Sign in" appears.
+    window.show_pane("deals")
+    transport.call("POST", "/v1/auth/sign-out")
+    sync = window.sync
+    sync.sync_now()
+    while not sync.state.signed_out or sync.op is not None:
+        settle()
+    grab(window, "sync-signed-out")
+    dialog = SignInAgainDialog(window.signed_in, sync, window)
+    dialog.show()
+    dialog.password.setText("not the password")
+    grab(dialog, "sync-sign-in-again")
+    dialog.reject()
 
 
 if __name__ == "__main__":

@@ -23,10 +23,13 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QStackedWidget,
+    QToolButton,
     QWidget,
 )
 
 from .. import __version__
+from ..core.sync import connect
+from ..core.sync.connect import Stage
 from ..core.usecases import auth, users
 from ..core.usecases.auth import BAD_CREDENTIALS
 from .audit.pane import AuditPane
@@ -59,6 +62,9 @@ def nav_width(nav: QListWidget) -> int:
 
 class MainWindow(QMainWindow):
     signed_out = Signal()
+    # Finish connecting made this workspace a connected one: its owner opens a new
+    # window on the same session (the sync, its menu and panes come with it).
+    reopen_requested = Signal()
     # Set by a sign-out that also ends the app (the lock screen's Sign out and quit).
     quit_after_sign_out = False
 
@@ -82,9 +88,12 @@ class MainWindow(QMainWindow):
         self.nav.setAccessibleName("Navigation")
         self.nav.setIconSize(QSize(20, 20))
         self.stack = QStackedWidget()
-        # Sync with the organisation's server (a connected workspace only).
+        # Sync with the organisation's server (a connected workspace only); a connection
+        # left waiting for approval, or a copied workspace, offers Finish connecting.
+        self.stage = connect.stage(signed_in.ws)
+        self.unfinished = self.stage in (Stage.AWAITING, Stage.COPIED)
         self.sync = signed_in.sync = SyncService(signed_in, self) \
-            if is_connected(signed_in) else None
+            if is_connected(signed_in) and not self.unfinished else None
         # The panes this user has, by key; `panes` holds those built so far.
         self.pane_classes = {cls.key: cls for cls in PANES
                              if (self.is_admin or not cls.admin_only)
@@ -210,6 +219,14 @@ class MainWindow(QMainWindow):
             sync.addAction(self.act_sync)
             sync.addAction(self._action("&Conflicts and Rejections…", self.open_conflicts,
                                         None, "warning"))
+            sync.addSeparator()
+            sync.addAction(self._action("Sign &In to the Server…", self.sign_in_again, None,
+                                        "unlock"))
+        elif self.unfinished:
+            sync = bar.addMenu("&Sync")
+            self.act_finish = self._action("Finish &Connecting…", self.finish_connecting,
+                                           None, "sync")
+            sync.addAction(self.act_finish)
         if self.is_admin:
             tools = bar.addMenu("&Tools")
             tools.addAction(self._action("&Keys and Settings…", self.open_keys, "Ctrl+K",
@@ -237,8 +254,21 @@ class MainWindow(QMainWindow):
         if self.sync is not None:
             from .sync.status import SyncStatus
 
-            self.sync_status = SyncStatus(self.sync, self.open_conflicts)
+            self.sync_status = SyncStatus(self.sync, self.open_conflicts,
+                                          sign_in=self.sign_in_again)
             sb.addPermanentWidget(self.sync_status)
+        elif self.unfinished:
+            self.finish_button = QToolButton()
+            self.finish_button.setObjectName("finishConnecting")
+            self.finish_button.setText("Not connected yet — Finish connecting")
+            self.finish_button.setIcon(icon("sync"))
+            self.finish_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            self.finish_button.setAutoRaise(True)
+            self.finish_button.setCursor(Qt.CursorShape.PointingHandCursor)
+            self.finish_button.setToolTip("This laptop waits for an administrator's approval "
+                                          "before it receives your organisation's data")
+            self.finish_button.clicked.connect(lambda _c=False: self.finish_connecting())
+            sb.addPermanentWidget(self.finish_button)
 
     # ---- navigation -----------------------------------------------------------------
 
@@ -342,6 +372,23 @@ class MainWindow(QMainWindow):
     def sync_now(self) -> None:
         if self.sync is not None and not self.signed_in.is_locked:
             self.sync.sync_now()
+
+    def sign_in_again(self) -> None:
+        """Sync ▸ Sign In to the Server… and the status bar's "Sign in": the server
+        ended this laptop's session; the password brings it back."""
+        from .sync.sign_in_again import sign_in_again
+
+        if self.sync is not None:
+            sign_in_again(self.signed_in, self.sync, self)
+
+    def finish_connecting(self) -> None:
+        """Sync ▸ Finish Connecting…: approval, then the first load; then the window
+        opens again as a connected one (reopen_requested)."""
+        from .sync.finish import finish_connecting
+
+        if self.unfinished and finish_connecting(self.signed_in, self):
+            self.unfinished = False
+            self.reopen_requested.emit()
 
     def open_conflicts(self) -> None:
         from .sync.conflicts import ConflictsDialog

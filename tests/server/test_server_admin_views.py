@@ -88,7 +88,7 @@ def view(app_pool: Database, w: World, fn: Callable[..., dict[str, Any]],
 
 
 ALL_VIEWS = (views.users, views.devices, views.open_conflicts, views.rejections,
-             views.access_logs, views.security_events)
+             views.access_logs, views.security_events, views.reveals_by_day)
 
 
 def test_a_user_is_refused_every_admin_view(app_pool: Database, world: World) -> None:
@@ -153,10 +153,54 @@ def test_devices_conflicts_and_rejections(app_pool: Database, world: World) -> N
     assert [r["code"] for r in rejections] == ["last_admin"]
 
 
+def test_access_logs_newest_first_page_backwards_and_filter_action_and_outcome(
+        app_pool: Database, world: World) -> None:
+    """What the desktop's tenant-wide Audit pane asks: newest first, page after page,
+    with its action and outcome filters."""
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = view(app_pool, world, views.access_logs, newest_first=True, limit=3,
+                    cursor=cursor)
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 8 and len({r["id"] for r in seen}) == 8
+    keys = [(r["timestamp"], r["id"]) for r in seen]
+    assert keys == sorted(keys, reverse=True)
+    assert len(view(app_pool, world, views.access_logs, action="PHI_ACCESS")["items"]) == 8
+    assert view(app_pool, world, views.access_logs, action="DEAL_DELETE")["items"] == []
+    assert len(view(app_pool, world, views.access_logs, success=True)["items"]) == 8
+    assert view(app_pool, world, views.access_logs, success=False)["items"] == []
+    newest = view(app_pool, world, views.security_events, newest_first=True)["items"]
+    assert [r["timestamp"] for r in newest] == sorted((r["timestamp"] for r in newest),
+                                                      reverse=True)
+
+
+def test_reveals_by_day_count_every_device_per_user_and_utc_day(
+        app_pool: Database, world: World) -> None:
+    items = view(app_pool, world, views.reveals_by_day)["items"]
+    by_user = {}
+    for r in items:
+        by_user[r["user_id"]] = by_user.get(r["user_id"], 0) + r["reveals"]
+        assert r["refused"] == 0 and r["break_glass"] == 0
+        assert datetime.strptime(r["day"], "%Y-%m-%d")
+    assert by_user == {world.users[0]: 5, world.users[1]: 3}
+    later = view(app_pool, world, views.reveals_by_day,
+                 since=datetime.now(UTC) + timedelta(hours=1))
+    assert later == {"items": [], "more": False}
+    with pytest.raises(ApiError) as e:
+        view(app_pool, world, views.reveals_by_day, since=datetime.now(UTC),
+             until=datetime.now(UTC) - timedelta(days=1))
+    assert e.value.status == 400
+
+
 def test_another_tenant_is_never_seen(app_pool: Database, world: World) -> None:
     b_ids = {world.b_device.id, world.b.admin_id, world.b_device.user_id}
     for fn in ALL_VIEWS:
-        text = json.dumps(view(app_pool, world, fn, limit=MAX_LIMIT))
+        kw = {} if fn is views.reveals_by_day else {"limit": MAX_LIMIT}
+        text = json.dumps(view(app_pool, world, fn, **kw))
         assert not any(i in text for i in b_ids), fn.__name__
     # Filtering by another tenant's device or user finds nothing.
     assert view(app_pool, world, views.access_logs, device_id=world.b_device.id)["items"] == []
@@ -167,7 +211,7 @@ def test_bad_paging_and_filters_are_400(app_pool: Database, world: World) -> Non
     for kw in ({"limit": 0}, {"limit": MAX_LIMIT + 1}, {"cursor": "not a cursor"},
                {"cursor": "W10"}, {"device_id": "x; DROP TABLE users"},
                {"since": datetime.now(UTC), "until": datetime.now(UTC) - timedelta(days=1)},
-               {"deal_id": "d" * 101}):
+               {"deal_id": "d" * 101}, {"action": "PHI_ACCESS' OR 1=1 --"}):
         with pytest.raises(ApiError) as e:
             view(app_pool, world, views.access_logs, **kw)
         assert e.value.status == 400, kw

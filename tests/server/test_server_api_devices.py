@@ -183,6 +183,14 @@ def test_a_user_is_refused_the_admin_views_and_an_admin_pages_them(
                           params={"limit": 1})
         assert r.status_code == 200, (path, r.text)
         assert set(r.json()) == {"items", "next_cursor"}
+    r = live.http.get("/v1/admin/reveals-by-day", headers=live.auth(acme.user_token))
+    assert r.status_code == 403 and error(r)["code"] == "admin_only"
+    r = live.http.get("/v1/admin/reveals-by-day", headers=live.auth(acme.admin_token))
+    assert r.status_code == 200 and set(r.json()) == {"items", "more"}
+    for params in ({"order": "sideways"}, {"action": "PHI"}, {"success": "maybe"}):
+        r = live.http.get("/v1/admin/access-logs", headers=live.auth(acme.admin_token),
+                          params=params)
+        assert r.status_code == 422 and error(r)["code"], params
     r = live.http.get("/v1/admin/users", headers=live.auth(acme.admin_token))
     assert all("password" not in u for u in r.json()["items"])
     assert {u["id"] for u in r.json()["items"]} >= {acme.t.admin_id, acme.user_id}

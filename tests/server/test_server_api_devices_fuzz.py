@@ -172,20 +172,22 @@ def test_audit_upload(world: World, app_pool: Database, data: st.DataObject) -> 
 
 queries = st.dictionaries(
     st.sampled_from(["limit", "cursor", "user_id", "device_id", "deal_id", "since", "until",
-                     "type", "status", "unacknowledged", "x"]),
+                     "type", "status", "unacknowledged", "action", "success", "order",
+                     "x"]),
     st.text(max_size=30) | st.integers().map(str), max_size=4)
 
 
 @EXAMPLES
 @given(path=st.sampled_from(["users", "devices", "conflicts", "rejections", "access-logs",
-                             "security-events"]), params=queries)
+                             "security-events", "reveals-by-day"]), params=queries)
 def test_admin_views_never_fail(world: World, path: str, params: dict[str, str]) -> None:
     r = world.api.http.get(f"/v1/admin/{path}", headers=world.api.auth(world.admin_token),
                            params=params)
     if r.status_code != 200:
         refused_cleanly(r)
     else:
-        assert set(r.json()) == {"items", "next_cursor"}
+        assert set(r.json()) == ({"items", "more"} if path == "reveals-by-day"
+                                 else {"items", "next_cursor"})
     r = world.api.http.get("/v1/devices", headers=world.api.auth(world.user_token),
                            params=params)
     assert r.status_code < 500, r.text

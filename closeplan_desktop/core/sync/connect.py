@@ -20,6 +20,11 @@ or sent anywhere but the server's sign-in.
 
 A workspace copied or restored to another computer (`key_vault.needs_enrolment`) is a
 new device for the server: `sign_in_again` enrols it again with new device keys.
+
+`stage` tells where a workspace's connection stands. A connection left waiting for
+approval (the window closed, the wait cancelled) is resumed by `resume_waiting`: the
+same code again while the server still has the enrolment (the code is kept in the
+keyring until approval), a new enrolment when the server forgot it; then `finish`.
 """
 
 from __future__ import annotations
@@ -29,25 +34,30 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from ..domain import validation
 from ..domain.clock import iso, utcnow
-from ..domain.errors import ServerRefused, SyncError
+from ..domain.enums import SecurityEventType as Ev
+from ..domain.errors import KeyMissing, ServerRefused, SyncError
 from ..domain.progress import CancelToken, Progress, no_progress
 from ..security import crypto
 from ..security.device_keys import DeviceKeys
 from ..security.keyring_store import phi_slot
 from ..store import db, key_vault, lease, receipts, workspace
-from ..store.models import SyncConnection
+from ..store.audit_log import log_event
+from ..store.models import SyncConnection, User
 from ..store.workspace import Workspace
 from ..usecases import auth
 from . import engine
 from .apply import NO_PASSWORD
 from .bootstrap import bootstrap
 from .engine import AWAITING, CONNECTED, connection, keep_grant, with_retries
-from .transport import SignedIn, Transport, check_url
+from .transport import APPROVAL_SLOT, SignedIn, Transport, check_url
 
 POLL_SECONDS = 2.0
 WAIT_SECONDS = 600.0
@@ -90,6 +100,7 @@ def start(path: Path, url: str, email: str, password: str, *,
         keys = key_vault.device_keys(ws)
         pinned = _pin_server_key(ws, transport)
         code = _enrol(ws, transport, keys, name or device_name())
+        keep_code(ws, code)
         first = False
         if who.role == "ADMIN":
             first = _approve_first(transport, ws.device_id, code)
@@ -162,53 +173,87 @@ def sign_in_again(path: Path, url: str, email: str, password: str
     try:
         if check_url(url) != conn.url:
             raise SyncError(f"This workspace is connected to {conn.url}, not to {url}.")
-        copied = engine.copied(ws)
-        # A copied workspace's device is not enrolled yet: an unbound sign-in first.
-        who = transport.sign_in(email, password, None if copied else conn.device_id)
-        if who.user_id != conn.user_id or who.tenant_id != conn.tenant_id:
-            transport.forget_tokens()
-            raise SyncError("This workspace was connected by another user; sign in as that "
-                            "user, or connect a new workspace folder for yourself.")
-        keys = _unlock_online(ws, who.user_id, password)
-        code = None
-        if receipts.pinned_server_key(ws.keyring) is None:
-            # A copy on another keyring: pin again, only the key this workspace recorded.
-            _pin_server_key(ws, transport, conn.server_key)
-        lease.contact(ws.keyring)
-        if copied:
-            code = _enrol(ws, transport, keys, device_name())
-            with db.write_session(ws.engine) as s:
-                row = s.get(SyncConnection, 1)
-                assert row is not None
-                row.device_id, row.status = ws.device_id, AWAITING
-                # The old device's cursors do not serve the new one: load again (rows
-                # already here are updated in place; unpushed changes are kept).
-                row.pull_cursor = row.bootstrap_cursor = None
-                row.bootstrapped = False
-                key_vault.set_enrolled(s)
-            conn.device_id, conn.status = ws.device_id, AWAITING
-            conn.pull_cursor = conn.bootstrap_cursor = None
-            conn.bootstrapped = False
-            transport.sign_in(email, password, ws.device_id)
-        elif conn.status == AWAITING:  # the enrolment starts again: a new code
-            code = _enrol(ws, transport, keys, device_name())
+        enrolment = sign_in_again_open(ws, transport, email, password)
     except BaseException:
         transport.close()
         ws.close()
         raise
-    return ws, transport, Enrolment(conn.device_id, conn.status, code, False)
+    return ws, transport, enrolment
 
 
-def _unlock_online(ws: Workspace, user_id: str, password: str) -> DeviceKeys:
+def sign_in_again_open(ws: Workspace, transport: Transport, email: str, password: str,
+                       *, keys_held: bool = False) -> Enrolment:
+    """`sign_in_again` for a workspace already open (the window, whose sync keeps using
+    `transport`, a Transport to the workspace's server with its keyring): the device's
+    session with the server starts again. `keys_held`: the workspace's owner is signed
+    in here and their keys are in memory; then a password changed or reset elsewhere
+    (the server takes it, this laptop's key slot does not) becomes this laptop's
+    password too, instead of a refusal. Nothing is stored when the server refuses."""
+    email = validation.email(email)
+    conn = connection(ws)
+    if conn is None:
+        raise SyncError("This workspace is not connected to a server.")
+    copied = engine.copied(ws)
+    forgotten = False
+    try:
+        # A copied workspace's device is not enrolled yet: an unbound sign-in first.
+        who = transport.sign_in(email, password, None if copied else conn.device_id)
+    except ServerRefused as exc:
+        if exc.code != "unknown_device" or conn.status != AWAITING:
+            raise
+        # The server forgot this waiting enrolment: sign in unbound, enrol again below.
+        who = transport.sign_in(email, password)
+        forgotten = True
+    if who.user_id != conn.user_id or who.tenant_id != conn.tenant_id:
+        transport.forget_tokens()
+        raise SyncError("This workspace was connected by another user; sign in as that "
+                        "user, or connect a new workspace folder for yourself.")
+    keys = _unlock_online(ws, who.user_id, password, keys_held=keys_held)
+    code = None
+    if receipts.pinned_server_key(ws.keyring) is None:
+        # A copy on another keyring: pin again, only the key this workspace recorded.
+        _pin_server_key(ws, transport, conn.server_key)
+    lease.contact(ws.keyring)
+    if copied:
+        code = _enrol(ws, transport, keys, device_name())
+        keep_code(ws, code)
+        with db.write_session(ws.engine) as s:
+            row = s.get(SyncConnection, 1)
+            assert row is not None
+            row.device_id, row.status = ws.device_id, AWAITING
+            # The old device's cursors do not serve the new one: load again (rows
+            # already here are updated in place; unpushed changes are kept).
+            row.pull_cursor = row.bootstrap_cursor = None
+            row.bootstrapped = False
+            key_vault.set_enrolled(s)
+        conn.device_id, conn.status = ws.device_id, AWAITING
+        transport.sign_in(email, password, ws.device_id)
+    elif conn.status == AWAITING:  # the same code while the server still waits for it
+        enrolment = resume_waiting(ws, transport)
+        if forgotten:  # enrolled again: now the device-bound tokens
+            transport.sign_in(email, password, ws.device_id)
+        return enrolment
+    return Enrolment(conn.device_id, conn.status, code, False)
+
+
+def _unlock_online(ws: Workspace, user_id: str, password: str, *,
+                   keys_held: bool = False) -> DeviceKeys:
     """The device keys, unlocked with the key slot of the user the server has just
     signed in; a user without a slot here (their first online sign-in on this laptop)
-    gets one. A copied workspace gets its new device keys here."""
+    gets one, and so does one whose keys are held in memory (`keys_held`) when the slot
+    refuses the password the server took. A copied workspace gets its new device keys
+    here."""
     with db.read_session(ws.engine) as s:
         has_slot = key_vault.has_slot(s, user_id)
     if not has_slot:
         auth.make_slot(ws, user_id, password)
     with db.write_session(ws.engine) as s:
         private = key_vault.open_slot(s, ws, user_id, password)
+        if private is None and keys_held:
+            # The keys held in memory are granted to the new slot (key_vault.make_slot).
+            private = key_vault.make_slot(s, ws, user_id, password)
+            log_event(s, ws, Ev.KEY_SLOT_CREATED, _tenant_of(s, user_id), user_id,
+                      {"user": user_id, "from": "password changed on the server"})
         if private is None:
             raise SyncError("The server accepted this password but this laptop's key slot "
                             "did not (the password was changed elsewhere): sign in with "
@@ -216,6 +261,12 @@ def _unlock_online(ws: Workspace, user_id: str, password: str) -> DeviceKeys:
         legacy = key_vault.unlock(s, ws, user_id, private)
     key_vault.drop_legacy(ws, legacy)
     return key_vault.device_keys(ws)
+
+
+def _tenant_of(s: Session, user_id: str) -> str | None:
+    """The tenant of a local user (for a security event about them)."""
+    user = s.get(User, user_id)
+    return None if user is None else user.tenant_id
 
 
 def _enrol(ws: Workspace, transport: Transport, keys: DeviceKeys, name: str) -> str:
@@ -306,6 +357,91 @@ def finish(ws: Workspace, transport: Transport, *, progress: Progress = no_progr
             assert row is not None
             row.status = CONNECTED
         conn.status = CONNECTED
+        ws.keyring.delete(APPROVAL_SLOT)  # approved: the code has no use left
     bootstrap(ws, transport, conn, progress=progress, cancel=cancel,
               on_first_screen=on_first_screen)
     return conn
+
+
+# -- where a connection stands, and finishing one that was left waiting -----------------
+
+
+class Stage(StrEnum):
+    """Where a workspace's connection to a server stands (`stage`)."""
+
+    STANDALONE = "standalone"  # no server: works offline only
+    COPIED = "copied"  # copied or restored here: must enrol again (sign in online)
+    AWAITING = "awaiting_approval"  # enrolled; an admin has not approved it yet
+    LOADING = "loading"  # approved; the first load from the server has not finished
+    CONNECTED = "connected"  # syncs
+
+
+def stage(ws: Workspace) -> Stage:
+    """Where this workspace's connection stands, from what the workspace records (no
+    server call): what the window offers next (nothing, Finish connecting, Sync)."""
+    conn = connection(ws)
+    if conn is None:
+        return Stage.STANDALONE
+    if engine.copied(ws):
+        return Stage.COPIED
+    if conn.status == AWAITING:
+        return Stage.AWAITING
+    return Stage.CONNECTED if conn.bootstrapped else Stage.LOADING
+
+
+def owner_email(ws: Workspace) -> str | None:
+    """The email of the user who connected this workspace: the account whose session
+    with the server this device holds (and signs in again)."""
+    conn = connection(ws)
+    if conn is None:
+        return None
+    with db.read_session(ws.engine) as s:
+        user = s.get(User, conn.user_id)
+        return None if user is None else user.email
+
+
+def keep_code(ws: Workspace, code: str) -> None:
+    """Keep the approval code of a waiting enrolment, to show it again on resuming."""
+    ws.keyring.replace(APPROVAL_SLOT, code.encode("ascii"))
+
+
+def kept_code(ws: Workspace) -> str | None:
+    """The approval code kept at enrolment (None once approved, or when lost)."""
+    raw = ws.keyring.get(APPROVAL_SLOT)
+    return None if raw is None else raw.decode("ascii")
+
+
+def resume_waiting(ws: Workspace, transport: Transport, *,
+                   new_code: bool = False) -> Enrolment:
+    """Resume a connection left waiting for approval (the window closed, the wait
+    cancelled): ask the server where the enrolment stands. Still waiting: the same code
+    again (a new enrolment and code when `new_code`, after too many wrong tries, or when
+    the code was lost here); forgotten by the server: enrolled again, with a new code;
+    approved: status CONNECTED (then `finish`); refused by an admin: SyncError. Needs
+    the signed-in user's device keys only to enrol again."""
+    conn = connection(ws)
+    if conn is None:
+        raise SyncError("This workspace is not connected to a server.")
+    if conn.status != AWAITING:
+        return Enrolment(conn.device_id, conn.status, None, False)
+    try:
+        status = with_retries(lambda: device_status(transport, conn.device_id))
+    except ServerRefused as exc:
+        if exc.status != 404:
+            raise
+        status = None  # the server has no such device (its enrolment was removed)
+    if status == "ACTIVE":
+        return Enrolment(conn.device_id, CONNECTED, None, False)
+    if status == "REVOKED":
+        raise SyncError("An admin refused (revoked) this laptop's enrolment. Ask your admin, "
+                        "or connect a new workspace folder.")
+    code = None if new_code or status is None else kept_code(ws)
+    if code is None:
+        try:
+            keys = key_vault.device_keys(ws)
+        except KeyMissing:
+            raise SyncError("Sign in on this laptop first: enrolling it again needs your "
+                            "unlocked device keys.") from None
+        code = _enrol(ws, transport, keys, device_name())
+        keep_code(ws, code)
+    return Enrolment(conn.device_id, AWAITING, code, False)

@@ -45,7 +45,7 @@ from ..store import db
 from ..store.audit_log import log_event
 from ..store.models import PhiKey
 from ..store.workspace import Workspace
-from .transport import REFRESH_SLOT
+from .transport import APPROVAL_SLOT, REFRESH_SLOT
 
 ENDED = "The server ended this session: {reason} Sign in again when you can."
 
@@ -110,7 +110,8 @@ def wipe(ws: Workspace, extra_slots: Iterable[str] = ()) -> None:
         phi = [phi_slot(t, v) for t, v in s.execute(select(PhiKey.tenant_id, PhiKey.version))]
     keys = ws.keyring
     slots = {DB_SLOT, DB_PENDING_SLOT, ws.db_slot, AUDIT_SLOT, ANCHOR_SLOT, SERVER_KEY_SLOT,
-             LEASE_SLOT, UNLOCK_SLOT, DEVICE_ID_SLOT, REFRESH_SLOT, *phi, *extra_slots}
+             LEASE_SLOT, UNLOCK_SLOT, DEVICE_ID_SLOT, REFRESH_SLOT, APPROVAL_SLOT, *phi,
+             *extra_slots}
     ws.close()  # the anchor's last write first, then nothing holds the keys or the lock
     for slot in sorted(slots | keys.listed_slots()):
         keys.delete(slot)

@@ -37,6 +37,9 @@ from ..domain.errors import (
 from ..security.keyring_store import KeyringStore
 
 REFRESH_SLOT = "sync:refresh"  # the device's refresh token (a secret: the keyring only)
+# The approval code of an enrolment still waiting, shown again when connecting resumes
+# (the server keeps only its hash); deleted once the device is approved.
+APPROVAL_SLOT = "sync:approval_code"
 TIMEOUT = 30.0
 # Codes of a 401 that a refresh may cure (the access token ended; the device did not).
 REFRESHABLE = frozenset({"session_ended", "invalid_token", "unauthorized"})

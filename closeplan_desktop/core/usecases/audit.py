@@ -215,17 +215,21 @@ MAX_DEAL_CHOICES = 50
 
 
 def logged_deals(session: AuthSession, search: str = "",
-                 limit: int = MAX_DEAL_CHOICES) -> list[tuple[str, str]]:
+                 limit: int = MAX_DEAL_CHOICES, *, logged_only: bool = True
+                 ) -> list[tuple[str, str]]:
     """Admin use case: (id, title) of the tenant's deals that the access log mentions and
     whose title contains `search` (any case), by title: what the deal filter offers.
-    Deleted deals are included (their log stays)."""
+    Deleted deals are included (their log stays). `logged_only=False`: any of the
+    tenant's deals (the organisation's log names deals this laptop's does not)."""
     _, limit = validation.page(0, limit, MAX_DEAL_CHOICES)
     needle = validation.text(search, "Search", max_len=validation.MAX_TITLE, required=False)
     with frame.run(session, write=False) as s:
         frame.require_admin(s, session, "audit.read")
         logged = (select(AccessLog.deal_id).where(AccessLog.tenant_id == session.tenant_id)
                   .where(AccessLog.deal_id == Deal.id).exists())
-        q = select(Deal.id, Deal.title).where(Deal.tenant_id == session.tenant_id, logged)
+        q = select(Deal.id, Deal.title).where(Deal.tenant_id == session.tenant_id)
+        if logged_only:
+            q = q.where(logged)
         if needle:
             escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             q = q.where(Deal.title.ilike(f"%{escaped}%", escape="\\"))

@@ -9,6 +9,7 @@ than `UNUSUAL_MEDIAN_FACTOR` times their median daily reveals over the returned 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from statistics import median
@@ -90,15 +91,26 @@ def reveals_per_user_day(session: AuthSession, since: datetime | None = None,
     with run(session, write=False) as s:
         frame.require_admin(s, session, "audit.read")
         rows = s.execute(q).all()
+    return from_counts((uid, email, f"{first} {last}", date.fromisoformat(day_text),
+                        int(reveals or 0), int(refused or 0), int(glass or 0))
+                       for uid, email, first, last, day_text, reveals, refused, glass in rows)
 
+
+DayCounts = tuple[str, str, str, date, int, int, int]
+
+
+def from_counts(rows: Iterable[DayCounts]) -> list[RevealStat]:
+    """RevealStats, each day judged by the rule above, from counts per user and day:
+    (user id, email, name, day, reveals, refused, break-glass), in the order given. The
+    tenant-wide view (core.sync.audit_views) counts on the server and judges here."""
+    rows = list(rows)
     per_user: dict[str, list[int]] = defaultdict(list)
     for r in rows:
-        per_user[r[0]].append(int(r[5] or 0))
+        per_user[r[0]].append(r[4])
     usual = {uid: float(median(counts)) for uid, counts in per_user.items()}
     stats = []
-    for uid, email, first, last, day_text, reveals, refused, glass in rows:
-        reveals, refused, glass = int(reveals or 0), int(refused or 0), int(glass or 0)
+    for uid, email, name, day, reveals, refused, glass in rows:
         why = _why(reveals, glass, usual[uid])
-        stats.append(RevealStat(uid, email, f"{first} {last}", date.fromisoformat(day_text),
-                                reveals, refused, glass, bool(why), usual[uid], why))
+        stats.append(RevealStat(uid, email, name, day, reveals, refused, glass, bool(why),
+                                usual[uid], why))
     return stats

@@ -64,23 +64,26 @@ Row = tuple[Any, ...]
 
 def fetch_page(conn: Connection, *, table: str, columns: Sequence[str], sort: str,
                where: Sequence[sql.Composable], params: Sequence[Any], cursor: str | None,
-               limit: int | None, to_dict: Callable[[Row], dict[str, Any]]
-               ) -> dict[str, Any]:
+               limit: int | None, to_dict: Callable[[Row], dict[str, Any]],
+               descending: bool = False) -> dict[str, Any]:
     """One page of `table` (the caller's `where` terms, which must include the tenant),
-    ordered by (`sort`, id); `sort` is a timestamptz column and is also in `columns`.
+    ordered by (`sort`, id), or newest first when `descending` (the cursor then goes
+    backwards); `sort` is a timestamptz column and is also in `columns`.
     Returns {"items": [...], "next_cursor": str | None}."""
     size = page_size(limit)
     after = decode_cursor(cursor)
     terms = list(where)
     args = list(params)
     if after is not None:
-        terms.append(sql.SQL("({}, id) > (%s, %s)").format(sql.Identifier(sort)))
+        terms.append(sql.SQL("({}, id) {} (%s, %s)").format(
+            sql.Identifier(sort), sql.SQL("<" if descending else ">")))
         args += list(after)
-    query = sql.SQL("SELECT {cols} FROM {table} WHERE {where} ORDER BY {sort}, id "
+    direction = sql.SQL(" DESC" if descending else "")
+    query = sql.SQL("SELECT {cols} FROM {table} WHERE {where} ORDER BY {sort}{dir}, id{dir} "
                     "LIMIT %s").format(
         cols=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
         table=sql.Identifier(table), where=sql.SQL(" AND ").join(terms),
-        sort=sql.Identifier(sort))
+        sort=sql.Identifier(sort), dir=direction)
     rows = conn.execute(query, [*args, size + 1]).fetchall()
     more = len(rows) > size
     rows = rows[:size]

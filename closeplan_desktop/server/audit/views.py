@@ -8,6 +8,7 @@ one is a 400 saying which.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from psycopg import sql
 
 from ...core.domain import validation
 from ...core.domain.clock import as_utc
+from ...core.domain.enums import AccessAction
 from ...core.domain.errors import ValidationError
 from ...core.domain.ids import is_id
 from ..caller import Caller
@@ -35,6 +37,9 @@ ACCESS_COLUMNS = ("id", "user_id", "deal_id", "action", "access_type", "resource
 # seq: a device's chain (rows it uploaded); server_seq: the server's (migration 0005).
 EVENT_COLUMNS = ("id", "user_id", "type", "detail", "timestamp", "device_id", "seq",
                  "chain_hash", "server_seq")
+ACTIONS = tuple(a.value for a in AccessAction)
+# Rows of reveals_by_day at most (user-days): a year of a 25-user team's every day.
+MAX_REVEAL_DAYS = 10_000
 
 
 class Filters:
@@ -78,6 +83,23 @@ class Filters:
                 self.terms.append(sql.SQL("{} {} %s").format(sql.Identifier(column),
                                                              sql.SQL(op)))
                 self.params.append(as_utc(bound))
+        return self
+
+    def flag_equals(self, column: str, value: bool | None) -> Filters:
+        """Rows whose boolean `column` is `value`."""
+        if value is not None:
+            self.terms.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+            self.params.append(bool(value))
+        return self
+
+    def enum_equals(self, column: str, value: str | None, allowed: Iterable[str]) -> Filters:
+        """Rows whose enum `column` is `value`, one of `allowed` (compared as text)."""
+        if value is not None:
+            if value not in set(allowed):
+                raise bad_request("invalid_filter", f"{column} must be one of "
+                                  f"{', '.join(sorted(allowed))}.", field=column)
+            self.terms.append(sql.SQL("{}::text = %s").format(sql.Identifier(column)))
+            self.params.append(value)
         return self
 
     def where(self, clause: str) -> Filters:
@@ -127,23 +149,48 @@ def rejections(conn: Connection, caller: Caller, *, device_id: str | None = None
 
 def access_logs(conn: Connection, caller: Caller, *, user_id: str | None = None,
                 device_id: str | None = None, deal_id: str | None = None,
+                action: str | None = None, success: bool | None = None,
                 since: datetime | None = None, until: datetime | None = None,
-                cursor: str | None = None, limit: int | None = None) -> dict[str, Any]:
-    """The tenant's access log, every device's rows and the server's, oldest first."""
+                cursor: str | None = None, limit: int | None = None,
+                newest_first: bool = False) -> dict[str, Any]:
+    """The tenant's access log, every device's rows and the server's, oldest first (or
+    newest first, as the desktop's Audit pane lists it)."""
     f = (Filters(caller).id_equals("user_id", user_id).id_equals("device_id", device_id)
-         .text_equals("deal_id", deal_id).time_range("timestamp", since, until))
+         .text_equals("deal_id", deal_id).enum_equals("action", action, ACTIONS)
+         .flag_equals("success", success).time_range("timestamp", since, until))
     return fetch_page(conn, table="access_logs", columns=ACCESS_COLUMNS, sort="timestamp",
                       where=f.terms, params=f.params, cursor=cursor, limit=limit,
-                      to_dict=plain(ACCESS_COLUMNS))
+                      to_dict=plain(ACCESS_COLUMNS), descending=newest_first)
 
 
 def security_events(conn: Connection, caller: Caller, *, user_id: str | None = None,
                     device_id: str | None = None, type_: str | None = None,
                     since: datetime | None = None, until: datetime | None = None,
-                    cursor: str | None = None, limit: int | None = None) -> dict[str, Any]:
-    """The tenant's security events, every device's and the server's, oldest first."""
+                    cursor: str | None = None, limit: int | None = None,
+                    newest_first: bool = False) -> dict[str, Any]:
+    """The tenant's security events, every device's and the server's, oldest first (or
+    newest first)."""
     f = (Filters(caller).id_equals("user_id", user_id).id_equals("device_id", device_id)
          .text_equals("type", type_, 40).time_range("timestamp", since, until))
     return fetch_page(conn, table="security_events", columns=EVENT_COLUMNS, sort="timestamp",
                       where=f.terms, params=f.params, cursor=cursor, limit=limit,
-                      to_dict=plain(EVENT_COLUMNS))
+                      to_dict=plain(EVENT_COLUMNS), descending=newest_first)
+
+
+def reveals_by_day(conn: Connection, caller: Caller, *, since: datetime | None = None,
+                   until: datetime | None = None) -> dict[str, Any]:
+    """The tenant's PHI reveals (PHI_ACCESS/READ rows of every device and the server)
+    per user and UTC day, newest day first: successful, refused, and with a break-glass
+    reason. Counts only: the desktop applies its rule for unusual days. At most
+    MAX_REVEAL_DAYS rows; `more` says that older ones were left out (narrow `since`)."""
+    f = Filters(caller).time_range("timestamp", since, until)
+    query = sql.SQL(
+        "SELECT user_id, to_char((\"timestamp\" AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD') "
+        "AS day, count(*) FILTER (WHERE success), count(*) FILTER (WHERE NOT success), "
+        "count(reason) FROM access_logs WHERE {where} AND action = 'PHI_ACCESS' "
+        "AND access_type = 'READ' GROUP BY user_id, day ORDER BY day DESC, user_id "
+        "LIMIT %s").format(where=sql.SQL(" AND ").join(f.terms))
+    rows = conn.execute(query, [*f.params, MAX_REVEAL_DAYS + 1]).fetchall()
+    items = [{"user_id": u, "day": d, "reveals": int(r), "refused": int(x),
+              "break_glass": int(b)} for u, d, r, x, b in rows[:MAX_REVEAL_DAYS]]
+    return {"items": items, "more": len(rows) > MAX_REVEAL_DAYS}

@@ -1,9 +1,12 @@
 """The audit's table models: the access log and security events paged in from core as
 the view scrolls, and PHI reveals per user and day (with core's `unusual`).
 
-Paging reads run on the UI thread inside Qt's fetchMore (see kit.ops): one page of at most
-PAGE rows through an index. The models only render and colour; core decides what is
-shown and which days are unusual.
+This laptop's rows: paging reads run on the UI thread inside Qt's fetchMore (see
+kit.ops): one page of at most PAGE rows through an index. The whole organisation's rows
+(`set_remote`, an admin on a connected laptop): each page comes from the server through
+`core.sync.audit_views` on a worker thread (kit.ops.Op), and fetchMore asks for the next
+one when the view scrolls to the end; a device column names the laptop of each row. The
+models only render and colour; core decides what is shown and which days are unusual.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QFont, QIcon
 
 from ...core.domain.enums import AccessAction, SecurityEventType
+from ...core.sync.audit_views import OrgPage
 from ...core.usecases import audit
 from ...core.usecases.audit import AccessEntry, AuditFilter, EventEntry
 from ...core.usecases.audit_stats import RevealStat
@@ -33,6 +37,7 @@ from ...core.usecases.frame import AuthSession
 from ..icons import icon
 from ..kit import dialogs, palette
 from ..kit.formatting import local_second_zone, utc_second
+from ..kit.ops import Op
 from .words import DETAIL_WORDS, action_text, event_text
 
 PAGE = 200
@@ -59,6 +64,8 @@ _LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 Index = QModelIndex | QPersistentModelIndex
 SessionGetter = Callable[[], AuthSession | None]
 Row = TypeVar("Row")
+# A page of the organisation's audit: (session, filter, cursor) -> the page (a worker).
+Remote = Callable[[AuthSession, AuditFilter, str | None], OrgPage[Any]]
 
 
 class PagingModel(QAbstractTableModel, Generic[Row]):
@@ -69,8 +76,10 @@ class PagingModel(QAbstractTableModel, Generic[Row]):
     """
 
     failed = Signal(str)
+    remote_failed = Signal(str)  # the organisation's audit could not be read
     loaded = Signal()
     columns: tuple[str, ...] = ()
+    org_columns: tuple[str, ...] = ()  # the columns of the organisation's rows
 
     def __init__(self, session_getter: SessionGetter, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -81,6 +90,15 @@ class PagingModel(QAbstractTableModel, Generic[Row]):
         self._display: list[tuple[str, ...]] = []
         self.total = 0
         self.names: dict[str, str] = {}
+        self.columns = type(self).columns
+        # The organisation's audit (None: this laptop's), its device names, the next
+        # page's cursor, the page being read, and which reload it belongs to.
+        self.remote: Remote | None = None
+        self.devices: dict[str, str] = {}
+        self._cursor: str | None = None
+        self._more = False
+        self._loading: Op | None = None
+        self._generation = 0
 
     # subclasses: one page from core, and a row's display strings
     def _page(self, session: AuthSession, f: AuditFilter,
@@ -98,21 +116,85 @@ class PagingModel(QAbstractTableModel, Generic[Row]):
         self.filter = f
         self.reload()
 
+    def set_remote(self, remote: Remote | None, devices: dict[str, str] | None = None
+                   ) -> None:
+        """Show the organisation's rows read by `remote` (with `devices` naming each
+        row's laptop), or this laptop's (None); the caller reloads."""
+        self.beginResetModel()
+        self.remote, self.devices = remote, dict(devices or {})
+        self.columns = (self.org_columns or type(self).columns) if remote else type(self).columns
+        self.rows, self._display, self.total = [], [], 0
+        self.endResetModel()
+
+    @property
+    def busy(self) -> bool:
+        """A page of the organisation's audit is being read."""
+        return self._loading is not None
+
     def reload(self) -> None:
+        self._generation += 1
+        self._loading = None  # a page still on its way belongs to the last reload
         self.beginResetModel()
         self.rows, self._display, self.total = [], [], 0
         self.endResetModel()
         now = datetime.now(UTC)
         until = self.filter.until if self.filter.until and self.filter.until < now else now
         self._pinned = replace(self.filter, until=until)
+        if self.remote is not None:
+            self._cursor, self._more = None, True
+            self._fetch_remote()  # `loaded` when the first page is here
+            return
         self._fetch()
         self.loaded.emit()
 
     def clear(self) -> None:
+        self._generation += 1
+        self._loading = None
+        self._more = False
         self.beginResetModel()
         self.rows, self._display, self.total = [], [], 0
         self.endResetModel()
         self.loaded.emit()
+
+    def _fetch_remote(self) -> None:
+        """Read the next page of the organisation's audit off the UI thread."""
+        session, remote = self._session(), self.remote
+        if session is None or remote is None or self._loading is not None or not self._more:
+            return
+        generation, f, cursor = self._generation, self._pinned, self._cursor
+        op = Op(None, "Reading the organisation's audit",
+                lambda _p, _c: remote(session, f, cursor), progress=False)
+        self._loading = op
+        op.on_success(lambda page: self._arrived(op, generation, page)) \
+            .on_failure(lambda text: self._remote_failed(op, generation, text)) \
+            .run_in_background()
+
+    def _arrived(self, op: Op, generation: int, page: OrgPage[Any]) -> None:
+        if generation != self._generation:
+            return  # a reload or a clear came meanwhile: this page is not wanted
+        if self._loading is op:
+            self._loading = None
+        first_page = self._cursor is None
+        self._cursor = page.next_cursor
+        self._more = page.next_cursor is not None
+        if page.entries:
+            first = len(self.rows)
+            self.beginInsertRows(QModelIndex(), first, first + len(page.entries) - 1)
+            self.rows.extend(page.entries)
+            self._display.extend(self._render(r) for r in page.entries)
+            self.endInsertRows()
+        self.total = len(self.rows) + (1 if self._more else 0)
+        if first_page:
+            self.loaded.emit()
+
+    def _remote_failed(self, op: Op, generation: int, text: str) -> None:
+        if generation != self._generation:
+            return
+        if self._loading is op:
+            self._loading = None
+        self._more = False
+        self.total = len(self.rows)
+        self.remote_failed.emit(text)
 
     def _fetch(self) -> None:
         session = self._session()
@@ -135,11 +217,22 @@ class PagingModel(QAbstractTableModel, Generic[Row]):
         self.endInsertRows()
 
     def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
-        return not parent.isValid() and len(self.rows) < self.total
+        if parent.isValid():
+            return False
+        if self.remote is not None:
+            return self._more and self._loading is None
+        return len(self.rows) < self.total
 
     def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: B008
         if not parent.isValid():
-            self._fetch()
+            if self.remote is not None:
+                self._fetch_remote()
+            else:
+                self._fetch()
+
+    def device(self, device_id: str) -> str:
+        """The laptop a row came from, by name (the organisation's rows)."""
+        return self.devices.get(device_id) or f"Device {device_id[:8]}"
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._display)
@@ -153,6 +246,14 @@ class PagingModel(QAbstractTableModel, Generic[Row]):
             return self.columns[section]
         return None
 
+    def _origin(self, device_id: str) -> str:
+        """Where a row was logged, in the detail view."""
+        if not device_id:
+            return "logged by the server"
+        if self.remote and device_id in self.devices:
+            return f"{self.devices[device_id]} (device {device_id})"
+        return f"device {device_id}"
+
     def _name(self, user_id: str | None, email: str | None) -> str:
         if user_id and user_id in self.names:
             return self.names[user_id]
@@ -161,6 +262,7 @@ class PagingModel(QAbstractTableModel, Generic[Row]):
 
 class AccessModel(PagingModel[AccessEntry]):
     columns = ACCESS_COLUMNS
+    org_columns = (*ACCESS_COLUMNS[:-1], "Device")
     OUTCOME = 4
     REASON = 5
 
@@ -173,10 +275,11 @@ class AccessModel(PagingModel[AccessEntry]):
         return audit.list_access(session, f, offset=offset, limit=PAGE)
 
     def _render(self, e: AccessEntry) -> tuple[str, ...]:
+        where = self.device(e.device_id) if self.remote else e.device_id[:8]
         return (local_second_zone(e.timestamp), self._name(e.user_id, e.user_email),
                 action_text(e.action, e.changed), e.deal_title,
                 "Allowed" if e.success else "Refused", e.reason or "",
-                f"{e.device_id[:8]} · #{e.seq}")
+                f"{where} · #{e.seq}")
 
     def describe(self, row: int) -> str:
         """Everything about one row, for the detail view under the table (the whole
@@ -188,8 +291,8 @@ class AccessModel(PagingModel[AccessEntry]):
                  f"Deal: {e.deal_title} (id {e.deal_id})"]
         if e.reason:
             lines.append(f"Break-glass reason: {e.reason}")
-        lines.append(f"Logged as {e.action} {e.access_type} on {e.resource_type}; device "
-                     f"{e.device_id}, sequence {e.seq}")
+        lines.append(f"Logged as {e.action} {e.access_type} on {e.resource_type}; "
+                     f"{self._origin(e.device_id)}, sequence {e.seq}")
         return "\n".join(lines)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -233,6 +336,7 @@ class AccessModel(PagingModel[AccessEntry]):
 
 class EventsModel(PagingModel[EventEntry]):
     columns = EVENT_COLUMNS
+    org_columns = (*EVENT_COLUMNS, "Device")
     TYPE = 1
 
     def __init__(self, session_getter: SessionGetter, parent: QObject | None = None) -> None:
@@ -249,8 +353,9 @@ class EventsModel(PagingModel[EventEntry]):
         return page, total
 
     def _render(self, e: EventEntry) -> tuple[str, ...]:
-        return (local_second_zone(e.timestamp), event_text(e.type),
-                self._name(e.user_id, e.user_email), self._detail(e.detail))
+        shown = (local_second_zone(e.timestamp), event_text(e.type),
+                 self._name(e.user_id, e.user_email), self._detail(e.detail))
+        return (*shown, self.device(e.device_id)) if self.remote else shown
 
     def _detail(self, text: str) -> str:
         detail = _parsed(text)
@@ -276,7 +381,7 @@ class EventsModel(PagingModel[EventEntry]):
             lines.append(f"Who: {self._name(e.user_id, e.user_email)} <{e.user_email}>")
         if self._display[row][3]:
             lines.append(f"Detail: {self._display[row][3]}")
-        lines.append(f"Logged as {e.type}; device {e.device_id}, sequence {e.seq}")
+        lines.append(f"Logged as {e.type}; {self._origin(e.device_id)}, sequence {e.seq}")
         return "\n".join(lines)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

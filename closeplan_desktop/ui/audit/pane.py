@@ -5,6 +5,12 @@ Everything shown comes from core's admin use cases (`audit.list_access`, `list_e
 `audit_stats.reveals_per_user_day`); the tabs (tabs.py) only filter, page and colour.
 Which days are unusual is decided in core. Verify and Export run off the UI thread as
 kit.ops ops, and announce the security events they log.
+
+On a connected laptop the admin switches between this laptop's audit and the whole
+organisation's (source.py): the same tabs and filters over the server's admin views
+(`core.sync.audit_views`, read off the UI thread), a device column, and reveals by day
+counted tenant-wide. Offline, or when the server refuses, a line says so and this
+laptop's audit stays on screen. Export and Verify act on this laptop's log.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from PySide6.QtWidgets import (
 from ...core.domain.enums import AccessAction
 from ...core.domain.progress import CancelToken, Progress
 from ...core.store.chain import ChainReport
+from ...core.sync import audit_views
 from ...core.usecases import audit, audit_stats, users
 from ...core.usecases.audit import AuditFilter
 from ...core.usecases.frame import AuthSession
@@ -36,6 +43,8 @@ from ..kit.ops import Kind, Op
 from ..kit.widgets import button
 from ..pane import Command, Pane
 from ..signed_in import SignedIn
+from . import source
+from .source import LOCAL, ORG, OrgContext, SourceSwitch
 from .tabs import AccessTab, EventsTab, RevealsTab
 
 CSV_FILTER, FHIR_FILTER = "CSV (*.csv)", "FHIR R4 JSON (*.json)"
@@ -63,11 +72,17 @@ class AuditPane(Pane):
         self.running_op: Op | None = None
         self.last_message = ""
         self._session = signed_in.session_or_none
+        # The organisation's audit: offered on a connected laptop (its sync's transport).
+        self.source = LOCAL
+        self.context_op: Op | None = None
+        self.switch: SourceSwitch | None = None
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self._header())
+        self.source_line = source.source_line()
+        layout.addWidget(self.source_line)
         self.error_banner = self._error_banner()
         layout.addWidget(self.error_banner)
 
@@ -95,6 +110,7 @@ class AuditPane(Pane):
         layout.addLayout(body, 1)
         for model in (self.access_model, self.events_model):
             model.failed.connect(self._show_failure)
+            model.remote_failed.connect(self._org_failed)
 
     # ---- construction ---------------------------------------------------------------
 
@@ -129,6 +145,12 @@ class AuditPane(Pane):
                                         "as CSV or FHIR R4 JSON")
         self.refresh_button = button("Refresh", "refresh", self.reload, name="refreshButton",
                                      icon_size=18, tip="Reload the audit")
+        sync = self.signed_in.sync
+        if sync is not None:
+            self.switch = SourceSwitch(sync.transport.url)
+            self.switch.changed.connect(self.set_source)
+            row.addWidget(self.switch, 0, Qt.AlignmentFlag.AlignTop)
+            row.addSpacing(8)
         for b in (self.verify_button, self.export_button, self.refresh_button):
             row.addWidget(b, 0, Qt.AlignmentFlag.AlignTop)
         return box
@@ -162,18 +184,87 @@ class AuditPane(Pane):
     # ---- loading --------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Reload users, the access log, security events and reveal statistics."""
+        """Reload users, the access log, security events and reveal statistics (this
+        laptop's, or the organisation's)."""
         session = self._session()
         if session is None:
             return
         self._hide_failure()
         self._load_users(session)
+        if self.source == ORG:
+            self._load_org(session)
+            return
         self.access_model.set_filter(self.access_page.filter())
         self.events_model.set_filter(self.events_page.filter())
         found = self.read("Cannot load the audit",
                           lambda: audit_stats.reveals_per_user_day(session),
                           on_failure=self._show_failure)
         self.reveals_page.set_rows(found.value or [])
+
+    # ---- the organisation's audit -------------------------------------------------------
+
+    def set_source(self, chosen: str) -> None:
+        """Show this laptop's audit (LOCAL) or the whole organisation's (ORG)."""
+        if chosen == self.source or (chosen == ORG and self.signed_in.sync is None):
+            return
+        self.source = chosen
+        if self.switch is not None:
+            self.switch.choose(chosen)
+        org = chosen == ORG
+        self.export_button.setEnabled(not org and self.running_op is None)
+        self.export_button.setToolTip(
+            "Export works on this laptop's audit: switch to This laptop to export"
+            if org else "Save what the current tab lists (its filters) as CSV or FHIR R4 "
+            "JSON")
+        if not org:
+            self.context_op = None
+            for model in (self.access_model, self.events_model):
+                model.set_remote(None)
+            source.say(self.source_line, "")
+        self.reload()
+
+    def _load_org(self, session: AuthSession) -> None:
+        """Device names and reveal counts first (one worker), then the pages."""
+        sync = self.signed_in.sync
+        assert sync is not None
+        transport, own = sync.transport, self.signed_in.ws.device_id
+        source.say(self.source_line, f"Reading the organisation's audit from "
+                   f"{transport.url}…")
+        op = self.context_op = Op(
+            None, "Reading the organisation's audit",
+            lambda _p, _c: source.load_context(session, transport, own), progress=False)
+        op.on_success(lambda found: self._org_ready(op, found)) \
+            .on_failure(lambda text: self._org_failed(text) if self.context_op is op
+                        else None).run_in_background()
+
+    def _org_ready(self, op: Op, found: OrgContext) -> None:
+        if op is not self.context_op or self.source != ORG:
+            return  # switched back, or reloaded again meanwhile
+        self.context_op = None
+        sync = self.signed_in.sync
+        assert sync is not None
+        transport = sync.transport
+        self.access_model.set_remote(
+            lambda s, f, c: audit_views.access_page(s, transport, f, c), found.devices)
+        self.events_model.set_remote(
+            lambda s, f, c: audit_views.events_page(s, transport, f, c), found.devices)
+        self.access_model.set_filter(self.access_page.filter())
+        self.events_model.set_filter(self.events_page.filter())
+        self.reveals_page.set_rows(found.reveals.stats)
+        laptops = sum(1 for d in found.devices if d)
+        more = (" Reveals by day show the newest days only: narrow the dates for older "
+                "ones." if found.reveals.more else "")
+        source.say(self.source_line, f"The whole organisation: the audit of every laptop "
+                   f"({laptops:,} devices) and of the server, read from {transport.url}."
+                   f"{more}")
+
+    def _org_failed(self, text: str) -> None:
+        """Offline or refused: say so, and show this laptop's audit instead."""
+        if self.source != ORG:
+            return
+        self.set_source(LOCAL)
+        source.say(self.source_line, f"The organisation's audit cannot be shown: {text} "
+                   "This laptop's audit is shown instead.", problem=True)
 
     def _load_users(self, session: AuthSession) -> None:
         found = self.read("Cannot load the audit", lambda: users.list_users(session),
@@ -196,6 +287,7 @@ class AuditPane(Pane):
 
     def clear_sensitive(self) -> None:
         """The audit holds no PHI, but break-glass reasons are free text: drop all rows."""
+        self.context_op = None  # the organisation's view loads again when unlocked
         self.access_page.filter_deal.timer.stop()
         self.access_model.clear()
         self.events_model.clear()
@@ -217,7 +309,7 @@ class AuditPane(Pane):
     def _op_finished(self) -> None:
         self.running_op = None
         self.verify_button.setEnabled(True)
-        self.export_button.setEnabled(True)
+        self.export_button.setEnabled(self.source == LOCAL)
 
     @staticmethod
     def _cancellable(progress: Progress, token: CancelToken) -> Progress:
@@ -262,7 +354,7 @@ class AuditPane(Pane):
     def export_audit(self) -> None:
         """Ask where and in which format, then export what the current tab lists."""
         session = self._session()
-        if session is None or self.running_op is not None:
+        if session is None or self.running_op is not None or self.source == ORG:
             return
         default = Path.home() / f"closeplan-audit-{date.today():%Y-%m-%d}.csv"
         chosen_file = dialogs.save_file(self, "Export audit", default,

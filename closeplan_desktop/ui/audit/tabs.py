@@ -106,6 +106,11 @@ class _LogTab(TablePage):
 
     def count_rows(self) -> None:
         shown, total = self.model.rowCount(), self.model.total
+        if self.model.remote is not None:  # pages by cursor: no count of the rest
+            words = self.noun if shown == 1 else self.plural
+            more = "; scroll for more" if self.model.canFetchMore() or self.model.busy else ""
+            self.count.setText(f"{shown:,} {words}{more}" if shown else "")
+            return
         if not total:
             self.count.setText("")
         elif shown >= total:
@@ -153,7 +158,10 @@ class AccessTab(_LogTab):
 
         def deals(text: str) -> list[tuple[str, str]]:
             found = session()
-            return audit.logged_deals(found, text) if found is not None else []
+            if found is None:
+                return []
+            # The organisation's log names deals this laptop's log may not: any deal.
+            return audit.logged_deals(found, text, logged_only=self.model.remote is None)
 
         self.filter_deal = DealPicker(deals)
         self.filter_deal.setObjectName("filterDeal")

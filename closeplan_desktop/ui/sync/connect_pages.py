@@ -69,6 +69,32 @@ def spaced(code: str) -> str:
     return f"{code[:3]} {code[3:]}" if len(code) == 6 else code
 
 
+def approval_parts(code_name: str, words_name: str, status_name: str, bar_name: str,
+                   scale: float) -> tuple[QLabel, QLabel, QLabel, QProgressBar]:
+    """What a screen waiting for approval shows: the code large (`scale` x the font),
+    the words to pass on, the status, and a busy progress bar (the first load's)."""
+    code = QLabel()
+    code.setObjectName(code_name)
+    code.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    code.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    font = QFont(code.font())
+    font.setPointSizeF(font.pointSizeF() * scale)
+    font.setBold(True)
+    font.setLetterSpacing(QFont.SpacingType.AbsoluteSpacing, 4)
+    code.setFont(font)
+    code.setAccessibleName("Approval code")
+    words, status = QLabel(), QLabel()
+    for label, name in ((words, words_name), (status, status_name)):
+        label.setObjectName(name)
+        label.setWordWrap(True)
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    bar = QProgressBar()
+    bar.setObjectName(bar_name)
+    bar.setRange(0, 0)
+    bar.setTextVisible(False)
+    return code, words, status, bar
+
+
 class ConnectPage(QWizardPage):
     def __init__(self, default_path: Path, code_id: int) -> None:
         super().__init__()
@@ -164,28 +190,8 @@ class CodePage(QWizardPage):
                          "your organisation's data.")
         layout = QVBoxLayout(self)
         layout.setSpacing(14)
-        self.code = QLabel()
-        self.code.setObjectName("approvalCode")
-        self.code.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.code.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        font = QFont(self.code.font())
-        font.setPointSizeF(font.pointSizeF() * 3.2)
-        font.setBold(True)
-        font.setLetterSpacing(QFont.SpacingType.AbsoluteSpacing, 4)
-        self.code.setFont(font)
-        self.code.setAccessibleName("Approval code")
-        self.words = QLabel()
-        self.words.setObjectName("approvalWords")
-        self.words.setWordWrap(True)
-        self.words.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.status = QLabel()
-        self.status.setObjectName("connectStatus")
-        self.status.setWordWrap(True)
-        self.status.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.bar = QProgressBar()
-        self.bar.setObjectName("loadProgress")
-        self.bar.setRange(0, 0)
-        self.bar.setTextVisible(False)
+        self.code, self.words, self.status, self.bar = approval_parts(
+            "approvalCode", "approvalWords", "connectStatus", "loadProgress", 3.2)
         self.retry = QPushButton(icon("refresh"), "Wait again")
         self.retry.setObjectName("waitAgain")
         self.retry.clicked.connect(self._wait)

@@ -8,6 +8,12 @@ stops at lock, sign-out and close. Pulled rows reach the panes through the windo
 `Changes` hub, the same announcement as local edits. One transport serves both threads
 (core's Transport serialises token refresh). The service keeps the state the status bar
 shows: online, last sync, pending changes, conflicts.
+
+When the server ends this device's session (core's SignedOut: its refresh token revoked
+or ended, a sign-out elsewhere, a deactivation), the rounds and the long-poll stop and
+`state.signed_out` says so: the status bar offers "Sign in", whose dialog
+(sign_in_again.py) calls `signed_in_again` when the server took the password. Local
+work goes on meanwhile; changes wait in the outbox.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from ...core.domain.errors import (
     DeviceRevoked,
     DeviceWiped,
     SessionEnded,
+    SignedOut,
     SyncError,
 )
 from ...core.sync import connect, engine, review
@@ -58,6 +65,7 @@ class SyncState:
     conflicts: int = 0
     rejections: int = 0
     running: bool = False
+    signed_out: bool = False  # the server ended this device's session: sign in again
 
 
 class _Poller(QThread):
@@ -66,6 +74,7 @@ class _Poller(QThread):
     changed = Signal(object)  # frozenset[str], the tables a page changed
     went_offline = Signal(str)
     came_online = Signal()
+    signed_out = Signal(str)  # the server ended the session: no more long-polls
 
     def __init__(self, service: SyncService) -> None:
         super().__init__()
@@ -81,6 +90,10 @@ class _Poller(QThread):
                 engine.wait_for_changes(self.ws, self.transport, self.wait_s,
                                         announce=self.changed.emit)
                 self.came_online.emit()
+            except SignedOut as exc:
+                if not self.stopping.is_set():
+                    self.signed_out.emit(str(exc))
+                return
             except SyncError as exc:
                 if self.stopping.is_set():
                     return
@@ -146,7 +159,7 @@ class SyncService(QObject):
         self._stop_poller()
 
     def resume(self) -> None:
-        if not self.stopped:
+        if not self.stopped and not self.state.signed_out:  # signed out: "Sign in" first
             self.start()
 
     def stop(self) -> None:
@@ -179,6 +192,7 @@ class SyncService(QObject):
         poller.changed.connect(self._pulled)
         poller.went_offline.connect(self._poll_offline)
         poller.came_online.connect(self._poll_online)
+        poller.signed_out.connect(self._signed_out)
         # A slot of this object: called on the UI thread, never in the ending thread.
         poller.finished.connect(self._poller_ended)
         poller.start()
@@ -234,6 +248,9 @@ class SyncService(QObject):
         if isinstance(error, DeviceRevoked):  # nothing more to try: the server said why
             self._stop_poller()
             self.period.stop()
+        if isinstance(error, SignedOut):
+            self._signed_out(text)
+            return
         self.updated.emit()
         if isinstance(error, (DeviceWiped, SessionEnded)):
             # The server ended this session (a deactivated user) or this laptop (a
@@ -259,8 +276,28 @@ class SyncService(QObject):
 
     def _after_local_change(self) -> None:
         self.refresh_counts()
-        if self.state.pending:  # pulled rows announce too; they leave nothing to push
+        # Pulled rows announce too (nothing to push); signed out, changes wait here.
+        if self.state.pending and not self.state.signed_out:
             self.sync_now()
+
+    # ---- the server ended the session ---------------------------------------------------
+
+    def _signed_out(self, text: str) -> None:
+        """No rounds and no long-poll until the user signs in again (the status bar's
+        "Sign in"); local work goes on."""
+        self.state.online, self.state.signed_out, self.state.problem = False, True, text
+        self.debounce.stop()
+        self.period.stop()
+        self._stop_poller()
+        self.updated.emit()
+
+    def signed_in_again(self) -> None:
+        """The server took the password again (core.sync.connect.sign_in_again_open on
+        this service's transport): sync resumes at once."""
+        self.state.signed_out, self.state.problem = False, ""
+        self.updated.emit()
+        if not self.stopped and not self.signed_in.is_locked:
+            self.start()
 
     # ---- the long-poll's news ----------------------------------------------------------
 

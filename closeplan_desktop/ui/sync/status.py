@@ -1,6 +1,7 @@
 """The sync part of the status bar: online or offline, the last sync (relative; the
 exact time with its zone in the tooltip), pending changes, and a button to the conflicts
-when there are any."""
+when there are any. When the server ended this laptop's session, "Signed out of the
+server — Sign in" takes the place of online/offline, and opens the sign-in dialog."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ class SyncStatus(QWidget):
     """Reads `service.state`; `open_conflicts` opens the conflicts view."""
 
     def __init__(self, service: SyncService, open_conflicts: Callable[[], object],
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None,
+                 sign_in: Callable[[], object] | None = None) -> None:
         super().__init__(parent)
         self.service = service
         self.setObjectName("syncStatus")
@@ -55,7 +57,21 @@ class SyncStatus(QWidget):
         self.sync.setToolTip("Sync now (Ctrl+Shift+S)")
         self.sync.setAccessibleName("Sync now")
         self.sync.clicked.connect(lambda _c=False: service.sync_now())
-        for w in (self.dot, self.online, self.last, self.pending, self.conflicts, self.sync):
+        self.sign_in = QToolButton()
+        self.sign_in.setObjectName("syncSignIn")
+        self.sign_in.setText("Signed out of the server — Sign in")
+        self.sign_in.setIcon(icon("signout", palette.warn_name()))
+        self.sign_in.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.sign_in.setAutoRaise(True)
+        self.sign_in.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.sign_in.setAccessibleName("Sign in to the server again")
+        self.sign_in.setStyleSheet(f"QToolButton#syncSignIn {{ color: {palette.warn_name()}; "
+                                   "font-weight: bold; }")
+        if sign_in is not None:
+            self.sign_in.clicked.connect(lambda _c=False: sign_in())
+        self.sign_in.hide()
+        for w in (self.dot, self.online, self.sign_in, self.last, self.pending, self.conflicts,
+                  self.sync):
             row.addWidget(w)
         service.updated.connect(self.show_state)
         self.tick = QTimer(self)
@@ -66,8 +82,17 @@ class SyncStatus(QWidget):
 
     def show_state(self) -> None:
         state = self.service.state
+        offer = state.signed_out and not state.running
+        self.sign_in.setVisible(offer)
+        self.online.setVisible(not offer)
+        if state.signed_out:
+            self.sign_in.setToolTip(f"{state.problem}\nSign in to "
+                                    f"{self.service.transport.url} again to sync; your work "
+                                    "here goes on meanwhile.")
         if state.running:
             text, color = "Syncing…", palette.ok_name()
+        elif state.signed_out:
+            text, color = "Signed out", palette.warn_name()
         elif state.online:
             text, color = "Online", palette.ok_name()
         else:

@@ -5,6 +5,7 @@ and the laptops' bcrypt cost is one the server takes."""
 from __future__ import annotations
 
 import importlib.util
+import secrets
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +24,11 @@ pg = _server.pg
 server_db = _server.server_db
 
 from api_support import Api, serve  # noqa: E402  (after the path above)
+from laptop_support import Laptop, connect_laptop, new_tenant  # noqa: E402
 from pg_support import ServerDb  # noqa: E402
+from window_support import MAX_PASSWORD, tag_of  # noqa: E402
 
+from closeplan_desktop.core.usecases import users  # noqa: E402
 from closeplan_desktop.ui.sync.service import SyncService  # noqa: E402
 
 
@@ -48,3 +52,26 @@ def _quick_sync(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(SyncService, "POLL_WAIT_S", 1.0)
     monkeypatch.setattr(SyncService, "POLL_RETRY_S", 0.5)
     monkeypatch.setattr(SyncService, "DEBOUNCE_MS", 200)
+
+
+@pytest.fixture
+def ada(live: Api, server_db: ServerDb, tmp_path: Path) -> Iterator[Laptop]:
+    """The first admin's laptop of a tenant of this test's own (the tenant's first
+    device: approved at once)."""
+    tag = f"t{secrets.token_hex(4)}"
+    new_tenant(server_db, f"T {tag}", f"ada@{tag}.example")
+    laptop = connect_laptop(live, tmp_path / "ada", f"ada@{tag}.example")
+    yield laptop
+    laptop.close()
+
+
+@pytest.fixture
+def max_(ada: Laptop, live: Api, tmp_path: Path) -> Iterator[Laptop]:
+    """A second admin's laptop of Ada's tenant, approved by Ada's."""
+    users.add_user(ada.session(), f"max@{tag_of(ada)}", "Max", "Admin", "ADMIN",
+                   MAX_PASSWORD)
+    ada.sync()
+    laptop = connect_laptop(live, tmp_path / "max", f"max@{tag_of(ada)}", MAX_PASSWORD,
+                            approver=ada)
+    yield laptop
+    laptop.close()

@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from api_support import Api
-from laptop_support import Laptop, connect_laptop, new_tenant, server_rows
+from laptop_support import Laptop, server_rows
 from pg_support import ServerDb
 from PySide6.QtWidgets import QWizard
 from pytestqt.qtbot import QtBot
 from support import FakeDialogs
+from window_support import (
+    SAM_PASSWORD,
+    WAIT_MS,
+    count_phi_access,
+    tag_of,
+    titles,
+    window_of,
+)
 
 from closeplan_desktop import app as app_module
 from closeplan_desktop.core.security.policy import load_policy
@@ -30,57 +35,6 @@ from closeplan_desktop.ui.signed_in import SignedIn
 from closeplan_desktop.ui.sync.conflicts import ConflictsDialog
 from closeplan_desktop.ui.sync.devices import DevicesPane
 from closeplan_desktop.ui.wizard import FirstRunWizard
-
-SAM_PASSWORD = "Marble-Kettle-Violin-77"
-MAX_PASSWORD = "Quartz-Pelican-Harbor-58"
-WAIT_MS = 20_000
-
-
-def window_of(laptop: Laptop, qtbot: QtBot) -> MainWindow:
-    w = MainWindow(SignedIn(laptop.ws, laptop.session()))
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    assert w.sync is not None
-    qtbot.waitUntil(lambda: w.sync is not None and w.sync.state.online, timeout=WAIT_MS)
-    return w
-
-
-def titles(w: MainWindow) -> list[str]:
-    return [d.title for d in w.deals.model.rows]
-
-
-def count_phi_access(laptop: Laptop) -> int:
-    return int(laptop.rows("SELECT count(*) FROM access_logs WHERE action = 'PHI_ACCESS' "
-                           "AND success = 1")[0][0])
-
-
-@pytest.fixture
-def ada(live: Api, server_db: ServerDb, tmp_path: Path) -> Iterator[Laptop]:
-    """The first admin's laptop of a tenant of this test's own (the tenant's first
-    device: approved at once)."""
-    tag = f"t{secrets.token_hex(4)}"
-    new_tenant(server_db, f"T {tag}", f"ada@{tag}.example")
-    laptop = connect_laptop(live, tmp_path / "ada", f"ada@{tag}.example")
-    yield laptop
-    laptop.close()
-
-
-def tag_of(laptop: Laptop) -> str:
-    return laptop.email.split("@")[1]
-
-
-@pytest.fixture
-def max_(ada: Laptop, live: Api, tmp_path: Path) -> Iterator[Laptop]:
-    """A second admin's laptop of Ada's tenant, approved by Ada's."""
-    users.add_user(ada.session(), f"max@{tag_of(ada)}", "Max", "Admin", "ADMIN",
-                   MAX_PASSWORD)
-    ada.sync()
-    laptop = connect_laptop(live, tmp_path / "max", f"max@{tag_of(ada)}", MAX_PASSWORD,
-                            approver=ada)
-    yield laptop
-    laptop.close()
-
 
 # ---- connect ---------------------------------------------------------------------------
 

@@ -21,6 +21,8 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
 Id = Annotated[str | None, Query(pattern=CUID_RE.pattern)]
 Cursor = Annotated[str | None, Query(max_length=200)]
 Limit = Annotated[int | None, Query(ge=1, le=MAX_LIMIT)]
+Order = Literal["asc", "desc"]
+Action = Literal["PHI_ACCESS", "DEAL_CREATE", "DEAL_UPDATE", "DEAL_DELETE"] | None
 
 
 @router.get("/users")
@@ -65,15 +67,19 @@ def rejections(who: AdminCallerDep, db: DatabaseDep, device_id: Id = None,
 def access_logs(who: AdminCallerDep, db: DatabaseDep, user_id: Id = None,
                 device_id: Id = None,
                 deal_id: Annotated[str | None, Query(max_length=100)] = None,
+                action: Action = None, success: bool | None = None,
                 since: datetime | None = None, until: datetime | None = None,
-                cursor: Cursor = None, limit: Limit = None) -> JSONResponse:
-    """The tenant's access log (every device's rows and the server's), oldest first;
-    filters by user, device, deal and time (since <= timestamp < until)."""
+                cursor: Cursor = None, limit: Limit = None, order: Order = "asc"
+                ) -> JSONResponse:
+    """The tenant's access log (every device's rows and the server's), oldest first
+    (`order=desc`: newest first); filters by user, device, deal, action, outcome and
+    time (since <= timestamp < until)."""
     with db.transaction(who.tenant_id, who.user_id) as conn:
         return JSONResponse(views.access_logs(conn, who, user_id=user_id,
                                               device_id=device_id, deal_id=deal_id,
+                                              action=action, success=success,
                                               since=since, until=until, cursor=cursor,
-                                              limit=limit))
+                                              limit=limit, newest_first=order == "desc"))
 
 
 @router.get("/security-events")
@@ -81,11 +87,22 @@ def security_events(who: AdminCallerDep, db: DatabaseDep, user_id: Id = None,
                     device_id: Id = None,
                     type_: Annotated[str | None, Query(alias="type", max_length=40)] = None,
                     since: datetime | None = None, until: datetime | None = None,
-                    cursor: Cursor = None, limit: Limit = None) -> JSONResponse:
-    """The tenant's security events (every device's and the server's), oldest first;
-    filters by user, device, type and time."""
+                    cursor: Cursor = None, limit: Limit = None, order: Order = "asc"
+                    ) -> JSONResponse:
+    """The tenant's security events (every device's and the server's), oldest first
+    (`order=desc`: newest first); filters by user, device, type and time."""
     with db.transaction(who.tenant_id, who.user_id) as conn:
         return JSONResponse(views.security_events(conn, who, user_id=user_id,
                                                   device_id=device_id, type_=type_,
                                                   since=since, until=until, cursor=cursor,
-                                                  limit=limit))
+                                                  limit=limit,
+                                                  newest_first=order == "desc"))
+
+
+@router.get("/reveals-by-day")
+def reveals_by_day(who: AdminCallerDep, db: DatabaseDep, since: datetime | None = None,
+                   until: datetime | None = None) -> JSONResponse:
+    """The tenant's PHI reveals per user and UTC day (every device's and the server's),
+    newest day first: counts only, no deal and no PHI."""
+    with db.transaction(who.tenant_id, who.user_id) as conn:
+        return JSONResponse(views.reveals_by_day(conn, who, since=since, until=until))
