@@ -346,7 +346,7 @@ def sync_once(ws: Workspace, transport: Transport | None = None, *,
     try:
         push(ws, transport, conn, result, sleep=sleep)
         pull(ws, transport, conn, result, announce=announce, sleep=sleep)
-        uploaded = upload_audit(ws, transport, conn)
+        uploaded = upload_audit(ws, transport, conn, sleep=sleep)
         result.audit_rows = None if uploaded is None else sum(uploaded.rows.values())
         lease.contact(ws.keyring)
     except DeviceRevoked as exc:
@@ -363,11 +363,14 @@ def sync_once(ws: Workspace, transport: Transport | None = None, *,
     return result
 
 
-def upload_audit(ws: Workspace, transport: Transport,
-                 conn: SyncConnection) -> audit_upload.Uploaded | None:
+def upload_audit(ws: Workspace, transport: Transport, conn: SyncConnection, *,
+                 sleep: Callable[[float], None] = time.sleep
+                 ) -> audit_upload.Uploaded | None:
     """Send this device's audit rows not yet on the server, signed with the device key
     the signed-in user unlocked (a process without the password cannot sign them); None
-    when nobody is signed in: the rows wait for the next signed-in round."""
+    when nobody is signed in: the rows wait for the next signed-in round. A transient
+    failure is retried like push and pull: the batch in flight is sent again as it was,
+    and the server answers a batch it already has with its stored receipt."""
     try:
         keys = key_vault.device_keys(ws)
     except KeyMissing:
@@ -378,7 +381,8 @@ def upload_audit(ws: Workspace, transport: Transport,
                          "connect to the server again.")
 
     def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
-        answer: dict[str, Any] = transport.call("POST", path, json=body)
+        answer: dict[str, Any] = with_retries(
+            functools.partial(transport.call, "POST", path, json=body), sleep=sleep)
         return answer
     return audit_upload.upload(ws, post, keys.signing, server_key, conn.tenant_id)
 
