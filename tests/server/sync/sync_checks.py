@@ -78,9 +78,9 @@ def check_audit_once(server_db: ServerDb, tenant_id: str, laptop: Laptop) -> Non
     """This laptop's audit rows, both chains, are on the server exactly once."""
     device = laptop.ws.device_id
     for table in AUDIT_TABLES:
-        local = laptop.rows(f"SELECT seq, chain_hash FROM {table} WHERE device_id = ? "  # noqa: S608
+        local = laptop.rows(f"SELECT seq, chain_hash FROM {table} WHERE device_id = ? "
                             "ORDER BY seq", (device,))
-        server = server_rows(server_db, tenant_id, f"SELECT seq, chain_hash FROM {table} "  # noqa: S608
+        server = server_rows(server_db, tenant_id, f"SELECT seq, chain_hash FROM {table} "
                              "WHERE tenant_id = %s AND device_id = %s ORDER BY seq", (device,))
         assert [(int(s), str(h)) for s, h in server] == [(int(s), str(h)) for s, h in local], \
             f"{table}: {len(local)} rows here, {len(server)} on the server"

@@ -206,8 +206,8 @@ def test_last_admin_when_a_deactivation_and_demotions_cross(
         pair: Pair, server_db: ServerDb) -> None:
     # A third admin without a laptop: Ada deactivates her and demotes Max, while Max
     # demotes Ada; all three at once would leave nobody.
-    otto = users.add_user(pair.a.session(), f"otto-{pair.tenant_id}@crossing.example", "Otto", "Admin",
-                          "ADMIN", PASSWORD)
+    otto = users.add_user(pair.a.session(), f"otto-{pair.tenant_id}@crossing.example",
+                          "Otto", "Admin", "ADMIN", PASSWORD)
     everyone(pair)
     ada_id = _ada_id(pair)
     users.deactivate(pair.a.session(), otto.id)
@@ -240,8 +240,8 @@ def test_no_self_demotion_offline_is_refused_visibly(pair: Pair) -> None:
 
 
 def _deactivated_rep(p: Pair) -> str:
-    rep = users.add_user(p.a.session(), f"rep-{p.tenant_id}@reactivate.example", "Rhea", "Rep", "USER",
-                         PASSWORD)
+    rep = users.add_user(p.a.session(), f"rep-{p.tenant_id}@reactivate.example", "Rhea",
+                         "Rep", "USER", PASSWORD)
     users.deactivate(p.a.session(), rep.id)
     everyone(p)
     return rep.id
