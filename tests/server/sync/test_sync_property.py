@@ -243,6 +243,11 @@ class SyncMachine(RuleBasedStateMachine):
         self._after_round(lap, result)
 
     @rule(i=LAPTOP)
+    def sync_clean(self, i: int) -> None:
+        """A round with no fault (rounds are as frequent as edits in the app)."""
+        self.sync(i, None, "/")
+
+    @rule(i=LAPTOP)
     def long_poll(self, i: int) -> None:
         """A pull without a push, as the window's live updates make one (the laptop's
         own changes wait for the next round)."""
