@@ -11,7 +11,8 @@
 - **Pull** reads pages after the stored cursor up to the checkpoint and applies each
   page in one local transaction with the new cursor, so an interrupted pull resumes
   where it stopped. Pulled rows write no outbox and no audit rows (no echo); a row with
-  a change still waiting to be pushed is left for the next round.
+  a change still waiting to be pushed is left for the next round, and the stored cursor
+  stays before it, so the round after the push reads it again whatever the verdict.
 - Transient failures (unreachable, timed out, 5xx) are retried with backoff, a few
   times; then, like every permanent failure, they are raised to the caller, never
   dropped: the outbox keeps what was not acknowledged.
@@ -278,8 +279,14 @@ def _revert(raw: Any, transport: Transport, rows: list[Pending]) -> None:
 
 
 def apply_page(ws: Workspace, conn: SyncConnection, page: dict[str, Any],
-               result: SyncResult, announce: Announce | None) -> None:
-    """Apply one pull page and move the cursor, in one local transaction."""
+               result: SyncResult, announce: Announce | None, *,
+               keep_cursor: bool = True) -> bool:
+    """Apply one pull page and move the cursor, in one local transaction; True when it
+    held a row (a change of it waits to be pushed). The stored cursor then stays where
+    it was (and, with `keep_cursor` False, stays for the rest of the pull): the push's
+    verdict may leave the server's row as it is (delete beats the edit, a rejection, a
+    replay), so the next pull must read that row again. `conn.pull_cursor` moves on, so
+    this pull reads on."""
     with db.write_session(ws.engine) as s:
         done = apply.apply_changes(s.connection(), conn.tenant_id, page.get("changes", []),
                                    keep_grant(s, conn.tenant_id), conn.device_id,
@@ -287,10 +294,11 @@ def apply_page(ws: Workspace, conn: SyncConnection, page: dict[str, Any],
         key_vault.open_device_grants(s, ws)
         row = s.get(SyncConnection, 1)
         assert row is not None
-        row.pull_cursor = page["cursor"]
+        if keep_cursor and not done.held:
+            row.pull_cursor = page["cursor"]
         row.checkpoint = int(page.get("checkpoint") or row.checkpoint)
         row.last_sync_at = utcnow()
-    conn.pull_cursor, conn.checkpoint = row.pull_cursor, row.checkpoint
+    conn.pull_cursor, conn.checkpoint = page["cursor"], row.checkpoint
     result.pulled += done.rows
     result.held += done.held
     result.checkpoint = conn.checkpoint
@@ -298,6 +306,7 @@ def apply_page(ws: Workspace, conn: SyncConnection, page: dict[str, Any],
         result.changed = result.changed | done.kinds
         if announce is not None:
             announce(done.kinds)
+    return done.held > 0
 
 
 def _reset_cursor(ws: Workspace, conn: SyncConnection) -> None:
@@ -310,8 +319,10 @@ def _reset_cursor(ws: Workspace, conn: SyncConnection) -> None:
 
 def pull(ws: Workspace, transport: Transport, conn: SyncConnection, result: SyncResult,
          *, announce: Announce | None = None, sleep: Callable[[float], None] = time.sleep,
-         limit: int = PULL_LIMIT) -> None:
-    """Pull pages until the server says this device is up to date."""
+         limit: int = PULL_LIMIT, held: bool = False) -> bool:
+    """Pull pages until the server says this device is up to date; True when a row was
+    held (`held`: one already was, before this call), so the stored cursor stayed
+    before it (`apply_page`)."""
     restarted = False
     while True:
         params: dict[str, Any] = {"limit": limit}
@@ -328,9 +339,25 @@ def pull(ws: Workspace, transport: Transport, conn: SyncConnection, result: Sync
             restarted = True
             _reset_cursor(ws, conn)
             continue
-        apply_page(ws, conn, page, result, announce)
+        held = apply_page(ws, conn, page, result, announce, keep_cursor=not held) or held
+        _READ_AHEAD.pop(conn.device_id, None)
+        if held:  # where this pull got to, for the long-poll (`wait_for_changes`)
+            _READ_AHEAD[conn.device_id] = (_stored_cursor(ws), str(page["cursor"]))
         if page.get("up_to_date"):
-            return
+            return held
+
+
+# Per device, while the stored cursor waits before a held row: (that stored cursor, the
+# cursor the last pull reached). The long-poll waits from the latter, not re-reading
+# the held rows again and again until the next round pushes their change; a new
+# process simply reads them once more.
+_READ_AHEAD: dict[str, tuple[str | None, str]] = {}
+
+
+def _stored_cursor(ws: Workspace) -> str | None:
+    with db.read_session(ws.engine) as s:
+        row = s.get(SyncConnection, 1)
+        return None if row is None else row.pull_cursor
 
 
 def sync_once(ws: Workspace, transport: Transport | None = None, *,
@@ -346,7 +373,7 @@ def sync_once(ws: Workspace, transport: Transport | None = None, *,
     try:
         push(ws, transport, conn, result, sleep=sleep)
         pull(ws, transport, conn, result, announce=announce, sleep=sleep)
-        uploaded = upload_audit(ws, transport, conn)
+        uploaded = upload_audit(ws, transport, conn, sleep=sleep)
         result.audit_rows = None if uploaded is None else sum(uploaded.rows.values())
         lease.contact(ws.keyring)
     except DeviceRevoked as exc:
@@ -363,11 +390,14 @@ def sync_once(ws: Workspace, transport: Transport | None = None, *,
     return result
 
 
-def upload_audit(ws: Workspace, transport: Transport,
-                 conn: SyncConnection) -> audit_upload.Uploaded | None:
+def upload_audit(ws: Workspace, transport: Transport, conn: SyncConnection, *,
+                 sleep: Callable[[float], None] = time.sleep
+                 ) -> audit_upload.Uploaded | None:
     """Send this device's audit rows not yet on the server, signed with the device key
     the signed-in user unlocked (a process without the password cannot sign them); None
-    when nobody is signed in: the rows wait for the next signed-in round."""
+    when nobody is signed in: the rows wait for the next signed-in round. A transient
+    failure is retried like push and pull: the batch in flight is sent again as it was,
+    and the server answers a batch it already has with its stored receipt."""
     try:
         keys = key_vault.device_keys(ws)
     except KeyMissing:
@@ -378,7 +408,8 @@ def upload_audit(ws: Workspace, transport: Transport,
                          "connect to the server again.")
 
     def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
-        answer: dict[str, Any] = transport.call("POST", path, json=body)
+        answer: dict[str, Any] = with_retries(
+            functools.partial(transport.call, "POST", path, json=body), sleep=sleep)
         return answer
     return audit_upload.upload(ws, post, keys.signing, server_key, conn.tenant_id)
 
@@ -403,13 +434,21 @@ def wait_for_changes(ws: Workspace, transport: Transport, timeout: float = 25.0,
     conn = require_connected(ws)
     result = SyncResult(checkpoint=conn.checkpoint)
     wait = max(0.0, min(timeout, 30.0))
+    stored = conn.pull_cursor
+    ahead = _READ_AHEAD.get(conn.device_id)
+    held = ahead is not None and ahead[0] == stored
+    if ahead is not None and held:
+        conn.pull_cursor = ahead[1]  # the stored cursor still waits before held rows
     params: dict[str, Any] = {"limit": PULL_LIMIT, "wait": wait}
     if conn.pull_cursor:
         params["cursor"] = conn.pull_cursor
     page = transport.call("GET", "/v1/sync/pull", params=params, timeout=wait + 15)
-    apply_page(ws, conn, page, result, announce)
+    held = apply_page(ws, conn, page, result, announce, keep_cursor=not held) or held
+    _READ_AHEAD.pop(conn.device_id, None)
+    if held:
+        _READ_AHEAD[conn.device_id] = (stored, str(page["cursor"]))
     if not page.get("up_to_date"):
-        pull(ws, transport, conn, result, announce=announce)
+        pull(ws, transport, conn, result, announce=announce, held=held)
     return result
 
 

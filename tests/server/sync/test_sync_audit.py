@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 from api_support import Api
+from fault_support import Arrivals, faulty_transport
 from laptop_support import Laptop, connect_laptop, new_tenant, server_rows
 from pg_support import ServerDb
+from sync_checks import check_audit_once
 
 from closeplan_desktop.core.domain.errors import DeviceWiped
 from closeplan_desktop.core.store import lease
-from closeplan_desktop.core.sync import devices
+from closeplan_desktop.core.sync import devices, engine
 from closeplan_desktop.core.usecases import auth, deals
 
 LOCAL_LOGS = "SELECT count(*) FROM access_logs WHERE device_id = ?"
@@ -61,5 +63,26 @@ def test_a_revoked_laptops_next_round_wipes_it(
             b.sync()
         assert not (tmp_path / "revoke-b").exists()
         b.transport.close()
+    finally:
+        a.close()
+
+
+def test_an_audit_answer_lost_once_is_sent_again_in_the_same_round(
+        live: Api, server_db: ServerDb, tmp_path: Path) -> None:
+    # Found by the property test: push and pull retried a dropped answer, the audit
+    # upload ended the round.
+    tenant_id, a = _first(live, server_db, tmp_path, "lostaudit")
+    try:
+        admin = a.session()
+        made = deals.create_deal(admin, "Audited deal", "ACTIVE", "10", {"mrn": "MRN-2"})
+        deals.reveal_phi(admin, made.id)
+        url = engine.require_connected(a.ws).url
+        a.transport.close()
+        a.transport, faults = faulty_transport(url, a.ws.keyring, a.ws.device_id, Arrivals())
+        faults.arm("lost_answer", "/v1/audit/")
+        result = a.sync()  # the batch reached the server; its receipt comes on the retry
+        assert faults.struck == 1 and result.audit_rows
+        check_audit_once(server_db, tenant_id, a)
+        assert a.sync().audit_rows == 0
     finally:
         a.close()

@@ -13,6 +13,7 @@ from api_support import Api
 from laptop_support import PASSWORD, Laptop, connect_laptop, new_tenant, server_rows
 from pg_support import ServerDb
 
+from closeplan_desktop.core.sync import engine, review
 from closeplan_desktop.core.usecases import deals, users
 
 MAX_PASSWORD = "Quartz-Pelican-Harbor-58"
@@ -167,3 +168,118 @@ def test_a_demoted_admins_offline_user_change_is_rejected_visibly(pair: Pair) ->
         assert laptop.rows("SELECT role FROM users WHERE id = ?", (pair.max_id,)) == [("USER",)]
     for laptop in (pair.a, pair.b):  # Max's refused promotion is undone on his laptop
         assert laptop.rows("SELECT role FROM users WHERE id = ?", (rep.id,)) == [("USER",)]
+
+
+def _ada_id(p: Pair) -> str:
+    return engine.require_connected(p.a.ws).user_id
+
+
+def _active_admins(server_db: ServerDb, p: Pair) -> list[tuple[object, ...]]:
+    return server_rows(server_db, p.tenant_id, "SELECT id FROM users WHERE tenant_id = %s "
+                       "AND role = 'ADMIN' AND deactivated_at IS NULL ORDER BY id")
+
+
+def test_last_admin_two_admins_demote_each_other_offline(pair: Pair,
+                                                        server_db: ServerDb) -> None:
+    # Each laptop still sees two admins, so each demotion is allowed offline; together
+    # they would leave the organisation without one.
+    ada_id = _ada_id(pair)
+    users.set_role(pair.a.session(), pair.max_id, "USER")
+    users.set_role(pair.b.session(), ada_id, "USER")
+    assert pair.a.sync().verdicts == {"applied": 1}
+    result = pair.b.sync()
+    assert result.rejections == 1 and result.verdicts == {"rejected": 1}
+    # Max sees the refusal, in the server's words, and his demotion of Ada is undone.
+    shown = review.list_rejections(pair.b.session())
+    assert len(shown) == 1 and shown[0].op == "update" and "admin" in shown[0].reason
+    assert pair.b.rows("SELECT table_name, row_id, code FROM sync_rejections") == [
+        ("users", ada_id, "forbidden")]
+    pair.a.sync()
+    assert _active_admins(server_db, pair) == [(ada_id,)]
+    for laptop in (pair.a, pair.b):
+        assert laptop.rows("SELECT id, role FROM users WHERE id IN (?, ?) ORDER BY id",
+                           (ada_id, pair.max_id)) == sorted([(ada_id, "ADMIN"),
+                                                             (pair.max_id, "USER")])
+
+
+def test_last_admin_when_a_deactivation_and_demotions_cross(
+        pair: Pair, server_db: ServerDb) -> None:
+    # A third admin without a laptop: Ada deactivates her and demotes Max, while Max
+    # demotes Ada; all three at once would leave nobody.
+    otto = users.add_user(pair.a.session(), f"otto-{pair.tenant_id}@crossing.example",
+                          "Otto", "Admin", "ADMIN", PASSWORD)
+    everyone(pair)
+    ada_id = _ada_id(pair)
+    users.deactivate(pair.a.session(), otto.id)
+    users.set_role(pair.a.session(), pair.max_id, "USER")
+    users.set_role(pair.b.session(), ada_id, "USER")
+    assert pair.a.sync().verdicts == {"applied": 2}
+    assert pair.b.sync().verdicts == {"rejected": 1}
+    assert [r.op for r in review.list_rejections(pair.b.session())] == ["update"]
+    pair.a.sync()
+    assert _active_admins(server_db, pair) == [(ada_id,)]
+    for laptop in (pair.a, pair.b):
+        assert laptop.rows("SELECT role, deactivated_at IS NOT NULL FROM users WHERE id = ?",
+                           (ada_id,)) == [("ADMIN", 0)]
+        assert laptop.rows("SELECT deactivated_at IS NOT NULL FROM users WHERE id = ?",
+                           (otto.id,)) == [(1,)]
+
+
+def test_no_self_demotion_offline_is_refused_visibly(pair: Pair) -> None:
+    # The laptop lets an admin step down while another admin remains; the server keeps
+    # the rule that only another admin removes an admin's role.
+    users.set_role(pair.b.session(), pair.max_id, "USER")
+    result = pair.b.sync()
+    assert result.verdicts == {"rejected": 1}
+    assert pair.b.rows("SELECT code FROM sync_rejections") == [("self_demotion",)]
+    assert len(review.list_rejections(pair.b.session())) == 1
+    pair.a.sync()
+    for laptop in (pair.a, pair.b):
+        assert laptop.rows("SELECT role FROM users WHERE id = ?", (pair.max_id,)) == [
+            ("ADMIN",)]
+
+
+def _deactivated_rep(p: Pair) -> str:
+    rep = users.add_user(p.a.session(), f"rep-{p.tenant_id}@reactivate.example", "Rhea",
+                         "Rep", "USER", PASSWORD)
+    users.deactivate(p.a.session(), rep.id)
+    everyone(p)
+    return rep.id
+
+
+def test_deactivation_beats_an_unseen_reactivation(pair: Pair, server_db: ServerDb) -> None:
+    rep_id = _deactivated_rep(pair)
+    # Max reactivates offline; meanwhile Ada reactivates and deactivates again: Max's
+    # reactivation never saw that deactivation, so it loses.
+    users.reactivate(pair.b.session(), rep_id)
+    users.reactivate(pair.a.session(), rep_id)
+    users.deactivate(pair.a.session(), rep_id)
+    assert pair.a.sync().verdicts == {"applied": 2}
+    result = pair.b.sync()
+    assert result.verdicts == {"conflict": 1} and result.conflicts == 1
+    pair.a.sync()
+    assert server_rows(server_db, pair.tenant_id, "SELECT deactivated_at IS NOT NULL FROM "
+                       "users WHERE tenant_id = %s AND id = %s", (rep_id,)) == [(True,)]
+    for laptop in (pair.a, pair.b):
+        assert laptop.rows("SELECT deactivated_at IS NOT NULL FROM users WHERE id = ?",
+                           (rep_id,)) == [(1,)]
+    # Max sees why: the deactivation was kept, his reactivation lost.
+    shown = review.list_conflicts(pair.b.session())
+    assert [(c.field, c.row_id) for c in shown] == [("Deactivated", rep_id)]
+    assert [tuple(json.loads(v) for v in r) for r in pair.b.rows(
+        "SELECT kept_value, losing_value FROM sync_conflicts WHERE row_id = ?", (rep_id,))] \
+        == [({"deactivated": True}, {"deactivated": False})]
+
+
+def test_a_reactivation_that_saw_the_deactivation_wins(pair: Pair,
+                                                       server_db: ServerDb) -> None:
+    rep_id = _deactivated_rep(pair)  # both laptops saw the deactivation
+    users.reactivate(pair.b.session(), rep_id)
+    assert pair.b.sync().verdicts == {"applied": 1}
+    pair.a.sync()
+    assert server_rows(server_db, pair.tenant_id, "SELECT deactivated_at IS NULL FROM "
+                       "users WHERE tenant_id = %s AND id = %s", (rep_id,)) == [(True,)]
+    for laptop in (pair.a, pair.b):
+        assert laptop.rows("SELECT deactivated_at IS NULL FROM users WHERE id = ?",
+                           (rep_id,)) == [(1,)]
+        assert laptop.rows("SELECT count(*) FROM sync_conflicts") == [(0,)]
