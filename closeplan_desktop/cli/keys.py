@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.sync import rotation
 from ..core.usecases import key_admin
 from .context import EXIT_OK, Context
 from .output import table
@@ -31,8 +32,13 @@ def status(ctx: Context) -> int:
 @command(KEYS, "rotate-phi", help="new PHI key; re-encrypt every deal (resumable)")
 def rotate_phi(ctx: Context) -> int:
     with ctx.session() as s:
-        n = key_admin.rotate_phi(s, ctx.progress("Re-encrypting PHI"))
-    ctx.print(f"PHI key rotated; {n:,} deals re-encrypted.")
+        done = rotation.rotate_phi(s, ctx.progress("Re-encrypting PHI"))
+    if done.online:
+        ctx.print(f"PHI key rotated to v{done.version} with the server; every device "
+                  "receives it at its next sync. Deals keep the key they were sealed with.")
+    else:
+        ctx.print(f"PHI key rotated to v{done.version}; {done.reencrypted:,} deals "
+                  "re-encrypted.")
     return EXIT_OK
 
 

@@ -20,6 +20,10 @@ or sent anywhere but the server's sign-in.
 
 A workspace copied or restored to another computer (`key_vault.needs_enrolment`) is a
 new device for the server: `sign_in_again` enrols it again with new device keys.
+
+While it holds a password session, connecting also seals the device keys under the
+keyring secret and the server's share for this device (`seal_device`): a user whom sync
+brings here later gets the PHI keys at their first online sign-in (`core.sync.signin`).
 """
 
 from __future__ import annotations
@@ -90,6 +94,7 @@ def start(path: Path, url: str, email: str, password: str, *,
         keys = key_vault.device_keys(ws)
         pinned = _pin_server_key(ws, transport)
         code = _enrol(ws, transport, keys, name or device_name())
+        seal_device(ws, transport, ws.device_id)  # still the password session
         first = False
         if who.role == "ADMIN":
             first = _approve_first(transport, ws.device_id, code)
@@ -177,6 +182,7 @@ def sign_in_again(path: Path, url: str, email: str, password: str
         lease.contact(ws.keyring)
         if copied:
             code = _enrol(ws, transport, keys, device_name())
+            seal_device(ws, transport, ws.device_id)  # the new keys; a password session
             with db.write_session(ws.engine) as s:
                 row = s.get(SyncConnection, 1)
                 assert row is not None
@@ -192,6 +198,15 @@ def sign_in_again(path: Path, url: str, email: str, password: str
             transport.sign_in(email, password, ws.device_id)
         elif conn.status == AWAITING:  # the enrolment starts again: a new code
             code = _enrol(ws, transport, keys, device_name())
+        if not copied and not _sealed(ws):
+            # Connected before device keys were sealed: a password session (no device)
+            # is what the server hands the share to.
+            try:
+                with Transport(conn.url) as plain:
+                    plain.sign_in(email, password)
+                    seal_device(ws, plain, conn.device_id)
+            except SyncError:
+                pass  # tried again at the next online sign-in
     except BaseException:
         transport.close()
         ws.close()
@@ -216,6 +231,25 @@ def _unlock_online(ws: Workspace, user_id: str, password: str) -> DeviceKeys:
         legacy = key_vault.unlock(s, ws, user_id, private)
     key_vault.drop_legacy(ws, legacy)
     return key_vault.device_keys(ws)
+
+
+def seal_device(ws: Workspace, transport: Transport, device_id: str) -> bool:
+    """Seal the device keys held now under the keyring secret and the server's share
+    for this device (`key_vault.seal_device`). `transport` must hold a password session
+    (no device): the server gives the share to nothing else. False when the server
+    refused (an older server: the keys then reach a new user's slot the older way)."""
+    try:
+        answer = transport.call("POST", "/v1/keys/device-unlock",
+                                json={"device_id": device_id})
+    except ServerRefused:
+        return False
+    with db.write_session(ws.engine) as s:
+        return key_vault.seal_device(s, ws, base64.b64decode(answer["share"]))
+
+
+def _sealed(ws: Workspace) -> bool:
+    with db.read_session(ws.engine) as s:
+        return key_vault.has_sealed_device(s)
 
 
 def _enrol(ws: Workspace, transport: Transport, keys: DeviceKeys, name: str) -> str:
