@@ -86,6 +86,10 @@ def apply(path: Path, workspace_id: str, db_key: bytes, audit_key: bytes,
             key_vault.make_slot(s, ws, reset.user_id, reset.password)
             log_event(s, ws, Ev.KEY_SLOT_CREATED, reset.tenant_id, reset.user_id,
                       {"user": reset.user_id, "from": "recovery kit without sign-in key"})
+        # The kit's PHI keys are wrapped for the new slot now: no plain copy stays.
+        for tenant_id, versions in phi.items():
+            for version in versions:
+                keys.delete(phi_slot(tenant_id, version))
     finally:
         keys.forget()
         engine.dispose()

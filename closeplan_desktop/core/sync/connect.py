@@ -43,7 +43,7 @@ from ..domain.progress import CancelToken, Progress, no_progress
 from ..security import crypto
 from ..security.device_keys import DeviceKeys
 from ..security.keyring_store import phi_slot
-from ..store import db, key_vault, lease, receipts, workspace
+from ..store import db, key_vault, lease, workspace
 from ..store.models import SyncConnection
 from ..store.workspace import Workspace
 from ..usecases import auth
@@ -92,7 +92,7 @@ def start(path: Path, url: str, email: str, password: str, *,
             key_vault.ensure_device_keys(s, ws, who.user_id)
             key_vault.grant_held(s, ws)  # the device keys, for the new slot
         keys = key_vault.device_keys(ws)
-        pinned = _pin_server_key(ws, transport)
+        pinned = _server_key(transport)
         code = _enrol(ws, transport, keys, name or device_name())
         seal_device(ws, transport, ws.device_id)  # still the password session
         first = False
@@ -116,16 +116,13 @@ def start(path: Path, url: str, email: str, password: str, *,
         raise
 
 
-def _pin_server_key(ws: Workspace, transport: Transport,
-                    expected: str | None = None) -> dict[str, Any]:
-    """Pin the server's signing key (which checks receipts and wipe orders) in the
-    keyring, out of reach of a database file put back; refused when it is not the key
-    `expected` (base64) that this workspace recorded at connect."""
+def _server_key(transport: Transport) -> dict[str, Any]:
+    """The server's signing key (which checks receipts and wipe orders), to pin in the
+    connection row (`receipts.pinned_server_key`: its one home)."""
     key: dict[str, Any] = transport.call("GET", "/v1/server/keys", auth=False)["keys"][0]
-    if expected and key["public_key"] != expected:
-        raise SyncError("The server's signing key is not the one this workspace was "
-                        "connected with; ask your IT team before going on.")
-    receipts.pin_server_key(ws.keyring, base64.b64decode(key["public_key"]))
+    if len(base64.b64decode(key["public_key"])) != 32:
+        raise SyncError("The server sent a signing key this app cannot use; ask your IT "
+                        "team.")
     return key
 
 
@@ -176,9 +173,6 @@ def sign_in_again(path: Path, url: str, email: str, password: str
                             "user, or connect a new workspace folder for yourself.")
         keys = _unlock_online(ws, who.user_id, password)
         code = None
-        if receipts.pinned_server_key(ws.keyring) is None:
-            # A copy on another keyring: pin again, only the key this workspace recorded.
-            _pin_server_key(ws, transport, conn.server_key)
         lease.contact(ws.keyring)
         if copied:
             code = _enrol(ws, transport, keys, device_name())

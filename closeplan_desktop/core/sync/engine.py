@@ -369,7 +369,7 @@ def sync_once(ws: Workspace, transport: Transport | None = None, *,
         lease.contact(ws.keyring)
     except DeviceRevoked as exc:
         # Checked against the pinned key before anything is wiped; always raises.
-        revocation.on_unauthorized(ws, exc, receipts.pinned_server_key(ws.keyring) or b"",
+        revocation.on_unauthorized(ws, exc, receipts.key_of(conn) or b"",
                                    conn.tenant_id, user_id=conn.user_id)
     except SignedOut as exc:
         if exc.code == "user_deactivated":
@@ -390,9 +390,9 @@ def upload_audit(ws: Workspace, transport: Transport,
         keys = key_vault.device_keys(ws)
     except KeyMissing:
         return None
-    server_key = receipts.pinned_server_key(ws.keyring)
+    server_key = receipts.key_of(conn)
     if server_key is None:
-        raise KeyMissing("The server's signing key is not pinned in this laptop's keyring: "
+        raise KeyMissing("The server's signing key is not pinned in this workspace: "
                          "connect to the server again.")
 
     def post(path: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -48,9 +48,15 @@ class KeyStatus:
     db_key_present: bool
     audit_key_present: bool
     phi_versions: list[tuple[int, str, int, bool]]  # version, state, rows, key present
+    # Connected to a server: rotation is online and re-encrypts nothing, so rows under
+    # older versions are not waiting for anything.
+    connected: bool = False
 
     @property
     def pending_rows(self) -> int:
+        """Rows still to re-encrypt under the active version (none when connected)."""
+        if self.connected:
+            return 0
         return sum(rows for _, state, rows, _ in self.phi_versions if state != "ACTIVE")
 
 
@@ -72,7 +78,8 @@ def _status(s: Session, ws: Workspace, tenant_id: str) -> KeyStatus:
                 for k in s.scalars(select(PhiKey).where(PhiKey.tenant_id == tenant_id)
                                    .order_by(PhiKey.version))]
     return KeyStatus(backend_name(), ws.keyring.get(ws.db_slot) is not None,
-                     ws.keyring.get(AUDIT_SLOT) is not None, versions)
+                     ws.keyring.get(AUDIT_SLOT) is not None, versions,
+                     s.get(SyncConnection, 1) is not None)
 
 
 def rotate_phi(session: AuthSession, progress: Progress = no_progress,

@@ -179,15 +179,16 @@ def rotate_key(conn: Connection, caller: Caller, expected_active: int,
                        "expected; fetch the key versions and try again.",
                        active_version=active)
     new = max((v for v, _ in rows), default=0) + 1
-    # Under the tenant's write lock: no device is approved between this check and commit.
-    shares.check_complete(conn, caller, active,
-                          {(g.grantee_kind, g.grantee_id) for g in grants})
     if active:
         conn.execute("UPDATE phi_keys SET state = 'DECRYPT_ONLY' WHERE tenant_id = %s AND "
                      "version = %s", (caller.tenant_id, active))
     conn.execute("INSERT INTO phi_keys (tenant_id, version, state) VALUES (%s, %s, 'ACTIVE')",
                  (caller.tenant_id, new))
     ids = insert_grants(conn, caller, grants, new_version=new)
+    # Under the tenant's write lock: no device is approved between this check and commit;
+    # a refusal rolls the whole transaction back.
+    shares.check_complete(conn, caller, active,
+                          {(g.grantee_kind, g.grantee_id) for g in grants})
     record_event(conn, events.KEY_ROTATED, caller.user_id, previous_version=active,
                  version=new, grants=len(ids))
     return {"version": new, "previous_version": active, "grant_ids": ids}
