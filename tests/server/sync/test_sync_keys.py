@@ -259,3 +259,25 @@ def test_the_sealed_device_key_needs_the_servers_share_from_a_password_session(
     ((share_count,),) = server_rows(server_db, made.tenant_id, "SELECT count(*) FROM "
                                     "device_shares WHERE tenant_id = %s")
     assert share_count == 1  # made once, at connect; handed out again unchanged
+
+
+def test_signing_in_online_again_seals_the_device_keys_of_an_older_connection(
+        live: Api, server_db: ServerDb, tmp_path: Path) -> None:
+    new_tenant(server_db, "Older Health", "ada@older.example")
+    a = connect_laptop(live, tmp_path / "a", "ada@older.example")
+    url = a.transport.url
+    with db.read_session(a.ws.engine) as s:
+        assert key_vault.has_sealed_device(s)  # sealed at connect
+    with db.write_session(a.ws.engine) as s:  # as a connection made before this version
+        s.connection().exec_driver_sql("DELETE FROM workspace_meta WHERE key = ?",
+                                       (key_vault.META_DEVICE_SEALED,))
+    a.close()
+    ws, transport, enrolment = connect.sign_in_again(tmp_path / "a", url,
+                                                     "ada@older.example", PASSWORD)
+    try:
+        assert enrolment.status == engine.CONNECTED
+        with db.read_session(ws.engine) as s:
+            assert key_vault.has_sealed_device(s)
+    finally:
+        transport.close()
+        ws.close()
