@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.sync import rotation
 from ..core.usecases import key_admin
 from .context import EXIT_OK, Context
 from .output import table
@@ -31,8 +32,13 @@ def status(ctx: Context) -> int:
 @command(KEYS, "rotate-phi", help="new PHI key; re-encrypt every deal (resumable)")
 def rotate_phi(ctx: Context) -> int:
     with ctx.session() as s:
-        n = key_admin.rotate_phi(s, ctx.progress("Re-encrypting PHI"))
-    ctx.print(f"PHI key rotated; {n:,} deals re-encrypted.")
+        done = rotation.rotate_phi(s, ctx.progress("Re-encrypting PHI"))
+    if done.online:
+        ctx.print(f"PHI key rotated to v{done.version} with the server; every device "
+                  "receives it at its next sync. Deals keep the key they were sealed with.")
+    else:
+        ctx.print(f"PHI key rotated to v{done.version}; {done.reencrypted:,} deals "
+                  "re-encrypted.")
     return EXIT_OK
 
 
@@ -57,10 +63,19 @@ def export_kit(ctx: Context) -> int:
 
 
 @command(KEYS, "import-kit", help="restore this workspace's keys from a recovery kit",
-         acting=False, passwords="the kit passphrase", args=[arg("file", type=Path)])
+         acting=False,
+         passwords="the kit passphrase (with --reset-admin, then the new password)",
+         args=[arg("file", type=Path),
+               arg("--reset-admin", metavar="EMAIL",
+                   help="a kit made by an older version: this administrator gets a new "
+                        "password here")])
 def import_kit(ctx: Context) -> int:
     data = key_admin.read_kit_file(ctx.args.file)
     passphrase = ctx.passwords.ask("Kit passphrase")
-    restored = key_admin.import_kit(ctx.path, data, passphrase)
+    admin = ctx.args.reset_admin
+    new_password = ctx.passwords.ask(f"New password for {admin}", confirm=True) \
+        if admin else None
+    restored = key_admin.import_kit(ctx.path, data, passphrase, reset_admin=admin,
+                                    new_password=new_password)
     ctx.print(f"Recovery kit imported: {len(restored)} key(s) restored to this keyring.")
     return EXIT_OK

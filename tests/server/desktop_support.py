@@ -1,7 +1,7 @@
 """A real desktop workspace linked to the real test server, for the desktop's sync code
 (audit upload, revocation): the local tenant and users mirrored on the server with the
 same ids, this laptop's device ACTIVE there with a real Ed25519 key, the server's
-signing key pinned in the real keyring, and a device-bound access token."""
+signing key pinned in its connection row, and a device-bound access token."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from pg_support import fake_or_real_hash
 
-from closeplan_desktop.core.store import receipts, workspace
+from closeplan_desktop.core.store import db, receipts, workspace
+from closeplan_desktop.core.store.models import SyncConnection
 from closeplan_desktop.core.store.workspace import Workspace
 from closeplan_desktop.core.usecases import auth, users
 from closeplan_desktop.core.usecases.frame import AuthSession
@@ -74,7 +75,12 @@ def linked(path: Path, api: Api) -> Linked:
                       device_key.public_key().public_bytes_raw(), kem))
     keys = api.http.get("/v1/server/keys").json()["keys"]
     server_key = base64.b64decode(keys[0]["public_key"])
-    receipts.pin_server_key(ws.keyring, server_key)
+    with db.write_session(ws.engine) as s:  # connected, as `core.sync.connect` leaves it
+        s.add(SyncConnection(id=1, url=api.live.url, tenant_id=tenant_id,
+                             user_id=admin.user_id, device_id=ws.device_id,
+                             server_key_id=keys[0]["key_id"], status="connected"))
+        s.flush()
+        receipts.pin_server_key(s, server_key)
     token = api.sign_in(admin_email, ADMIN_PASSWORD, ws.device_id)["access_token"]
     return Linked(ws, path, tenant_id, admin, user, admin_email, user_email, device_key,
                   server_key, token, poster(api, token))

@@ -131,14 +131,14 @@ def test_receipts_report_rows_altered_or_removed_after_upload_and_bad_signatures
         s.execute(text("UPDATE access_logs SET resource_type = 'other' WHERE seq = 1 AND "
                        "device_id = :d"), d)
         s.execute(text("DELETE FROM security_events WHERE seq = 2 AND device_id = :d"), d)
-        count, found = receipts.problems(s, link.ws.keyring)
+        count, found = receipts.problems(s)
     assert count >= 2
     assert [(p.table, p.first_seq) for p in found if "altered" in p.what] == [("access_logs", 1)]
     assert [p.table for p in found if "removed" in p.what] == ["security_events"]
     with db.write_session(link.ws.engine) as s:
         s.execute(text("UPDATE audit_receipts SET signature = :sig WHERE table_name = "
                        "'access_logs'"), {"sig": "A" * 86 + "=="})
-        _, found = receipts.problems(s, link.ws.keyring)
+        _, found = receipts.problems(s)
     assert any(p.table == "access_logs" and "does not verify" in p.what for p in found)
 
 
@@ -169,8 +169,8 @@ def test_an_older_copy_put_back_and_accepted_cannot_make_the_server_lose_rows(
 def test_audit_verify_reports_a_receipt_the_pinned_key_does_not_sign(
         link: Linked, api: Api) -> None:
     upload(link)
-    receipts.pin_server_key(link.ws.keyring,
-                            Ed25519PrivateKey.generate().public_key().public_bytes_raw())
+    with db.write_session(link.ws.engine) as s:
+        receipts.pin_server_key(s, Ed25519PrivateKey.generate().public_key().public_bytes_raw())
     report = audit.verify(link.admin)
     assert not report.ok
     assert "does not verify with the pinned server key" in str(report.problem)

@@ -27,7 +27,7 @@ from closeplan_desktop.core.domain import audit_batch as ab
 from closeplan_desktop.core.domain.ids import new_id
 from closeplan_desktop.server.caller import Caller
 from closeplan_desktop.server.db.pool import Database
-from closeplan_desktop.server.devices import enrolment, grants, registry
+from closeplan_desktop.server.devices import enrolment, grants, registry, shares
 from closeplan_desktop.server.errors import ApiError
 from closeplan_desktop.server.keys import escrow, signing
 
@@ -294,16 +294,24 @@ def test_post_grants_is_for_admins_and_refuses_duplicates(
     assert e.value.status == 400
 
 
+def escrow_grant(server_db: ServerDb, t: Tenant, version: int, key: bytes) -> grants.GrantIn:
+    """`key` wrapped for the server's escrow key (the tenants here keep escrow)."""
+    public = server_db.pg.escrow_public
+    return grants.GrantIn(version, "SERVER", escrow.key_id(public),
+                          escrow.wrap_key(public, t.id, version, key))
+
+
 def test_key_rotation_is_compare_and_swap(
-        app_pool: Database, acme: tuple[Tenant, Device]) -> None:
+        server_db: ServerDb, app_pool: Database, acme: tuple[Tenant, Device]) -> None:
     t, admin = acme
     new_key = bytes(range(32))
     g = grant_for(t, admin, version=2, phi_key=new_key)
+    kept = escrow_grant(server_db, t, 2, new_key)
     with pytest.raises(ApiError) as e, app_pool.transaction(t.id) as conn:
-        grants.rotate_key(conn, admin.caller(t.id), 2, [g])  # 1 is active, not 2
+        grants.rotate_key(conn, admin.caller(t.id), 2, [g, kept])  # 1 is active, not 2
     assert (e.value.status, e.value.detail["active_version"]) == (409, 1)
     with app_pool.transaction(t.id) as conn:
-        out = grants.rotate_key(conn, admin.caller(t.id), 1, [g])
+        out = grants.rotate_key(conn, admin.caller(t.id), 1, [g, kept])
         states = {v["version"]: v["state"] for v in grants.key_versions(conn,
                                                                          admin.caller(t.id))}
     assert out["version"] == 2 and states == {1: "DECRYPT_ONLY", 2: "ACTIVE"}
@@ -316,6 +324,33 @@ def test_key_rotation_is_compare_and_swap(
         grants.rotate_key(conn, admin.caller(t.id), 2, [grant_for(t, admin, version=1)])
     assert e.value.status == 400
     assert count(app_pool, t, "SELECT count(*) FROM phi_keys") == 2
+
+
+def test_a_rotation_must_reach_every_approved_device_and_the_escrow_key(
+        server_db: ServerDb, app_pool: Database, acme: tuple[Tenant, Device]) -> None:
+    t, admin = acme
+    rep = approved(app_pool, t, admin, add_user(app_pool, t))
+    with app_pool.transaction(t.id) as conn:
+        plan = shares.grantees(conn, admin.caller(t.id))
+    assert plan["active_version"] == 1
+    assert {d["id"]: base64.b64decode(d["kem_public_key"]) for d in plan["devices"]} == {
+        admin.id: admin.kem_public, rep.id: rep.kem_public}
+    assert base64.b64decode(plan["escrow"]["public_key"]) == server_db.pg.escrow_public
+    key = bytes(range(32))
+    everyone = [grant_for(t, admin, 2, key), grant_for(t, rep, 2, key),
+                escrow_grant(server_db, t, 2, key)]
+    for missing in range(3):
+        partial = everyone[:missing] + everyone[missing + 1:]
+        with pytest.raises(ApiError) as e, app_pool.transaction(t.id) as conn:
+            grants.rotate_key(conn, admin.caller(t.id), 1, partial)
+        assert (e.value.status, e.value.code) == (409, "grantees_changed")
+    assert count(app_pool, t, "SELECT count(*) FROM phi_keys") == 1
+    with app_pool.transaction(t.id) as conn:
+        assert grants.rotate_key(conn, admin.caller(t.id), 1, everyone)["version"] == 2
+    # A user's session, or one without an approved device, gets no list.
+    with pytest.raises(ApiError) as e, app_pool.transaction(t.id) as conn:
+        shares.grantees(conn, rep.caller(t.id))
+    assert e.value.status == 403
 
 
 def test_another_tenants_devices_and_grants_are_out_of_reach(

@@ -14,6 +14,11 @@ that user and the keyring entries are deleted (`unlock` returns them for the cal
 delete after commit). A user without a slot here signs in against an imported bcrypt
 hash once, which makes the slot; later users of such a workspace get their grants from
 the next signed-in user who holds the keys.
+
+A connected workspace also keeps its device keys sealed under the keyring secret and a
+share the server hands only to a password session (`seal_device`): a user whom sync
+brought opens them at their first online sign-in here, and with them this device's
+grants from the server, so their new slot gets the PHI keys at once (`open_with_share`).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from ..domain.clock import utcnow
 from ..domain.enums import PhiKeyState
 from ..domain.enums import SecurityEventType as Ev
 from ..domain.errors import KeyMissing
-from ..security import crypto, slots
+from ..security import crypto, device_seal, slots
 from ..security.device_keys import DeviceKeys
 from ..security.keyring_store import DEVICE_HELD, DEVICE_ID_SLOT, UNLOCK_SLOT, phi_slot
 from .audit_log import log_event
@@ -46,6 +51,8 @@ META_DEVICE_PUBLIC = "device_public"
 META_NEEDS_ENROLMENT = "needs_enrolment"
 # + a PHI key's grant name: a server grant for this device, waiting for a signed-in user.
 META_DEVICE_GRANT = "device_grant:"
+# The device keys sealed under the keyring secret and the server's device share.
+META_DEVICE_SEALED = "device_sealed"
 
 RING_MISSING = (
     "This keyring does not hold the sign-in key of this workspace (the keyring was reset, "
@@ -230,6 +237,48 @@ def open_device_grants(s: Session, ws: Workspace) -> int:
     return opened
 
 
+def seal_device(s: Session, ws: Workspace, share: bytes) -> bool:
+    """Seal the device keys held now under the keyring secret and the server's `share`
+    (`core.security.device_seal`), in the caller's transaction; False when they are not
+    held (nobody signed in)."""
+    raw = ws.keyring.held(DEVICE_HELD)
+    key_id = _meta(s, META_DEVICE_KEY_ID)
+    if raw is None or key_id is None:
+        return False
+    secret = _ring_secret(ws, create=True)
+    assert secret is not None
+    sealed = device_seal.seal(secret, share, ws.workspace_id, key_id, raw)
+    _set_meta(s, META_DEVICE_SEALED, base64.b64encode(sealed).decode("ascii"))
+    return True
+
+
+def has_sealed_device(s: Session) -> bool:
+    """Whether the device keys are sealed for an online sign-in (`seal_device`)."""
+    return _meta(s, META_DEVICE_SEALED) is not None
+
+
+def open_with_share(s: Session, ws: Workspace, tenant_id: str, share: bytes,
+                    grants: list[tuple[int, bytes]]) -> bool:
+    """At an online sign-in: open the device keys sealed by `seal_device` with the
+    server's `share`, then the server's `grants` for this device with them; the keys are
+    held in memory and wrapped for every local slot that lacks them, in the caller's
+    transaction. False (nothing held) when there is no sealed copy or it does not open."""
+    sealed, key_id = _meta(s, META_DEVICE_SEALED), _meta(s, META_DEVICE_KEY_ID)
+    secret = _ring_secret(ws, create=False)
+    if sealed is None or key_id is None or secret is None:
+        return False
+    raw = device_seal.open_sealed(secret, share, ws.workspace_id, key_id,
+                                  base64.b64decode(sealed))
+    if raw is None or DeviceKeys.from_bytes(raw).key_id != key_id:
+        return False
+    ws.keyring.remember(DEVICE_HELD, raw)
+    for version, wrapped in grants:
+        keep_device_grant(s, tenant_id, version, wrapped)
+    open_device_grants(s, ws)
+    grant_held(s, ws)
+    return True
+
+
 def unlock(s: Session, ws: Workspace, user_id: str, private: X25519PrivateKey) -> list[str]:
     """Unwrap the user's grants into memory; move an older workspace's plain PHI keys
     out of the keyring; make the device keys if there are none; grant what is held to
@@ -334,4 +383,5 @@ def forget_device(s: Session) -> None:
     s.execute(delete(KeyGrant).where(KeyGrant.name == DEVICE_GRANT))
     _set_meta(s, META_DEVICE_KEY_ID, None)
     _set_meta(s, META_DEVICE_PUBLIC, None)
+    _set_meta(s, META_DEVICE_SEALED, None)
     _set_meta(s, META_NEEDS_ENROLMENT, "1")

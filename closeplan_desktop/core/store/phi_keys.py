@@ -25,7 +25,7 @@ from ..security import crypto
 from ..security.keyring_store import phi_slot
 from . import db, key_vault, processes
 from .audit_log import log_event
-from .models import Deal, KeyGrant, PhiKey, Tenant
+from .models import Deal, KeyGrant, PhiKey, SyncConnection, Tenant
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -63,11 +63,12 @@ def create_first_phi_key(s: Session, ws: Workspace, tenant_id: str, user_id: str
 
 
 def new_version(s: Session, ws: Workspace, tenant_id: str, version: int,
-                 user_id: str | None) -> None:
-    """Add `version` as the tenant's active PHI key (the caller demotes the old one)."""
+                user_id: str | None, key: bytes | None = None) -> None:
+    """Add `version` as the tenant's active PHI key (the caller demotes the old one);
+    `key` is its material when made elsewhere first (an online rotation), else new."""
     # Held in memory and wrapped for every key slot in this transaction: the key exists
     # exactly when its row does.
-    key = crypto.new_key()
+    key = key or crypto.new_key()
     ws.keyring.remember(phi_slot(tenant_id, version), key)
     s.add(PhiKey(tenant_id=tenant_id, version=version, state=PhiKeyState.ACTIVE,
                  created_at=utcnow()))
@@ -173,8 +174,12 @@ def _retire_unused(ws: Workspace, tenant_id: str, user_id: str | None) -> None:
 
 def resume_rotation(ws: Workspace) -> None:
     """Finish any PHI re-encryption an earlier run left half-done (at sign-in: the keys
-    are locked before)."""
+    are locked before). Not in a connected workspace: there a rotation is online and
+    re-encrypts nothing (the server's envelopes stay as they are, and every device keeps
+    the older versions to open them)."""
     with db.read_session(ws.engine) as s:
+        if s.get(SyncConnection, 1) is not None:
+            return
         tenants = [t for t in s.scalars(select(Tenant.id))
                    if s.scalar(select(PhiKey.version).where(
                        PhiKey.tenant_id == t, PhiKey.state == PhiKeyState.DECRYPT_ONLY))]

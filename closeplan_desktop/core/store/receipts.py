@@ -4,12 +4,14 @@ core.sync.audit_upload).
 
 A receipt says: the server received rows first..last of one chain as the batch whose hash
 it names, and signed that with its key. `problems` checks each stored receipt against the
-server key pinned in the keyring and against the rows this database holds now, so that a
-row altered or removed after it was uploaded is reported by `audit verify`.
+server key pinned at connect (`pinned_server_key`) and against the rows this database
+holds now, so that a row altered or removed after it was uploaded is reported by `audit
+verify`.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,23 +21,40 @@ from sqlalchemy.orm import Session
 
 from ..domain import audit_batch as ab
 from ..domain.clock import iso
-from ..security.keyring_store import SERVER_KEY_SLOT, KeyringStore
 from ..security.signatures import verifies_b64
-from .models import AccessLog, AuditReceipt, AuditUpload, SecurityEvent
+from .models import AccessLog, AuditReceipt, AuditUpload, SecurityEvent, SyncConnection
 
 MODELS: dict[str, Any] = {"access_logs": AccessLog, "security_events": SecurityEvent}
 
 
-def pin_server_key(keys: KeyringStore, public: bytes) -> None:
-    """Pin the server's signing key (raw Ed25519, 32 bytes) in the keyring, at enrolment."""
+def pin_server_key(s: Session, public: bytes) -> None:
+    """Pin the server's signing key (raw Ed25519, 32 bytes) in the connection row, in the
+    caller's transaction (the row must exist)."""
     if len(public) != 32:
         raise ValueError("a server signing key is 32 bytes")
-    keys.replace(SERVER_KEY_SLOT, public)
+    row = s.get(SyncConnection, 1)
+    if row is None:
+        raise ValueError("no server connection to pin a key for")
+    row.server_key = base64.b64encode(public).decode("ascii")
 
 
-def pinned_server_key(keys: KeyringStore) -> bytes | None:
-    """The pinned server signing key, or None before enrolment."""
-    return keys.get(SERVER_KEY_SLOT)
+def pinned_server_key(s: Session) -> bytes | None:
+    """The pinned server signing key, or None while standalone.
+
+    The database is its one home (`sync_connection.server_key`): it is not secret, the
+    database is as hard to alter as the keyring (SQLCipher, keyed from the keyring), and
+    it travels with the workspace, so a copy or a restore onto another keyring checks
+    receipts and wipe orders with the key it was connected with, never one fetched
+    again. (Earlier versions kept a copy in the keyring; a wipe still deletes it.)"""
+    row = s.get(SyncConnection, 1)
+    return key_of(row)
+
+
+def key_of(row: SyncConnection | None) -> bytes | None:
+    """The server signing key a connection row pinned (None: none)."""
+    if row is None or not row.server_key:
+        return None
+    return base64.b64decode(row.server_key)
 
 
 def wire_row(table: str, row: Any) -> dict[str, ab.Field]:
@@ -133,7 +152,7 @@ class ReceiptProblem:
         return f"{self.table} rows seq {self.first_seq}..{self.last_seq}: {self.what}"
 
 
-def problems(s: Session, keys: KeyringStore) -> tuple[int, list[ReceiptProblem]]:
+def problems(s: Session) -> tuple[int, list[ReceiptProblem]]:
     """Check every stored receipt: its signature against the pinned server key, and that
     the local rows it covers still hash to the batch it names. Returns (receipts checked,
     problems found)."""
@@ -141,7 +160,7 @@ def problems(s: Session, keys: KeyringStore) -> tuple[int, list[ReceiptProblem]]
         AuditReceipt.table_name, AuditReceipt.first_seq)).all()
     if not stored:
         return 0, []
-    public = pinned_server_key(keys)
+    public = pinned_server_key(s)
     found: list[ReceiptProblem] = []
     for r in stored:
         def problem(what: str, r: AuditReceipt = r) -> None:
@@ -150,7 +169,8 @@ def problems(s: Session, keys: KeyringStore) -> tuple[int, list[ReceiptProblem]]
             problem("the receipt names a table that holds no audit rows")
             continue
         if public is None:
-            problem("no server key is pinned in the keyring to check the server's receipt")
+            problem("no server key is pinned in this workspace to check the server's "
+                    "receipt")
             continue
         if not receipt_verifies(public, as_receipt(r)):
             problem("the server's receipt does not verify with the pinned server key")

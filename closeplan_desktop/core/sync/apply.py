@@ -101,6 +101,7 @@ _DEAL = ("INSERT INTO deals (id, title, status, value, phi, tenant_id, created_b
          "value = excluded.value, phi = excluded.phi, created_by_id = excluded.created_by_id,"
          " updated_at = excluded.updated_at, deleted_at = excluded.deleted_at, "
          "phi_key_version = excluded.phi_key_version, row_version = excluded.row_version")
+DEAL_UPSERT = _DEAL  # a deal's row as the server has it (`deal_params`)
 _CONFLICT = ("INSERT INTO sync_conflicts (id, table_name, row_id, field, base_version, "
              "server_version, kept_value, losing_value, device_id, mutation_id, created_at, "
              "resolved_at, row_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "

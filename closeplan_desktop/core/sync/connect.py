@@ -25,6 +25,10 @@ new device for the server: `sign_in_again` enrols it again with new device keys.
 approval (the window closed, the wait cancelled) is resumed by `resume_waiting`: the
 same code again while the server still has the enrolment (the code is kept in the
 keyring until approval), a new enrolment when the server forgot it; then `finish`.
+
+While it holds a password session, connecting also seals the device keys under the
+keyring secret and the server's share for this device (`seal_device`): a user whom sync
+brings here later gets the PHI keys at their first online sign-in (`core.sync.signin`).
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from ..domain.progress import CancelToken, Progress, no_progress
 from ..security import crypto
 from ..security.device_keys import DeviceKeys
 from ..security.keyring_store import phi_slot
-from ..store import db, key_vault, lease, receipts, workspace
+from ..store import db, key_vault, lease, workspace
 from ..store.audit_log import log_event
 from ..store.models import SyncConnection, User
 from ..store.workspace import Workspace
@@ -98,9 +102,10 @@ def start(path: Path, url: str, email: str, password: str, *,
             key_vault.ensure_device_keys(s, ws, who.user_id)
             key_vault.grant_held(s, ws)  # the device keys, for the new slot
         keys = key_vault.device_keys(ws)
-        pinned = _pin_server_key(ws, transport)
+        pinned = _server_key(transport)
         code = _enrol(ws, transport, keys, name or device_name())
         keep_code(ws, code)
+        seal_device(ws, transport, ws.device_id)  # still the password session
         first = False
         if who.role == "ADMIN":
             first = _approve_first(transport, ws.device_id, code)
@@ -122,16 +127,13 @@ def start(path: Path, url: str, email: str, password: str, *,
         raise
 
 
-def _pin_server_key(ws: Workspace, transport: Transport,
-                    expected: str | None = None) -> dict[str, Any]:
-    """Pin the server's signing key (which checks receipts and wipe orders) in the
-    keyring, out of reach of a database file put back; refused when it is not the key
-    `expected` (base64) that this workspace recorded at connect."""
+def _server_key(transport: Transport) -> dict[str, Any]:
+    """The server's signing key (which checks receipts and wipe orders), to pin in the
+    connection row (`receipts.pinned_server_key`: its one home)."""
     key: dict[str, Any] = transport.call("GET", "/v1/server/keys", auth=False)["keys"][0]
-    if expected and key["public_key"] != expected:
-        raise SyncError("The server's signing key is not the one this workspace was "
-                        "connected with; ask your IT team before going on.")
-    receipts.pin_server_key(ws.keyring, base64.b64decode(key["public_key"]))
+    if len(base64.b64decode(key["public_key"])) != 32:
+        raise SyncError("The server sent a signing key this app cannot use; ask your IT "
+                        "team.")
     return key
 
 
@@ -210,13 +212,11 @@ def sign_in_again_open(ws: Workspace, transport: Transport, email: str, password
                         "user, or connect a new workspace folder for yourself.")
     keys = _unlock_online(ws, who.user_id, password, keys_held=keys_held)
     code = None
-    if receipts.pinned_server_key(ws.keyring) is None:
-        # A copy on another keyring: pin again, only the key this workspace recorded.
-        _pin_server_key(ws, transport, conn.server_key)
     lease.contact(ws.keyring)
     if copied:
         code = _enrol(ws, transport, keys, device_name())
         keep_code(ws, code)
+        seal_device(ws, transport, ws.device_id)  # the new keys; a password session
         with db.write_session(ws.engine) as s:
             row = s.get(SyncConnection, 1)
             assert row is not None
@@ -227,8 +227,19 @@ def sign_in_again_open(ws: Workspace, transport: Transport, email: str, password
             row.bootstrapped = False
             key_vault.set_enrolled(s)
         conn.device_id, conn.status = ws.device_id, AWAITING
+        conn.pull_cursor = conn.bootstrap_cursor = None
+        conn.bootstrapped = False
         transport.sign_in(email, password, ws.device_id)
-    elif conn.status == AWAITING:  # the same code while the server still waits for it
+    elif not _sealed(ws):
+        # Connected before device keys were sealed: a password session (no device)
+        # is what the server hands the share to.
+        try:
+            with Transport(conn.url) as plain:
+                plain.sign_in(email, password)
+                seal_device(ws, plain, conn.device_id)
+        except SyncError:
+            pass  # tried again at the next online sign-in
+    if conn.status == AWAITING and not copied:  # the same code while the server waits
         enrolment = resume_waiting(ws, transport)
         if forgotten:  # enrolled again: now the device-bound tokens
             transport.sign_in(email, password, ws.device_id)
@@ -267,6 +278,25 @@ def _tenant_of(s: Session, user_id: str) -> str | None:
     """The tenant of a local user (for a security event about them)."""
     user = s.get(User, user_id)
     return None if user is None else user.tenant_id
+
+
+def seal_device(ws: Workspace, transport: Transport, device_id: str) -> bool:
+    """Seal the device keys held now under the keyring secret and the server's share
+    for this device (`key_vault.seal_device`). `transport` must hold a password session
+    (no device): the server gives the share to nothing else. False when the server
+    refused (an older server: the keys then reach a new user's slot the older way)."""
+    try:
+        answer = transport.call("POST", "/v1/keys/device-unlock",
+                                json={"device_id": device_id})
+    except ServerRefused:
+        return False
+    with db.write_session(ws.engine) as s:
+        return key_vault.seal_device(s, ws, base64.b64decode(answer["share"]))
+
+
+def _sealed(ws: Workspace) -> bool:
+    with db.read_session(ws.engine) as s:
+        return key_vault.has_sealed_device(s)
 
 
 def _enrol(ws: Workspace, transport: Transport, keys: DeviceKeys, name: str) -> str:

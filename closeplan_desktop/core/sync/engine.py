@@ -7,7 +7,8 @@
   verdict is recorded on its row: applied, merged, conflict and duplicate acknowledge
   it (the server's row comes back by pull); rejected also keeps the refusal in
   `sync_rejections` for the user, and puts the local row back as the server has it
-  (users; a deal created here is removed from view as deleted).
+  in the same transaction (users; deals, from `GET /v1/sync/deals/{id}`; a deal
+  created here is removed from view as deleted).
 - **Pull** reads pages after the stored cursor up to the checkpoint and applies each
   page in one local transaction with the new cursor, so an interrupted pull resumes
   where it stopped. Pulled rows write no outbox and no audit rows (no echo); a row with
@@ -227,7 +228,7 @@ def _record_verdicts(ws: Workspace, transport: Transport, conn: SyncConnection,
                                        str(verdict.get("message") or "Refused."))
                 reverts.append(row)
         if reverts:
-            _revert(raw, transport, reverts)
+            _revert(raw, transport, reverts, conn.tenant_id)
 
 
 def _server_users(transport: Transport, wanted: set[str]) -> dict[str, dict[str, Any]]:
@@ -245,9 +246,20 @@ def _server_users(transport: Transport, wanted: set[str]) -> dict[str, dict[str,
             return found
 
 
-def _revert(raw: Any, transport: Transport, rows: list[Pending]) -> None:
-    """Put rejected rows back as the server has them: a user from the admin view; a
-    deal or user the server never created is removed from view."""
+def _server_deal(transport: Transport, deal_id: str) -> dict[str, Any] | None:
+    """The server's current row of a deal, as a pull sends it (None: not to be had)."""
+    try:
+        row: dict[str, Any] = transport.call("GET", f"/v1/sync/deals/{deal_id}")
+    except SyncError:
+        return None  # the rejection stays visible; the next pull that touches it fixes it
+    return row
+
+
+def _revert(raw: Any, transport: Transport, rows: list[Pending], tenant_id: str) -> None:
+    """Put rejected rows back as the server has them: a user from the admin view, a
+    deal from the server's row (unless another change of it still waits to be pushed:
+    that change goes first, as in a pull); a deal or user the server never created is
+    removed from view."""
     users = {r.entity_id for r in rows if r.entity == "users"}
     server_users: dict[str, dict[str, Any]] = {}
     if users:
@@ -273,6 +285,12 @@ def _revert(raw: Any, transport: Transport, rows: list[Pending]) -> None:
         elif row.entity == "deals" and row.op == "create":
             raw.execute("UPDATE deals SET deleted_at = coalesce(deleted_at, ?) WHERE id = ?",
                         (iso(utcnow()), row.entity_id))
+        elif row.entity == "deals" and raw.execute(
+                "SELECT 1 FROM outbox WHERE acked_at IS NULL AND entity = 'deals' AND "
+                "entity_id = ?", (row.entity_id,)).fetchone() is None:
+            server = _server_deal(transport, row.entity_id)
+            if server is not None:
+                raw.execute(apply.DEAL_UPSERT, apply.deal_params(server, tenant_id))
 
 
 # -- pull ----------------------------------------------------------------------------
@@ -378,7 +396,7 @@ def sync_once(ws: Workspace, transport: Transport | None = None, *,
         lease.contact(ws.keyring)
     except DeviceRevoked as exc:
         # Checked against the pinned key before anything is wiped; always raises.
-        revocation.on_unauthorized(ws, exc, receipts.pinned_server_key(ws.keyring) or b"",
+        revocation.on_unauthorized(ws, exc, receipts.key_of(conn) or b"",
                                    conn.tenant_id, user_id=conn.user_id)
     except SignedOut as exc:
         if exc.code == "user_deactivated":
@@ -402,9 +420,9 @@ def upload_audit(ws: Workspace, transport: Transport, conn: SyncConnection, *,
         keys = key_vault.device_keys(ws)
     except KeyMissing:
         return None
-    server_key = receipts.pinned_server_key(ws.keyring)
+    server_key = receipts.key_of(conn)
     if server_key is None:
-        raise KeyMissing("The server's signing key is not pinned in this laptop's keyring: "
+        raise KeyMissing("The server's signing key is not pinned in this workspace: "
                          "connect to the server again.")
 
     def post(path: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def _with_receipts(s: Session, session: AuthSession, report: chain.ChainReport
                    ) -> chain.ChainReport:
     """The report, with the server's receipts of uploaded rows checked too: each against
     the pinned server key and the rows it covers (a row altered or removed since)."""
-    count, found = receipts.problems(s, session.ws.keyring)
+    count, found = receipts.problems(s)
     report = dataclasses.replace(report, receipts_checked=count)
     if report.ok and found:
         first = found[0]

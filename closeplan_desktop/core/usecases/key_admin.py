@@ -31,7 +31,7 @@ from ..security.keyring_store import (
 )
 from ..security.passwords import require_strong
 from ..security.policy import load_policy
-from ..store import db, workspace
+from ..store import db, kit_reset, workspace
 from ..store.audit_log import log_event
 from ..store.layout import DB_FILE, read_meta, write_meta
 from ..store.models import Deal, Meta, PhiKey, SyncConnection, Tenant
@@ -48,9 +48,15 @@ class KeyStatus:
     db_key_present: bool
     audit_key_present: bool
     phi_versions: list[tuple[int, str, int, bool]]  # version, state, rows, key present
+    # Connected to a server: rotation is online and re-encrypts nothing, so rows under
+    # older versions are not waiting for anything.
+    connected: bool = False
 
     @property
     def pending_rows(self) -> int:
+        """Rows still to re-encrypt under the active version (none when connected)."""
+        if self.connected:
+            return 0
         return sum(rows for _, state, rows, _ in self.phi_versions if state != "ACTIVE")
 
 
@@ -72,7 +78,8 @@ def _status(s: Session, ws: Workspace, tenant_id: str) -> KeyStatus:
                 for k in s.scalars(select(PhiKey).where(PhiKey.tenant_id == tenant_id)
                                    .order_by(PhiKey.version))]
     return KeyStatus(backend_name(), ws.keyring.get(ws.db_slot) is not None,
-                     ws.keyring.get(AUDIT_SLOT) is not None, versions)
+                     ws.keyring.get(AUDIT_SLOT) is not None, versions,
+                     s.get(SyncConnection, 1) is not None)
 
 
 def rotate_phi(session: AuthSession, progress: Progress = no_progress,
@@ -192,7 +199,18 @@ def export_kit(session: AuthSession, target: Path, passphrase: str) -> None:
             raise WorkspaceError(f"Cannot write the kit to {target} ({exc.strerror}).") from None
 
 
-def import_kit(path: Path, kit: bytes, passphrase: str) -> list[str]:
+OLD_KIT = (
+    "This recovery kit was made by an older version of ClosePlan, before kits kept the "
+    "sign-in key of the users' key slots, and this keyring no longer has that key: the "
+    "kit restores the data and PHI keys, but nobody could sign in with it. Nothing was "
+    "changed. Import it again naming an administrator, who gets a new password here "
+    "(the other users then get theirs from that administrator): 'closeplan-admin keys "
+    "import-kit FILE --reset-admin EMAIL'. On a workspace connected to a server, give the "
+    "administrator's server password. Then export a new kit.")
+
+
+def import_kit(path: Path, kit: bytes, passphrase: str, *, reset_admin: str | None = None,
+               new_password: str | None = None) -> list[str]:
     """Put a kit's keys into this machine's keyring for the workspace at `path`.
 
     Its PHI keys go into the keyring as an older workspace kept them; the next sign-in
@@ -205,6 +223,12 @@ def import_kit(path: Path, kit: bytes, passphrase: str) -> list[str]:
     database key that differs from the one in the keyring (that of another copy of the
     folder) is kept by its fingerprint, which the folder names. Returns a line per key
     restored.
+
+    A kit made before kits kept the slots' keyring half (no `unlock_key`), imported where
+    the keyring lost it too, is refused (OLD_KIT says what to do) unless `reset_admin`
+    names an active administrator: then every key slot (sealed under the lost half) is
+    dropped and that administrator gets a new one with `new_password`, granted the kit's
+    PHI keys; the other users get theirs by a password reset.
     """
     meta = read_meta(path)
     payload = crypto.open_kit(passphrase, kit)
@@ -226,6 +250,10 @@ def import_kit(path: Path, kit: bytes, passphrase: str) -> list[str]:
                               "database (the database was rekeyed after the kit was made). "
                               "Use a newer kit.")
         keys = KeyringStore(meta["workspace_id"])
+        reset = None
+        if unlock is None and keys.get(UNLOCK_SLOT) is None:
+            reset = kit_reset.plan(path / DB_FILE, db_key, reset_admin, new_password,
+                                   OLD_KIT)
         fingerprint = crypto.key_check(db_key)
         held = keys.get(DB_SLOT)
         db_slot = DB_SLOT if held is None or held == db_key else db_slot_for(fingerprint)
@@ -242,6 +270,9 @@ def import_kit(path: Path, kit: bytes, passphrase: str) -> list[str]:
                 done.append(slot)
         if fingerprint != meta.get("key_check"):
             write_meta(path, dict(meta, key_check=fingerprint))
+        if reset is not None:
+            kit_reset.apply(path, meta["workspace_id"], db_key, audit_key, phi, reset)
+            done.append(f"{UNLOCK_SLOT} (new; a new key slot for {reset.email})")
     finally:
         lock.release()
     return done

@@ -19,12 +19,24 @@ from ..devices.registry import wipe_order
 from ..keys import signing
 from . import errors
 from .limits import BodyLimit
-from .routes import admin, audit, auth, chain, devices, health, keys, setup, sync_pull, sync_push
+from .routes import (
+    admin,
+    audit,
+    auth,
+    chain,
+    devices,
+    health,
+    keys,
+    setup,
+    sync_pull,
+    sync_push,
+    sync_rows,
+)
 
 VERSION = "1"
 ROUTERS = (health.router, auth.router, setup.router, chain.router, keys.router,
            devices.router, audit.router, admin.router, sync_push.router,
-           sync_pull.router)
+           sync_pull.router, sync_rows.router)
 
 
 def create_app(config: ServerConfig, db: Database | None = None) -> FastAPI:

@@ -24,6 +24,7 @@ from ..caller import Caller
 from ..db.pool import Connection
 from ..errors import bad_request, conflict
 from ..events import record_event
+from . import shares
 from .registry import ACTIVE, active_device, begin_write
 
 GRANTEE_KINDS = ("DEVICE", "USER", "SERVER")
@@ -164,7 +165,8 @@ def rotate_key(conn: Connection, caller: Caller, expected_active: int,
     """Make a new PHI key version (admin, online only): refused unless `expected_active`
     is the active version now (0: the tenant has none yet, and this makes version 1);
     the old version becomes DECRYPT_ONLY; `grants` are the new version's (made by the
-    admin's device, which made the key)."""
+    admin's device, which made the key), and must reach every approved device and the
+    escrow key the tenant keeps (409 grantees_changed otherwise)."""
     caller.require_admin()
     # The tenant's write lock: two rotations cannot both see the same active version.
     begin_write(conn, caller)
@@ -183,6 +185,10 @@ def rotate_key(conn: Connection, caller: Caller, expected_active: int,
     conn.execute("INSERT INTO phi_keys (tenant_id, version, state) VALUES (%s, %s, 'ACTIVE')",
                  (caller.tenant_id, new))
     ids = insert_grants(conn, caller, grants, new_version=new)
+    # Under the tenant's write lock: no device is approved between this check and commit;
+    # a refusal rolls the whole transaction back.
+    shares.check_complete(conn, caller, active,
+                          {(g.grantee_kind, g.grantee_id) for g in grants})
     record_event(conn, events.KEY_ROTATED, caller.user_id, previous_version=active,
                  version=new, grants=len(ids))
     return {"version": new, "previous_version": active, "grant_ids": ids}

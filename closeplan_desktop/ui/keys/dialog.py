@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from ...core.domain.progress import CancelToken, Progress
 from ...core.security import policy
+from ...core.sync import rotation
 from ...core.usecases import key_admin
 from ...core.usecases.key_admin import KeyStatus
 from ..icons import icon
@@ -292,15 +293,20 @@ class KeysDialog(QDialog, SettingsSection):
     def start_rotate_phi(self) -> Op:
         session = self.signed_in.core
         return self._start("Re-encrypting PHI",
-                           lambda progress, token: key_admin.rotate_phi(session, progress, token),
+                           lambda progress, token: rotation.rotate_phi(session, progress, token),
                            self._phi_rotated)
 
-    def _phi_rotated(self, count: object) -> None:
+    def _phi_rotated(self, done: object) -> None:
         self.refresh_status()
-        active = next((v for v, state, _, _ in (self.status.phi_versions if self.status
-                                                 else []) if state == "ACTIVE"), None)
-        n = int(count) if isinstance(count, int) else 0
-        self.keys_notice.say(f"PHI key rotated{f' to v{active}' if active else ''}: "
+        if not isinstance(done, rotation.Rotated):
+            return
+        if done.online:
+            self.keys_notice.say(f"PHI key rotated to v{done.version} with the server: every "
+                                 "device receives it at its next sync. Deals keep the key "
+                                 "they were sealed with; new PHI uses the new one.")
+            return
+        n = done.reencrypted
+        self.keys_notice.say(f"PHI key rotated to v{done.version}: "
                              f"{n:,} deal{'s' if n != 1 else ''} re-encrypted.")
 
     def rotate_db(self) -> None:

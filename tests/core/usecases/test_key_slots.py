@@ -22,6 +22,7 @@ from support import (
     Env,
     held_phi_keys,
     make_previous_release,
+    run_cli,
     sql,
 )
 
@@ -255,3 +256,46 @@ def test_a_received_phi_key_is_wrapped_for_every_local_slot(env: Env) -> None:
     bob = auth.sign_in(env.ws, USER_EMAIL, USER_PASSWORD)
     assert held_phi_keys(env.ws) == {name: key}
     assert bob.user_id == env.user.user_id
+
+
+def old_kit(env: Env, tmp_path: Path) -> Path:
+    """A kit as versions before the keyring half of the slots was kept in kits made it."""
+    kit = tmp_path / "kit.json"
+    key_admin.export_kit(env.admin, kit, KIT_PASS)
+    payload = crypto.open_kit(KIT_PASS, kit.read_bytes())
+    del payload["unlock_key"]
+    kit.write_bytes(crypto.seal_kit(KIT_PASS, payload))
+    return kit
+
+
+def test_an_old_kit_says_what_to_do_then_resets_an_admin(env: Env, tmp_path: Path) -> None:
+    d = deals.create_deal(env.admin, "Renewal", "ACTIVE", "10", {"mrn": "O-1"})
+    kit = old_kit(env, tmp_path)
+    workspace_id = env.ws.workspace_id
+    env.ws.close()
+    wipe_keyring(workspace_id)  # a reset keyring: the slots' keyring half is gone too
+    base = ("keys", "import-kit", kit, "--workspace", env.path, "--password-stdin")
+    r = run_cli(*base, stdin=f"{KIT_PASS}\n")
+    assert r.code == 1 and "older version" in r.err and "--reset-admin" in r.err, r.err
+    assert "Traceback" not in r.err
+    assert keyring_entries(workspace_id) == {}  # nothing was changed
+    r = run_cli(*base, "--reset-admin", USER_EMAIL, stdin=f"{KIT_PASS}\nA new long pass 5521\n")
+    assert r.code == 1 and "not an active administrator" in r.err, r.err
+    assert keyring_entries(workspace_id) == {}
+    new_password = "A brand new admin pass 7714"
+    r = run_cli(*base, "--reset-admin", ADMIN_EMAIL, stdin=f"{KIT_PASS}\n{new_password}\n")
+    assert r.code == 0, r.err
+    with workspace.open_workspace(env.path) as ws:
+        with pytest.raises(AuthError):
+            auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        admin = auth.sign_in(ws, ADMIN_EMAIL, new_password)
+        assert deals.reveal_phi(admin, d.id) == {"mrn": "O-1"}
+        # The other users' slots went with the lost half: an admin resets them.
+        with pytest.raises(AuthError, match="ask an admin to reset"):
+            auth.sign_in(ws, USER_EMAIL, USER_PASSWORD)
+        users.reset_password(admin, users.find_user_id(admin, USER_EMAIL),
+                             "Rita's new long pass 3390")
+        auth.sign_out(admin)
+        rita = auth.sign_in(ws, USER_EMAIL, "Rita's new long pass 3390")
+        assert deals.reveal_phi(rita, d.id, reason="covering") == {"mrn": "O-1"}
+        assert not [n for n in keyring_entries(ws.workspace_id) if n.startswith("phi:")]

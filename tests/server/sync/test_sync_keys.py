@@ -6,6 +6,7 @@ workspace enrols again through connect. Real laptops against the real server."""
 
 from __future__ import annotations
 
+import base64
 import shutil
 from pathlib import Path
 
@@ -16,11 +17,20 @@ from laptop_support import PASSWORD, connect_laptop, new_tenant, server_rows
 from pg_support import ServerDb
 from support import held_phi_keys, sql
 
-from closeplan_desktop.core.domain.errors import AuthError, KeyMissing, SyncError
-from closeplan_desktop.core.security.keyring_store import SERVICE, KeyringStore, phi_slot
+from closeplan_desktop.core.domain.errors import AuthError, KeyMissing, ServerRefused, SyncError
+from closeplan_desktop.core.security import device_seal
+from closeplan_desktop.core.security.device_keys import DeviceKeys
+from closeplan_desktop.core.security.keyring_store import (
+    DEVICE_HELD,
+    SERVICE,
+    UNLOCK_SLOT,
+    KeyringStore,
+    phi_slot,
+)
 from closeplan_desktop.core.security.passwords import is_bcrypt_hash
 from closeplan_desktop.core.store import db, key_vault, layout, workspace
 from closeplan_desktop.core.sync import connect, devices, engine, signin
+from closeplan_desktop.core.sync.transport import Transport
 from closeplan_desktop.core.usecases import auth, deals, key_admin, users
 
 REP_PASSWORD = "Marble-Kettle-Violin-77"
@@ -140,10 +150,11 @@ def test_a_grant_received_while_nobody_is_signed_in_opens_at_the_sign_in(
         admin = signin.sign_in(ws, ada, PASSWORD)
         assert admin.role == "ADMIN"
         assert len(sql(tmp_path / "b", "SELECT user_id FROM key_slots")) == 2
-        with pytest.raises(KeyMissing):  # nobody held the PHI key when her slot was made
-            deals.reveal_phi(admin, d.id)
+        # Nobody held the PHI key when her slot was made: the online sign-in opened the
+        # device key sealed at connect with the server's share, and this device's grant
+        # with it, for her new slot.
+        assert deals.reveal_phi(admin, d.id) == {"mrn": "W-1"}
         auth.sign_out(admin)
-        auth.sign_out(auth.sign_in(ws, "sam@wait.example", REP_PASSWORD))  # grants it
         admin = auth.sign_in(ws, ada, PASSWORD)  # offline now
         assert deals.reveal_phi(admin, d.id) == {"mrn": "W-1"}
 
@@ -201,3 +212,72 @@ def test_a_copied_workspace_enrols_again_through_connect(live: Api, server_db: S
         admin = auth.sign_in(ws, "ada@copy.example", PASSWORD)
         assert deals.reveal_phi(admin, d.id) == {"mrn": "C-1"}
         assert engine.sync_once(ws).rejections == 0
+
+
+def test_the_sealed_device_key_needs_the_servers_share_from_a_password_session(
+        live: Api, server_db: ServerDb, tmp_path: Path) -> None:
+    made = new_tenant(server_db, "Seal Health", "ada@seal.example")
+    a = connect_laptop(live, tmp_path / "a", "ada@seal.example")
+    path, wid, url = tmp_path / "a", a.ws.workspace_id, a.transport.url
+    try:
+        deals.create_deal(a.session(), "Renewal", "ACTIVE", "10", {"mrn": "K-1"})
+        a.sync()
+    finally:
+        a.close()
+    # The attacker: every keyring entry and the database file, no password, no session.
+    secrets = [s for s in (KeyringStore(wid).get(n) for n in keyring_names(wid)) if s]
+    ((sealed,),) = sql(path, "SELECT value FROM workspace_meta WHERE key = ?",
+                       (key_vault.META_DEVICE_SEALED,))
+    ((key_id,),) = sql(path, "SELECT value FROM workspace_meta WHERE key = ?",
+                       (key_vault.META_DEVICE_KEY_ID,))
+    blob = base64.b64decode(str(sealed))
+    for secret in secrets:
+        for share in (bytes(32), secret[:32].ljust(32, b"\0"), *secrets):
+            assert device_seal.open_sealed(secret, share[:32].ljust(32, b"\0"), wid,
+                                           str(key_id), blob) is None
+    with workspace.open_workspace(path) as ws:
+        # The device's own session (the refresh token the keyring holds) gets no share.
+        with engine.open_transport(ws, engine.connection(ws)) as transport, \
+                pytest.raises(ServerRefused) as refused:
+            transport.call("POST", "/v1/keys/device-unlock", json={"device_id": ws.device_id})
+        assert (refused.value.status, refused.value.code) == (403,
+                                                              "password_session_required")
+        assert ws.keyring.held(DEVICE_HELD) is None and held_phi_keys(ws) == {}
+        with pytest.raises(KeyMissing):
+            key_vault.device_keys(ws)
+        # A password session gets it; with the keyring's half it opens the device key.
+        with Transport(url) as plain:
+            plain.sign_in("ada@seal.example", PASSWORD)
+            answer = plain.call("POST", "/v1/keys/device-unlock",
+                                json={"device_id": ws.device_id})
+        assert [g["key_version"] for g in answer["grants"]] == [1]
+        ring = KeyringStore(wid).get(UNLOCK_SLOT)
+        assert ring is not None
+        raw = device_seal.open_sealed(ring, base64.b64decode(answer["share"]), wid,
+                                      str(key_id), blob)
+        assert raw is not None and DeviceKeys.from_bytes(raw).key_id == key_id
+    ((share_count,),) = server_rows(server_db, made.tenant_id, "SELECT count(*) FROM "
+                                    "device_shares WHERE tenant_id = %s")
+    assert share_count == 1  # made once, at connect; handed out again unchanged
+
+
+def test_signing_in_online_again_seals_the_device_keys_of_an_older_connection(
+        live: Api, server_db: ServerDb, tmp_path: Path) -> None:
+    new_tenant(server_db, "Older Health", "ada@older.example")
+    a = connect_laptop(live, tmp_path / "a", "ada@older.example")
+    url = a.transport.url
+    with db.read_session(a.ws.engine) as s:
+        assert key_vault.has_sealed_device(s)  # sealed at connect
+    with db.write_session(a.ws.engine) as s:  # as a connection made before this version
+        s.connection().exec_driver_sql("DELETE FROM workspace_meta WHERE key = ?",
+                                       (key_vault.META_DEVICE_SEALED,))
+    a.close()
+    ws, transport, enrolment = connect.sign_in_again(tmp_path / "a", url,
+                                                     "ada@older.example", PASSWORD)
+    try:
+        assert enrolment.status == engine.CONNECTED
+        with db.read_session(ws.engine) as s:
+            assert key_vault.has_sealed_device(s)
+    finally:
+        transport.close()
+        ws.close()

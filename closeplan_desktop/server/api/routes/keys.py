@@ -13,10 +13,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from ...devices import grants
+from ...devices import grants, shares
 from ...errors import ApiError, bad_request
 from ...keys.signing import SigningKey
-from ..deps import AdminCallerDep, DatabaseDep, DeviceCallerDep
+from ..deps import AdminCallerDep, CallerDep, DatabaseDep, DeviceCallerDep
 
 router = APIRouter(tags=["keys"])
 
@@ -88,6 +88,28 @@ def key_versions(who: DeviceCallerDep, db: DatabaseDep) -> dict[str, Any]:
     """The tenant's PHI key versions and their states."""
     with db.transaction(who.tenant_id, who.user_id) as conn:
         return {"versions": grants.key_versions(conn, who)}
+
+
+class DeviceUnlock(BaseModel):
+    device_id: str = Field(min_length=1, max_length=64)
+
+
+@router.get("/v1/keys/grantees")
+def grantees(who: AdminCallerDep, db: DatabaseDep) -> dict[str, Any]:
+    """What a rotation wraps the new PHI key version for (an admin on an approved
+    device): the active version, every approved device's X25519 key, and the escrow key
+    when the tenant keeps an escrow grant."""
+    with db.transaction(who.tenant_id, who.user_id) as conn:
+        return shares.grantees(conn, who)
+
+
+@router.post("/v1/keys/device-unlock")
+def device_unlock(body: DeviceUnlock, who: CallerDep, db: DatabaseDep) -> dict[str, Any]:
+    """The server's half of a device's sealing key, and the device's grants: only for
+    a session opened with a password (no device), of a user of the device's tenant."""
+    device_id = shares.check_device_id(body.device_id)
+    with db.transaction(who.tenant_id, who.user_id) as conn:
+        return shares.device_unlock(conn, who, device_id)
 
 
 @router.post("/v1/keys/grants", status_code=201)
