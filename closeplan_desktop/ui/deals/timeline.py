@@ -109,6 +109,9 @@ class TimelineBox(QGroupBox):
         self.list.setAlternatingRowColors(True)
         self.list.setMinimumHeight(260)
         self.list.setSpacing(3)
+        # Whole entries: wrapped to the width, never elided (rows grow to their text).
+        self.list.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.list.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.list.currentItemChanged.connect(lambda *_: self._update_buttons())
         layout.addWidget(self.list, 1)
         actions = QHBoxLayout()
