@@ -142,6 +142,28 @@ def main() -> None:
     pane.detail.reveal()
     grab(window, "deals-phi-revealed")
     pane.detail.hide_phi()
+    # Its timeline (issue 15): a few activities and a change, newest first.
+    from datetime import timedelta
+
+    from closeplan_desktop.core.domain.clock import utcnow
+    from closeplan_desktop.core.usecases import activities, deals
+    from closeplan_desktop.ui.deals.tasks import TasksDueDialog
+    shown_deal = pane.selected_deal()
+    activities.add_activity(rep, shown_deal.id, "call", "Called the buyer: budget approved "
+                            "for Q1, wants a site visit first.")
+    activities.add_activity(rep, shown_deal.id, "task", "Send the revised quote",
+                            due=utcnow().date() - timedelta(days=2))
+    deals.update_deal(rep, shown_deal.id, status="ACTIVE", value="48250.00")
+    activities.add_activity(rep, shown_deal.id, "next step", "Site visit with the chief "
+                            "radiologist", due=utcnow().date())
+    pane.refresh_and_select(shown_deal.id)
+    pane.detail.timeline.body.setPlainText("Met the procurement lead")
+    settle()
+    pane.detail.scroll.ensureWidgetVisible(pane.detail.timeline.list)
+    grab(window, "deals-timeline")
+    pane.detail.timeline.body.clear()
+    tasks = TasksDueDialog(window.signed_in, pane.refresh_and_select, window)
+    shot_dialog(tasks, "tasks-due")
     pane.search.setText("mri st mary")
     pane.apply_filters()
     grab(window, "deals-search")

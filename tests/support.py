@@ -87,11 +87,16 @@ UNDO_SYNC = [
       for c in ("base_version", "fields", "mid", "acked_at", "verdict")),
 ]
 
+# Revision 0008_activities: two tables only (their indexes go with them).
+UNDO_ACTIVITIES = ["DROP TABLE deal_activities", "DROP TABLE deal_history"]
+
 
 def as_previous_revision(path: Path) -> None:
     """Make the (closed) workspace at `path`, built at the head, a database of revision
     0005_keys: the audit upload and sync tables and outbox columns dropped, its version
     set."""
+    for statement in UNDO_ACTIVITIES:
+        sql(path, statement)
     sql(path, "DROP TABLE audit_receipts")  # 0007_audit_upload
     sql(path, "DROP TABLE audit_upload")
     for statement in UNDO_SYNC:
@@ -154,6 +159,8 @@ def make_previous_release(path: Path, phi_keys: dict[str, bytes],
     for email, password in passwords.items():
         sql(path, "UPDATE users SET password = ? WHERE email = ?",
             (hash_password(password, 4), email))
+    for statement in UNDO_ACTIVITIES:
+        sql(path, statement)
     for statement in UNDO_SYNC:
         sql(path, statement)
     sql(path, "DROP TABLE audit_receipts")  # 0007_audit_upload: two tables only

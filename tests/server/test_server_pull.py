@@ -186,10 +186,14 @@ def test_tombstones_and_edits_arrive_in_commit_order(server_db: ServerDb) -> Non
     with in_tenant(server_db, t) as conn:
         conn.execute("UPDATE deals SET title = 'Renamed' WHERE id = %s", (kept,))
     (page,) = client.sync()
-    assert [json.loads(c)["row"]["id"] for c in page.changes] == [gone, kept]
+    # Each change with its history row (issue 15), in the same commit order.
+    changes = [json.loads(c) for c in page.changes]
+    assert [c["row"]["id"] for c in changes if c["table"] == "deals"] == [gone, kept]
+    assert [(c["row"]["deal_id"], c["row"]["op"]) for c in changes
+            if c["table"] == "deal_history"] == [(gone, "delete"), (kept, "update")]
     assert client.rows[("deals", gone)]["deleted_at"] is not None
     assert client.rows[("deals", kept)]["title"] == "Renamed"
-    assert page.counts == {"deals": 2}
+    assert page.counts == {"deals": 2, "deal_history": 2}
     (again,) = client.sync()
     assert again.changes == [] and again.up_to_date and again.checkpoint == page.checkpoint
 

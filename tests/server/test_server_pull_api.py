@@ -127,7 +127,8 @@ def test_a_long_poll_answers_with_another_connections_commit_or_empty(
     th.join(30)
     (r,) = out
     body = r.json()
-    assert r.status_code == 200 and [c["row"]["title"] for c in body["changes"]] == [
+    assert r.status_code == 200 and [c["row"]["title"] for c in body["changes"]
+                                    if c["table"] == "deals"] == [
         "Seen over HTTP"]
     quiet = api.http.get("/v1/sync/pull", params={"cursor": body["cursor"], "wait": 0.5},
                          headers=auth).json()
@@ -172,7 +173,8 @@ def test_two_api_servers_each_wake_their_own_waiting_pull(server_db: ServerDb,
         for th, out in waits:
             th.join(30)
             (r,) = out
-            assert [c["row"]["title"] for c in r.json()["changes"]] == ["Seen by both"]
+            assert [c["row"]["title"] for c in r.json()["changes"]
+                    if c["table"] == "deals"] == ["Seen by both"]
 
 
 def test_bootstrap_streams_ndjson_and_resumes_over_http(

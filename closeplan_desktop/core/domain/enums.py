@@ -18,6 +18,17 @@ class DealStatus(enum.StrEnum):
     CLOSED_LOST = "CLOSED_LOST"
 
 
+class ActivityKind(enum.StrEnum):
+    """What a deal's activity is (issue 15): non-PHI notes and steps on a deal."""
+
+    NOTE = "NOTE"
+    CALL = "CALL"
+    MEETING = "MEETING"
+    EMAIL = "EMAIL"
+    TASK = "TASK"
+    NEXT_STEP = "NEXT_STEP"
+
+
 class AccessAction(enum.StrEnum):
     PHI_ACCESS = "PHI_ACCESS"
     DEAL_CREATE = "DEAL_CREATE"

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from . import phi_value
 from .clock import utcnow
-from .enums import DealStatus, UserRole
+from .enums import ActivityKind, DealStatus, UserRole
 from .errors import ValidationError
 from .phi_value import Phi
 
@@ -24,6 +24,7 @@ MAX_NAME = 100
 MAX_EMAIL = 254
 MAX_REASON = 500
 MAX_DOMAIN = 253
+MAX_ACTIVITY = 1000  # an activity's text (the server takes text fields up to 1,000)
 MAX_PHI_FIELDS = 32
 MAX_PHI_VALUE = 4000
 MAX_PHI_BYTES = 64 * 1024
@@ -243,3 +244,44 @@ def page(offset: Any, limit: Any, max_limit: int = 1000) -> tuple[int, int]:
     if not 1 <= limit <= max_limit:
         raise ValidationError(f"Paging limit must be between 1 and {max_limit}.")
     return offset, limit
+
+
+def activity_kind(value: Any) -> ActivityKind:
+    """A deal activity's kind (note, call, meeting, email, task, next step)."""
+    if isinstance(value, ActivityKind):
+        return value
+    names = ", ".join(k.value.lower().replace("_", " ") for k in ActivityKind)
+    if isinstance(value, str):
+        try:
+            return ActivityKind(value.strip().upper().replace(" ", "_").replace("-", "_"))
+        except ValueError:
+            pass
+    raise ValidationError(f"Activity kind must be one of {names}.")
+
+
+def activity_body(value: Any) -> str:
+    """An activity's text: required, several lines allowed, at most MAX_ACTIVITY
+    characters. It is not PHI and is stored unencrypted: patient details belong in the
+    deal's PHI fields (the form says so)."""
+    return text(value, "Activity text", max_len=MAX_ACTIVITY, allow_newlines=True)
+
+
+def due_date(value: Any) -> datetime | None:
+    """A task's due day (a date, a datetime or YYYY-MM-DD text; None or "" for none), kept
+    as midnight UTC of that calendar day: tasks are due by the day, not the minute."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime):
+        day = value.date()
+    elif isinstance(value, date):
+        day = value
+    elif isinstance(value, str):
+        try:
+            day = date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            raise ValidationError(f"Due date must be a date ({DATE_FORMAT}).") from None
+    else:
+        raise ValidationError(f"Due date must be a date ({DATE_FORMAT}).")
+    if not date(2000, 1, 1) <= day <= date(2999, 12, 31):
+        raise ValidationError("Due date must be between 2000 and 2999.")
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)

@@ -9,12 +9,13 @@ The bulk imports write the same rows by prepared statements (`outbox.payload`,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from ..domain.enums import AccessAction, AccessType, SecurityEventType
+from . import history
 from .audit_log import deal_change_resource, log_access, log_event
 from .models import Deal, Tenant, User
 from .outbox import Op, record_row
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 # has the same values): sync announces the rows it applies as local edits are announced.
 KIND_OF_TABLE = {"deals": "deals", "users": "users", "tenants": "settings",
                  "phi_keys": "keys", "key_grants": "keys", "conflicts": "deals",
-                 "rejections": "deals", "access_logs": "audit", "security_events": "audit"}
+                 "rejections": "deals", "access_logs": "audit", "security_events": "audit",
+                 "deal_activities": "deals", "deal_history": "deals"}
 
 
 def kinds_of(tables: Iterable[str]) -> frozenset[str]:
@@ -43,20 +45,27 @@ DEAL_ACTIONS: dict[str, AccessAction] = {
 
 def record_change(s: Session, ws: Workspace, row: Deal | User | Tenant, op: Op, *,
                   by: str | None, event: SecurityEventType | None = None,
-                  detail: dict[str, Any] | None = None, fields: Sequence[str] = ()) -> None:
+                  detail: dict[str, Any] | None = None, fields: Sequence[str] = (),
+                  before: Mapping[str, Any] | None = None) -> None:
     """The audit row and the outbox row of a change that `by` (a user id) made to `row`.
 
     A deal's change is an access-log row (DEAL_CREATE, DEAL_UPDATE or DEAL_DELETE) whose
-    resource names the `fields` it changed (names only: never values, never PHI); a
-    user's or tenant's is the security event `event` with `detail` (ids, never secrets).
+    resource names the `fields` it changed (names only: never values, never PHI), and a
+    history row that points to it, with the values from `before` (`history.snapshot`
+    of the deal before the change; None for a create); a user's or tenant's is the
+    security event `event` with `detail` (ids, never secrets).
     """
     if isinstance(row, Deal):
         assert by is not None
-        log_access(s, ws, tenant_id=row.tenant_id, user_id=by, deal_id=row.id,
-                   action=DEAL_ACTIONS[op], access_type=AccessType.WRITE, success=True,
-                   resource=deal_change_resource(fields) if fields else None)
-    else:
-        assert event is not None
-        tenant_id = row.id if isinstance(row, Tenant) else row.tenant_id
-        log_event(s, ws, event, tenant_id, by, detail or {})
+        log_id = log_access(s, ws, tenant_id=row.tenant_id, user_id=by, deal_id=row.id,
+                            action=DEAL_ACTIONS[op], access_type=AccessType.WRITE,
+                            success=True,
+                            resource=deal_change_resource(fields) if fields else None)
+        pushed = record_row(s, row, op, fields if fields else None)
+        s.flush()  # the outbox row's id, which the history row keeps
+        history.record(s, row, op, before, by=by, access_log_id=log_id, outbox_id=pushed.id)
+        return
+    assert event is not None
+    tenant_id = row.id if isinstance(row, Tenant) else row.tenant_id
+    log_event(s, ws, event, tenant_id, by, detail or {})
     record_row(s, row, op, fields if fields else None)

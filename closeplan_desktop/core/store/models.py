@@ -30,7 +30,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from ..domain.clock import as_utc, iso, utcnow
-from ..domain.enums import AccessAction, AccessType, DealStatus, PhiKeyState, UserRole
+from ..domain.enums import (
+    AccessAction,
+    AccessType,
+    ActivityKind,
+    DealStatus,
+    PhiKeyState,
+    UserRole,
+)
 from ..domain.ids import new_id
 
 
@@ -179,6 +186,60 @@ class DealStat(Base):
     deleted: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
     total: Mapped[int] = mapped_column(Integer)
+
+
+class DealActivity(Base):
+    """A non-PHI note or step on a deal (issue 15, 0008): a note, call, meeting, email,
+    task (with a due day and a done time) or next step. Soft-deleted, synced (a create
+    appends; an edit is last writer wins per field)."""
+
+    __tablename__ = "deal_activities"
+    __table_args__ = (
+        Index("deal_activities_deal_idx", "deal_id", "created_at"),
+        # "Tasks due": open tasks of one author by due day.
+        Index("deal_activities_due_idx", "tenant_id", "created_by_id", "due_at",
+              sqlite_where=text("due_at IS NOT NULL AND done_at IS NULL "
+                                "AND deleted_at IS NULL")),
+    )
+
+    id: Mapped[str] = mapped_column(String(25), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    deal_id: Mapped[str] = mapped_column(ForeignKey("deals.id"))
+    kind: Mapped[ActivityKind] = mapped_column(_enum(ActivityKind, "activity_kind"))
+    body: Mapped[str] = mapped_column(Text)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    row_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class DealHistory(Base):
+    """One change to a deal (issue 15, 0008): its op and, per changed field, the old and
+    new values (JSON), PHI only as "changed". Append-only. A local change writes its row
+    with the change (`access_log_id`: its audit row; `outbox_id`: the change sync pushes);
+    once the server answered that change, the server's own row (pulled) replaces it."""
+
+    __tablename__ = "deal_history"
+    __table_args__ = (
+        Index("deal_history_deal_idx", "deal_id", "created_at"),
+        Index("deal_history_outbox_idx", "outbox_id", sqlite_where=text("outbox_id IS NOT NULL")),
+        Index("deal_history_access_log_idx", "access_log_id",
+              sqlite_where=text("access_log_id IS NOT NULL")),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    deal_id: Mapped[str] = mapped_column(String(25))
+    op: Mapped[str] = mapped_column(String(16))
+    changes: Mapped[str] = mapped_column(Text, default="[]")
+    user_id: Mapped[str | None] = mapped_column(String(25))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    access_log_id: Mapped[str | None] = mapped_column(String(25))
+    outbox_id: Mapped[int | None] = mapped_column(Integer)
+    row_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class AccessLog(Base):

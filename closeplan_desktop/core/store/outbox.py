@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from ..domain import money
 from ..domain.clock import iso, utcnow
-from .models import Deal, Outbox, Tenant, User
+from .models import Deal, DealActivity, Outbox, Tenant, User
 
 Op = Literal["create", "update", "delete", "restore"]
 
@@ -54,7 +54,10 @@ def payload(table: FromClause, values: Mapping[str, Any]) -> str:
                       sort_keys=True, separators=(",", ":"))
 
 
-def row_payload(row: Deal | User | Tenant) -> str:
+Row = Deal | User | Tenant | DealActivity
+
+
+def row_payload(row: Row) -> str:
     """The payload of an ORM row, as it stands in the session."""
     return payload(row.__table__, {c.key: getattr(row, c.key) for c in row.__table__.columns})
 
@@ -64,10 +67,10 @@ DROP_OLD_ENVELOPES_SQL = (
     "AND entity_id = ? AND json_extract(payload, '$.phi') IS NOT NULL")
 
 
-def record_row(s: Session, row: Deal | User | Tenant, op: Op,
-               fields: Sequence[str] | None = None) -> None:
+def record_row(s: Session, row: Row, op: Op, fields: Sequence[str] | None = None) -> Outbox:
     """Add the outbox row of a changed row in the caller's transaction (for a deal, after
-    dropping the PHI envelopes of its earlier rows). `fields`: what an update changed."""
+    dropping the PHI envelopes of its earlier rows) and return it. `fields`: what an
+    update changed."""
     if isinstance(row, Deal):
         s.connection().exec_driver_sql(DROP_OLD_ENVELOPES_SQL, (row.id,))
     tenant_id = row.id if isinstance(row, Tenant) else row.tenant_id
@@ -76,5 +79,7 @@ def record_row(s: Session, row: Deal | User | Tenant, op: Op,
         extra["base_version"] = row.row_version or 0
         if fields is not None:
             extra["fields"] = json.dumps(sorted(set(fields)))
-    s.add(Outbox(tenant_id=tenant_id, entity=row.__tablename__, entity_id=row.id, op=op,
-                 payload=row_payload(row), created_at=utcnow(), **extra))
+    out = Outbox(tenant_id=tenant_id, entity=row.__tablename__, entity_id=row.id, op=op,
+                 payload=row_payload(row), created_at=utcnow(), **extra)
+    s.add(out)
+    return out

@@ -111,6 +111,16 @@ _REJECTION = ("INSERT INTO sync_rejections (id, device_id, mutation_id, table_na
               "op, code, message, fields, created_at, acknowledged_at, row_version) "
               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
               "acknowledged_at = excluded.acknowledged_at, row_version = excluded.row_version")
+_ACTIVITY = ("INSERT INTO deal_activities (id, tenant_id, deal_id, kind, body, due_at, done_at, "
+             "created_by_id, created_at, updated_at, deleted_at, row_version) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+             "kind = excluded.kind, body = excluded.body, due_at = excluded.due_at, "
+             "done_at = excluded.done_at, updated_at = excluded.updated_at, "
+             "deleted_at = excluded.deleted_at, row_version = excluded.row_version")
+# History is append-only: a row already here stays (the same row, sent again).
+_HISTORY = ("INSERT INTO deal_history (id, tenant_id, deal_id, op, changes, user_id, "
+            "created_at, access_log_id, outbox_id, row_version) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?) ON CONFLICT (id) DO NOTHING")
 _PENDING = "SELECT DISTINCT entity_id FROM outbox WHERE acked_at IS NULL AND entity = ?"
 
 
@@ -160,7 +170,7 @@ def apply_changes(conn: Connection, tenant_id: str, changes: Iterable[Mapping[st
     deals: list[tuple[Any, ...]] = []  # written together: one executemany per run of deals
     for change in changes:
         table, row = change["table"], change["row"]
-        if table in ("users", "deals") and held(table, row["id"]):
+        if table in ("users", "deals", "deal_activities") and held(table, row["id"]):
             out.held += 1
             continue
         if table == "deals":
@@ -207,6 +217,17 @@ def apply_changes(conn: Connection, tenant_id: str, changes: Iterable[Mapping[st
                 row.get("row_id"), row["op"], row["code"], row["message"],
                 _json(row.get("fields")), time_text(row["created_at"]),
                 time_text(row.get("acknowledged_at")), row["row_version"]))
+        elif table == "deal_activities":
+            cur.execute(_ACTIVITY, (
+                row["id"], tenant_id, row["deal_id"], row["kind"], row["body"],
+                time_text(row.get("due_at")), time_text(row.get("done_at")),
+                row["created_by_id"], time_text(row["created_at"]),
+                time_text(row["updated_at"]), time_text(row.get("deleted_at")),
+                row["row_version"]))
+        elif table == "deal_history":
+            cur.execute(_HISTORY, (
+                row["id"], tenant_id, row["deal_id"], row["op"], _json(row["changes"]),
+                row.get("user_id"), time_text(row["created_at"]), row["row_version"]))
         else:  # devices (an admin's view) and tables of later versions: not mirrored
             continue
         out.add(table)

@@ -154,8 +154,8 @@ def _take_batch(ws: Workspace, limit: int) -> list[tuple[Pending, dict[str, Any]
                                     "WHERE id = ?", (row.entity_id,)).fetchone()
                 if found is not None:
                     phi, base = (found[0], found[1]), found[2] or 0
-            elif row.entity == "users":
-                found = raw.execute("SELECT row_version FROM users WHERE id = ?",
+            elif row.entity in ("users", "deal_activities"):
+                found = raw.execute(f"SELECT row_version FROM {row.entity} WHERE id = ?",  # noqa: S608
                                     (row.entity_id,)).fetchone()
                 base = found[0] or 0 if found is not None else 0
             mid = row.mid
@@ -217,8 +217,12 @@ def _record_verdicts(ws: Workspace, transport: Transport, conn: SyncConnection,
                         "entity = 'users' THEN json_set(payload, '$.password', NULL) ELSE "
                         "payload END WHERE id = ?", (iso(utcnow()), kind, row.id))
             version = verdict.get("row_version")
+            if row.entity == "deals":
+                # The server wrote its own history of this change (or none, if it refused
+                # it): that row comes by pull and replaces this device's.
+                raw.execute("DELETE FROM deal_history WHERE outbox_id = ?", (row.id,))
             if kind in ("applied", "merged", "conflict") and version is not None \
-                    and row.entity in ("deals", "users"):
+                    and row.entity in ("deals", "users", "deal_activities"):
                 raw.execute(f"UPDATE {row.entity} SET row_version = ? WHERE id = ? AND "  # noqa: S608
                             "row_version < ?", (version, row.entity_id, version))
             if kind == "rejected":
@@ -258,7 +262,7 @@ def _server_deal(transport: Transport, deal_id: str) -> dict[str, Any] | None:
 def _revert(raw: Any, transport: Transport, rows: list[Pending], tenant_id: str) -> None:
     """Put rejected rows back as the server has them: a user from the admin view, a
     deal from the server's row (unless another change of it still waits to be pushed:
-    that change goes first, as in a pull); a deal or user the server never created is
+    that change goes first, as in a pull); a deal, activity or user the server never created is
     removed from view."""
     users = {r.entity_id for r in rows if r.entity == "users"}
     server_users: dict[str, dict[str, Any]] = {}
@@ -282,9 +286,9 @@ def _revert(raw: Any, transport: Transport, rows: list[Pending], tenant_id: str)
             raw.execute("UPDATE users SET deactivated_at = coalesce(deactivated_at, ?), "
                         "email = id || ? WHERE id = ?",
                         (iso(utcnow()), apply.REJECTED_EMAIL, row.entity_id))
-        elif row.entity == "deals" and row.op == "create":
-            raw.execute("UPDATE deals SET deleted_at = coalesce(deleted_at, ?) WHERE id = ?",
-                        (iso(utcnow()), row.entity_id))
+        elif row.entity in ("deals", "deal_activities") and row.op == "create":
+            raw.execute(f"UPDATE {row.entity} SET deleted_at = coalesce(deleted_at, ?) "  # noqa: S608
+                        "WHERE id = ?", (iso(utcnow()), row.entity_id))
         elif row.entity == "deals" and raw.execute(
                 "SELECT 1 FROM outbox WHERE acked_at IS NULL AND entity = 'deals' AND "
                 "entity_id = ?", (row.entity_id,)).fetchone() is None:

@@ -17,6 +17,7 @@ from typing import Any
 # Which fields of each table push sends (the server's shapes, `server/sync/mutations`).
 DEAL_FIELDS = ("title", "status", "value")
 USER_FIELDS = ("email", "first_name", "last_name", "role")
+ACTIVITY_FIELDS = ("kind", "body", "due_at", "done_at")
 SCHEMA_VERSION = 1
 
 
@@ -48,7 +49,26 @@ def mutation(row: Pending, mid: int, current_phi: tuple[str | None, int | None] 
         return _deal(out, row.op, data, names, current_phi, base)
     if row.entity == "users":
         return _user(out, row.op, data, names, base)
+    if row.entity == "deal_activities":
+        return _activity(out, row.op, data, names, base)
     return None
+
+
+def _activity(out: dict[str, Any], op: str, data: dict[str, Any], names: set[str] | None,
+              base: int) -> dict[str, Any] | None:
+    """A deal activity's mutation: a create carries the whole activity, an update only
+    the fields it changed (the server writes them as they arrive: last writer wins)."""
+    if op == "create":
+        fields = {k: data[k] for k in ACTIVITY_FIELDS}
+        fields["deal_id"] = data["deal_id"]
+        return {**out, "op": "create", "fields": fields}
+    if op == "delete":
+        return {**out, "op": "delete", "base_version": base, "fields": {}}
+    chosen = set(ACTIVITY_FIELDS) if names is None else names
+    fields = {k: data[k] for k in ACTIVITY_FIELDS if k in chosen}
+    if not fields:
+        return None
+    return {**out, "op": "update", "base_version": base, "fields": fields}
 
 
 def _phi(current: tuple[str | None, int | None] | None, data: dict[str, Any]

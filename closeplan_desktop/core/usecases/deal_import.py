@@ -20,7 +20,7 @@ from ..domain.errors import ValidationError
 from ..domain.ids import new_id
 from ..domain.progress import CancelToken, Progress, no_progress
 from ..security import crypto
-from ..store import chain, db, outbox
+from ..store import chain, db, history, outbox
 from ..store.audit_log import RESOURCE_DEAL, audit_key, log_event
 from ..store.models import Deal
 from ..store.phi_keys import active_version, phi_key
@@ -154,7 +154,10 @@ def import_deals(session: AuthSession, rows: list[dict[str, Any]],
                                     outbox.payload(deal_table, values), stamp))
                 chain.next_links(s, mac_key, "access_logs", device_id, logs)
                 conn.exec_driver_sql(_DEAL_INSERT, deals)
+                first = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM outbox").scalar()
                 conn.exec_driver_sql(outbox.INSERT_SQL, changes)
+                conn.exec_driver_sql(history.IMPORTED_SQL, (first,))
+                conn.exec_driver_sql(history.IMPORTED_PHI_SQL, (first, first))
                 conn.exec_driver_sql(_LOG_INSERT, [
                     (r["id"], user_id, r["deal_id"], "DEAL_CREATE", "WRITE", RESOURCE_DEAL, 1,
                      stamp, tenant_id, device_id, r["seq"], r["chain_hash"]) for r in logs])

@@ -29,6 +29,7 @@ from ..domain.errors import (
 from ..domain.ids import is_id, new_id
 from ..domain.phi_value import Phi
 from ..security import crypto
+from ..store import history
 from ..store.audit_log import log_access, log_event
 from ..store.changes import record_change
 from ..store.models import Deal
@@ -158,6 +159,7 @@ def update_deal(session: AuthSession, deal_id: str, *, title: Any = _UNSET,
         deal = _owned(s, session, deal_id, AccessAction.DEAL_UPDATE)
         if deal.deleted_at is not None:
             raise ValidationError("This deal is deleted; restore it before editing.")
+        before = history.snapshot(deal)
         # The audit row names the fields that changed (PHI: that it was written).
         fields = [key for key, val in changes.items() if getattr(deal, key) != val]
         for key, val in changes.items():
@@ -166,7 +168,8 @@ def update_deal(session: AuthSession, deal_id: str, *, title: Any = _UNSET,
             fields.append("phi")
             deal.phi, deal.phi_key_version = _encrypt(session, s, deal.id, new_phi)
         deal.updated_at = utcnow()
-        record_change(s, session.ws, deal, "update", by=session.user_id, fields=fields)
+        record_change(s, session.ws, deal, "update", by=session.user_id, fields=fields,
+                      before=before)
         return summary_of(s, deal)
 
 
@@ -175,8 +178,9 @@ def delete_deal(session: AuthSession, deal_id: str) -> DealSummary:
     with run(session) as s:
         deal = _owned(s, session, deal_id, AccessAction.DEAL_DELETE)
         if deal.deleted_at is None:
+            before = history.snapshot(deal)
             deal.deleted_at = deal.updated_at = utcnow()
-            record_change(s, session.ws, deal, "delete", by=session.user_id)
+            record_change(s, session.ws, deal, "delete", by=session.user_id, before=before)
         return summary_of(s, deal)
 
 
@@ -185,10 +189,11 @@ def restore_deal(session: AuthSession, deal_id: str) -> DealSummary:
     with run(session) as s:
         deal = _owned(s, session, deal_id, AccessAction.DEAL_UPDATE)
         if deal.deleted_at is not None:
+            before = history.snapshot(deal)
             deal.deleted_at = None
             deal.updated_at = utcnow()
             record_change(s, session.ws, deal, "restore", by=session.user_id,
-                          fields=("deleted_at",))
+                          fields=("deleted_at",), before=before)
         return summary_of(s, deal)
 
 

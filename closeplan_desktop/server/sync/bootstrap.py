@@ -10,7 +10,8 @@ checkpoint C:
    (devices, conflicts, rejections); then `{"first_screen": true, "cursor": ...}`;
 2. every other deal (tombstones too) by id, from a server-side cursor in big fetches,
    with `{"cursor": ...}` after each fetch;
-3. `{"done": true, "checkpoint": C, "cursor": <a pull cursor at C>, "counts": {...}}`.
+3. the deals' activities and history (issue 15), then
+   `{"done": true, "checkpoint": C, "cursor": <a pull cursor at C>, "counts": {...}}`.
 
 A change line is `{"table": ..., "row": {...}}` as pull sends it (`pull_shapes`).
 
@@ -45,6 +46,9 @@ FETCH = 20_000
 CHUNK_BYTES = 256 * 1024
 FIRST_TABLES = ("tenants", "users", "phi_keys", "key_grants")
 LATER_TABLES = ("devices", "conflicts", "rejections")
+# After every deal (they point to deals): activities and history (issue 15). A resumed
+# stream sends them whole again; the desktop writes them idempotently.
+AFTER_DEALS = ("deal_activities", "deal_history")
 DEALS = BY_NAME["deals"]
 
 
@@ -102,6 +106,8 @@ class Bootstrap:
         else:
             first_page_end, after = self._resume.first_page_end, self._resume.after
         yield from self._rest(first_page_end, after)
+        for table in AFTER_DEALS:
+            yield from self._table(table)
         end = pull_cursor.encode_pull(self.caller, PullPosition(self.checkpoint))
         yield _line({"done": True, "checkpoint": self.checkpoint, "cursor": end,
                      "counts": self.counts}) + "\n"

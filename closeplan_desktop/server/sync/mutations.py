@@ -28,7 +28,7 @@ MAX_TEXT = 1000
 MAX_ID = 64
 MAX_MID = 2**62
 
-Table = Literal["deals", "users", "tenants"]
+Table = Literal["deals", "users", "tenants", "deal_activities"]
 Op = Literal["create", "update", "delete", "restore", "deactivate", "reactivate",
              "set_password"]
 Text = Annotated[str, StringConstraints(strict=True, max_length=MAX_ENVELOPE)]
@@ -44,6 +44,9 @@ _USER: FieldTypes = {"email": ("text",), "first_name": ("text",), "last_name": (
          "role": ("text",)}
 _PASSWORD: FieldTypes = {"password": ("text",)}
 _TENANT: FieldTypes = {"name": ("text",), "domain": ("text", "null")}
+# A deal's activity (issue 15): times as ISO 8601 text.
+_ACTIVITY: FieldTypes = {"kind": ("text",), "body": ("text",), "due_at": ("text", "null"),
+                         "done_at": ("text", "null")}
 # (table, op) -> (the fields it may carry, the fields it must carry). An update must
 # carry at least one field.
 SHAPES: dict[tuple[str, str], tuple[FieldTypes, frozenset[str]]] = {
@@ -58,6 +61,10 @@ SHAPES: dict[tuple[str, str], tuple[FieldTypes, frozenset[str]]] = {
     ("users", "reactivate"): ({}, frozenset()),
     ("users", "set_password"): (_PASSWORD, frozenset({"password"})),
     ("tenants", "update"): (_TENANT, frozenset()),
+    ("deal_activities", "create"): ({"deal_id": ("text",), **_ACTIVITY},
+                                    frozenset({"deal_id", "kind", "body"})),
+    ("deal_activities", "update"): (_ACTIVITY, frozenset()),
+    ("deal_activities", "delete"): ({}, frozenset()),
 }
 
 

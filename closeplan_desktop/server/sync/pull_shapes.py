@@ -152,9 +152,14 @@ SHAPES: tuple[Shape, ...] = (
         "id", "device_id", "mutation_id", "table_name", "row_id?", "op", "code", "message",
         "fields?", "created_at", "acknowledged_at?", mutation_id=plain("mutation_id"),
         fields=plain("fields")), own_device=True),
+    Shape("deal_activities", "id", _cols(
+        "id", "deal_id", "kind", "body", "due_at?", "done_at?", "created_by_id", "created_at",
+        "updated_at", "deleted_at?")),
+    Shape("deal_history", "id", _cols(
+        "id", "deal_id", "op", "changes", "user_id?", "created_at", changes=plain("changes"))),
 )
 TABLE_RANK = {name: i for i, name in enumerate(
     ("tenants", "users", "phi_keys", "devices", "key_grants", "deals", "conflicts",
-     "rejections"))}
+     "rejections", "deal_activities", "deal_history"))}
 BY_NAME = {s.table: s for s in SHAPES}
 BY_RANK = {s.rank: s.table for s in SHAPES}

@@ -25,7 +25,7 @@ from psycopg import errors as pg_errors
 from ..caller import ADMIN, Caller
 from ..db.pool import Connection, Database
 from ..errors import ApiError, bad_request, conflict, forbidden
-from . import push_bulk, push_deals, push_users
+from . import push_activities, push_bulk, push_deals, push_users
 from .mutations import SCHEMA_VERSION, Mutation, PushRequest
 from .outcome import DUPLICATE, REJECTED, Context, PushResult, Rejected, Verdict
 
@@ -41,10 +41,15 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("users", "reactivate"): push_users.reactivate,
     ("users", "set_password"): push_users.set_password,
     ("tenants", "update"): push_users.update_tenant,
+    ("deal_activities", "create"): push_activities.create,
+    ("deal_activities", "update"): push_activities.update,
+    ("deal_activities", "delete"): push_activities.delete,
 }
 # A unique or check constraint a mutation broke, as its verdict says it.
 CONSTRAINTS = {
     "deals_pkey": ("exists", "A deal with this id already exists; it was not created again."),
+    "deal_activities_pkey": ("exists", "An activity with this id already exists; it was not "
+                                       "created again."),
     "users_pkey": ("exists", "A user with this id already exists; it was not created again."),
     "users_tenant_email_key": (push_users.EMAIL_TAKEN, push_users.EMAIL_TAKEN_MESSAGE),
     "email_directory_pkey": (push_users.EMAIL_TAKEN, push_users.EMAIL_TAKEN_MESSAGE),

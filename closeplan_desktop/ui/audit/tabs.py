@@ -12,8 +12,10 @@ from ...core.domain.enums import AccessAction, SecurityEventType
 from ...core.usecases import audit, audit_stats
 from ...core.usecases.audit import AuditFilter
 from ...core.usecases.audit_stats import RevealStat
+from ..deals.history import DealHistoryDialog
 from ..icons import icon
 from ..kit import palette
+from ..kit.widgets import button
 from .models import (
     ACCESS_COLUMNS,
     ACTION_HINTS,
@@ -35,6 +37,9 @@ from .widgets import (
     user_combo,
 )
 from .words import ACTION_WORDS, EVENT_WORDS
+
+# Rows of a change to a deal: they open its history.
+CHANGE_ACTIONS = (AccessAction.DEAL_CREATE, AccessAction.DEAL_UPDATE, AccessAction.DEAL_DELETE)
 
 
 class _LogTab(TablePage):
@@ -193,6 +198,13 @@ class AccessTab(_LogTab):
         self.add_filter("&To", self.filter_to)
         self.filters.addStretch(1)
         self.filters.addWidget(clear_button(self.clear_filters, "clearAccessFilters"))
+        # A deal change's row opens the deal's history (issue 15).
+        self.history_button = button("Deal history…", "audit", self.open_history,
+                                     name="dealHistoryButton")
+        self.history_button.setEnabled(False)
+        self.filters.addWidget(self.history_button)
+        self.view.selectionModel().selectionChanged.connect(
+            lambda *_a: self.history_button.setEnabled(self.selected_change() is not None))
 
         self.view.doubleClicked.connect(self.narrow)
         self.filter_deal.chosen.connect(self.apply_filter)
@@ -212,6 +224,20 @@ class AccessTab(_LogTab):
     def filter_widgets(self) -> tuple[QWidget, ...]:
         return (self.filter_user, self.filter_action, self.filter_outcome, self.filter_from,
                 self.filter_to, self.filter_deal)
+
+    def selected_change(self) -> str | None:
+        """The id of the selected row when it records a change to a deal."""
+        rows = self.view.selectionModel().selectedRows()
+        row = rows[0].row() if rows else -1
+        if not 0 <= row < len(self.model.rows):
+            return None
+        e = self.model.rows[row]
+        return str(e.id) if e.action in CHANGE_ACTIONS and e.success else None
+
+    def open_history(self) -> None:
+        found, session = self.selected_change(), self._session()
+        if found is not None and session is not None:
+            DealHistoryDialog(session, found, self).exec()
 
     def narrow(self, index: QModelIndex) -> None:
         """Double-click a user or a deal to show only that user's or deal's rows."""

@@ -34,6 +34,7 @@ from ..kit.formatting import amount, local_minute
 from ..kit.ops import Kind
 from ..signed_in import SignedIn
 from .model import STATUS_LABELS
+from .timeline import TimelineBox
 
 MASK = "••••••••"
 FIELD_LABELS = dict(validation.STANDARD_PHI_FIELDS)
@@ -166,7 +167,9 @@ class DealDetail(QWidget):
         self.copy_note.hide()
         phi_layout.addWidget(self.copy_note)
         layout.addWidget(self.phi_box)
-        layout.addStretch(1)
+        self.timeline = TimelineBox(signed_in)
+        layout.addWidget(self.timeline, 1)
+        layout.addStretch(0)
         self.show_deal(None)
 
     # ---- showing --------------------------------------------------------------------
@@ -179,6 +182,8 @@ class DealDetail(QWidget):
             self.title.setText("Select a deal to see its details")
             self.facts.hide()
             self.phi_box.hide()
+            self.timeline.hide()
+            self.timeline.show_deal(None)
             return
         self.facts.show()
         self.title.setText(deal.title)
@@ -190,6 +195,8 @@ class DealDetail(QWidget):
         self.updated.setText(local_minute(deal.updated_at))
         self.phi_box.setVisible(True)
         self._render_phi()
+        self.timeline.show()
+        self.timeline.show_deal(deal)
 
     def _clear_phi_form(self) -> None:
         while self.phi_form.rowCount():

@@ -40,6 +40,7 @@ from .detail import DealDetail
 from .dialog import DealDialog, Draft
 from .model import COLUMNS, STATUS_LABELS, DealsModel
 from .pipeline import PipelineWidget
+from .tasks import TasksDueDialog
 
 SEARCH_DELAY_MS = 120
 OWNER_MAX = 150  # px; a longer name is elided (the detail panel shows it whole)
@@ -67,6 +68,7 @@ class DealsPane(Pane):
         Command("edit", "&Reveal PHI", lambda p: p.detail.reveal(), "Ctrl+Shift+P", "reveal"),
         Command("edit", "&Hide PHI", lambda p: p.detail.hide_phi(), "Ctrl+Shift+H", "hide"),
         Command("view", "Show &Deleted Deals", own_action=lambda p: p.deleted_action),
+        Command("view", "&Tasks Due…", lambda p: p.show_tasks(), "Ctrl+Shift+T", "calendar"),
     )
 
     def __init__(self, signed_in: SignedIn, parent: QWidget | None = None) -> None:
@@ -111,6 +113,10 @@ class DealsPane(Pane):
                                     name="deleteDealButton")
         self.restore_button = button("Restore", "restore", self.restore_deal,
                                      name="restoreDealButton")
+        self.tasks_button = button("Tasks due", "calendar", self.show_tasks,
+                                   name="tasksDueButton")
+        self.tasks_button.setToolTip("Your tasks and next steps due today or overdue "
+                                     "(Ctrl+Shift+T)")
         self.deleted_toggle = QPushButton(icon("restore"), "Deleted")
         self.deleted_toggle.setObjectName("deletedToggle")
         self.deleted_toggle.setCheckable(True)
@@ -122,6 +128,7 @@ class DealsPane(Pane):
         bar.addWidget(self.search, 3)
         bar.addWidget(self.status_filter, 1)
         bar.addWidget(self.deleted_toggle)
+        bar.addWidget(self.tasks_button)
         bar.addStretch(1)
         for b in (self.new_button, self.edit_button, self.delete_button, self.restore_button):
             bar.addWidget(b)
@@ -415,6 +422,10 @@ class DealsPane(Pane):
          .run_in_background())
 
     # ---- locking --------------------------------------------------------------------
+
+    def show_tasks(self) -> None:
+        """The signed-in user's tasks due today and overdue (one click from the list)."""
+        TasksDueDialog(self.signed_in, self.refresh_and_select, self).exec()
 
     def clear_sensitive(self) -> None:
         self.detail.clear_sensitive()

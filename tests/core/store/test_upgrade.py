@@ -155,6 +155,8 @@ def test_upgrade_keeps_every_row_the_phi_and_the_audit_chain(
     # 0007_audit_upload: no receipts and no upload position yet, so an upgraded
     # workspace uploads its whole audit history at its first sync.
     assert after["audit_receipts"] == [] and after["audit_upload"] == []
+    # 0008_activities: no activities yet; deals made before it have no history rows.
+    assert after["deal_activities"] == [] and after["deal_history"] == []
     # Search finds the same deals.
     for word, rowids in searches.items():
         assert sql(path, "SELECT rowid FROM deals_fts WHERE deals_fts MATCH ? ORDER BY rowid",
@@ -189,3 +191,31 @@ def test_upgrade_keeps_every_row_the_phi_and_the_audit_chain(
         report = audit.verify(admin)
         assert report.ok, report.problem
         assert report.rows_checked > tenant_rows_before
+
+
+def test_upgrade_from_0007_adds_activities_and_history(tmp_path: Path) -> None:
+    """A workspace of revision 0007_audit_upload gains the two tables of 0008_activities,
+    keeps its deals, and records activities and history from its next change on."""
+    from support import UNDO_ACTIVITIES
+
+    from closeplan_desktop.core.usecases import activities, timeline
+    path = tmp_path / "ws"
+    with workspace.create(path) as ws:
+        users.create_tenant(ws, "Acme Health", None, ADMIN_EMAIL, "Ada", "Admin",
+                            ADMIN_PASSWORD)
+        admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        deal = deals.create_deal(admin, "Before the upgrade", "DRAFT", "5.00")
+    for statement in UNDO_ACTIVITIES:
+        sql(path, statement)
+    sql(path, "UPDATE alembic_version SET version_num = ?", ("0007_audit_upload",))
+    deals_before = sql(path, "SELECT * FROM deals")
+    with workspace.open_workspace(path) as ws:
+        assert workspace.schema_revision(ws.engine) == SCHEMA_HEAD == "0008_activities"
+        admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        assert timeline.deal_history(admin, deal.id) == []
+        deals.update_deal(admin, deal.id, status="ACTIVE")
+        activities.add_activity(admin, deal.id, "next step", "Book the demo")
+        entries = timeline.timeline(admin, deal.id)
+        assert [e.activity.body if e.activity else e.history.describe()  # type: ignore[union-attr]
+                for e in entries] == ["Book the demo", "Changed: Status: DRAFT → ACTIVE"]
+    assert sql(path, "SELECT count(*) FROM deals") == [(len(deals_before),)]

@@ -286,3 +286,32 @@ def test_the_deal_filter_is_picked_by_title(qtbot: QtBot, env: Env) -> None:
     qtbot.keyClick(picker, Qt.Key.Key_End)
     qtbot.keyClick(picker, Qt.Key.Key_Backspace)  # editing un-picks: every deal again
     assert picker.deal_id is None and pane.access_model.rowCount() == 3
+
+
+def test_a_deal_change_row_opens_the_deals_history(qtbot: QtBot, env: Env,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from closeplan_desktop.ui.deals.history import DealHistoryDialog
+    deal = deals.create_deal(env.user, "Knee braces", "DRAFT", "10", {"mrn": "MRN-4242"})
+    deals.update_deal(env.user, deal.id, status="ACTIVE", phi={"mrn": "MRN-4243"})
+    deals.reveal_phi(env.user, deal.id)
+    pane = make_pane(qtbot, env)
+    page, m = pane.access_page, pane.access_model
+    button = page.history_button
+    reveal = next(r for r in range(m.rowCount()) if m.rows[r].action == "PHI_ACCESS")
+    page.view.selectRow(reveal)
+    assert not button.isEnabled()  # a reveal is not a change
+    update = next(r for r in range(m.rowCount()) if m.rows[r].action == "DEAL_UPDATE")
+    page.view.selectRow(update)
+    assert button.isEnabled()
+    opened: list[DealHistoryDialog] = []
+    monkeypatch.setattr(DealHistoryDialog, "exec", lambda d: opened.append(d) or 0)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    (dialog,) = opened
+    qtbot.addWidget(dialog)
+    texts = dialog.entries_text()
+    assert [t.splitlines()[1] for t in texts] == [
+        "Changed: Status: DRAFT → ACTIVE; PHI changed",
+        "Created: Title: Knee braces; Status: DRAFT; Value: 10.00; PHI changed"]
+    # The row the audit entry recorded is the one selected; no PHI anywhere.
+    assert dialog.list.currentRow() == 0
+    assert "MRN-" not in " ".join(texts)
