@@ -19,10 +19,22 @@ from ..devices.registry import wipe_order
 from ..keys import signing
 from . import errors
 from .limits import BodyLimit
-from .routes import admin, audit, auth, chain, devices, health, keys, setup, sync_pull, sync_push
+from .routes import (
+    admin,
+    adopt,
+    audit,
+    auth,
+    chain,
+    devices,
+    health,
+    keys,
+    setup,
+    sync_pull,
+    sync_push,
+)
 
 VERSION = "1"
-ROUTERS = (health.router, auth.router, setup.router, chain.router, keys.router,
+ROUTERS = (health.router, auth.router, setup.router, adopt.router, chain.router, keys.router,
            devices.router, audit.router, admin.router, sync_push.router,
            sync_pull.router)
 
