@@ -5,6 +5,7 @@ Real workspaces (SQLCipher, keyring) against the real server and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from api_support import Api
 from laptop_support import PASSWORD, Laptop, connect_laptop, same_everywhere, server_rows
 from pg_support import ServerDb
+from support import run_cli, sql
 
 from closeplan_desktop.core.domain.errors import PermissionDenied, ServerRefused, SyncError
 from closeplan_desktop.core.store import db, workspace
@@ -20,6 +22,7 @@ from closeplan_desktop.core.store.workspace import Workspace
 from closeplan_desktop.core.sync import adopt, engine
 from closeplan_desktop.core.usecases import auth, deals, users
 from closeplan_desktop.server import adopt as server_adopt
+from closeplan_desktop.server import cli as server_cli
 from closeplan_desktop.server.api.routes.adopt import code_hash
 from closeplan_desktop.server.tenants import create_tenant
 
@@ -229,3 +232,29 @@ def test_a_broken_connect_is_resumed_and_the_audit_arrives_once(
         assert closed.value.code == "adoption_closed"
     finally:
         a.close()
+
+
+def test_the_command_line_connects_a_standalone_workspace_with_an_operators_code(
+        live: Api, server_db: ServerDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    made = standalone(tmp_path / "c", domain="cli-adopt.example")
+    monkeypatch.setenv("CLOSEPLAN_SERVER_DSN", server_db.app_dsn)
+    assert server_cli.main(["setup-code", "--hours", "2"]) == 0
+    issued = re.search(r"Setup code: ([0-9-]+)", capsys.readouterr().out)
+    assert issued is not None
+    code = issued.group(1)
+    r = run_cli("connect", live.live.url, "--email", made["admin"], "--workspace",
+                tmp_path / "c", "--password-stdin", stdin=f"{PASSWORD}\n{code}\n")
+    assert r.code == 0, r.err
+    assert "Created the organisation" in r.out and "4 deals" in r.out
+    assert code not in r.out + r.err and PASSWORD not in r.out + r.err
+    assert sql(tmp_path / "c", "SELECT status FROM sync_connection") == [("connected",)]
+    r = run_cli("sync", "--workspace", tmp_path / "c")
+    assert r.code == 0 and "Pushed 0" in r.out, r.err
+    # The code worked once: another workspace is refused with the server's words.
+    standalone(tmp_path / "d", domain="cli-again.example")
+    r = run_cli("connect", live.live.url, "--email", "ada@cli-again.example", "--workspace",
+                tmp_path / "d", "--password-stdin", stdin=f"{PASSWORD}\n{code}\n")
+    assert r.code == 1 and "setup code is wrong, used or expired" in r.err
+    assert "Traceback" not in r.err
+    assert sql(tmp_path / "d", "SELECT count(*) FROM sync_connection") == [(0,)]
