@@ -155,24 +155,34 @@ def connect_workspace(path: Path, url: str, email: str, password: str, code: str
     """Create the organisation on the server at `url` from the standalone workspace at
     `path` (or finish a run that was broken), as its admin `email`. Returns the open,
     now connected workspace, a signed-in transport and what was done."""
-    email = validation.email(email)
     ws = workspace.open_workspace(path)
-    transport: Transport | None = None
     try:
-        if connection(ws) is not None:
-            raise SyncError("This workspace is already connected to a server; use "
-                            "'closeplan-admin sync'.")
-        admin_id = _admin(ws, email, password)
-        transport = Transport(url)
-        transport.keyring = ws.keyring
-        adopted = _run(ws, transport, email, password, code, admin_id,
-                       name or device_name(), progress, cancel)
-        return ws, transport, adopted
+        transport, adopted = connect_open(ws, url, email, password, code, name=name,
+                                          progress=progress, cancel=cancel)
     except BaseException:
-        if transport is not None:
-            transport.close()
         ws.close()
         raise
+    return ws, transport, adopted
+
+
+def connect_open(ws: Workspace, url: str, email: str, password: str, code: str, *,
+                 name: str | None = None, progress: Progress = no_progress,
+                 cancel: CancelToken | None = None) -> tuple[Transport, Adopted]:
+    """`connect_workspace` for a workspace the caller holds open (the window's own)."""
+    email = validation.email(email)
+    if connection(ws) is not None:
+        raise SyncError("This workspace is already connected to a server; use "
+                        "'closeplan-admin sync'.")
+    admin_id = _admin(ws, email, password)
+    transport = Transport(url)
+    transport.keyring = ws.keyring
+    try:
+        adopted = _run(ws, transport, email, password, code, admin_id,
+                       name or device_name(), progress, cancel)
+    except BaseException:
+        transport.close()
+        raise
+    return transport, adopted
 
 
 def _create_or_find(ws: Workspace, transport: Transport, email: str, password: str,
