@@ -58,6 +58,9 @@ from .transport import Transport
 DEAL_BATCH = 1000  # the server's limit per import request
 # The last outbox row the users sent to the server reflect (kept across a resumed run).
 META_USERS_MARK = "adoption_users_mark"
+# The same for the deals uploaded, kept until the server's import is closed and this
+# workspace connected (a run broken between the two finds it here).
+META_DEALS_MARK = "adoption_deals_mark"
 # The bcrypt costs the server takes (server.sync.push_users.BCRYPT_COSTS); a hash made at
 # another cost cannot go up, and its user must be reset by an admin.
 SERVER_COSTS = range(10, 15)
@@ -287,6 +290,17 @@ def upload_deals(ws: Workspace, transport: Transport, *, progress: Progress = no
                 cancel.check()
 
 
+def _closed_earlier(ws: Workspace, exc: ServerRefused) -> tuple[int, int]:
+    """A run broken after the server closed the import (and before this workspace
+    recorded its connection): the deals went up then, as of the outbox row it kept."""
+    with db.read_session(ws.engine) as s:
+        meta = s.get(Meta, META_DEALS_MARK)
+        count = int(_raw(s).execute("SELECT count(*) FROM deals").fetchone()[0])
+    if exc.code != "adoption_closed" or meta is None:
+        raise exc
+    return count, int(meta.value)
+
+
 def _upload_audit(ws: Workspace, transport: Transport, tenant_id: str,
                   server_key: bytes) -> int:
     def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -320,6 +334,7 @@ def _connect_here(ws: Workspace, transport: Transport, tenant_id: str, admin_id:
             "WHERE acked_at IS NULL AND ((entity = 'deals' AND id <= ?) OR "
             "(entity <> 'deals' AND id <= ?))", (now, deals_mark, users_mark))
         _set_meta(s, META_USERS_MARK, None)
+        _set_meta(s, META_DEALS_MARK, None)
         key_vault.set_enrolled(s)
         s.add(SyncConnection(id=1, url=transport.url, tenant_id=tenant_id, user_id=admin_id,
                              device_id=ws.device_id, server_key_id=pinned["key_id"],
@@ -338,7 +353,12 @@ def _run(ws: Workspace, transport: Transport, email: str, password: str, code: s
     # Device-bound tokens: the import, audit upload and sync need an approved device.
     transport.sign_in(email, password, ws.device_id)
     lease.contact(ws.keyring)
-    deals, deals_mark = upload_deals(ws, transport, progress=progress, cancel=cancel)
+    try:
+        deals, deals_mark = upload_deals(ws, transport, progress=progress, cancel=cancel)
+        with db.write_session(ws.engine) as s:
+            _set_meta(s, META_DEALS_MARK, str(deals_mark))
+    except ServerRefused as exc:
+        deals, deals_mark = _closed_earlier(ws, exc)
     audit_rows = _upload_audit(ws, transport, tenant_id,
                                base64.b64decode(pinned["public_key"]))
     _finish_server(transport)

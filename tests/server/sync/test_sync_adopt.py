@@ -21,7 +21,7 @@ from closeplan_desktop.core.domain.errors import PermissionDenied, ServerRefused
 from closeplan_desktop.core.store import db, workspace
 from closeplan_desktop.core.store.workspace import Workspace
 from closeplan_desktop.core.sync import adopt, engine
-from closeplan_desktop.core.usecases import deals
+from closeplan_desktop.core.usecases import auth, deals
 from closeplan_desktop.server import cli as server_cli
 from closeplan_desktop.server.api.routes.adopt import code_hash
 from closeplan_desktop.server.tenants import create_tenant
@@ -220,3 +220,44 @@ def test_the_command_line_connects_a_standalone_workspace_with_an_operators_code
     assert r.code == 1 and "setup code is wrong, used or expired" in r.err
     assert "Traceback" not in r.err
     assert sql(tmp_path / "d", "SELECT count(*) FROM sync_connection") == [(0,)]
+
+
+def test_a_connect_broken_after_the_server_closed_the_import_is_finished_without_loss(
+        live: Api, server_db: ServerDb, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    made = standalone(tmp_path / "k", domain="closed.example")
+    issue(server_db, "1357-2468-1357-2468")
+
+    class Crash(Exception):
+        pass
+
+    def crash(*_a: object, **_k: object) -> None:
+        raise Crash
+
+    with monkeypatch.context() as m:
+        m.setattr(adopt, "_connect_here", crash)  # the laptop dies before its commit
+        with pytest.raises(Crash):
+            adopt.connect_workspace(tmp_path / "k", live.live.url, made["admin"], PASSWORD,
+                                    "1357-2468-1357-2468")
+    assert server_rows(server_db, made["tenant_id"], "SELECT adopting FROM tenants "
+                       "WHERE id = %s") == [(False,)]
+    # Work goes on offline in between: a new deal and an edit.
+    with workspace.open_workspace(tmp_path / "k") as ws:
+        assert engine.connection(ws) is None
+        admin = auth.sign_in(ws, made["admin"], PASSWORD)
+        late = deals.create_deal(admin, "Made in between", "DRAFT", "7")
+        deals.update_deal(admin, made["a1"], title="Edited in between")
+    ws, transport, done = adopt.connect_workspace(tmp_path / "k", live.live.url,
+                                                  made["admin"], PASSWORD, "any")
+    a = Laptop(ws, transport, made["admin"], PASSWORD)
+    try:
+        assert not done.created
+        assert engine.pending_count(ws) == 2  # the two changes made after the upload
+        result = a.sync()
+        assert result.verdicts in ({"applied": 2}, {"applied": 1, "merged": 1})
+        same_everywhere(server_db, made["tenant_id"], a)
+        assert a.rows("SELECT title, deleted_at IS NULL FROM deals WHERE id IN (?, ?) "
+                      "ORDER BY title", (late.id, made["a1"])) == [
+            ("Edited in between", 1), ("Made in between", 1)]
+    finally:
+        a.close()
