@@ -56,6 +56,8 @@ from .engine import CONNECTED, connection, with_retries
 from .transport import Transport
 
 DEAL_BATCH = 1000  # the server's limit per import request
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+DEAL_OVERHEAD = 400  # a deal's JSON besides its title and PHI envelope, generously
 # The last outbox row the users sent to the server reflect (kept across a resumed run).
 META_USERS_MARK = "adoption_users_mark"
 # The same for the deals uploaded, kept until the server's import is closed and this
@@ -266,6 +268,17 @@ def _deal_json(row: tuple[Any, ...]) -> dict[str, Any]:
             "updated_at": updated, "deleted_at": deleted}
 
 
+def _within_bytes(rows: list[Any]) -> list[Any]:
+    """The first rows of a batch whose request stays well below the server's body limit
+    (8 MiB): PHI envelopes of large objects make some batches heavy."""
+    size = 0
+    for n, row in enumerate(rows):
+        size += DEAL_OVERHEAD + len(row[1]) + len(row[4] or "")
+        if size > MAX_REQUEST_BYTES and n > 0:
+            return rows[:n]
+    return rows
+
+
 def upload_deals(ws: Workspace, transport: Transport, *, progress: Progress = no_progress,
                  cancel: CancelToken | None = None, batch: int = DEAL_BATCH) -> tuple[int, int]:
     """Send every deal (deleted ones too) as it is here, from one read snapshot. Returns
@@ -280,6 +293,7 @@ def upload_deals(ws: Workspace, transport: Transport, *, progress: Progress = no
             rows = raw.execute(_DEALS, (after, batch)).fetchall()
             if not rows:
                 return sent, mark
+            rows = _within_bytes(rows)
             body = {"deals": [_deal_json(tuple(r)) for r in rows]}
             with_retries(functools.partial(transport.call, "POST", "/v1/adopt/deals",
                                            json=body))
