@@ -94,13 +94,14 @@ def _max_outbox(s: Session) -> int:
 def _latest_hashes(s: Session) -> dict[str, str]:
     """Each user's newest bcrypt hash the outbox still holds for sync (the local rows
     keep none for users with a key slot)."""
-    found: dict[str, str] = {}
+    latest: dict[str, Any] = {}
     for user_id, hashed in _raw(s).execute(
             "SELECT entity_id, json_extract(payload, '$.password') FROM outbox WHERE "
             "entity = 'users' ORDER BY id"):
-        if usable_hash(hashed):
-            found[user_id] = hashed
-    return found
+        if isinstance(hashed, str) and is_bcrypt_hash(hashed):  # not a row's marker
+            latest[user_id] = hashed
+    # Only the newest: an older hash is an older password, never to be sent instead.
+    return {u: h for u, h in latest.items() if usable_hash(h)}
 
 
 def usable_hash(hashed: Any) -> bool:
@@ -113,10 +114,18 @@ def _time(value: Any) -> str | None:
     return None if value is None else iso(value)
 
 
+def _sole_tenant(s: Session) -> Tenant:
+    found = list(s.scalars(select(Tenant).limit(2)))
+    if len(found) != 1:
+        raise SyncError("This workspace holds no organisation, or more than one (an older "
+                        "workspace): it cannot become one organisation on a server.")
+    return found[0]
+
+
 def snapshot(s: Session, admin_id: str) -> dict[str, Any]:
     """The tenant, users (with hashes where the outbox has one) and PHI key versions of
     the workspace, as `POST /v1/setup/adopt` takes them."""
-    tenant = s.scalars(select(Tenant)).one()
+    tenant = _sole_tenant(s)
     hashes = _latest_hashes(s)
     users = []
     for u in s.scalars(select(User).where(User.tenant_id == tenant.id).order_by(User.id)):
@@ -195,7 +204,7 @@ def _create_or_find(ws: Workspace, transport: Transport, email: str, password: s
     """The server's tenant of this workspace: found by signing in (a resumed run), or
     created now. Returns (tenant id, created)."""
     with db.read_session(ws.engine) as s:
-        tenant_id = str(s.scalars(select(Tenant.id)).one())
+        tenant_id = _sole_tenant(s).id
     try:
         who = transport.sign_in(email, password)
     except ServerRefused as exc:

@@ -18,10 +18,11 @@ from pg_support import ServerDb
 from support import run_cli, sql
 
 from closeplan_desktop.core.domain.errors import PermissionDenied, ServerRefused, SyncError
+from closeplan_desktop.core.security.passwords import check_password
 from closeplan_desktop.core.store import db, workspace
 from closeplan_desktop.core.store.workspace import Workspace
 from closeplan_desktop.core.sync import adopt, engine
-from closeplan_desktop.core.usecases import auth, deals
+from closeplan_desktop.core.usecases import auth, deals, users
 from closeplan_desktop.server import cli as server_cli
 from closeplan_desktop.server.api.routes.adopt import code_hash
 from closeplan_desktop.server.tenants import create_tenant
@@ -261,3 +262,17 @@ def test_a_connect_broken_after_the_server_closed_the_import_is_finished_without
             ("Edited in between", 1), ("Made in between", 1)]
     finally:
         a.close()
+
+
+def test_the_server_gets_each_users_newest_password_hash(tmp_path: Path) -> None:
+    made = standalone(tmp_path / "h", domain="hashes.example")
+    new_password = "Copper-Meadow-Lantern-64"
+    with workspace.open_workspace(tmp_path / "h") as ws:
+        admin = auth.sign_in(ws, made["admin"], PASSWORD)
+        users.reset_password(admin, made["rep_id"], new_password)
+        with db.read_session(ws.engine) as s:
+            sent = {u["id"]: u["password_hash"] for u in adopt.snapshot(s, admin.user_id)
+                    ["users"]}
+    assert check_password(new_password, sent[made["rep_id"]])
+    assert not check_password(REP_PASSWORD, sent[made["rep_id"]])
+    assert check_password(OTHER_PASSWORD, sent[made["old_id"]])
