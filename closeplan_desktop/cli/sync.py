@@ -2,11 +2,13 @@
 
 `connect` is the first online sign-in (the password is asked, never taken from argv):
 it creates the workspace, enrols this device, shows the approval code, waits for an
-admin's approval and loads the organisation's data. `sync` runs one round (push, then
-pull). `devices` lists, approves and revokes devices; the server allows it to admins.
-These commands act with this device's own server session (kept in the keyring), so
-they do not sign in to the workspace, except `devices approve`: its grants need the PHI
-keys, which only a signed-in user unlocks.
+admin's approval and loads the organisation's data. On an existing standalone workspace
+it creates the organisation on the server from it (`core.sync.adopt`), with a setup
+code from the server's operator (read like a password, never from argv). `sync` runs
+one round (push, then pull). `devices` lists, approves and revokes devices; the server
+allows it to admins. These commands act with this device's own server session (kept in
+the keyring), so they do not sign in to the workspace, except `devices approve`: its
+grants need the PHI keys, which only a signed-in user unlocks.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from ..core.domain.errors import SyncError
 from ..core.store import workspace
 from ..core.store.layout import META_FILE
 from ..core.store.workspace import Workspace
+from ..core.sync import adopt, devices, engine
 from ..core.sync import connect as connecting
-from ..core.sync import devices, engine
 from .context import EXIT_FAIL, EXIT_OK, Context, dash_option, refuse_in_argv
 from .output import table
 from .registry import arg, command, group
@@ -29,7 +31,8 @@ WORKSPACE = arg("--workspace", metavar="DIR", default=argparse.SUPPRESS,
 
 @command("connect", help="connect this laptop to your organisation's server (first online "
          "sign-in: enrol, wait for approval, load the data); in a connected workspace, "
-         "sign in online again", common=False, args=[
+         "sign in online again; in a standalone workspace, create the organisation on the "
+         "server from it (an admin, with the operator's setup code)", common=False, args=[
              arg("url", help="the server's address, https://... (http only to this machine)"),
              arg("--email", required=True, help="your email at the organisation"),
              WORKSPACE,
@@ -43,6 +46,8 @@ WORKSPACE = arg("--workspace", metavar="DIR", default=argparse.SUPPRESS,
 def connect(ctx: Context) -> int:
     a = ctx.args
     again = (ctx.path / META_FILE).exists()
+    if again and _standalone(ctx):
+        return _adopt(ctx)
     password = ctx.passwords.ask(f"Password for {a.email}")
     if again:  # a connected workspace signs in online again (its session had ended)
         ws, transport, enrolment = connecting.sign_in_again(ctx.path, a.url, a.email,
@@ -67,6 +72,31 @@ def connect(ctx: Context) -> int:
         conn = connecting.finish(ws, transport, progress=ctx.progress("Loading"))
         ctx.print(f"Connected to {conn.url}: {_count(ws, 'deals')} deals, "
                   f"{_count(ws, 'users')} users.")
+    return EXIT_OK
+
+
+def _standalone(ctx: Context) -> bool:
+    with workspace.open_workspace(ctx.path) as ws:
+        return engine.connection(ws) is None
+
+
+def _adopt(ctx: Context) -> int:
+    """A standalone workspace: the organisation is created on the server from it."""
+    a = ctx.args
+    password = ctx.passwords.ask(f"Password for {a.email}")
+    code = ctx.read_line("Setup code from the server's operator", secret=True)
+    ws, transport, done = adopt.connect_workspace(ctx.path, a.url, a.email, password, code,
+                                                  name=a.name,
+                                                  progress=ctx.progress("Uploading"))
+    with ws, transport:
+        verb = "Created" if done.created else "Finished creating"
+        ctx.print(f"{verb} the organisation on {transport.url} from this workspace: "
+                  f"{done.deals} deals and {done.audit_rows} audit rows uploaded; this "
+                  "laptop is its first device.")
+        if done.users_to_reset:
+            ctx.print("These users cannot sign in online until an admin resets their "
+                      "password (closeplan-admin users reset-password EMAIL, then sync): "
+                      + ", ".join(done.users_to_reset))
     return EXIT_OK
 
 

@@ -6,6 +6,9 @@
 - `serve`: the API for a database (the app role's DSN), with TLS off loopback.
 - `create-tenant`: a tenant and its first admin (the password is prompted, or read from
   stdin, never taken from the command line).
+- `setup-code`: a one-time code with which an admin creates a tenant from their existing
+  standalone workspace (`closeplan-admin connect` on it): the operator's authority,
+  handed over once, without typing the admin's details or password.
 
 Connection strings with a password are taken from the environment
 (CLOSEPLAN_SERVER_DSN, CLOSEPLAN_ADMIN_DSN) or libpq's password file, never from argv,
@@ -159,6 +162,22 @@ def cmd_create_tenant(args: argparse.Namespace) -> None:
           f"({args.admin_email.strip().lower()}).")
 
 
+def cmd_setup_code(args: argparse.Namespace) -> None:
+    from .adopt import issue_code
+    from .api.routes.adopt import code_hash
+    from .db.pool import Database
+
+    if not 1 <= args.hours <= 24 * 14:
+        raise CommandError("--hours must be between 1 and 336 (14 days).")
+    dsn = _dsn(args.dsn, "CLOSEPLAN_SERVER_DSN", "app")
+    _check_database(dsn)
+    code = "-".join(f"{secrets.randbelow(10**4):04d}" for _ in range(4))
+    with Database(dsn, min_size=1, max_size=1) as db:
+        expires = issue_code(db, code_hash(code), args.hours)
+    print(f"Setup code: {code}  (creates one organisation from an admin's workspace, once; "
+          f"valid until {expires:%Y-%m-%d %H:%M %Z})")
+
+
 def dev_folder() -> Path:
     """Where `dev` keeps its cluster: the user data folder, or for root (whose home the
     `postgres` OS user cannot enter) a system folder."""
@@ -243,6 +262,13 @@ def parser() -> argparse.ArgumentParser:
     ct.add_argument("--password-stdin", action="store_true",
                     help="read the admin's password from the first line of stdin")
     ct.set_defaults(run=cmd_create_tenant)
+    sc = sub.add_parser("setup-code", help="issue a one-time code that creates a tenant from "
+                        "an admin's existing workspace")
+    sc.add_argument("--dsn", help="the closeplan_app role's connection string (or "
+                    "CLOSEPLAN_SERVER_DSN)")
+    sc.add_argument("--hours", type=int, default=72, help="how long the code works "
+                    "(default 72)")
+    sc.set_defaults(run=cmd_setup_code)
     return p
 
 

@@ -101,10 +101,7 @@ class MainWindow(QMainWindow):
         self.pane_keys = list(self.pane_classes)
         self.panes: dict[str, Pane] = {}
         for cls in self.pane_classes.values():
-            item = QListWidgetItem(icon(cls.icon_name), cls.title)
-            item.setData(Qt.ItemDataRole.UserRole, cls.key)
-            item.setSizeHint(QSize(0, 40))
-            self.nav.addItem(item)
+            self._add_nav(cls)
         # As narrow as its longest entry: the rest of the width goes to the deal titles.
         self.nav.setFixedWidth(nav_width(self.nav))
         self.deals = self.pane("deals")
@@ -143,6 +140,12 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self.sync.start)  # the first round once the window is up
 
     # ---- construction ---------------------------------------------------------------
+
+    def _add_nav(self, cls: type[Pane]) -> None:
+        item = QListWidgetItem(icon(cls.icon_name), cls.title)
+        item.setData(Qt.ItemDataRole.UserRole, cls.key)
+        item.setSizeHint(QSize(0, 40))
+        self.nav.addItem(item)
 
     def pane(self, key: str) -> Pane:
         """The pane for `key` (one of `pane_keys`), built on first use."""
@@ -213,20 +216,9 @@ class MainWindow(QMainWindow):
         self._fill(view, self._command_actions("view"))
         view.addAction(self._action("&Refresh", self.refresh, QKeySequence.StandardKey.Refresh,
                                     "refresh"))
-        if self.sync is not None:
-            sync = bar.addMenu("&Sync")
-            self.act_sync = self._action("Sync &Now", self.sync_now, "Ctrl+Shift+S", "sync")
-            sync.addAction(self.act_sync)
-            sync.addAction(self._action("&Conflicts and Rejections…", self.open_conflicts,
-                                        None, "warning"))
-            sync.addSeparator()
-            sync.addAction(self._action("Sign &In to the Server…", self.sign_in_again, None,
-                                        "unlock"))
-        elif self.unfinished:
-            sync = bar.addMenu("&Sync")
-            self.act_finish = self._action("Finish &Connecting…", self.finish_connecting,
-                                           None, "sync")
-            sync.addAction(self.act_finish)
+        if self.sync is not None or self.is_admin or self.unfinished:
+            self.sync_menu = bar.addMenu("&Sync")
+            self._fill_sync_menu()
         if self.is_admin:
             tools = bar.addMenu("&Tools")
             tools.addAction(self._action("&Keys and Settings…", self.open_keys, "Ctrl+K",
@@ -237,6 +229,27 @@ class MainWindow(QMainWindow):
                                        "key"))
         help_ = bar.addMenu("&Help")
         help_.addAction(self._action("&About ClosePlan Desktop", self.about, None, "about"))
+
+    def _fill_sync_menu(self) -> None:
+        """Sync now and conflicts; in a standalone workspace (admins), the way to connect
+        it to a server instead."""
+        if self.sync is None and self.unfinished:
+            self.act_finish = self._action("Finish &Connecting…", self.finish_connecting,
+                                           None, "sync")
+            self.sync_menu.addAction(self.act_finish)
+            return
+        if self.sync is None:
+            self.act_connect = self._action("&Connect This Workspace to a Server…",
+                                            self.connect_workspace, None, "sync")
+            self.sync_menu.addAction(self.act_connect)
+            return
+        self.act_sync = self._action("Sync &Now", self.sync_now, "Ctrl+Shift+S", "sync")
+        self.sync_menu.addAction(self.act_sync)
+        self.sync_menu.addAction(self._action("&Conflicts and Rejections…",
+                                              self.open_conflicts, None, "warning"))
+        self.sync_menu.addSeparator()
+        self.sync_menu.addAction(self._action("Sign &In to the Server…", self.sign_in_again,
+                                              None, "unlock"))
 
     def _build_status(self) -> None:
         core = self.signed_in.core
@@ -252,11 +265,7 @@ class MainWindow(QMainWindow):
         for widget in (who, role, tenant):
             sb.addWidget(widget)
         if self.sync is not None:
-            from .sync.status import SyncStatus
-
-            self.sync_status = SyncStatus(self.sync, self.open_conflicts,
-                                          sign_in=self.sign_in_again)
-            sb.addPermanentWidget(self.sync_status)
+            self._add_sync_status()
         elif self.unfinished:
             self.finish_button = QToolButton()
             self.finish_button.setObjectName("finishConnecting")
@@ -269,6 +278,14 @@ class MainWindow(QMainWindow):
                                           "before it receives your organisation's data")
             self.finish_button.clicked.connect(lambda _c=False: self.finish_connecting())
             sb.addPermanentWidget(self.finish_button)
+
+    def _add_sync_status(self) -> None:
+        from .sync.status import SyncStatus
+
+        assert self.sync is not None
+        self.sync_status = SyncStatus(self.sync, self.open_conflicts,
+                                      sign_in=self.sign_in_again)
+        self.statusBar().addPermanentWidget(self.sync_status)
 
     # ---- navigation -----------------------------------------------------------------
 
@@ -389,6 +406,42 @@ class MainWindow(QMainWindow):
         if self.unfinished and finish_connecting(self.signed_in, self):
             self.unfinished = False
             self.reopen_requested.emit()
+
+    def connect_workspace(self) -> None:
+        """Sync > Connect this workspace to a server (an admin of a standalone one)."""
+        from .sync.adopt_dialog import ConnectWorkspaceDialog
+
+        if self.signed_in.is_locked or self.sync is not None:
+            return
+        dialog = ConnectWorkspaceDialog(self.signed_in, self)
+        accepted = dialog.exec()
+        done = dialog.adopted
+        dialog.deleteLater()
+        if not accepted or done is None:
+            return
+        self._became_connected()
+        reset = ("\n\nThese users cannot sign in online until you reset their password "
+                 "(Users → Reset password): " + ", ".join(done.users_to_reset)
+                 if done.users_to_reset else "")
+        dialogs.inform(self, "Connected", f"The organisation now lives on the server: "
+                       f"{done.deals} deals and {done.audit_rows} audit rows uploaded, and "
+                       f"this laptop is its first device. It syncs from now on.{reset}")
+
+    def _became_connected(self) -> None:
+        """The workspace was just connected: sync, its menu, status and panes, now."""
+        self.sync = self.signed_in.sync = SyncService(self.signed_in, self)
+        for cls in PANES:
+            if cls.needs_server and cls.key not in self.pane_classes \
+                    and (self.is_admin or not cls.admin_only):
+                self.pane_classes[cls.key] = cls
+                self.pane_keys.append(cls.key)
+                self._add_nav(cls)
+        self.nav.setVisible(self.nav.count() > 1)
+        self.sync_menu.clear()
+        self.removeAction(self.act_connect)
+        self._fill_sync_menu()
+        self._add_sync_status()
+        self.sync.start()
 
     def open_conflicts(self) -> None:
         from .sync.conflicts import ConflictsDialog

@@ -88,7 +88,7 @@ $$;
 """
 OLD_DEAL = ("stamp_row_version('title', 'status', 'value', 'phi', 'phi_key_version', "
             "'created_by_id', 'deleted_at')")
-# 0011's checks: the row carries the version its transaction took (migration 0011_speed).
+# 0011's checks: the row carries the version its transaction took (server migration 0011).
 STAMPED = ("coalesce(current_setting('closeplan.txn_version', true) = "
            "pg_current_xact_id()::text || ':' || NEW.tenant_id || '|' || NEW.row_version, "
            "false)")

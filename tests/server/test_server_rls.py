@@ -49,7 +49,8 @@ def tenant_tables(conn: psycopg.Connection) -> list[str]:
     """Every table of the schema but those closed to the app role."""
     rows = conn.execute("SELECT relname FROM pg_class WHERE relnamespace = "
                         "'public'::regnamespace AND relkind = 'r' AND relname NOT IN "
-                        "('alembic_version', 'email_directory', 'server_chain_heads') "
+                        "('alembic_version', 'email_directory', 'server_chain_heads', "
+                        "'setup_codes') "
                         "ORDER BY relname").fetchall()
     return [r[0] for r in rows]
 

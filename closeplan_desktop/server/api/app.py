@@ -21,6 +21,7 @@ from . import errors
 from .limits import BodyLimit
 from .routes import (
     admin,
+    adopt,
     audit,
     auth,
     chain,
@@ -34,7 +35,7 @@ from .routes import (
 )
 
 VERSION = "1"
-ROUTERS = (health.router, auth.router, setup.router, chain.router, keys.router,
+ROUTERS = (health.router, auth.router, setup.router, adopt.router, chain.router, keys.router,
            devices.router, audit.router, admin.router, sync_push.router,
            sync_pull.router, sync_rows.router)
 

@@ -313,7 +313,9 @@ def test_a_standalone_workspace_shows_no_sync(env: object, qtbot: QtBot) -> None
     qtbot.addWidget(w)
     assert w.sync is None and "devices" not in w.pane_keys
     assert not hasattr(w, "sync_status")
-    assert "&Sync" not in [a.text() for a in w.menuBar().actions()]
+    # An admin's Sync menu offers only to connect this workspace (test_sync_adopt_window).
+    (menu,) = [a.menu() for a in w.menuBar().actions() if a.text() == "&Sync"]
+    assert [a.text() for a in menu.actions()] == ["&Connect This Workspace to a Server…"]
     w.close()
 
 

@@ -36,7 +36,7 @@ first, and a call without a tenant or user context is still an error before anyt
 is logged. Only a superuser may replace a plpython3u function, so the migration
 does it as the session's superuser; owner and grants stay.
 
-Revision ID: 0011_speed
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-11-30
 """
@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0011_speed"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None

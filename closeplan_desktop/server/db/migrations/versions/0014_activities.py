@@ -15,8 +15,8 @@ tenant table.
 - Both are stamped with the tenant's sync version (0010's ``stamp_plain_version``), so
   pull and bootstrap carry them.
 
-Revision ID: 0011_activities
-Revises: 0010
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-11-30
 """
 
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0011_activities"
-down_revision = "0010"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

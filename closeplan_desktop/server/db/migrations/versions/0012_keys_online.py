@@ -11,8 +11,8 @@
   `decrypt_phi`, 0003), or NULL when the file is missing or unsafe. An online PHI key
   rotation wraps the new version for it when the tenant keeps an escrow grant.
 
-Revision ID: 0011_keys_online
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-30
 """
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0011_keys_online"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
