@@ -51,7 +51,7 @@ from ..store.workspace import Workspace
 from ..usecases import auth
 from . import audit_upload
 from .bootstrap import bootstrap
-from .connect import _enrol, _pin_server_key, device_name, device_status
+from .connect import _enrol, _server_key, device_name, device_status
 from .engine import CONNECTED, connection, with_retries
 from .transport import Transport
 
@@ -371,7 +371,7 @@ def _run(ws: Workspace, transport: Transport, email: str, password: str, code: s
          admin_id: str, name: str, progress: Progress, cancel: CancelToken | None
          ) -> Adopted:
     tenant_id, created = _create_or_find(ws, transport, email, password, code, admin_id)
-    pinned = _pin_server_key(ws, transport)
+    pinned = _server_key(transport)
     _enrol_first(ws, transport, tenant_id, name)
     # Device-bound tokens: the import, audit upload and sync need an approved device.
     transport.sign_in(email, password, ws.device_id)
