@@ -104,6 +104,12 @@ def approve(ws: Workspace, transport: Transport, code: str,
         raise ValidationError("That device has no key to grant PHI keys to; it must enrol "
                               "again.")
     grants = _grants(ws, conn.tenant_id, target, base64.b64decode(kem))
+    server = {int(v["version"]) for v in transport.call("GET", "/v1/keys/versions")["versions"]
+              if v["state"] != PhiKeyState.RETIRED.value}
+    if server - {int(g["key_version"]) for g in grants}:
+        raise ValidationError("The organisation's PHI key was rotated since this laptop last "
+                              "synced: sync now, then approve the device again (nothing was "
+                              "changed).")
     done = transport.call("POST", f"/v1/devices/{target}/approve",
                           json={"code": str(code).strip(), "grants": grants})
     return Device.of(done)

@@ -170,6 +170,14 @@ def approve(conn: Connection, caller: Caller, device_id: str, code: str,
                               "device being approved; post other grants separately.")
     ids = (insert_grants(conn, caller, grants, pending_device=device_id)
            if grants or not first else [])
+    active = conn.execute("SELECT version FROM phi_keys WHERE tenant_id = %s AND "
+                          "state = 'ACTIVE'", (caller.tenant_id,)).fetchone()
+    if grants and active is not None and active[0] not in {g.key_version for g in grants}:
+        # After the grants' own checks (their 400s), rolled back with them: without the
+        # active key the device could open old PHI but never seal new PHI.
+        raise conflict("active_key_missing", "The approval lacks the organisation's "
+                       "current PHI key (it was rotated since the approving laptop last "
+                       "synced): sync that laptop, then approve again.")
     conn.execute("UPDATE devices SET status = 'ACTIVE', approval_code_hash = NULL, "
                  "approved_by_id = %s, approved_at = now() WHERE tenant_id = %s AND id = %s",
                  (caller.user_id, caller.tenant_id, device_id))

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 from api_support import Api
-from laptop_support import Laptop, connect_laptop, new_tenant, server_rows
+from laptop_support import PASSWORD, Laptop, connect_laptop, new_tenant, server_rows
 from pg_support import ServerDb
 
-from closeplan_desktop.core.domain.errors import ServerRefused, SyncError
+from closeplan_desktop.core.domain.errors import ServerRefused, SyncError, ValidationError
 from closeplan_desktop.core.security import crypto
 from closeplan_desktop.core.security.keyring_store import phi_slot
-from closeplan_desktop.core.sync import rotation
+from closeplan_desktop.core.sync import connect, devices, rotation
 from closeplan_desktop.core.sync.transport import Transport
 from closeplan_desktop.core.usecases import deal_list, deals, key_admin, users
 from closeplan_desktop.server.keys import escrow
@@ -187,3 +187,37 @@ def test_offline_the_rotation_says_it_needs_the_server(live: Api, server_db: Ser
         assert server_versions(server_db, made.tenant_id) == [(1, "ACTIVE")]
     finally:
         a.close()
+
+
+def test_an_approval_without_the_new_key_is_refused_until_the_approver_syncs(
+        live: Api, server_db: ServerDb, tmp_path: Path) -> None:
+    made = new_tenant(server_db, "Late Health", "ada@late.example")
+    a = connect_laptop(live, tmp_path / "a", "ada@late.example")
+    c = connect_laptop(live, tmp_path / "c", "ada@late.example", approver=a)
+    ws, transport, enrolment = connect.start(tmp_path / "d", live.live.url,
+                                             "ada@late.example", PASSWORD, name="d")
+    d = Laptop(ws, transport, "ada@late.example", PASSWORD, enrolment.approval_code)
+    try:
+        rotation.rotate_phi(a.session(), transport=a.transport)  # c has not synced since
+        c.session()
+        with pytest.raises(ValidationError, match="rotated since this laptop last synced"):
+            devices.approve(c.ws, c.transport, str(enrolment.approval_code), ws.device_id)
+        # The server refuses it too (it trusts no client), and writes nothing.
+        kem = base64.b64decode(device_kem(server_db, made.tenant_id, ws.device_id))
+        old_only = devices._grants(c.ws, made.tenant_id, ws.device_id, kem)
+        with pytest.raises(ServerRefused) as refused:
+            c.transport.call("POST", f"/v1/devices/{ws.device_id}/approve",
+                             json={"code": str(enrolment.approval_code), "grants": old_only})
+        assert refused.value.code == "active_key_missing"
+        assert server_rows(server_db, made.tenant_id, "SELECT status::text FROM devices "
+                           "WHERE tenant_id = %s AND id = %s", (ws.device_id,)) == [("PENDING",)]
+        c.sync()
+        c.session()
+        devices.approve(c.ws, c.transport, str(enrolment.approval_code), ws.device_id)
+        assert connect.wait_for_approval(transport, ws.device_id, timeout=5)
+        connect.finish(ws, transport)
+        created = deals.create_deal(d.session(), "After", "ACTIVE", "5", {"mrn": "L-2"})
+        assert envelope_version(d, created.id) == 2
+    finally:
+        for laptop in (a, c, d):
+            laptop.close()
