@@ -63,7 +63,9 @@ CREATE TABLE deal_history (
         CHECK (op IN ('create', 'update', 'delete', 'restore')),
     changes jsonb NOT NULL DEFAULT '[]',
     user_id text,
-    created_at timestamptz NOT NULL DEFAULT now(),
+    -- clock_timestamp, not now(): a push writes a deal's create and its update in one
+    -- transaction, and the history must keep their order.
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     row_version bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, deal_id) REFERENCES deals (tenant_id, id)
