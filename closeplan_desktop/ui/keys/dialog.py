@@ -152,8 +152,10 @@ class KeysDialog(QDialog, SettingsSection):
         self.pending.setObjectName("phiPending")
         phi_layout.addWidget(self.pending)
         row = QHBoxLayout()
-        row.addWidget(muted("Rotation makes a new key and re-encrypts every deal's PHI "
-                             "under it. It can be cancelled and resumes later."), 1)
+        row.addWidget(muted("Rotation makes a new key. Connected to a server, every device "
+                             "receives it and new PHI uses it; standalone, every deal's PHI "
+                             "is re-encrypted under it (it can be cancelled and resumes)."
+                            ), 1)
         self.rotate_phi_button = button("Rotate PHI key…", "refresh", self.rotate_phi,
                                         name="rotatePhiButton",
                                         tip="Make a new PHI key and re-encrypt all PHI")
@@ -282,11 +284,16 @@ class KeysDialog(QDialog, SettingsSection):
                              "rotation.", "warn")
 
     def rotate_phi(self) -> None:
-        if not dialogs.confirm(self, "Rotate PHI key",
-                       "Make a new PHI key and re-encrypt the PHI of every deal under it?\n\n"
-                       "This can take a while for many deals. You can cancel; the rotation "
-                       "then finishes on the next open or the next rotation.",
-                       "Rotate PHI key"):
+        # A connected laptop rotates with the server (core.sync.rotation): nothing is
+        # re-encrypted there, so the question says what will happen.
+        question = ("Make a new PHI key for the whole organisation?\n\nEvery device "
+                    "receives it at its next sync; new PHI is sealed with it, and deals keep "
+                    "the key they were sealed with. This needs the server."
+                    if self.signed_in.sync is not None else
+                    "Make a new PHI key and re-encrypt the PHI of every deal under it?\n\n"
+                    "This can take a while for many deals. You can cancel; the rotation "
+                    "then finishes on the next open or the next rotation.")
+        if not dialogs.confirm(self, "Rotate PHI key", question, "Rotate PHI key"):
             return
         self.start_rotate_phi()
 
