@@ -70,7 +70,8 @@ def test_an_admin_connects_the_standalone_workspace_from_the_sync_menu(
         w.act_connect.trigger()
         assert engine.connection(ws) is not None
         assert w.sync is not None and "devices" in w.pane_keys
-        assert menu_texts(w)["&Sync"] == ["Sync &Now", "&Conflicts and Rejections…"]
+        assert menu_texts(w)["&Sync"] == ["Sync &Now", "&Conflicts and Rejections…",
+                                            "Sign &In to the Server…"]
         ((_kind, title, text),) = dialogs.messages
         assert title == "Connected" and "4 deals" in text
         qtbot.waitUntil(lambda: w.sync is not None and w.sync.state.online, timeout=WAIT_MS)

@@ -35,7 +35,7 @@ CREATE TABLE device_shares (
     share bytea NOT NULL CHECK (length(share) = 32),
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, device_id),
-    FOREIGN KEY (tenant_id, device_id) REFERENCES devices (tenant_id, id)
+    FOREIGN KEY (tenant_id, device_id) REFERENCES devices (tenant_id, id) ON DELETE CASCADE
 );
 ALTER TABLE device_shares ENABLE ROW LEVEL SECURITY;
 ALTER TABLE device_shares FORCE ROW LEVEL SECURITY;
