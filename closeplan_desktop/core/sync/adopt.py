@@ -46,6 +46,7 @@ from ..security.device_keys import DeviceKeys
 from ..security.keyring_store import phi_slot
 from ..security.passwords import is_bcrypt_hash
 from ..store import db, key_vault, lease, workspace
+from ..store.key_vault import _set_meta  # the one writer of a meta row
 from ..store.models import Meta, PhiKey, SyncConnection, Tenant, User, cents_to_decimal
 from ..store.workspace import Workspace
 from ..usecases import auth
@@ -139,17 +140,6 @@ def snapshot(s: Session, admin_id: str) -> dict[str, Any]:
                                .order_by(PhiKey.version))]
     return {"admin_id": admin_id, "users": users, "phi_keys": keys,
             "tenant": {"id": tenant.id, "name": tenant.name, "domain": tenant.domain}}
-
-
-def _set_meta(s: Session, key: str, value: str | None) -> None:
-    row = s.get(Meta, key)
-    if value is None:
-        if row is not None:
-            s.delete(row)
-    elif row is None:
-        s.add(Meta(key=key, value=value))
-    else:
-        row.value = value
 
 
 def _admin(ws: Workspace, email: str, password: str) -> str:
