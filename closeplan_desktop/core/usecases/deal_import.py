@@ -2,7 +2,9 @@
 
 Columns: title, status, value (required); phi_<field> columns hold PHI fields. The rows
 go in by prepared statements a batch at a time, with the same rows, audit hashes and
-outbox payloads as `deals.create_deal` writes.
+outbox payloads as `deals.create_deal` writes. A row may carry a non-PHI "note" (the
+mapped import of other CRMs' exports, `usecases.importing`): it becomes a NOTE activity
+on the new deal's timeline, in the same transaction, as `activities.add_activity` writes.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from ..domain import money, phi_value, validation
 from ..domain.clock import iso, utcnow
-from ..domain.enums import DealStatus
+from ..domain.enums import ActivityKind, DealStatus
 from ..domain.enums import SecurityEventType as Ev
 from ..domain.errors import ValidationError
 from ..domain.ids import new_id
@@ -22,7 +24,7 @@ from ..domain.progress import CancelToken, Progress, no_progress
 from ..security import crypto
 from ..store import chain, db, history, outbox
 from ..store.audit_log import RESOURCE_DEAL, audit_key, log_event
-from ..store.models import Deal
+from ..store.models import Deal, DealActivity
 from ..store.phi_keys import active_version, phi_key
 from .frame import AuthSession, actor, run
 
@@ -99,12 +101,29 @@ _DEAL_INSERT = ("INSERT INTO deals (id, title, status, value, phi, tenant_id, cr
 _LOG_INSERT = ("INSERT INTO access_logs (id, user_id, deal_id, action, access_type, "
                "resource_type, success, timestamp, tenant_id, device_id, seq, chain_hash, "
                "reason, row_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0)")
+_NOTE_INSERT = ("INSERT INTO deal_activities (id, tenant_id, deal_id, kind, body, due_at, "
+                "done_at, created_by_id, created_at, updated_at, deleted_at, row_version) "
+                "VALUES (?, ?, ?, 'NOTE', ?, NULL, NULL, ?, ?, ?, NULL, 0)")
+
+
+def _note(tenant_id: str, deal_id: str, user_id: str, body: str, stamp: str
+          ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """A NOTE activity's row and its outbox row (after its deal's: sync pushes in order)."""
+    note_id = new_id()
+    values = {"id": note_id, "tenant_id": tenant_id, "deal_id": deal_id,
+              "kind": ActivityKind.NOTE, "body": body, "due_at": None, "done_at": None,
+              "created_by_id": user_id, "created_at": stamp, "updated_at": stamp,
+              "deleted_at": None, "row_version": 0}
+    return ((note_id, tenant_id, deal_id, body, user_id, stamp, stamp),
+            (tenant_id, "deal_activities", note_id, "create",
+             outbox.payload(DealActivity.__table__, values), stamp))
 
 
 def import_deals(session: AuthSession, rows: list[dict[str, Any]],
                  progress: Progress = no_progress, cancel: CancelToken | None = None) -> int:
     """Create many deals in one transaction (all or nothing), each with its audit row
-    and outbox row. `rows` come from `parse_import`.
+    and outbox row. `rows` come from `parse_import` (or `importing.check`, whose rows may
+    hold a "note": a NOTE activity on the deal, with its outbox row).
 
     The rows go in by prepared statements, a batch at a time, with the audit chain's
     links computed for the whole batch at once (`chain.next_links`): the same rows,
@@ -129,6 +148,8 @@ def import_deals(session: AuthSession, rows: list[dict[str, Any]],
                     cancel.check()
                 stamp = iso(utcnow())
                 deals, logs, changes = [], [], []
+                notes: list[tuple[Any, ...]] = []
+                note_changes: list[tuple[Any, ...]] = []
                 for row in rows[start:start + IMPORT_BATCH]:
                     deal_id = new_id()
                     phi = row["phi"]
@@ -152,12 +173,19 @@ def import_deals(session: AuthSession, rows: list[dict[str, Any]],
                               "row_version": 0}
                     changes.append((tenant_id, "deals", deal_id, "create",
                                     outbox.payload(deal_table, values), stamp))
+                    if row.get("note"):
+                        note, change = _note(tenant_id, deal_id, user_id, row["note"], stamp)
+                        notes.append(note)
+                        note_changes.append(change)
                 chain.next_links(s, mac_key, "access_logs", device_id, logs)
                 conn.exec_driver_sql(_DEAL_INSERT, deals)
                 first = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM outbox").scalar()
                 conn.exec_driver_sql(outbox.INSERT_SQL, changes)
                 conn.exec_driver_sql(history.IMPORTED_SQL, (first,))
                 conn.exec_driver_sql(history.IMPORTED_PHI_SQL, (first, first))
+                if notes:
+                    conn.exec_driver_sql(_NOTE_INSERT, notes)
+                    conn.exec_driver_sql(outbox.INSERT_SQL, note_changes)
                 conn.exec_driver_sql(_LOG_INSERT, [
                     (r["id"], user_id, r["deal_id"], "DEAL_CREATE", "WRITE", RESOURCE_DEAL, 1,
                      stamp, tenant_id, device_id, r["seq"], r["chain_hash"]) for r in logs])
