@@ -8,6 +8,7 @@ from pathlib import Path
 from ..core.domain import paths, phi_value
 from ..core.domain.enums import DealStatus
 from ..core.usecases import deal_import, deal_list, deals
+from . import deal_import as mapped_import
 from .context import EXIT_OK, Context, UsageError, dash_option, refuse_in_argv
 from .output import clip, money, table, when
 from .registry import arg, command, group
@@ -112,9 +113,12 @@ def add(ctx: Context) -> int:
     return EXIT_OK
 
 
-@command(DEALS, "import", help="import deals from CSV: title,status,value[,phi_<field>...]",
-         args=[arg("file", type=Path)])
+@command(DEALS, "import", help="import deals from CSV: title,status,value[,phi_<field>...], "
+         "or another CRM's export with --preset/--map/--stage", args=[arg("file", type=Path),
+                                                                  *mapped_import.ARGS])
 def import_deals(ctx: Context) -> int:
+    if mapped_import.wanted(ctx):
+        return mapped_import.run_mapped(ctx)
     rows = deal_import.parse_import(paths.read_user_file(ctx.args.file))
     with ctx.session() as s:
         n = deal_import.import_deals(s, rows, ctx.progress("Importing deals"))

@@ -176,8 +176,7 @@ def with_overrides(plan: Plan, header: Iterable[str], maps: Iterable[str],
     for item in stages:
         value, status = split_pair(item, "--stage")
         values[value] = validation.status(status)
-    changed = columns != plan.columns or values != plan.stages
-    return Plan(columns, values, "" if changed and not plan.source else plan.source)
+    return Plan(columns, values, plan.source)
 
 
 def plan_problems(plan: Plan, unsupported: Iterable[str] = ()) -> list[str]:
