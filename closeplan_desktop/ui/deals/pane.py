@@ -4,7 +4,6 @@ summary and the detail panel, with create, edit, delete and restore."""
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
@@ -23,10 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.domain import paths
 from ...core.domain.enums import DealStatus
-from ...core.domain.progress import CancelToken, Progress
-from ...core.usecases import deal_import, deal_list, deals
+from ...core.usecases import deal_list, deals
 from ...core.usecases.deal_list import DealQuery, DealSummary
 from ...core.usecases.frame import AuthSession
 from ..icons import icon
@@ -38,6 +35,7 @@ from ..pane import Command, Pane
 from ..signed_in import SignedIn
 from .detail import DealDetail
 from .dialog import DealDialog, Draft
+from .import_wizard import ImportWizard
 from .model import COLUMNS, STATUS_LABELS, DealsModel
 from .pipeline import PipelineWidget
 from .tasks import TasksDueDialog
@@ -76,6 +74,7 @@ class DealsPane(Pane):
         self.model = DealsModel(signed_in.session_or_none, self)
         # A deal to select once the pane next loads (made while the pane was hidden).
         self._select_next: str | None = None
+        self.import_wizard: ImportWizard | None = None
 
         self.search = QLineEdit()
         self.search.setObjectName("dealSearch")
@@ -401,25 +400,13 @@ class DealsPane(Pane):
                      changes=WRITES)
 
     def import_csv(self) -> None:
+        """The import wizard: a file, its mapping, its stage values, the check, import."""
         if self.signed_in.is_locked:
             return
-        path = dialogs.open_file(self, "Import deals from CSV", Path.home(),
-                                 "CSV files (*.csv);;All files (*)")
-        if path is None:
-            return
-        session = self.signed_in.core
-
-        def work(progress: Progress, cancel: CancelToken) -> int:
-            rows = deal_import.parse_import(paths.read_user_file(path))
-            return deal_import.import_deals(session, rows, progress, cancel)
-
-        (self.start("Importing deals", work, changes=WRITES)
-         .on_success(lambda n: dialogs.inform(self, "Import finished",
-                                              f"Imported {n:,} deals."))
-         .on_failure(lambda m: dialogs.show_error(self, "Import failed",
-                                                  m + "\n\nNothing was imported."))
-         .on_cancel(lambda: dialogs.inform(self, "Import cancelled", "Nothing was imported."))
-         .run_in_background())
+        if self.import_wizard is not None:
+            self.import_wizard.deleteLater()  # the last one, closed
+        self.import_wizard = ImportWizard(self.signed_in, self)
+        self.import_wizard.open()
 
     # ---- locking --------------------------------------------------------------------
 
