@@ -232,6 +232,7 @@ def main() -> None:
     from closeplan_desktop.ui.account import ChangePasswordDialog
 
     shot_dialog(ChangePasswordDialog(window.signed_in, window), "account-change-password")
+    import_shots(window, grab, settle, tmp)
     window.close()
     ws.close()
     if os.environ.get("CLOSEPLAN_SCREENSHOT_SYNC") == "1":
@@ -240,6 +241,56 @@ def main() -> None:
     print(f"{len(shots)} screenshots in {out}:")
     for name in shots:
         print(f"  {name}")
+
+
+def import_shots(window: Any, grab: Callable[..., None], settle: Callable[[], None],
+                 tmp: Path) -> None:
+    """The import wizard on a made-up HubSpot-shaped export (issue 15): the mapping step,
+    the stage values and the check."""
+    from closeplan_desktop.core.tools import demo
+
+    maria, james, priya = (e for e, *_ in demo.DEMO_USERS)
+    export = tmp / "hubspot-deals-export.csv"
+    export.write_text(
+        "Record ID,Deal Name,Deal Stage,Amount,Close Date,Deal owner,Pipeline,"
+        "Deal probability,Deal Description,Patient MRN\r\n"
+        f"5101,MRI scanner fleet upgrade – Mercy West,appointmentscheduled,\"412,000.00\","
+        f"2026-03-31 00:00,{maria},Hospital sales,0.2,Demo booked with radiology,MRN-20931\r\n"
+        f"5102,Infusion pump replacement – St. Anne's,qualifiedtobuy,$86500,04/15/2026,"
+        f"{james},Hospital sales,0.4,Needs biomed sign-off,\r\n"
+        f"5103,PACS imaging archive – Lakeside Clinic,contractsent,128000,2026-02-27,"
+        f"{priya},Hospital sales,0.8,Legal reviewing the MSA,\r\n"
+        f"5104,EHR integration services – North Valley,closedwon,\"240,000\",01/30/2026,"
+        f"{maria},Hospital sales,1,,MRN-55102\r\n"
+        f"5105,Telehealth platform licence – Harbor Health,closedlost,39900,2026-01-12,"
+        f"{james},Hospital sales,0,Chose an incumbent vendor,\r\n"
+        f"5106,Surgical robotics service contract – Bayview,pilotphase,310000,2026-06-30,"
+        f"{priya},Hospital sales,0.3,Three-month pilot first,\r\n", encoding="utf-8")
+
+    def wait(done: Callable[[], bool]) -> None:
+        for _ in range(500):
+            settle()
+            if done():
+                return
+
+    window.deals.import_csv()
+    wiz = window.deals.import_wizard
+    wiz.file_page.path.setText(str(export))
+    grab(wiz, "import-file")
+    wiz.next()
+    wait(lambda: wiz.file_page.op is None)
+    page = wiz.mapping_page
+    page.combos["Patient MRN"].setCurrentIndex(page.combos["Patient MRN"].findData(
+        "phi_patient_mrn"))
+    page.combos["Deal Description"].setCurrentIndex(page.combos["Deal Description"].findData(
+        "note"))
+    grab(wiz, "import-mapping")
+    wiz.next()
+    grab(wiz, "import-stages")
+    wiz.next()
+    wait(lambda: wiz.check_page.op is None)
+    grab(wiz, "import-check")
+    wiz.reject()
 
 
 def sync_shots(tmp: Path, grab: Callable[..., None], settle: Callable[[], None], width: int,

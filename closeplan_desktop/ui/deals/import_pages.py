@@ -15,11 +15,9 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHeaderView,
     QLabel,
-    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
-    QWidget,
     QWizardPage,
 )
 
@@ -83,27 +81,19 @@ class MappingPage(QWizardPage):
                                                 "First values"])
         head = self.columns.horizontalHeader()
         head.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        head.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        head.setSectionResizeMode(1, QHeaderView.ResizeMode.Fixed)
         head.setStretchLastSection(True)
         self.preview = _table("mappingPreview", "The first rows of the file")
-        preview_box = QVBoxLayout()
-        caption = QLabel("&Preview of the first rows")
+        caption = QLabel("&Preview of the first rows (line numbers of the file)")
         caption.setBuddy(self.preview)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.setChildrenCollapsible(False)
-        split.addWidget(self.columns)
-        holder = QWidget()  # keeps the caption with its table inside the splitter
-        holder.setLayout(preview_box)
-        preview_box.setContentsMargins(0, 6, 0, 0)
-        preview_box.addWidget(caption)
-        preview_box.addWidget(self.preview)
-        split.addWidget(holder)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
         self.problems = error_line("mappingProblems")
         self.problems.setWordWrap(True)
+        # No QSplitter: the focus ring is a child of the focused widget's parent, and a
+        # splitter would take it for a pane of its own.
         layout.addWidget(self.origin)
-        layout.addWidget(split, 1)
+        layout.addWidget(self.columns, 3)
+        layout.addWidget(caption)
+        layout.addWidget(self.preview, 2)
         layout.addWidget(self.problems)
         self.combos: dict[str, QComboBox] = {}
 
@@ -130,6 +120,8 @@ class MappingPage(QWizardPage):
             self.columns.setCellWidget(row, 1, combo)
             self.combos[name] = combo
         self.columns.resizeRowsToContents()
+        widest = max((c.sizeHint().width() for c in self.combos.values()), default=200)
+        self.columns.setColumnWidth(1, widest + 12)
         self._fill_preview()
         self._changed()
 

@@ -66,8 +66,15 @@ class FilePage(QWizardPage):
         row.addWidget(self.choose)
         self.message = error_line("importFileMessage")
         self.message.setWordWrap(True)
+        steps = muted("Next, say what each column is: HubSpot and Pipedrive exports are "
+                      "recognised, and a file with the same columns as one imported before "
+                      "opens with that mapping. Then choose a status for each stage value, "
+                      "and every row is checked. Nothing is written until every row is "
+                      "valid; then all the deals go in at once.")
         layout.addLayout(row)
         layout.addWidget(self.message)
+        layout.addSpacing(12)
+        layout.addWidget(steps)
         layout.addStretch(1)
         self.loaded: Path | None = None
         self.op: Op | None = None
