@@ -30,6 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from bench_import import measure_mapped_import
 from fixture import bench_fixture_access_history
 from plain import export_plain, open_plain
 
@@ -76,6 +77,9 @@ FIGURES: dict[str, tuple[str, str, str, float | None, str]] = {
     "model_data": ("model data() per call, from Qt", "us", "latency", 3, "mean"),
     "repaint_scroll": ("repaint of a full page while scrolling", "ms", "latency", None, "p95"),
     "import_rate": ("import with PHI encryption", "deals/s", "rate", 50_000, "rate"),
+    "mapped_import_rate": ("mapped CSV import, HubSpot-shaped, read + check + import (up to "
+                           "100,000 rows; ratio: today's plain import / this)", "rows/s",
+                           "rate", None, "rate"),
     "rotation_rate": ("PHI key rotation (re-encryption)", "rows/s", "rate", 50_000, "rate"),
     "verify_rate": ("audit chain verification", "rows/s", "rate", 300_000, "rate"),
     "disk_size": ("workspace size on disk", "MB", "size", None, "value"),
@@ -412,6 +416,7 @@ def run_size(n: int, work: Path, reps: int, gui_reps: int,
                            "plain": {"value": rss["plain"]["rss_mb"]},
                            "scroll_s": rss["encrypted"]["scroll_s"],
                            "rows": rss["encrypted"]["rows"]}
+    figures.update(measure_mapped_import(work, n))
     for name, fig in figures.items():
         fig["ratio"] = _ratio(name, fig)
     ratios = [figures[n]["ratio"] for n in QUERY_SET if figures[n]["ratio"]]
