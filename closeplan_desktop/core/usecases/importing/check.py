@@ -37,8 +37,9 @@ from .mapping import (
 )
 from .source import SourceTable
 
-# Targets this version reads but deal_import cannot store yet (owner, close date and
-# probability arrive with the deal owner work): the plan refuses them, clearly.
+# Targets the mapping reads but deal_import cannot store (none since the deal owner work
+# added owner_email, expected_close_date and probability to it): a plan that maps one is
+# refused with "not supported yet".
 UNSUPPORTED: tuple[str, ...] = tuple(t for t in (OWNER, CLOSE_DATE, PROBABILITY)
                                      if t not in getattr(deal_import, "IMPORT_OPTIONAL", ()))
 MAX_LINES_SHOWN = 50
@@ -109,12 +110,12 @@ def stage_values(table: SourceTable, plan: Plan) -> list[StageValue]:
 
 
 def _owners(session: AuthSession) -> dict[str, str]:
-    """Email (casefolded) -> id of the tenant's active users."""
+    """Email as typed in any case -> email as stored, of the tenant's active users."""
     with run(session, write=False) as s:
         actor(s, session)
-        found = s.execute(select(User.email, User.id).where(
+        found = s.scalars(select(User.email).where(
             User.tenant_id == session.tenant_id, User.deactivated_at.is_(None)))
-        return {email.casefold(): user_id for email, user_id in found}
+        return {email.casefold(): email for email in found}
 
 
 class _Collector:
@@ -216,7 +217,7 @@ class _RowReader:
             row["owner_email"] = attempt(lambda: self._owner(cells_[self.owner[0]]))
         if self.close:
             day = attempt(lambda: cells.close_date(cells_[self.close[0]], self.order))
-            row["expected_close_date"] = day.isoformat() if day else None
+            row["expected_close_date"] = day
         if self.probability:
             row["probability"] = attempt(lambda: cells.probability(
                 cells_[self.probability[0]], self.fractions))
@@ -238,7 +239,7 @@ class _RowReader:
             raise ValidationError(f"Owner '{email[:80]}' is not an active user of this "
                                   "organisation; add them under Users, or map the column "
                                   "to Ignore.")
-        return email
+        return self.owners[email.casefold()]
 
 
 def import_checked(session: AuthSession, table: SourceTable, plan: Plan, checked: Checked,
