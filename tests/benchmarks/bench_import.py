@@ -1,8 +1,9 @@
 """The mapped import's figure for bench.py (issue 15): a HubSpot-shaped export of up to
-100,000 deals read, mapped, checked row by row and imported (rows/s, end to end), beside
-today's plain import (parse_import + import_deals) of the same deals in ClosePlan's own
-columns. Each goes into a fresh workspace of its own, so neither pays for the other's
-rows; both write the same deals, PHI, audit and outbox rows.
+100,000 deals (owner by email, slashed close dates, fractional probabilities, "$12,345.67"
+amounts, four PHI columns for about a third) read, mapped, checked row by row and imported
+(rows/s, end to end), beside today's plain import (parse_import + import_deals) of the
+same deals in ClosePlan's own columns. Each goes into a fresh workspace of its own, so
+neither pays for the other's rows; both write the same deals, PHI, audit and outbox rows.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import io
 import shutil
 import statistics
 import time
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +43,19 @@ def _csv(header: list[str], rows: list[list[str]], delimiter: str = ",") -> byte
 def exports(n: int) -> tuple[bytes, bytes]:
     """The same `n` demo deals as ClosePlan's own CSV and as a HubSpot-shaped export."""
     deals = demo.demo_rows(n, seed=1515)
-    plain = _csv(["title", "status", "value", *(f"phi_{f}" for f in PHI_FIELDS)],
-                 [[d["title"], d["status"].value, str(d["value"]),
-                   *((d["phi"] or {}).get(f, "") for f in PHI_FIELDS)] for d in deals])
-    hubspot = _csv(["Record ID", "Deal Name", "Deal Stage", "Amount", "Pipeline",
-                    "Patient name", "MRN", "Date of birth", "Diagnosis"],
+    days = [date(2026, 1, 1) + timedelta(days=i % 365) for i in range(n)]
+    plain = _csv(["title", "status", "value", "owner_email", "expected_close_date",
+                  "probability", *(f"phi_{f}" for f in PHI_FIELDS)],
+                 [[d["title"], d["status"].value, str(d["value"]), ADMIN, day.isoformat(),
+                   str(i % 101), *((d["phi"] or {}).get(f, "") for f in PHI_FIELDS)]
+                  for i, (d, day) in enumerate(zip(deals, days, strict=True))])
+    hubspot = _csv(["Record ID", "Deal Name", "Deal Stage", "Amount", "Close Date",
+                    "Deal owner", "Deal probability", "Pipeline", "Patient name", "MRN",
+                    "Date of birth", "Diagnosis"],
                    [[str(9000 + i), d["title"], STAGES[d["status"]], f"${d['value']:,}",
-                     "Sales Pipeline", *((d["phi"] or {}).get(f, "") for f in PHI_FIELDS)]
-                    for i, d in enumerate(deals)])
+                     f"{day:%m/%d/%Y}", ADMIN, f"{(i % 101) / 100}", "Sales Pipeline",
+                     *((d["phi"] or {}).get(f, "") for f in PHI_FIELDS)]
+                    for i, (d, day) in enumerate(zip(deals, days, strict=True))])
     return plain, hubspot
 
 

@@ -10,24 +10,7 @@ from pathlib import Path
 from crm_exports import HUBSPOT_CSV, HUBSPOT_STAGES, PIPEDRIVE_CSV, PIPEDRIVE_STAGES
 from support import ADMIN_EMAIL, ADMIN_PASSWORD, USER_EMAIL, USER_PASSWORD, Result, run_cli, sql
 
-from closeplan_desktop.core.usecases.importing import check, mapping
-
 PW = ADMIN_PASSWORD + "\n"
-# Columns this version cannot store yet (see check.UNSUPPORTED) are mapped to ignore.
-LATER = {mapping.OWNER: {"hubspot": "Deal owner", "pipedrive": "Deal - Owner"},
-         mapping.CLOSE_DATE: {"hubspot": "Close Date",
-                              "pipedrive": "Deal - Expected close date"},
-         mapping.PROBABILITY: {"hubspot": "Deal probability",
-                               "pipedrive": "Deal - Probability"}}
-
-
-def later_ignored(preset: str) -> list[str]:
-    out: list[str] = []
-    for target in check.UNSUPPORTED:
-        out += ["--map", f"{LATER[target][preset]}=ignore"]
-    return out
-
-
 def as_admin(ws: Path, *args: object) -> Result:
     return run_cli(*args, "--workspace", ws, "--as", ADMIN_EMAIL, "--password-stdin", stdin=PW)
 
@@ -53,6 +36,13 @@ def add_bob(ws: Path) -> None:
     assert r.code == 0, r.err
 
 
+def owned(ws: Path) -> dict[object, tuple[object, ...]]:
+    """Title -> owner's email, close date, probability, as stored."""
+    return {t: rest for t, *rest in sql(
+        ws, "SELECT d.title, u.email, d.expected_close_date, d.probability FROM deals d "
+            "JOIN users u ON u.id = d.owner_id")}
+
+
 def listed(ws: Path) -> dict[str, dict[str, object]]:
     r = as_admin(ws, "deals", "list", "--json")
     return {d["title"]: d for d in map(json.loads, r.out.splitlines())}
@@ -64,8 +54,7 @@ def test_hubspot_export_dry_run_then_import(cli_ws: Path, tmp_path: Path) -> Non
     f.write_bytes(HUBSPOT_CSV)
     before = counts(cli_ws)
     args = ["deals", "import", f, "--preset", "hubspot", "--map", "Patient MRN=phi_mrn",
-            "--map", "Deal Description=note", *later_ignored("hubspot"),
-            *stages(HUBSPOT_STAGES)]
+            "--map", "Deal Description=note", *stages(HUBSPOT_STAGES)]
     r = as_admin(cli_ws, *args, "--dry-run")
     assert r.code == 0, r.err
     assert "Mapping (HubSpot preset):" in r.out and "Deal Name -> title" in r.out
@@ -80,6 +69,11 @@ def test_hubspot_export_dry_run_then_import(cli_ws: Path, tmp_path: Path) -> Non
         "Ultrasound carts": ("CLOSED_WON", "12500.00", False),
         "PACS upgrade": ("CLOSED_LOST", "12500.00", False),
         "Infusion pumps (pilot)": ("DRAFT", "900.50", False)}
+    assert owned(cli_ws) == {
+        "CT scanner lease – Harbor Heart": [USER_EMAIL, "2026-03-31", 40],
+        "Ultrasound carts": [ADMIN_EMAIL, "2026-03-31", 100],
+        "PACS upgrade": [ADMIN_EMAIL, "2026-04-15", 0],
+        "Infusion pumps (pilot)": [ADMIN_EMAIL, None, None]}
     r = as_admin(cli_ws, "deals", "activity", "list", deals["PACS upgrade"]["id"])
     assert "Lost to a competitor, on price" in r.out, r.out + r.err
     assert "MRN-4471" not in r.out
@@ -89,13 +83,13 @@ def test_pipedrive_export_and_the_remembered_mapping(cli_ws: Path, tmp_path: Pat
     add_bob(cli_ws)
     f = tmp_path / "pipedrive.csv"
     f.write_bytes(PIPEDRIVE_CSV)
-    r = as_admin(cli_ws, "deals", "import", f, "--preset", "auto",
-                 *later_ignored("pipedrive"), *stages(PIPEDRIVE_STAGES))
+    r = as_admin(cli_ws, "deals", "import", f, "--preset", "auto", *stages(PIPEDRIVE_STAGES))
     assert r.code == 0 and "Imported 4 deals." in r.out, r.err
     assert "Mapping (Pipedrive preset):" in r.out
     assert {t: d["status"] for t, d in listed(cli_ws).items()} == {
         "MRI service contract": "ACTIVE", "Sterilizer refurbishment": "CLOSED_WON",
         "Lab analyzers": "CLOSED_LOST", "Telemetry monitors": "DRAFT"}
+    assert owned(cli_ws)["Telemetry monitors"] == [USER_EMAIL, None, 25]
     # The next file of the same layout needs no --map and no --stage.
     g = tmp_path / "pipedrive-march.csv"
     g.write_bytes(PIPEDRIVE_CSV.replace(b"MRI service contract", b"MRI coils"))
@@ -109,8 +103,9 @@ def test_pipedrive_export_and_the_remembered_mapping(cli_ws: Path, tmp_path: Pat
 def test_problems_are_listed_by_line_and_nothing_is_written(cli_ws: Path,
                                                              tmp_path: Path) -> None:
     f = tmp_path / "bad.csv"
-    f.write_bytes(b"Deal Name,Deal Stage,Amount\r\nA,closedwon,1\r\nB,pilotstage,x\r\n"
-                  b"C,pilotstage,2\r\n")
+    f.write_bytes(b"Deal Name,Deal Stage,Amount,Deal owner\r\nA,closedwon,1,\r\n"
+                  b"B,pilotstage,x,nobody@acme-health.example\r\nC,pilotstage,2,\r\n"
+                  b"D,closedwon,2,nobody@acme-health.example\r\n")
     before = counts(cli_ws)
     for extra in ([], ["--dry-run"]):
         r = as_admin(cli_ws, "deals", "import", f, "--preset", "auto", *extra)
@@ -118,6 +113,7 @@ def test_problems_are_listed_by_line_and_nothing_is_written(cli_ws: Path,
         assert "bad.csv has problems; nothing was imported:" in r.err
         assert "Lines 3, 4: Stage 'pilotstage' is not mapped" in r.err
         assert "Line 3: Amount must be an amount" in r.err
+        assert "Lines 3, 5: Owner 'nobody@acme-health.example' is not an active user" in r.err
         assert "Traceback" not in r.err
         assert counts(cli_ws) == before
 

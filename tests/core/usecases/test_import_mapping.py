@@ -174,6 +174,7 @@ def test_hubspot_export_end_to_end(env: Env) -> None:
     assert plan.source == mapping.HUBSPOT
     plan.columns["Patient MRN"] = "phi_mrn"
     plan = _staged(env, table, plan, HUBSPOT_STAGES)
+    assert check.UNSUPPORTED == ()  # owner, close date and probability go through
     result = check.check(env.admin, table, plan)
     assert result.ok, result.report()
     assert result.report().startswith("4 deals ready to import.")
@@ -181,11 +182,20 @@ def test_hubspot_export_end_to_end(env: Env) -> None:
     assert check.import_checked(env.admin, table, plan, result) == 4
     listed = {d.title: d for d in deal_list.list_deals(env.admin, deal_list.DealQuery(),
                                                           limit=10)}
-    assert {t: (d.status, d.value) for t, d in listed.items()} == {
-        "CT scanner lease – Harbor Heart": (DealStatus.ACTIVE, Decimal("12500.00")),
-        "Ultrasound carts": (DealStatus.CLOSED_WON, Decimal("12500.00")),
-        "PACS upgrade": (DealStatus.CLOSED_LOST, Decimal("12500.00")),
-        "Infusion pumps (pilot)": (DealStatus.DRAFT, Decimal("900.50"))}
+    assert {t: (d.status, d.value, d.owner_id, d.expected_close_date, d.probability)
+            for t, d in listed.items()} == {
+        "CT scanner lease – Harbor Heart": (DealStatus.ACTIVE, Decimal("12500.00"),
+                                            env.user.user_id, date(2026, 3, 31), 40),
+        "Ultrasound carts": (DealStatus.CLOSED_WON, Decimal("12500.00"), env.admin.user_id,
+                             date(2026, 3, 31), 100),
+        "PACS upgrade": (DealStatus.CLOSED_LOST, Decimal("12500.00"), env.admin.user_id,
+                         date(2026, 4, 15), 0),
+        "Infusion pumps (pilot)": (DealStatus.DRAFT, Decimal("900.50"), env.admin.user_id,
+                                   None, None)}
+    # The owner's own deal: its PHI is theirs to reveal without break-glass.
+    from closeplan_desktop.core.usecases import deals
+    assert deals.reveal_phi(env.user, listed["CT scanner lease – Harbor Heart"].id) == {
+        "mrn": "MRN-4471"}
     assert listed["CT scanner lease – Harbor Heart"].has_phi
     assert not listed["PACS upgrade"].has_phi
     entries = timeline.timeline(env.admin, listed["PACS upgrade"].id)
@@ -221,12 +231,18 @@ def test_pipedrive_export_end_to_end_and_its_stage_values(env: Env) -> None:
     result = check.check(env.admin, table, plan)
     assert result.ok, result.report()
     assert check.import_checked(env.admin, table, plan, result) == 4
-    got = {d.title: (d.status, d.value) for d in
-           deal_list.list_deals(env.admin, deal_list.DealQuery(), limit=10)}
-    assert got == {"MRI service contract": (DealStatus.ACTIVE, Decimal("48000.00")),
-                   "Sterilizer refurbishment": (DealStatus.CLOSED_WON, Decimal("7250.00")),
-                   "Lab analyzers": (DealStatus.CLOSED_LOST, Decimal("0.00")),
-                   "Telemetry monitors": (DealStatus.DRAFT, Decimal("31000.00"))}
+    got = {d.title: (d.status, d.value, d.owner_id, d.expected_close_date, d.probability)
+           for d in deal_list.list_deals(env.admin, deal_list.DealQuery(), limit=10)}
+    bob, ada = env.user.user_id, env.admin.user_id
+    assert got == {
+        "MRI service contract": (DealStatus.ACTIVE, Decimal("48000.00"), bob,
+                                 date(2026, 6, 30), 40),
+        "Sterilizer refurbishment": (DealStatus.CLOSED_WON, Decimal("7250.00"), ada,
+                                     date(2026, 2, 27), 100),
+        "Lab analyzers": (DealStatus.CLOSED_LOST, Decimal("0.00"), ada, date(2026, 1, 15), 0),
+        "Telemetry monitors": (DealStatus.DRAFT, Decimal("31000.00"), bob, None, 25)}
+    mine = deal_list.list_deals(env.user, deal_list.DealQuery(owner_id=bob), limit=10)
+    assert {d.title for d in mine} == {"MRI service contract", "Telemetry monitors"}
 
 
 def test_every_problem_is_reported_by_line_and_nothing_is_written(env: Env) -> None:
@@ -254,6 +270,42 @@ def test_every_problem_is_reported_by_line_and_nothing_is_written(env: Env) -> N
         "Line 6: Amount cannot be negative. ('-1' is not an amount such as 12,500.00)"]
     assert [n.text() for n in result.notes] == ["Line 7: No amount: imported as 0.00."]
     with pytest.raises(ValidationError, match="Fix the problems"):
+        check.import_checked(env.admin, table, plan, result)
+    assert counts(env) == before
+
+
+def test_unknown_owners_and_stages_are_reported_by_line_with_nothing_written(
+        env: Env) -> None:
+    from closeplan_desktop.core.usecases import users
+
+    gone = "gina@acme-health.example"
+    users.add_user(env.admin, gone, "Gina", "Gone", "USER", "a long enough password 1")
+    users.deactivate(env.admin, users.find_user_id(env.admin, gone))
+    data = "\r\n".join([
+        "Deal - Title;Deal - Value;Deal - Status;Deal - Stage;Deal - Owner;"
+        "Deal - Expected close date;Deal - Probability",
+        "A;1;won;Closing;nobody@acme-health.example;2026-01-31;100",     # 2: unknown owner
+        f"B;1;open;Pilot;{gone};2026-01-31;10",                          # 3: both
+        "C;1;open;Pilot;BOB@ACME-HEALTH.EXAMPLE;31.01.2026;10",          # 4: stage (owner ok)
+        "D;1;won;Closing;nobody@acme-health.example;2026-02-30;140",     # 5: owner, date, %
+        ""]).encode()
+    table = source.read(data)
+    plan = layouts.plan_for(env.admin, table.header)
+    plan.stages = mapping.propose_stages([v.value for v in check.stage_values(table, plan)],
+                                         {})
+    before = counts(env)
+    result = check.check(env.admin, table, plan)
+    assert [p.text() for p in result.problems] == [
+        "Lines 2, 5: Owner 'nobody@acme-health.example' is not an active user of this "
+        "organisation; add them under Users, or map the column to Ignore.",
+        "Lines 3, 4: Stage 'open / Pilot' is not mapped to a status; map it on the stage "
+        "step (or --stage \"open / Pilot=ACTIVE\").",
+        f"Line 3: Owner '{gone}' is not an active user of this organisation; add them "
+        "under Users, or map the column to Ignore.",
+        "Line 5: Close date '2026-02-30' is not a date such as 2026-03-31, 2026-03-31 "
+        "00:00 or 03/31/2026.",
+        "Line 5: Probability '140' is not within 0..100 %."]
+    with pytest.raises(ValidationError):
         check.import_checked(env.admin, table, plan, result)
     assert counts(env) == before
 

@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QComboBox, QWizard
 from pytestqt.qtbot import QtBot
-from support import Env, FakeDialogs, sql
+from support import USER_EMAIL, Env, FakeDialogs, sql
 
 from closeplan_desktop.core.domain.enums import DealStatus
 from closeplan_desktop.core.usecases.importing import check, mapping
@@ -67,13 +67,6 @@ def next_page(wiz: ImportWizard, qtbot: QtBot) -> None:
     qtbot.mouseClick(nxt, Qt.MouseButton.LeftButton)
 
 
-def ignore_later(wiz: ImportWizard) -> None:
-    """Columns this version cannot store yet (check.UNSUPPORTED) are ignored."""
-    for combo in wiz.mapping_page.combos.values():
-        if combo.currentData() in check.UNSUPPORTED:
-            choose(combo, mapping.IGNORE)
-
-
 def wait_checked(wiz: ImportWizard, qtbot: QtBot) -> check.Checked:
     qtbot.waitUntil(lambda: wiz.check_page.op is None and wiz.checked is not None,
                     timeout=10000)
@@ -96,7 +89,6 @@ def test_hubspot_export_through_the_wizard(window: MainWindow, env: Env, qtbot: 
     choose(page.combos["Patient MRN"], "phi_patient_mrn")
     assert page.preview.item(0, 9).text() == "•••••"  # PHI is masked once mapped so
     choose(page.combos["Deal Description"], mapping.NOTE)
-    ignore_later(wiz)
     next_page(wiz, qtbot)
     stages = wiz.stages_page
     assert set(stages.combos) == {"appointmentscheduled", "closedwon", "closedlost",
@@ -113,6 +105,11 @@ def test_hubspot_export_through_the_wizard(window: MainWindow, env: Env, qtbot: 
     qtbot.waitUntil(lambda: wiz.currentId() == wiz.SUMMARY, timeout=20000)
     assert wiz.summary_page.text.text() == "Imported 4 deals."
     assert counts(env)[0] == 4 and counts(env)[3] == 2
+    env.ws.engine.dispose()
+    assert sql(env.path, "SELECT d.title, u.email, d.expected_close_date, d.probability "
+                         "FROM deals d JOIN users u ON u.id = d.owner_id WHERE d.title LIKE "
+                         "'CT%'") == [("CT scanner lease – Harbor Heart", USER_EMAIL,
+                                       "2026-03-31", 40)]
     qtbot.waitUntil(lambda: window.deals.model.total == 4, timeout=3000)
     assert not dialogs.errors
 
@@ -151,7 +148,6 @@ def test_pipedrive_layout_is_remembered(window: MainWindow, env: Env, qtbot: QtB
     wiz = open_file(window, qtbot, dialogs, f)
     assert "Pipedrive" in wiz.mapping_page.origin.text()
     choose(wiz.mapping_page.combos["Deal - Pipeline"], mapping.NOTE)
-    ignore_later(wiz)
     next_page(wiz, qtbot)
     for value, status in PIPEDRIVE_STAGES.items():
         choose(wiz.stages_page.combos[value], DealStatus(status))
