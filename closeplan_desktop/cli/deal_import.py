@@ -53,6 +53,9 @@ def run_mapped(ctx: Context) -> int:
             ctx.fail(f"{a.file.name} has problems; nothing was imported:")
             for problem in result.problems:
                 print(f"  {problem.text()}", file=ctx.err)
+            if any(v.value not in plan.stages for v in values):
+                print('  Map stage values with --stage "VALUE=STATUS" (DRAFT, ACTIVE, '
+                      "CLOSED_WON or CLOSED_LOST).", file=ctx.err)
             return EXIT_FAIL
         if a.dry_run:
             ctx.print(f"{result.total:,} deal{'s' if result.total != 1 else ''} ready to "

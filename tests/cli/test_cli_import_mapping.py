@@ -112,6 +112,7 @@ def test_problems_are_listed_by_line_and_nothing_is_written(cli_ws: Path,
         assert r.code == 1
         assert "bad.csv has problems; nothing was imported:" in r.err
         assert "Lines 3, 4: Stage 'pilotstage' is not mapped" in r.err
+        assert 'Map stage values with --stage "VALUE=STATUS"' in r.err
         assert "Line 3: Amount must be an amount" in r.err
         assert "Lines 3, 5: Owner 'nobody@acme-health.example' is not an active user" in r.err
         assert "Traceback" not in r.err

@@ -263,10 +263,8 @@ def test_every_problem_is_reported_by_line_and_nothing_is_written(env: Env) -> N
         "Line 2: Amount must be an amount such as 1250.00. ('12k' is not an amount such as "
         "12,500.00)",
         "Line 3: Title is required.",
-        "Lines 4, 6: Stage 'pilotstage' is not mapped to a status; map it on the stage step "
-        "(or --stage \"pilotstage=ACTIVE\").",
-        "Line 5: Stage 'trialstage' is not mapped to a status; map it on the stage step "
-        "(or --stage \"trialstage=ACTIVE\").",
+        "Lines 4, 6: Stage 'pilotstage' is not mapped to a status; choose one for it.",
+        "Line 5: Stage 'trialstage' is not mapped to a status; choose one for it.",
         "Line 6: Amount cannot be negative. ('-1' is not an amount such as 12,500.00)"]
     assert [n.text() for n in result.notes] == ["Line 7: No amount: imported as 0.00."]
     with pytest.raises(ValidationError, match="Fix the problems"):
@@ -298,8 +296,7 @@ def test_unknown_owners_and_stages_are_reported_by_line_with_nothing_written(
     assert [p.text() for p in result.problems] == [
         "Lines 2, 5: Owner 'nobody@acme-health.example' is not an active user of this "
         "organisation; add them under Users, or map the column to Ignore.",
-        "Lines 3, 4: Stage 'open / Pilot' is not mapped to a status; map it on the stage "
-        "step (or --stage \"open / Pilot=ACTIVE\").",
+        "Lines 3, 4: Stage 'open / Pilot' is not mapped to a status; choose one for it.",
         f"Line 3: Owner '{gone}' is not an active user of this organisation; add them "
         "under Users, or map the column to Ignore.",
         "Line 5: Close date '2026-02-30' is not a date such as 2026-03-31, 2026-03-31 "

@@ -202,8 +202,8 @@ class _RowReader:
         status = self.plan.stages.get(stage)
         if status is None:
             ok = False
-            problem(f"Stage '{stage[:60]}' is not mapped to a status; map it on the stage "
-                    f"step (or --stage \"{stage[:60]}=ACTIVE\").", line)
+            problem(f"Stage '{stage[:60]}' is not mapped to a status; choose one for it.",
+                    line)
         row["status"] = status.value if status is not None else None
         amount = attempt(lambda: cells.amount(cells_[self.value]))
         if amount is not None:
