@@ -113,6 +113,8 @@ class FilePage(QWizardPage):
         self.completeChanged.emit()
 
     def _read(self, chosen: Path, result: tuple[source.SourceTable, mapping.Plan]) -> None:
+        if not self.wiz.isVisible():
+            return  # closed meanwhile
         self.wiz.table, self.wiz.plan = result
         self.wiz.checked = None
         self.loaded = chosen
@@ -180,7 +182,7 @@ class CheckPage(QWizardPage):
         self.completeChanged.emit()
 
     def _checked(self, run: int, checked: check.Checked) -> None:
-        if run != self.run:
+        if run != self.run or not self.wiz.isVisible():
             return
         self.wiz.checked = checked
         self.report.setPlainText(checked.report())
@@ -296,3 +298,10 @@ class ImportWizard(QWizard):
             op.cancel()
             op.wait()
         super().reject()
+
+    def done(self, result: int) -> None:
+        """Closed, however: drop the file's rows (the preview may hold PHI cells)."""
+        super().done(result)
+        self.table = self.plan = None
+        self.mapping_page.preview.clearContents()
+        self.mapping_page.columns.clearContents()

@@ -187,8 +187,11 @@ def test_lock_closes_the_wizard(window: MainWindow, qtbot: QtBot, dialogs: FakeD
     f = tmp_path / "hubspot.csv"
     f.write_bytes(HUBSPOT_CSV)
     wiz = open_file(window, qtbot, dialogs, f)
+    assert wiz.mapping_page.preview.item(0, 9).text() == "MRN-4471"  # not mapped to PHI yet
     window.signed_in.lock()
     assert not wiz.isVisible()
+    # The file's rows are dropped with it, PHI cells of the preview included.
+    assert wiz.table is None and wiz.mapping_page.preview.item(0, 9) is None
 
 
 def test_fits_1366x768_and_is_keyboard_reachable(window: MainWindow, qtbot: QtBot,

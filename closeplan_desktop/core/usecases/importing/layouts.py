@@ -49,7 +49,7 @@ def recall(session: AuthSession, header: tuple[str, ...]) -> Plan | None:
         by_name = {k.casefold(): v for k, v in saved["columns"].items()}
         columns = {h: target_of(by_name.get(h.casefold(), "ignore")) for h in header}
         stages = {k: DealStatus(v) for k, v in saved["stages"].items()}
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, ValidationError, KeyError, TypeError, AttributeError):
         return None  # written by another version: propose afresh
     return Plan(columns, stages, REMEMBERED)
 
