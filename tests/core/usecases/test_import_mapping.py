@@ -10,6 +10,8 @@ from decimal import Decimal
 
 import pytest
 from crm_exports import HUBSPOT_CSV, HUBSPOT_STAGES, PIPEDRIVE_CSV, PIPEDRIVE_STAGES
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support import Env, sql
 
 from closeplan_desktop.core.domain.enums import DealStatus
@@ -354,3 +356,34 @@ def test_the_mapping_is_remembered_per_file_layout(env: Env) -> None:
     stored = sql(env.path, "SELECT value FROM workspace_meta WHERE key LIKE 'import_layout:%'")
     assert len(stored) == 1 and "MRI" not in stored[0][0]
     assert json.loads(stored[0][0])["columns"]["Deal - Pipeline"] == "note"
+
+
+# ---- hostile input -----------------------------------------------------------------------
+
+HEADERS = b"Deal Name;Deal Stage;Amount;Close Date;Deal probability;Patient\r\n"
+
+
+@given(body=st.one_of(
+    st.binary(max_size=300),
+    st.text(max_size=300).map(lambda t: HEADERS + t.encode()),
+    st.lists(st.lists(st.text(max_size=12), min_size=6, max_size=6), max_size=5).map(
+        lambda rows: HEADERS + "\r\n".join(";".join(r) for r in rows).encode("utf-8",
+                                                                              "replace"))))
+@settings(max_examples=80, deadline=None, derandomize=True)
+def test_hostile_files_end_in_a_clear_message_or_a_clean_check(body: bytes) -> None:
+    """Any bytes: reading ends in one clear line or a table; the check of a table ends
+    in problems by line or rows in deal_import's shape (no session needed without an
+    owner column)."""
+    try:
+        table = source.read(body)
+    except ValidationError as exc:
+        assert "\n" not in str(exc) and str(exc)
+        return
+    plan = mapping.propose(table.header, mapping.detect(table.header) or mapping.CLOSEPLAN)
+    if "Patient" in plan.columns:
+        plan.columns["Patient"] = "phi_patient"
+    plan.stages = {v.value: DealStatus.ACTIVE for v in check.stage_values(table, plan)}
+    result = check.check(None, table, plan)  # type: ignore[arg-type]
+    for problem in result.problems:
+        assert "\n" not in problem.text()
+    assert result.ok == bool(result.rows) or not table.rows
