@@ -13,12 +13,11 @@ import threading
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Select,
-    Text,
     func,
     literal,
     literal_column,
@@ -35,17 +34,11 @@ from ..domain.errors import ValidationError
 from ..domain.ids import is_id
 from ..store import search
 from ..store.models import Deal, DealStat, User, cents_to_decimal
+from .deal_sorts import CLOSE_KEY, SORT_COLUMNS, sort_column, sort_sql, sort_value
 from .frame import AuthSession, actor, run
 
-# "owner" sorts by the owner's id, not name: the id is on the deal and in an index that
-# ends in id (0009_owner), so a page is an index range; by name would join every deal to
-# its user and sort a million rows. It still groups each owner's deals together.
-SORT_COLUMNS: Final = ("updated_at", "created_at", "title", "value", "status",
-                       "expected_close_date", "owner")
-# A deal without a close date sorts as '' (first ascending, last descending), so that
-# a page's key is never NULL; the close-date index is on this expression.
-CLOSE_KEY: ColumnElement[str] = func.ifnull(Deal.expected_close_date, literal_column("''"),
-                                            type_=Text())
+__all__ = ["SORT_COLUMNS", "DealQuery", "DealSummary", "sort_column", "sort_value"]
+
 
 
 @dataclass(frozen=True)
@@ -123,32 +116,6 @@ def _summary_select() -> Select[*tuple[Any, ...]]:
     return q
 
 
-def sort_column(sort: str) -> Any:
-    """The SQL a list of `sort` is ordered by (then by id)."""
-    if sort == "owner":
-        return Deal.owner_id
-    if sort == "expected_close_date":
-        return CLOSE_KEY
-    return getattr(Deal, sort)
-
-
-def sort_value(deal: DealSummary, sort: str) -> Any:
-    """A listed deal's key in a list of `sort`, as `list_deals(after=...)` takes it."""
-    if sort == "owner":
-        return deal.owner_id
-    if sort == "expected_close_date":
-        day = deal.expected_close_date
-        return "" if day is None else day.isoformat()
-    return getattr(deal, sort)
-
-
-def _sort_sql(sort: str) -> str:
-    """`sort_column` as SQL text with a unary plus (no index serves it)."""
-    if sort == "owner":
-        return "+deals.owner_id"
-    if sort == "expected_close_date":
-        return "+ifnull(deals.expected_close_date, '')"
-    return f"+deals.{sort}"
 
 
 def _summary(row: Any) -> DealSummary:
@@ -324,7 +291,7 @@ def _page(s: Session, tenant_id: str, query: DealQuery, offset: int, limit: int,
             # SQLite from walking the sort index instead.
             q = _after(_filtered(_summary_select(), tenant_id, query), query, after)
             direction = "DESC" if query.descending else "ASC"
-            q = q.order_by(text(f"{_sort_sql(query.sort)} {direction}, +deals.id {direction}"))
+            q = q.order_by(text(f"{sort_sql(query.sort)} {direction}, +deals.id {direction}"))
             return [_summary(r) for r in s.execute(q.limit(limit))]
     if (query.owner_id is not None and not search.fts_query(query.search)
             and query.sort not in ("updated_at", "owner")):
@@ -351,7 +318,7 @@ def _owner_page(s: Session, tenant_id: str, query: DealQuery, offset: int, limit
     direction = "DESC" if query.descending else "ASC"
     if owner_plan(s, tenant_id, query, limit) == "sort":
         # The unary plus keeps SQLite from walking the sort index for the owner's few.
-        q = q.order_by(text(f"{_sort_sql(query.sort)} {direction}, +deals.id {direction}"))
+        q = q.order_by(text(f"{sort_sql(query.sort)} {direction}, +deals.id {direction}"))
     else:
         # The plus on the owner keeps SQLite from their index: it walks the sort's.
         q = q.where(literal_column("+deals.owner_id") == query.owner_id).order_by(*_order(query))
