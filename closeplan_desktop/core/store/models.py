@@ -220,6 +220,23 @@ class DealStat(Base):
     weighted: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
 
+class DealForecastStat(Base):
+    """deal_stats' count, total and weighted value per owner and close month ('YYYY-MM',
+    '' for none), kept by the same triggers (0009_owner): the forecast of a month, a
+    quarter or one owner reads a few rows."""
+
+    __tablename__ = "deal_forecast_stats"
+
+    tenant_id: Mapped[str] = mapped_column(String(25), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(25), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    deleted: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    weighted: Mapped[int] = mapped_column(Integer)
+
+
 class DealActivity(Base):
     """A non-PHI note or step on a deal (issue 15, 0008): a note, call, meeting, email,
     task (with a due day and a done time) or next step. Soft-deleted, synced (a create
