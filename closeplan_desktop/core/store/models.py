@@ -3,7 +3,8 @@
 Table and column names follow the seed verbatim (snake_case); every addition is listed
 in docs/architecture.md's schema section with its reason. Times are stored as fixed-width UTC
 ISO text, so they sort as text and come back timezone-aware; money is stored as whole
-cents in a 64-bit integer, so it round-trips exactly and sums exactly.
+cents in a 64-bit integer, so it round-trips exactly and sums exactly. The module is
+long because it is the whole local schema in one place, as the migrations check it.
 """
 
 from __future__ import annotations
