@@ -164,6 +164,18 @@ def main() -> None:
     pane.detail.timeline.body.clear()
     tasks = TasksDueDialog(window.signed_in, pane.refresh_and_select, window)
     shot_dialog(tasks, "tasks-due")
+    # Issue 15: "My deals" on, the Owner and Close date columns, the forecast line.
+    from PySide6.QtCore import Qt
+
+    from closeplan_desktop.ui.deals.model import COLUMNS
+    filters = pane.owner_filters
+    filters.mine.setChecked(True)
+    filters.close.setCurrentIndex(filters.close.findData("quarter"))
+    pane.table.sortByColumn(COLUMNS.index("Close date"), Qt.SortOrder.AscendingOrder)
+    grab(window, "my-deals")
+    filters.mine.setChecked(False)
+    filters.close.setCurrentIndex(0)
+    pane.table.sortByColumn(COLUMNS.index("Updated"), Qt.SortOrder.DescendingOrder)
     pane.search.setText("mri st mary")
     pane.apply_filters()
     grab(window, "deals-search")

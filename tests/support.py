@@ -100,7 +100,7 @@ def _undo_owner() -> list[str]:
         "DROP INDEX deals_live_owner_idx", "DROP INDEX deals_live_owner_id_idx",
         "DROP INDEX deals_live_close_idx", "DROP TRIGGER deal_stats_ai",
         "DROP TRIGGER deal_stats_ad", "DROP TRIGGER deal_stats_au", *stats[1:],
-        "ALTER TABLE deal_stats DROP COLUMN weighted",
+        "ALTER TABLE deal_stats DROP COLUMN weighted", "DROP TABLE deal_forecast_stats",
         *(f"ALTER TABLE deals DROP COLUMN {c}"
           for c in ("owner_id", "expected_close_date", "probability")),
     ]

@@ -86,6 +86,16 @@ FIGURES: dict[str, tuple[str, str, str, float | None, str]] = {
     "peak_rss": ("peak RSS, open and scrolled end to end", "MB", "size", 300, "value"),
 }
 QUERY_SET = ("sort_change", "filter_change", "search_keystroke", "pipeline", "reveal")
+# Issue 15 (owner, close date, forecast): measure_owner.
+FIGURES.update({
+    "my_deals": ("'my deals': one owner's list, each sort (model reload)", "ms", "latency", 50,
+                 "p95"),
+    "close_filter": ("close-date filter or sort: this month, quarter, overdue (model reload)",
+                     "ms", "latency", 50, "p95"),
+    "forecast": ("forecast: weighted, closing this month / quarter (tenant, one owner)", "ms",
+                 "latency", 50, "p95"),
+})
+OWNER_SET = ("my_deals", "close_filter", "forecast")
 
 
 def stats(samples: list[float]) -> dict[str, float]:
@@ -121,6 +131,9 @@ def build(path: Path, n: int) -> dict[str, Any]:
             people.append(auth.sign_in(ws, email, PASSWORD))
         for i, start in enumerate(range(0, n, CHUNK)):
             rows = demo.demo_rows(min(CHUNK, n - start), seed=2026 + i)
+            owners = [ADMIN, *(email for email, _, _ in REPS)]  # several owners per chunk
+            for j, row in enumerate(rows):
+                row["owner_email"] = owners[(start + j) % len(owners)]
             t0 = time.perf_counter()
             deal_import.import_deals(people[i % len(people)], rows)
             import_s += time.perf_counter() - t0
@@ -190,6 +203,33 @@ def measure_queries(sides: list[Side], reps: int, phi_ids: list[str]) -> dict[st
     res["pipeline"] = interleaved(sides, reps, lambda s, i: deal_list.pipeline(s.admin))
     res["reveal"] = interleaved(sides, reps, lambda s, i: deals.reveal_phi(
         s.admin, phi_ids[i % len(phi_ids)]))
+    return res
+
+
+def measure_owner(sides: list[Side], reps: int) -> dict[str, Any]:
+    """Issue 15: "my deals" (one owner, each sort), the close-date filters and sort, and
+    the forecast (the tenant's, one owner's, one month's), as the pane asks them."""
+    from closeplan_desktop.core.domain.clock import local_today
+    from closeplan_desktop.core.usecases import forecast, owners
+
+    today = local_today()
+    month, quarter = forecast.month_range(today), forecast.quarter_range(today)
+    ids = [o.id for o in owners.owner_choices(sides[0].admin)]
+    sorts = [(c, d) for c in SORT_COLUMNS for d in (True, False)]
+    res: dict[str, Any] = {}
+    res["my_deals"] = interleaved(sides, max(reps, len(sorts)), page_op(
+        lambda i: DealQuery(owner_id=ids[i % len(ids)], sort=sorts[i % len(sorts)][0],
+                            descending=sorts[i % len(sorts)][1])))
+    closes = [DealQuery(close_from=month[0], close_to=month[1]),
+              DealQuery(close_from=quarter[0], close_to=quarter[1], sort="value"),
+              DealQuery(overdue=True), DealQuery(sort="expected_close_date"),
+              DealQuery(sort="expected_close_date", descending=False),
+              DealQuery(close_from=month[0], close_to=month[1], owner_id=ids[1])]
+    res["close_filter"] = interleaved(sides, reps, page_op(lambda i: closes[i % len(closes)]))
+    asks = [DealQuery(), DealQuery(owner_id=ids[1]), DealQuery(status=DealStatus.ACTIVE),
+            DealQuery(close_from=month[0], close_to=month[1])]
+    res["forecast"] = interleaved(sides, reps, lambda s, i: forecast.forecast(
+        s.admin, asks[i % len(asks)]))
     return res
 
 
@@ -379,6 +419,7 @@ def run_size(n: int, work: Path, reps: int, gui_reps: int,
         del ids
         log("  queries")
         raw.update(measure_queries(sides, reps, phi_ids))
+        raw.update(measure_owner(sides, reps))
         log("  widgets")
         raw.update(measure_widgets(sides, reps))
         log("  verify and rotation")
@@ -399,7 +440,7 @@ def run_size(n: int, work: Path, reps: int, gui_reps: int,
         pws.close()
     figures: dict[str, Any] = {}
     for name in ("start_to_signin", "start_to_ready", "signin_to_page", "warm_up", *QUERY_SET,
-                 "model_data", "repaint_scroll"):
+                 *OWNER_SET, "model_data", "repaint_scroll"):
         enc, pl = stats(raw[name]["encrypted"]), stats(raw[name]["plain"])
         figures[name] = {"encrypted": enc, "plain": pl}
     figures["model_data"]["python_display_us"] = raw["model_data"]["encrypted_python_display"][0]

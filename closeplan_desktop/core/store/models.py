@@ -3,7 +3,8 @@
 Table and column names follow the seed verbatim (snake_case); every addition is listed
 in docs/architecture.md's schema section with its reason. Times are stored as fixed-width UTC
 ISO text, so they sort as text and come back timezone-aware; money is stored as whole
-cents in a 64-bit integer, so it round-trips exactly and sums exactly.
+cents in a 64-bit integer, so it round-trips exactly and sums exactly. The module is
+long because it is the whole local schema in one place, as the migrations check it.
 """
 
 from __future__ import annotations
@@ -218,6 +219,23 @@ class DealStat(Base):
     total: Mapped[int] = mapped_column(Integer)
     # Sum of value (cents) x effective probability (percent), 0009_owner.
     weighted: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+class DealForecastStat(Base):
+    """deal_stats' count, total and weighted value per owner and close month ('YYYY-MM',
+    '' for none), kept by the same triggers (0009_owner): the forecast of a month, a
+    quarter or one owner reads a few rows."""
+
+    __tablename__ = "deal_forecast_stats"
+
+    tenant_id: Mapped[str] = mapped_column(String(25), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(25), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    deleted: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    weighted: Mapped[int] = mapped_column(Integer)
 
 
 class DealActivity(Base):

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ..domain.clock import local_today
 from ..domain.enums import DealStatus, UserRole
 from ..domain.paths import demo_workspace
 from ..domain.progress import Progress, no_progress
@@ -64,9 +66,16 @@ class DemoInfo:
     created: bool
 
 
-def demo_rows(n: int, seed: int = 2026, phi_share: float = 1 / 3) -> list[dict[str, Any]]:
-    """`n` realistic deal rows (about a third with PHI), deterministic for a seed."""
+def demo_rows(n: int, seed: int = 2026, phi_share: float = 1 / 3,
+              today: date | None = None) -> list[dict[str, Any]]:
+    """`n` realistic deal rows (about a third with PHI), deterministic for a seed and
+    day: open deals expected to close from two months ago (overdue) to nine months
+    ahead, closed ones in the past year; one in five with its own probability."""
     rng = random.Random(seed)  # noqa: S311 - demo data, not security
+    # Close dates and probabilities draw from their own generator: the rows' other
+    # values stay those of earlier versions.
+    plan = random.Random(seed + 1)  # noqa: S311 - demo data, not security
+    day = today or local_today()
     statuses = [s for s, _ in STATUS_WEIGHTS]
     weights = [w for _, w in STATUS_WEIGHTS]
     rows = []
@@ -85,8 +94,15 @@ def demo_rows(n: int, seed: int = 2026, phi_share: float = 1 / 3) -> list[dict[s
                                  f"{rng.randint(1, 28):02d}",
                 "diagnosis": rng.choice(DIAGNOSES),
             }
-        rows.append({"title": title, "status": rng.choices(statuses, weights)[0],
-                     "value": value.quantize(Decimal("0.01")), "phi": phi})
+        status = rng.choices(statuses, weights)[0]
+        is_open = status in (DealStatus.DRAFT, DealStatus.ACTIVE)
+        offset = plan.randint(-60, 270) if is_open else plan.randint(-365, -1)
+        rows.append({"title": title, "status": status,
+                     "value": value.quantize(Decimal("0.01")), "phi": phi,
+                     "expected_close_date": None if plan.random() < 0.1 else
+                     day + timedelta(days=offset),
+                     "probability": plan.choice((20, 30, 40, 60, 70, 80, 90))
+                     if is_open and plan.random() < 0.2 else None})
     return rows
 
 

@@ -3,7 +3,10 @@ SQL, never decrypting PHI.
 
 A search's page is found by the plan that stays cheap for the share of titles that
 match (a walk of the sort index, FTS5's matches sorted, or the index against the set of
-matches; `core/store/search.py`); which rows match is always FTS5's answer.
+matches; `core/store/search.py`); which rows match is always FTS5's answer. One
+owner's or a close-date range's page in another order is found the same way
+(`owner_plan`). It is long because these plans share the list's private query builders
+(filters, order, keyset), which must stay one.
 """
 
 from __future__ import annotations
@@ -13,12 +16,11 @@ import threading
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Select,
-    Text,
     func,
     literal,
     literal_column,
@@ -26,6 +28,7 @@ from sqlalchemy import (
     text,
     tuple_,
 )
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, aliased
 
 from ..domain import probability, validation
@@ -34,18 +37,12 @@ from ..domain.enums import DealStatus
 from ..domain.errors import ValidationError
 from ..domain.ids import is_id
 from ..store import search
-from ..store.models import Deal, DealStat, User, cents_to_decimal
+from ..store.models import Deal, DealForecastStat, DealStat, User, cents_to_decimal
+from .deal_sorts import CLOSE_KEY, SORT_COLUMNS, sort_column, sort_sql, sort_value
 from .frame import AuthSession, actor, run
 
-# "owner" sorts by the owner's id, not name: the id is on the deal and in an index that
-# ends in id (0009_owner), so a page is an index range; by name would join every deal to
-# its user and sort a million rows. It still groups each owner's deals together.
-SORT_COLUMNS: Final = ("updated_at", "created_at", "title", "value", "status",
-                       "expected_close_date", "owner")
-# A deal without a close date sorts as '' (first ascending, last descending), so that
-# a page's key is never NULL; the close-date index is on this expression.
-CLOSE_KEY: ColumnElement[str] = func.ifnull(Deal.expected_close_date, literal_column("''"),
-                                            type_=Text())
+__all__ = ["SORT_COLUMNS", "DealQuery", "DealSummary", "sort_column", "sort_value"]
+
 
 
 @dataclass(frozen=True)
@@ -123,32 +120,6 @@ def _summary_select() -> Select[*tuple[Any, ...]]:
     return q
 
 
-def sort_column(sort: str) -> Any:
-    """The SQL a list of `sort` is ordered by (then by id)."""
-    if sort == "owner":
-        return Deal.owner_id
-    if sort == "expected_close_date":
-        return CLOSE_KEY
-    return getattr(Deal, sort)
-
-
-def sort_value(deal: DealSummary, sort: str) -> Any:
-    """A listed deal's key in a list of `sort`, as `list_deals(after=...)` takes it."""
-    if sort == "owner":
-        return deal.owner_id
-    if sort == "expected_close_date":
-        day = deal.expected_close_date
-        return "" if day is None else day.isoformat()
-    return getattr(deal, sort)
-
-
-def _sort_sql(sort: str) -> str:
-    """`sort_column` as SQL text with a unary plus (no index serves it)."""
-    if sort == "owner":
-        return "+deals.owner_id"
-    if sort == "expected_close_date":
-        return "+ifnull(deals.expected_close_date, '')"
-    return f"+deals.{sort}"
 
 
 def _summary(row: Any) -> DealSummary:
@@ -161,22 +132,30 @@ def summary_of(s: Session, deal: Deal) -> DealSummary:
     return _summary(row)
 
 
+# The owner and close-date conditions with a unary plus: no index serves them, so SQLite
+# walks the sort's index and tests each row (`owner_plan`'s "walk").
+_PLUS_OWNER: Any = literal_column("+deals.owner_id")
+_PLUS_CLOSE: Any = literal_column("+ifnull(deals.expected_close_date, '')")
+
+
 def _filtered(q: Select[*tuple[Any, ...]], tenant_id: str, query: DealQuery, *,
-              searched: bool = True) -> Select[*tuple[Any, ...]]:
-    """The list's conditions; the search's only with `searched` (the index plan)."""
+              searched: bool = True, walk: bool = False) -> Select[*tuple[Any, ...]]:
+    """The list's conditions; the search's only with `searched` (the index plan); the
+    owner's and close date's kept off their indexes with `walk`."""
     q = q.where(Deal.tenant_id == tenant_id)
     q = q.where(Deal.deleted_at.is_not(None) if query.deleted else Deal.deleted_at.is_(None))
     if query.status is not None:
         q = q.where(Deal.status == validation.status(query.status))
     if query.owner_id is not None:
-        q = q.where(Deal.owner_id == query.owner_id)
+        q = q.where((_PLUS_OWNER if walk else Deal.owner_id) == query.owner_id)
+    close = _PLUS_CLOSE if walk else CLOSE_KEY
     if query.close_from is not None:
-        q = q.where(CLOSE_KEY >= query.close_from.isoformat())
+        q = q.where(close >= query.close_from.isoformat())
     if query.close_to is not None:
-        q = q.where(CLOSE_KEY > "", CLOSE_KEY <= query.close_to.isoformat())
+        q = q.where(close > "", close <= query.close_to.isoformat())
     if query.overdue:
-        q = q.where(Deal.status.in_(probability.OPEN), CLOSE_KEY > "",
-                    CLOSE_KEY < local_today().isoformat())
+        q = q.where(Deal.status.in_(probability.OPEN), close > "",
+                    close < local_today().isoformat())
     if searched and search.fts_query(query.search):
         q = q.where(search.in_matches(query.search))
     return q
@@ -324,20 +303,30 @@ def _page(s: Session, tenant_id: str, query: DealQuery, offset: int, limit: int,
             # SQLite from walking the sort index instead.
             q = _after(_filtered(_summary_select(), tenant_id, query), query, after)
             direction = "DESC" if query.descending else "ASC"
-            q = q.order_by(text(f"{_sort_sql(query.sort)} {direction}, +deals.id {direction}"))
+            q = q.order_by(text(f"{sort_sql(query.sort)} {direction}, +deals.id {direction}"))
             return [_summary(r) for r in s.execute(q.limit(limit))]
-    if (query.owner_id is not None and not search.fts_query(query.search)
-            and query.sort not in ("updated_at", "owner")):
+    if query.narrowed and not search.fts_query(query.search) and not _served(query):
         return _owner_page(s, tenant_id, query, offset, limit, after)
     q = page_select(tenant_id, query, offset=offset, limit=limit, after=after)
     return [_summary(r) for r in s.execute(q)]
 
 
+def _served(query: DealQuery) -> bool:
+    """Whether an owner or close-date index gives this narrowed list in its order: one
+    owner newest first or by owner; any close-date list by close date (its index holds
+    the owner and status too)."""
+    by_close = (query.close_from is not None or query.close_to is not None
+                or query.overdue)
+    return query.sort == "expected_close_date" or (
+        not by_close and query.sort in ("updated_at", "owner"))
+
+
 def owner_plan(s: Session, tenant_id: str, query: DealQuery, limit: int) -> str:
-    """How to page one owner's deals in an order no owner index has: "sort" their few
-    deals (through the owner index), or "walk" the sort's own index and keep theirs.
-    Sorting costs about their count; a walk about limit x deals / their count, so the
-    walk wins when their count squared passes limit x deals (counted only that far)."""
+    """How to page one owner's (or a close-date range's) deals in an order their index
+    has not: "sort" the few (read through their index), or "walk" the sort's own index
+    and keep theirs. Sorting costs about their count; a walk about limit x deals / their
+    count, so the walk wins when their count squared passes limit x deals (counted only
+    that far)."""
     rows = int(s.connection().exec_driver_sql("SELECT max(rowid) FROM deals").scalar() or 0)
     enough = math.isqrt(max(1, limit) * rows) + 1
     mine = s.scalar(select(func.count()).select_from(
@@ -347,14 +336,16 @@ def owner_plan(s: Session, tenant_id: str, query: DealQuery, limit: int) -> str:
 
 def _owner_page(s: Session, tenant_id: str, query: DealQuery, offset: int, limit: int,
                 after: tuple[Any, str] | None) -> list[DealSummary]:
-    q = _after(_filtered(_summary_select(), tenant_id, query), query, after)
     direction = "DESC" if query.descending else "ASC"
     if owner_plan(s, tenant_id, query, limit) == "sort":
-        # The unary plus keeps SQLite from walking the sort index for the owner's few.
-        q = q.order_by(text(f"{_sort_sql(query.sort)} {direction}, +deals.id {direction}"))
+        # The unary plus keeps SQLite from walking the sort index for the few.
+        q = _after(_filtered(_summary_select(), tenant_id, query), query, after)
+        q = q.order_by(text(f"{sort_sql(query.sort)} {direction}, +deals.id {direction}"))
     else:
-        # The plus on the owner keeps SQLite from their index: it walks the sort's.
-        q = q.where(literal_column("+deals.owner_id") == query.owner_id).order_by(*_order(query))
+        # The plus on the owner and close date keeps SQLite from their indexes: it walks
+        # the sort's.
+        q = _after(_filtered(_summary_select(), tenant_id, query, walk=True), query, after)
+        q = q.order_by(*_order(query))
     return [_summary(r) for r in s.execute(q.offset(0 if after else offset).limit(limit))]
 
 
@@ -464,6 +455,43 @@ def count_deals(session: AuthSession, query: DealQuery = DealQuery(), *,
         return _count_streamed(s, session.tenant_id, query, at_most)
 
 
+def _grouped(s: Session, tenant_id: str, query: DealQuery) -> dict[DealStatus, tuple[int, Decimal]]:
+    """Count and exact total per status of a narrowed list, summed in SQL through the
+    index that covers it (owner, close date); in Python past 64 bits."""
+    if not (query.close_from or query.close_to or query.overdue):
+        # One owner: the per-owner counters the triggers keep (0009_owner).
+        found: dict[DealStatus, tuple[int, int]] = {}
+        rows = s.execute(select(DealForecastStat.status, DealForecastStat.count,
+                                DealForecastStat.total).where(
+            DealForecastStat.tenant_id == tenant_id,
+            DealForecastStat.owner_id == query.owner_id,
+            DealForecastStat.deleted == int(query.deleted)))
+        exact = True
+        for st, n, summed in rows:
+            if query.status is not None and st != validation.status(query.status).value:
+                continue
+            exact = exact and isinstance(summed, int)
+            had = found.get(DealStatus(st), (0, 0))
+            found[DealStatus(st)] = (had[0] + n, had[1] + (summed if exact else 0))
+        if exact:
+            return {st: (n, cents_to_decimal(c)) for st, (n, c) in found.items()}
+    cents: Any = literal_column("deals.value")
+    # Grouped by "+status": SQLite keeps to the filter's index rather than walking the
+    # status index to avoid a sort of four groups.
+    q = _filtered(select(Deal.status, func.count(), func.sum(cents)), tenant_id, query)
+    try:
+        return {DealStatus(st): (n, cents_to_decimal(total))
+                for st, n, total in s.execute(q.group_by(literal_column("+deals.status")))}
+    except OperationalError as exc:
+        if "overflow" not in str(exc).lower():
+            raise
+    out: dict[DealStatus, tuple[int, Decimal]] = {}
+    for st, amount in s.execute(_filtered(select(Deal.status, Deal.value), tenant_id, query)):
+        n, tot = out.get(DealStatus(st), (0, Decimal("0.00")))
+        out[DealStatus(st)] = (n + 1, tot + amount)
+    return out
+
+
 def pipeline(session: AuthSession, query: DealQuery | None = None) -> list[PipelineRow]:
     """Count and exact total value per status of the tenant's live deals, or with `query`
     of the deals that list holds (its status filter, search and deleted flag).
@@ -478,7 +506,9 @@ def pipeline(session: AuthSession, query: DealQuery | None = None) -> list[Pipel
     found: dict[DealStatus, tuple[int, Decimal]] = {}
     with run(session, write=False) as s:
         actor(s, session)
-        if search.fts_query(query.search) or query.narrowed:
+        if query.narrowed and not search.fts_query(query.search):
+            found = _grouped(s, session.tenant_id, query)
+        elif search.fts_query(query.search):
             q = _filtered(select(Deal.status, Deal.value), session.tenant_id, query)
             for st, amount in s.execute(q):
                 n, tot = found.get(DealStatus(st), (0, Decimal("0.00")))

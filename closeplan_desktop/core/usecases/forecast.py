@@ -3,9 +3,10 @@ probability, summed over open deals) and what closes this month and this quarter
 (count, total, weighted), for the tenant or for the deals a list holds.
 
 The tenant's weighted forecast reads `deal_stats` (weighted totals kept by triggers,
-0009_owner); a narrowed list (an owner, a search, a close-date range) sums its deals
-through the index that covers it (owner, or close date: status, value and probability
-are in both), so nothing reads the table. Sums are exact: cents x percent in integers,
+0009_owner), one owner's and the months' read `deal_forecast_stats` (the same per owner
+and close month); any other list (a search, its own close-date range, overdue) sums its
+deals through the index that covers it (owner, or close date: status, value and
+probability are in both), so nothing reads the table. Sums are exact: cents x percent in integers,
 divided once at the end.
 """
 
@@ -25,7 +26,7 @@ from ..domain import probability, validation
 from ..domain.clock import local_today
 from ..domain.enums import DealStatus
 from ..store import search
-from ..store.models import Deal, DealStat, cents_to_decimal
+from ..store.models import Deal, DealForecastStat, DealStat, cents_to_decimal
 from . import deal_list
 from .deal_list import DealQuery
 from .frame import AuthSession, actor, run
@@ -130,6 +131,45 @@ def _from_stats(s: Session, tenant_id: str, query: DealQuery) -> Figures | None:
     return Figures(n, cents_to_decimal(total), weighted_money(weighted))
 
 
+def _by_month(query: DealQuery) -> bool:
+    """Whether `deal_forecast_stats` answers for the deals of `query` (whole months,
+    any owner and status, no search, no close range of its own)."""
+    return (not search.fts_query(query.search) and query.close_from is None
+            and query.close_to is None and not query.overdue)
+
+
+def _from_months(s: Session, tenant_id: str, query: DealQuery,
+                 months: tuple[date, date] | None) -> Figures | None:
+    """Open deals of `query` (owner, status) closing in the whole months from the first
+    to the last of `months` (None: any month), from `deal_forecast_stats`; None when a
+    sum overflowed (then the deals are summed)."""
+    statuses = [validation.status(query.status)] if query.status is not None else \
+        list(probability.OPEN)
+    q = select(DealForecastStat.count, DealForecastStat.total, DealForecastStat.weighted).where(
+        DealForecastStat.tenant_id == tenant_id, DealForecastStat.deleted == int(query.deleted),
+        DealForecastStat.status.in_([st.value for st in statuses]))
+    if query.owner_id is not None:
+        q = q.where(DealForecastStat.owner_id == query.owner_id)
+    if months is not None:
+        q = q.where(DealForecastStat.month >= f"{months[0]:%Y-%m}",
+                    DealForecastStat.month <= f"{months[1]:%Y-%m}")
+    n, total, weighted = 0, 0, 0
+    for count, cents, w in s.execute(q):
+        if not (isinstance(cents, int) and isinstance(w, int)):
+            return None
+        n, total, weighted = n + count, total + cents, weighted + w
+    return Figures(n, cents_to_decimal(total), weighted_money(weighted))
+
+
+def _window_figures(s: Session, tenant_id: str, query: DealQuery | None,
+                    window: tuple[date, date]) -> Figures:
+    if query is not None and _by_month(query):
+        found = _from_months(s, tenant_id, query, window)
+        if found is not None:
+            return found
+    return _figures(s, tenant_id, query and _window(query, *window))
+
+
 def _window(query: DealQuery, start: date, end: date) -> DealQuery | None:
     """The query narrowed to close dates in [start, end] (None: an empty range)."""
     lo = max(start, query.close_from) if query.close_from else start
@@ -148,13 +188,15 @@ def forecast(session: AuthSession, query: DealQuery | None = None,
     with run(session, write=False) as s:
         actor(s, session)
         wanted = _open_only(query)
-        plain = (wanted is not None and not query.narrowed
-                 and not search.fts_query(query.search))
-        everything = _from_stats(s, session.tenant_id, query) if plain else None
+        everything = None
+        if wanted is not None and not query.narrowed and not search.fts_query(query.search):
+            everything = _from_stats(s, session.tenant_id, query)
+        elif wanted is not None and _by_month(wanted):
+            everything = _from_months(s, session.tenant_id, wanted, None)
         if everything is None:
             everything = _figures(s, session.tenant_id, wanted)
-        in_month = _figures(s, session.tenant_id, wanted and _window(wanted, *month))
-        in_quarter = _figures(s, session.tenant_id, wanted and _window(wanted, *quarter))
+        in_month = _window_figures(s, session.tenant_id, wanted, month)
+        in_quarter = _window_figures(s, session.tenant_id, wanted, quarter)
     return Forecast(everything, in_month, in_quarter, month[0], quarter[0])
 
 

@@ -34,6 +34,7 @@ from ..kit.formatting import amount, local_minute
 from ..kit.ops import Kind
 from ..signed_in import SignedIn
 from .model import STATUS_LABELS
+from .plan_fields import show_plan
 from .timeline import TimelineBox
 
 MASK = "••••••••"
@@ -129,9 +130,13 @@ class DealDetail(QWidget):
         self.status = QLabel()
         self.value = QLabel()
         self.owner = QLabel()
+        self.close_date = QLabel()
+        self.probability = QLabel()
         self.created = QLabel()
         self.updated = QLabel()
         for name, w in (("Status", self.status), ("Value", self.value), ("Owner", self.owner),
+                        ("Expected close", self.close_date),
+                        ("Probability", self.probability),
                         ("Created", self.created), ("Updated", self.updated)):
             w.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             form.addRow(name, w)
@@ -190,8 +195,11 @@ class DealDetail(QWidget):
         self.status.setText(STATUS_LABELS[deal.status] +
                             ("  (deleted)" if deal.deleted_at else ""))
         self.value.setText(amount(deal.value))
-        self.owner.setText(deal.created_by_name)
-        self.created.setText(local_minute(deal.created_at))
+        self.owner.setText(deal.owner_name)
+        show_plan(self.close_date, self.probability, deal)
+        self.created.setText(local_minute(deal.created_at) +
+                             ("" if deal.created_by_id == deal.owner_id
+                              else f" by {deal.created_by_name}"))
         self.updated.setText(local_minute(deal.updated_at))
         self.phi_box.setVisible(True)
         self._render_phi()
@@ -299,7 +307,7 @@ class DealDetail(QWidget):
         if deals.needs_break_glass(session, deal.owner_id):
             reason = dialogs.ask_text(
                 self, "Break-glass access",
-                f"This deal belongs to {deal.created_by_name}. Revealing its PHI is an "
+                f"This deal belongs to {deal.owner_name}. Revealing its PHI is an "
                 "emergency access: it is logged with your reason and flagged for review.\n\n"
                 "Reason:")
             if reason is None:

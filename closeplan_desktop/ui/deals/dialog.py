@@ -25,7 +25,7 @@ from ...core.domain import money, phi_value, validation
 from ...core.domain.enums import DealStatus
 from ...core.domain.errors import ValidationError
 from ...core.domain.phi_value import Phi
-from ...core.usecases import deals
+from ...core.usecases import deals, owners
 from ...core.usecases.deal_list import DealSummary
 from ..icons import icon
 from ..kit import ops
@@ -35,6 +35,7 @@ from ..kit.ops import Kind
 from ..kit.widgets import message_label, set_message
 from ..signed_in import SignedIn
 from .model import STATUS_LABELS
+from .plan_fields import NOT_PHI_NOTE, PlanFields
 
 
 def _reserve_line(hint: QLabel) -> None:
@@ -58,6 +59,7 @@ class Draft:
     extra_phi: Phi
     touched: set[str]
     loaded_dob: str = ""
+    plan: tuple[int, str, int] | None = None  # owner, close date, probability
 
     def clear(self) -> None:
         self.phi = None
@@ -93,6 +95,10 @@ class DealDialog(QDialog):
         # Never smaller than its contents: nothing clipped, whatever the font and scale.
         layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
 
+        self.not_phi_note = QLabel(NOT_PHI_NOTE)
+        self.not_phi_note.setObjectName("notPhiNote")
+        self.not_phi_note.setWordWrap(True)
+        layout.addWidget(self.not_phi_note)
         form = QFormLayout()
         self.title = QLineEdit(deal.title if deal else "")
         self.title.setAccessibleName("Title")
@@ -113,6 +119,11 @@ class DealDialog(QDialog):
         form.addRow("&Status", self.status)
         form.addRow("&Value (USD)", self.value)
         form.addRow("", self.value_hint)
+        session = signed_in.core
+        self.plan = PlanFields(owners.owner_choices(session), session.user_id, self.status,
+                               deal, self)
+        self.plan.add_rows(form)
+        self.plan.edited.connect(lambda: self._touch("plan"))
         layout.addLayout(form)
 
         self.phi_box = QGroupBox("Protected health information (encrypted)")
@@ -246,6 +257,7 @@ class DealDialog(QDialog):
     def validate(self) -> bool:
         ok = self._check("title", validation.title, self.title.text(), self.title_hint)
         ok = self._check("value", money.parse, self.value.text(), self.value_hint) and ok
+        ok = self.plan.check(self.tried or "plan" in self.touched) and ok
         if self.phi_loaded:
             ok = self._check("phi", lambda _: self.phi_value(), None, self.phi_hint) and ok
             dob = self.phi_fields["date_of_birth"]
@@ -265,11 +277,16 @@ class DealDialog(QDialog):
         status = self.status.currentData()
         if self.deal is None:
             title, value, phi = self.title.text(), self.value.text(), self.phi_value()
-            done = self._run(lambda: deals.create_deal(session, title, status, value, phi),
-                             {Kind.DEALS, Kind.AUDIT})
+            plan = self.plan.values()
+            done = self._run(lambda: deals.create_deal(session, title, status, value, phi,
+                                                       **plan), {Kind.DEALS, Kind.AUDIT})
         else:
             kwargs: dict[str, Any] = {"title": self.title.text(), "status": status,
                                       "value": self.value.text()}
+            # Owner, close date and probability only when changed here (a reassign is
+            # for the owner or an admin; others' saves must not name the owner).
+            kwargs.update({k: v for k, v in self.plan.values().items()
+                           if v != getattr(self.deal, k)})
             # PHI is written (and logged as changed) only when the user typed in it.
             if self.phi_loaded and "phi" in self.touched:
                 kwargs["phi"] = self.phi_value()
@@ -299,13 +316,16 @@ class DealDialog(QDialog):
                for k, w in self.phi_fields.items()}
         return Draft(self.deal, self.title.text(), self.status.currentIndex(),
                      self.value.text(), phi if self.phi_loaded else None,
-                     dict(self.extra_phi), set(self.touched), self.loaded_dob)
+                     dict(self.extra_phi), set(self.touched), self.loaded_dob,
+                     self.plan.state())
 
     def restore(self, draft: Draft) -> None:
         """Fill the form from a draft kept through a lock, and say so."""
         self.title.setText(draft.title)
         self.status.setCurrentIndex(draft.status_index)
         self.value.setText(draft.value)
+        if draft.plan is not None:
+            self.plan.restore(draft.plan)
         if draft.phi is not None:
             self.extra_phi = dict(draft.extra_phi)
             self.loaded_dob = draft.loaded_dob

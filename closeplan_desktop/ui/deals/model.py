@@ -15,11 +15,13 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any, overload
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
 
-from ...core.domain.enums import DealStatus
+from ...core.domain import deal_words
 from ...core.store import search
 from ...core.usecases import deal_list
 from ...core.usecases.deal_list import DealQuery, DealSummary
@@ -31,10 +33,13 @@ PAGE = 200
 KEEP_PAGES = 40
 # A search counts its matches up to this many, then shows "more than" (see reload).
 SEARCH_COUNT_AT_MOST = 1000
-COLUMNS = ("Title", "Status", "Value", "Owner", "PHI", "Updated")
-SORT_KEYS = ("title", "status", "value", None, None, "updated_at")
-STATUS_LABELS = {DealStatus.DRAFT: "Draft", DealStatus.ACTIVE: "Active",
-                 DealStatus.CLOSED_WON: "Closed – won", DealStatus.CLOSED_LOST: "Closed – lost"}
+COLUMNS = ("Title", "Status", "Value", "Owner", "Close date", "PHI", "Updated")
+# Owner sorts by the owner's id (core: an index range), which groups each owner's deals.
+SORT_KEYS = ("title", "status", "value", "owner", "expected_close_date", None, "updated_at")
+STATUS_LABELS = deal_words.STATUS_WORDS
+CLOSE_COLUMN, PHI_COLUMN, UPDATED_COLUMN = 4, 5, 6
+OVERDUE = "overdue"  # said in the close date column: not colour alone
+OVERDUE_COLOR = QColor("#b42318")
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 _BLANK = ("",) * len(COLUMNS)
@@ -45,7 +50,10 @@ Index = QModelIndex | QPersistentModelIndex
 
 def render(d: DealSummary) -> tuple[str, ...]:
     """A row's display strings, made once when the row is read."""
-    return (d.title, STATUS_LABELS[d.status], amount(d.value), d.created_by_name,
+    close = "" if d.expected_close_date is None else deal_words.day_text(d.expected_close_date)
+    if d.is_overdue():
+        close += f" · {OVERDUE}"
+    return (d.title, STATUS_LABELS[d.status], amount(d.value), d.owner_name, close,
             "", local_day(d.updated_at))
 
 
@@ -133,7 +141,7 @@ class DealsModel(QAbstractTableModel):
         # False while `total` is only a lower bound (a broad search): "1,000+ deals".
         self.total_exact = True
         self.pages_fetched = 0
-        self._lock: Any = None
+        self._icons: dict[str, Any] | None = None
 
     # ---- loading --------------------------------------------------------------------
 
@@ -210,7 +218,7 @@ class DealsModel(QAbstractTableModel):
         key_before = None
         if first:
             last = self.rows[first - 1]
-            key_before = (getattr(last, self.query.sort), last.id)
+            key_before = (deal_list.sort_value(last, self.query.sort), last.id)
         self.beginInsertRows(QModelIndex(), first, first + len(page) - 1)
         self.rows.append_page(page, key_before)
         self.pages_fetched += 1
@@ -262,15 +270,31 @@ class DealsModel(QAbstractTableModel):
             if deal is None:
                 return None
             return deal.value if role == AMOUNT_ROLE else amount(deal.value)
-        if role == Qt.ItemDataRole.DecorationRole and index.column() == 4:
+        if index.column() == CLOSE_COLUMN and role in (
+                Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ForegroundRole,
+                Qt.ItemDataRole.ToolTipRole):
+            return self._close_data(index.row(), role)
+        if role == Qt.ItemDataRole.DecorationRole and index.column() == PHI_COLUMN:
             return self._lock_icon() if self._has_phi(index.row()) else None
-        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 5:
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == UPDATED_COLUMN:
             deal = self._deal(index.row())  # the day on screen, the minute here
             return f"Updated {local_minute(deal.updated_at)}" if deal else None
-        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 4:
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == PHI_COLUMN:
             return "This deal holds PHI: select it and use Reveal (logged)." \
                 if self._has_phi(index.row()) else None
         return None
+
+    def _close_data(self, row: int, role: int) -> Any:
+        """An overdue open deal stands out: a warning icon, red text and the word."""
+        deal = self._deal(row)
+        if deal is None or not deal.is_overdue():
+            return None
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._icon("warning")
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return OVERDUE_COLOR
+        return (f"Overdue: expected to close {deal_words.day_text(deal.expected_close_date)}"
+                " and still open.")
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -291,7 +315,8 @@ class DealsModel(QAbstractTableModel):
 
     def sort_column(self) -> int:
         """The column of the list's current sort."""
-        return SORT_KEYS.index(self.query.sort) if self.query.sort in SORT_KEYS else 5
+        return (SORT_KEYS.index(self.query.sort) if self.query.sort in SORT_KEYS
+                else UPDATED_COLUMN)
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         key = SORT_KEYS[column] if 0 <= column < len(SORT_KEYS) else None
@@ -300,15 +325,19 @@ class DealsModel(QAbstractTableModel):
         descending = order == Qt.SortOrder.DescendingOrder
         if key == self.query.sort and descending == self.query.descending:
             return
-        self.set_query(DealQuery(status=self.query.status, search=self.query.search, sort=key,
-                                 descending=descending, deleted=self.query.deleted))
+        self.set_query(replace(self.query, sort=key, descending=descending))
 
     def _lock_icon(self) -> Any:
-        if self._lock is None:
+        return self._icon("lock")
+
+    def _icon(self, name: str) -> Any:
+        if self._icons is None:
+            self._icons = {}
+        if name not in self._icons:
             from ..icons import icon
 
-            self._lock = icon("lock")
-        return self._lock
+            self._icons[name] = icon(name)
+        return self._icons[name]
 
     def deal_at(self, row: int) -> DealSummary | None:
         return self.rows[row] if 0 <= row < len(self.rows) else None

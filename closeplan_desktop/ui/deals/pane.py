@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.domain.enums import DealStatus
-from ...core.usecases import deal_list, deals
+from ...core.usecases import deal_list, deals, forecast, owners
 from ...core.usecases.deal_list import DealQuery, DealSummary
 from ...core.usecases.frame import AuthSession
 from ..icons import icon
@@ -37,6 +37,7 @@ from .detail import DealDetail
 from .dialog import DealDialog, Draft
 from .import_wizard import ImportWizard
 from .model import COLUMNS, STATUS_LABELS, DealsModel
+from .owner_bar import ForecastLine, OwnerFilters
 from .pipeline import PipelineWidget
 from .tasks import TasksDueDialog
 
@@ -101,6 +102,8 @@ class DealsPane(Pane):
         for st in DealStatus:
             self.status_filter.addItem(STATUS_LABELS[st], st)
         self.status_filter.currentIndexChanged.connect(lambda _i: self.apply_filters())
+        self.owner_filters = OwnerFilters()  # My deals, owner, close date (issue 15)
+        self.owner_filters.changed.connect(self.apply_filters)
 
         self.deleted_action = QAction(icon("delete"), "Show &Deleted Deals", self)
         self.deleted_action.setCheckable(True)
@@ -126,6 +129,7 @@ class DealsPane(Pane):
         bar = QHBoxLayout()
         bar.addWidget(self.search, 3)
         bar.addWidget(self.status_filter, 1)
+        bar.addWidget(self.owner_filters)
         bar.addWidget(self.deleted_toggle)
         bar.addWidget(self.tasks_button)
         bar.addStretch(1)
@@ -133,6 +137,7 @@ class DealsPane(Pane):
             bar.addWidget(b)
 
         self.pipeline = PipelineWidget()
+        self.forecast = ForecastLine()
         self.table = QTableView()
         self.table.setObjectName("dealsTable")
         self.table.setAccessibleName("Deals")
@@ -144,7 +149,8 @@ class DealsPane(Pane):
         self.table.setTabKeyNavigation(False)
         # The indicator first: enabling sorting then asks the model for the order it
         # already has, so nothing is loaded twice.
-        self.table.horizontalHeader().setSortIndicator(5, Qt.SortOrder.DescendingOrder)
+        self.table.horizontalHeader().setSortIndicator(COLUMNS.index("Updated"),
+                                                       Qt.SortOrder.DescendingOrder)
         self.table.setSortingEnabled(True)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
@@ -196,6 +202,7 @@ class DealsPane(Pane):
         layout.addWidget(title)
         layout.addWidget(subtitle)
         layout.addWidget(self.pipeline)
+        layout.addWidget(self.forecast)
         layout.addLayout(bar)
         layout.addWidget(split, 1)
         layout.addWidget(self.count_label)
@@ -206,7 +213,8 @@ class DealsPane(Pane):
     def current_query(self) -> DealQuery:
         return DealQuery(status=self.status_filter.currentData(), search=self.search.text(),
                          sort=self.model.query.sort, descending=self.model.query.descending,
-                         deleted=self.deleted_action.isChecked())
+                         deleted=self.deleted_action.isChecked(),
+                         **self.owner_filters.query_fields())
 
     def apply_filters(self) -> None:
         if self.signed_in.is_locked:
@@ -224,13 +232,16 @@ class DealsPane(Pane):
         """The totals of what the list shows: its filter and search (a search too broad
         to count exactly shows the totals of every live deal, and says so)."""
         query = self.model.query
+        filtered = query != DealQuery(sort=query.sort, descending=query.descending)
         if self.model.total_exact:
-            self.pipeline.set_rows(deal_list.pipeline(session, query),
-                                   filtered=query != DealQuery(sort=query.sort,
-                                                               descending=query.descending))
+            self.pipeline.set_rows(deal_list.pipeline(session, query), filtered=filtered)
         else:
             self.pipeline.set_rows(deal_list.pipeline(session),
                                    filtered=False)
+        self.forecast.set_forecast(forecast.forecast(
+            session, query if self.model.total_exact else None),
+            filtered=filtered and self.model.total_exact)
+        self.owner_filters.load_owners(owners.owner_choices(session), session.user_id)
 
     def refresh(self) -> None:
         """Reload the table and the pipeline, keeping the selected deal selected."""
@@ -258,9 +269,10 @@ class DealsPane(Pane):
             self.table_stack.setCurrentWidget(self.table)
         else:
             self.table_stack.setCurrentWidget(self.empty)
-            if q.search or q.status:
+            if q.search or q.status or q.narrowed:
                 self.empty.setText("No deals match this search or filter.\nClear the search "
-                                   "box or choose “All statuses”.")
+                                   "box, choose “All statuses”, “Any owner” and “Any close "
+                                   "date”.")
             elif q.deleted:
                 self.empty.setText("No deleted deals. Deals you delete appear here, ready "
                                    "to restore.")
@@ -288,7 +300,7 @@ class DealsPane(Pane):
         amount shows abbreviated, its tooltip whole); PHI as its header. The title
         stretches over the rest."""
         header = self.table.horizontalHeader()
-        for name in ("Status", "Owner", "Updated"):
+        for name in ("Status", "Owner", "Close date", "Updated"):
             self.table.resizeColumnToContents(COLUMNS.index(name))
         owner = COLUMNS.index("Owner")
         header.resizeSection(owner, min(header.sectionSize(owner), OWNER_MAX))

@@ -181,13 +181,22 @@ def test_my_deals_page_through_every_sort(env: Env, sort: str, plan: str,
             env.admin, f"Deal {i % 5}", ["DRAFT", "ACTIVE", "CLOSED_WON"][i % 3], str(i % 4),
             owner_id=owner, expected_close_date=None if i % 4 == 0 else
             date(2027, 1 + i % 2, 1 + i % 3)))
-    for descending in (True, False):
-        query = DealQuery(owner_id=c.user_id, sort=sort, descending=descending)
+    queries = [DealQuery(owner_id=c.user_id, sort=sort, descending=d) for d in (True, False)]
+    queries += [DealQuery(close_from=date(2027, 1, 2), close_to=date(2027, 2, 2), sort=sort),
+                DealQuery(owner_id=c.user_id, close_to=date(2027, 1, 2), sort=sort,
+                          descending=False)]
+    for query in queries:
+        descending = query.descending
         everything = deal_list.list_deals(env.admin, query, limit=500)
         expected = sorted(everything, key=lambda d: (deal_list.sort_value(d, sort), d.id),
                           reverse=descending)
         assert [d.id for d in everything] == [d.id for d in expected]
-        assert {d.id for d in everything} == {d.id for d in made if d.owner_id == c.user_id}
+        assert {d.id for d in everything} == {
+            d.id for d in made if (query.owner_id is None or d.owner_id == c.user_id)
+            and (query.close_from is None or (d.expected_close_date or date.min)
+                 >= query.close_from)
+            and (query.close_to is None or date.min < (d.expected_close_date or date.min)
+                 <= query.close_to)}
         got: list[deal_list.DealSummary] = []
         while True:
             page = deal_list.list_deals(env.admin, query, offset=len(got), limit=4)

@@ -50,7 +50,7 @@ def test_value_sorts_largest_first_and_unsortable_columns_keep_the_arrow(
     assert titles(window) == ["Beta monitors", "Gamma stents", "Alpha pumps"]
     assert header.sortIndicatorSection() == COLUMNS.index("Value")
     assert header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
-    for name in ("Owner", "PHI"):
+    for name in ("PHI",):  # Owner and Close date sort (issue 15)
         click_header(window, qtbot, name)
         assert header.sortIndicatorSection() == COLUMNS.index("Value")
         assert header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder

@@ -17,6 +17,10 @@
 - ``deal_stats.weighted``: per tenant, status and live/deleted, the sum of value (cents)
   times the effective probability (percent), kept by the same triggers as count and
   total, so that the tenant's weighted forecast reads four rows.
+- ``deal_forecast_stats``: the same count, total and weighted per owner and close month
+  (``YYYY-MM``, '' for none), kept by the same triggers: "closing this month / quarter"
+  and one owner's forecast read a few rows per owner and month instead of summing
+  every deal of the quarter (measured: ~100 ms at 100,000 deals summed from the index).
 
 Revision ID: 0009_owner
 Revises: 0008_activities
@@ -58,8 +62,45 @@ def weighted_sql(row: str) -> str:
     return f"{row}.value * {effective_sql(f'{row}.status', f'{row}.probability')}"
 
 
+FORECAST_TABLE = """
+CREATE TABLE deal_forecast_stats (
+    tenant_id VARCHAR(25) NOT NULL,
+    owner_id VARCHAR(25) NOT NULL,
+    month VARCHAR(7) NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    deleted INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    total INTEGER NOT NULL,
+    weighted INTEGER NOT NULL,
+    CONSTRAINT deal_forecast_stats_pkey PRIMARY KEY (tenant_id, owner_id, month, status, deleted)
+)
+"""
+
+
+def month_sql(row: str) -> str:
+    """The close month ('YYYY-MM', '' for none) of trigger row `row`."""
+    return f"ifnull(substr({row}.expected_close_date, 1, 7), '')"
+
+
+def forecast_add(row: str) -> str:
+    return ("INSERT INTO deal_forecast_stats (tenant_id, owner_id, month, status, "  # noqa: S608
+            f"deleted, count, total, weighted) VALUES ({row}.tenant_id, {row}.owner_id, "
+            f"{month_sql(row)}, {row}.status, {row}.deleted_at IS NOT NULL, 1, {row}.value, "
+            f"{weighted_sql(row)}) ON CONFLICT (tenant_id, owner_id, month, status, deleted) "
+            "DO UPDATE SET count = count + 1, total = total + excluded.total, "
+            "weighted = weighted + excluded.weighted;")
+
+
+def forecast_remove(row: str) -> str:
+    return ("UPDATE deal_forecast_stats SET count = count - 1, "  # noqa: S608
+            f"total = total - {row}.value, weighted = weighted - {weighted_sql(row)} "
+            f"WHERE tenant_id = {row}.tenant_id AND owner_id = {row}.owner_id "
+            f"AND month = {month_sql(row)} AND status = {row}.status "
+            f"AND deleted = ({row}.deleted_at IS NOT NULL);")
+
+
 def stats_triggers() -> list[str]:
-    """deal_stats' triggers (0003's) keeping `weighted` too."""
+    """deal_stats' triggers (0003's) keeping `weighted` and deal_forecast_stats too."""
     # Constant SQL built from this module's names only (no input).
     add = ("INSERT INTO deal_stats (tenant_id, status, deleted, count, total, weighted) "  # noqa: S608
            f"VALUES (new.tenant_id, new.status, new.deleted_at IS NOT NULL, 1, new.value, "
@@ -69,12 +110,14 @@ def stats_triggers() -> list[str]:
     remove = ("UPDATE deal_stats SET count = count - 1, total = total - old.value, "  # noqa: S608
               f"weighted = weighted - {weighted_sql('old')} WHERE tenant_id = old.tenant_id "
               f"AND status = old.status AND deleted = (old.deleted_at IS NOT NULL);")
+    add += " " + forecast_add("new")
+    remove += " " + forecast_remove("old")
     return [
         "DROP TRIGGER deal_stats_ai", "DROP TRIGGER deal_stats_ad", "DROP TRIGGER deal_stats_au",
         f"CREATE TRIGGER deal_stats_ai AFTER INSERT ON deals BEGIN {add} END",
         f"CREATE TRIGGER deal_stats_ad AFTER DELETE ON deals BEGIN {remove} END",
         "CREATE TRIGGER deal_stats_au AFTER UPDATE OF tenant_id, status, value, deleted_at, "
-        f"probability ON deals BEGIN {remove} {add} END",
+        f"probability, owner_id, expected_close_date ON deals BEGIN {remove} {add} END",
     ]
 
 
@@ -87,6 +130,14 @@ def upgrade() -> None:
     op.execute("ALTER TABLE deal_stats ADD COLUMN weighted INTEGER NOT NULL DEFAULT 0")
     # Every existing deal has the status default: weighted = total x default percent.
     op.execute(f"UPDATE deal_stats SET weighted = total * {effective_sql('status', 'NULL')}")  # noqa: S608
+    op.execute(FORECAST_TABLE)
+    # Every existing deal: its creator owns it, no close date, the status default.
+    op.execute("INSERT INTO deal_forecast_stats (tenant_id, owner_id, month, status, deleted, "  # noqa: S608
+               "count, total, weighted) SELECT tenant_id, owner_id, '', status, deleted, "
+               "count, total, weighted FROM (SELECT tenant_id, owner_id, status, "
+               "deleted_at IS NOT NULL AS deleted, count(*) AS count, sum(value) AS total, "
+               f"sum(value) * {effective_sql('status', 'NULL')} AS weighted FROM deals "
+               "GROUP BY 1, 2, 3, 4)")
     for statement in stats_triggers():
         op.execute(statement)
     for name, columns in INDEXES.items():

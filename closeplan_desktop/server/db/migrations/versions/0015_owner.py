@@ -2,7 +2,8 @@
 (desktop migration 0009_owner; the same column names).
 
 - ``owner_id``: who the deal belongs to now; existing deals get their creator
-  (``created_by_id`` stays who created it). NOT NULL, with the composite foreign key
+  (``created_by_id`` stays who created it), as does a new row that names none. NOT
+  NULL, with the composite foreign key
   ``(tenant_id, owner_id) -> users`` like ``created_by_id``'s, so no deal can be owned
   across tenants. Push checks that the owner is an active user.
 - ``expected_close_date`` (date, nullable) and ``probability`` (0..100, nullable: the
@@ -49,6 +50,23 @@ CREATE INDEX deals_live_owner_idx ON deals (tenant_id, owner_id, updated_at, id)
     WHERE deleted_at IS NULL;
 CREATE INDEX deals_live_close_idx ON deals (tenant_id, expected_close_date, id)
     WHERE deleted_at IS NULL;
+
+-- A writer that names no owner (an older path, a script) makes the creator the owner.
+-- The WHEN clause is checked without calling the function, so push's rows, which name
+-- their owner, pay nothing for it.
+CREATE FUNCTION deal_owner_default() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, public
+    AS $$
+BEGIN
+    NEW.owner_id := NEW.created_by_id;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER deals_owner_default BEFORE INSERT ON deals FOR EACH ROW
+    WHEN (NEW.owner_id IS NULL)
+    EXECUTE FUNCTION deal_owner_default();
+REVOKE EXECUTE ON FUNCTION deal_owner_default() FROM PUBLIC;
 """
 
 
