@@ -1,13 +1,36 @@
-"""Time: always UTC and timezone-aware."""
+"""Time: always UTC and timezone-aware; the user's calendar day in their local zone.
+
+The clock can be set (`set_clock`) so that tests can ask what "today" is at a given
+instant in a given zone; nothing else sets it.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime, tzinfo
+
+# None: the system clock and the machine's local zone.
+_now: Callable[[], datetime] | None = None
+_zone: tzinfo | None = None
 
 
 def utcnow() -> datetime:
     """The current time, UTC, timezone-aware."""
-    return datetime.now(UTC)
+    return datetime.now(UTC) if _now is None else as_utc(_now())
+
+
+def local_today() -> date:
+    """The user's calendar day now, in their local zone (not UTC's: at 01:00 UTC it is
+    still yesterday in New York). Tasks are due by this day."""
+    now = utcnow()
+    return (now.astimezone(_zone) if _zone is not None else now.astimezone()).date()
+
+
+def set_clock(now: Callable[[], datetime] | None = None, zone: tzinfo | None = None) -> None:
+    """Use `now` for the current time and `zone` as the local zone (None: the system's).
+    For tests; `set_clock()` puts the system clock back."""
+    global _now, _zone
+    _now, _zone = now, zone
 
 
 def as_utc(value: datetime) -> datetime:
