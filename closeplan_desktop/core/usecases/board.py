@@ -50,7 +50,7 @@ def column_query(query: DealQuery, status: DealStatus) -> DealQuery | None:
     return replace(query, status=status)
 
 
-def headers(session: AuthSession, query: DealQuery = DealQuery(), *,
+def headers(session: AuthSession, query: DealQuery | None = None, *,
             at_most: int = SEARCH_COUNT_AT_MOST) -> list[ColumnHeader]:
     """The four columns' headers for a list query (its status filter, search and deleted
     flag), in pipeline order.
@@ -59,6 +59,7 @@ def headers(session: AuthSession, query: DealQuery = DealQuery(), *,
     its matches up to `at_most`; a column within the bound is summed exactly (at most
     `at_most` rows), a broader one answers `count = at_most`, `exact = False`, no total.
     """
+    query = query or DealQuery()
     wanted = [(st, column_query(query, st)) for st in STATUSES]
     if not search.fts_query(query.search):
         rows = {r.status: r for r in deal_list.pipeline(session, query)}

@@ -198,6 +198,11 @@ class DealDetail(QWidget):
         self.timeline.show()
         self.timeline.show_deal(deal)
 
+    def open_timeline(self) -> None:
+        """Put the keyboard on the shown deal's timeline (a card opened on the board)."""
+        if self.deal is not None:
+            self.timeline.list.setFocus()
+
     def _clear_phi_form(self) -> None:
         while self.phi_form.rowCount():
             self.phi_form.removeRow(0)

@@ -1,5 +1,6 @@
-"""The deals pane: search as you type, status filter, the paging table, the pipeline
-summary and the detail panel, with create, edit, delete and restore."""
+"""The deals pane: search as you type, status filter, the paging table or the board by
+status (board.py, switched in board_mode.py), the pipeline summary and the detail panel,
+with create, edit, delete and restore."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from ..kit.ops import Kind
 from ..kit.widgets import AmountDelegate, button, heading, muted
 from ..pane import Command, Pane
 from ..signed_in import SignedIn
+from .board_mode import MOVE_SHORTCUT, BoardMode
 from .detail import DealDetail
 from .dialog import DealDialog, Draft
 from .model import COLUMNS, STATUS_LABELS, DealsModel
@@ -69,6 +71,9 @@ class DealsPane(Pane):
         Command("edit", "&Hide PHI", lambda p: p.detail.hide_phi(), "Ctrl+Shift+H", "hide"),
         Command("view", "Show &Deleted Deals", own_action=lambda p: p.deleted_action),
         Command("view", "&Tasks Due…", lambda p: p.show_tasks(), "Ctrl+Shift+T", "calendar"),
+        Command("view", "&Board View", own_action=lambda p: p.board.action,
+                separator_before=True),
+        Command("edit", "&Move Deal To…", lambda p: p.board.move_menu(), MOVE_SHORTCUT),
     )
 
     def __init__(self, signed_in: SignedIn, parent: QWidget | None = None) -> None:
@@ -129,6 +134,8 @@ class DealsPane(Pane):
         bar.addWidget(self.status_filter, 1)
         bar.addWidget(self.deleted_toggle)
         bar.addWidget(self.tasks_button)
+        self.board = BoardMode(self)
+        bar.addWidget(self.board.toggle)
         bar.addStretch(1)
         for b in (self.new_button, self.edit_button, self.delete_button, self.restore_button):
             bar.addWidget(b)
@@ -175,6 +182,9 @@ class DealsPane(Pane):
         self.table_stack = QStackedWidget()
         self.table_stack.addWidget(self.table)
         self.table_stack.addWidget(self.empty)
+        self.table_stack.addWidget(self.board.view)
+        self.board.view.current_changed.connect(lambda _d: self._selection_changed())
+        self.board.view.opened.connect(lambda _d: self.detail.open_timeline())
 
         self.detail = DealDetail(signed_in)
         split = QSplitter()
@@ -200,6 +210,7 @@ class DealsPane(Pane):
         layout.addLayout(bar)
         layout.addWidget(split, 1)
         layout.addWidget(self.count_label)
+        self.board.restore()
         self._update_buttons()
 
     # ---- loading --------------------------------------------------------------------
@@ -215,6 +226,9 @@ class DealsPane(Pane):
         session = self.signed_in.core
 
         def load() -> None:
+            if self.board.on:
+                self.board.view.load(self.current_query())
+                return
             self.model.set_query(self.current_query())
             self._load_pipeline(session)
 
@@ -235,13 +249,16 @@ class DealsPane(Pane):
 
     def refresh(self) -> None:
         """Reload the table and the pipeline, keeping the selected deal selected."""
-        if self.signed_in.is_locked:
-            return
+        if self.signed_in.is_locked or self.board.moving:
+            return  # a board's move reads again only what it changed
         selected = self.selected_deal()
         select_id, self._select_next = self._select_next, None
         session = self.signed_in.core
 
         def load() -> None:
+            if self.board.on:
+                self.board.view.load(self.current_query())
+                return
             self.model.reload()
             self._load_pipeline(session)
 
@@ -252,7 +269,16 @@ class DealsPane(Pane):
         self._select_next = deal_id
         self.reload()
 
+    def layout_changed(self) -> None:
+        """The list or the board was chosen: show it, loaded for the current filter."""
+        self.pipeline.setVisible(not self.board.on)  # the board's headers say the same
+        if not self.stale:
+            self.apply_filters()
+
     def _after_load(self, select_id: str | None = None) -> None:
+        if self.board.on:
+            self._after_board_load(select_id)
+            return
         total = self.model.total
         q = self.model.query
         if total:
@@ -282,6 +308,18 @@ class DealsPane(Pane):
         else:
             self.detail.show_deal(None)
         self._update_buttons()
+
+    def _after_board_load(self, select_id: str | None) -> None:
+        self.table_stack.setCurrentWidget(self.board.view)
+        total, exact = self.board.view.total()
+        label = "deleted deals" if self.board.view.query.deleted else "deals"
+        self.count_label.setText(f"{total:,} {label}" if exact else
+                                 f"more than {total:,} {label}")
+        if select_id:
+            for st in self.board.view.models:
+                if self.board.view.select(select_id, st):
+                    break
+        self._selection_changed()
 
     def fit_columns(self) -> None:
         """Status, Owner and Updated as wide as their header and the rows on screen (a
@@ -324,10 +362,13 @@ class DealsPane(Pane):
         self._after_load(self._kept_id)
 
     def selected_deal(self) -> DealSummary | None:
+        if self.board.on:
+            return self.board.view.current_deal()
         rows = self.table.selectionModel().selectedRows()
         return self.model.deal_at(rows[0].row()) if rows else None
 
-    def _selection_changed(self, _a: QItemSelection, _b: QItemSelection) -> None:
+    def _selection_changed(self, _a: QItemSelection | None = None,
+                           _b: QItemSelection | None = None) -> None:
         self.detail.show_deal(self.selected_deal())
         self._update_buttons()
 
