@@ -200,6 +200,8 @@ def _deal(n: int, deal: dict[str, Any], known: dict[int, str]) -> tuple[Any, ...
         title = validation.title(deal.get("title"))
         status = validation.status(deal.get("status")).value
         value = push_deals._money(deal.get("value"))
+        close = validation.close_date(deal.get("expected_close_date"))
+        chance = validation.probability(deal.get("probability"))
     except ValidationError as exc:
         raise _bad(where, f"{where}: {exc}") from None
     envelope, version = deal.get("phi"), deal.get("phi_key_version")
@@ -212,11 +214,14 @@ def _deal(n: int, deal: dict[str, Any], known: dict[int, str]) -> tuple[Any, ...
             push_deals.check_envelope(envelope, version)
         except CryptoError as exc:
             raise _bad(where, f"{where}: {exc}") from None
-    return (deal_id, title, status, value, envelope, version,
-            _id(deal.get("created_by_id"), f"{where}.created_by_id"),
+    creator = _id(deal.get("created_by_id"), f"{where}.created_by_id")
+    # A workspace before issue 15 sends no owner: its creator owns the deal.
+    owner = creator if deal.get("owner_id") is None else _id(deal.get("owner_id"),
+                                                            f"{where}.owner_id")
+    return (deal_id, title, status, value, envelope, version, creator,
             _time(deal.get("created_at"), f"{where}.created_at"),
             _time(deal.get("updated_at"), f"{where}.updated_at"),
-            _time(deal.get("deleted_at"), f"{where}.deleted_at"))
+            _time(deal.get("deleted_at"), f"{where}.deleted_at"), owner, close, chance)
 
 
 def import_deals(db: Database, who: Caller, deals: list[dict[str, Any]]) -> int:
@@ -237,16 +242,20 @@ def import_deals(db: Database, who: Caller, deals: list[dict[str, Any]]) -> int:
         try:
             conn.execute(
                 "INSERT INTO deals (tenant_id, id, title, status, value, phi, phi_key_version, "
-                "created_by_id, created_at, updated_at, deleted_at, field_devices) "
+                "created_by_id, created_at, updated_at, deleted_at, owner_id, "
+                "expected_close_date, probability, field_devices) "
                 "SELECT %s, i, t, s::deal_status, v, p::json, k, c, coalesce(ca, now()), "
-                "coalesce(ua, now()), da, %s FROM unnest(%s::text[], %s::text[], %s::text[], "
-                "%s::numeric[], %s::text[], %s::integer[], %s::text[], %s::timestamptz[], "
-                "%s::timestamptz[], %s::timestamptz[]) AS n(i, t, s, v, p, k, c, ca, ua, da) "
+                "coalesce(ua, now()), da, ow, cd, pr, %s FROM unnest(%s::text[], %s::text[], "
+                "%s::text[], %s::numeric[], %s::text[], %s::integer[], %s::text[], "
+                "%s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::text[], "
+                "%s::date[], %s::smallint[]) AS n(i, t, s, v, p, k, c, ca, ua, da, ow, cd, pr) "
                 "ON CONFLICT (tenant_id, id) DO UPDATE SET title = excluded.title, "
                 "status = excluded.status, value = excluded.value, phi = excluded.phi, "
                 "phi_key_version = excluded.phi_key_version, "
                 "created_by_id = excluded.created_by_id, updated_at = excluded.updated_at, "
-                "deleted_at = excluded.deleted_at",
+                "deleted_at = excluded.deleted_at, owner_id = excluded.owner_id, "
+                "expected_close_date = excluded.expected_close_date, "
+                "probability = excluded.probability",
                 (who.tenant_id, devices, *cols))
         except psycopg.errors.ForeignKeyViolation:
             raise _bad("deals", "A deal names an owner who is not one of this "

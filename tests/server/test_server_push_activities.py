@@ -84,7 +84,7 @@ def test_refusals_are_verdicts_with_clear_messages(server_db: ServerDb, db: Data
     assert codes[3][0] == "forbidden" and codes[4][0] == "forbidden"
     mine = server_db.deal(t)
     with server_db.superuser() as conn:  # hand the deal to the rep for the value checks
-        conn.execute("UPDATE deals SET created_by_id = %s WHERE id = %s", (rep, mine))
+        conn.execute("UPDATE deals SET owner_id = %s WHERE id = %s", (rep, mine))
     result = laptop.push(add(mine, kind="fax"), add(mine, due_at="2026-12-01"),
                          add(mine, kind="TASK", due_at="someday"), add(mine, body="   "))
     assert verdicts(result) == ["rejected"] * 4

@@ -169,7 +169,7 @@ def test_a_deal_update_that_changes_nothing_keeps_its_version(server_db: ServerD
     assert rv == fv["deleted_at"] == before + 1
     assert fv["title"] == fv["phi"] == before
     assert set(fv) == {"title", "status", "value", "phi", "phi_key_version", "created_by_id",
-                       "deleted_at"}
+                       "deleted_at", "owner_id", "expected_close_date", "probability"}
 
 
 def test_a_row_that_claims_a_version_it_does_not_hold_is_stamped(server_db: ServerDb) -> None:
@@ -189,7 +189,7 @@ def test_a_row_that_claims_a_version_it_does_not_hold_is_stamped(server_db: Serv
         fv, rv = ctx(conn, t).execute("SELECT field_versions, row_version FROM deals "
                                       "WHERE id = %s", (deal,)).fetchone()
         assert rv == before + 1 == version(conn, t)  # taken for real: the lock was held
-        assert fv["title"] == rv and len(fv) == 7
+        assert fv["title"] == rv and len(fv) == 10  # every tracked field (0015_owner)
         conn.commit()
         # An UPDATE claiming a stale version is stamped with the transaction's own.
         ctx(conn, t).execute("UPDATE deals SET title = 'Stale', row_version = 1 WHERE id = %s",

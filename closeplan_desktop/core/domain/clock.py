@@ -21,7 +21,8 @@ def utcnow() -> datetime:
 
 def local_today() -> date:
     """The user's calendar day now, in their local zone (not UTC's: at 01:00 UTC it is
-    still yesterday in New York). Tasks are due by this day."""
+    still yesterday in New York). Tasks are due by this day; "overdue" and "this month"
+    mean it too (a deal closing today is not overdue yet, wherever UTC is)."""
     now = utcnow()
     return (now.astimezone(_zone) if _zone is not None else now.astimezone()).date()
 

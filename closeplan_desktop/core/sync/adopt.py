@@ -68,7 +68,8 @@ META_DEALS_MARK = "adoption_deals_mark"
 # another cost cannot go up, and its user must be reset by an admin.
 SERVER_COSTS = range(10, 15)
 _DEALS = ("SELECT id, title, status, value, phi, phi_key_version, created_by_id, created_at, "
-          "updated_at, deleted_at FROM deals WHERE id > ? ORDER BY id LIMIT ?")
+          "updated_at, deleted_at, owner_id, expected_close_date, probability FROM deals "
+          "WHERE id > ? ORDER BY id LIMIT ?")
 
 
 @dataclass(frozen=True)
@@ -260,11 +261,13 @@ def _enrol_first(ws: Workspace, transport: Transport, tenant_id: str, name: str)
 
 
 def _deal_json(row: tuple[Any, ...]) -> dict[str, Any]:
-    (deal_id, title, status, cents, phi, version, owner, created, updated, deleted) = row
+    (deal_id, title, status, cents, phi, version, creator, created, updated, deleted, owner,
+     close, chance) = row
     return {"id": deal_id, "title": title, "status": status,
             "value": money.to_text(cents_to_decimal(int(cents))), "phi": phi,
-            "phi_key_version": version, "created_by_id": owner, "created_at": created,
-            "updated_at": updated, "deleted_at": deleted}
+            "phi_key_version": version, "created_by_id": creator, "created_at": created,
+            "updated_at": updated, "deleted_at": deleted, "owner_id": owner or creator,
+            "expected_close_date": close, "probability": chance}
 
 
 def _within_bytes(rows: list[Any]) -> list[Any]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # Which fields of each table push sends (the server's shapes, `server/sync/mutations`).
-DEAL_FIELDS = ("title", "status", "value")
+DEAL_FIELDS = ("title", "status", "value", "owner_id", "expected_close_date", "probability")
 USER_FIELDS = ("email", "first_name", "last_name", "role")
 ACTIVITY_FIELDS = ("kind", "body", "due_at", "done_at")
 SCHEMA_VERSION = 1
@@ -80,16 +80,25 @@ def _phi(current: tuple[str | None, int | None] | None, data: dict[str, Any]
     return {"phi": envelope, "phi_key_version": version}
 
 
+def _deal_fields(data: dict[str, Any], chosen: set[str] | None = None) -> dict[str, Any]:
+    """The plain fields of a deal's payload (all, or those `chosen`). An outbox row from
+    before issue 15 has no owner, close date or probability: its creator owns it."""
+    defaults = {"owner_id": data.get("created_by_id"), "expected_close_date": None,
+                "probability": None}
+    return {k: data[k] if k in data else defaults[k] for k in DEAL_FIELDS
+            if chosen is None or k in chosen}
+
+
 def _deal(out: dict[str, Any], op: str, data: dict[str, Any], names: set[str] | None,
           current_phi: tuple[str | None, int | None] | None, base: int) -> dict[str, Any]:
     if op == "create":
-        fields = {k: data[k] for k in DEAL_FIELDS}
+        fields = _deal_fields(data)
         fields.update(_phi(current_phi, data))
         return {**out, "op": "create", "fields": fields}
     if op in ("delete", "restore"):
         return {**out, "op": op, "base_version": base, "fields": {}}
     chosen = set(DEAL_FIELDS) | {"phi"} if names is None else names
-    fields = {k: data[k] for k in DEAL_FIELDS if k in chosen}
+    fields = _deal_fields(data, chosen)
     if "phi" in chosen:
         fields.update(_phi(current_phi, data))
     if not fields:

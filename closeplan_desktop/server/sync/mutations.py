@@ -39,7 +39,9 @@ FieldValue = Text | Whole | None
 # Per field, the JSON types it takes ("text", "int"; "null" when it may be cleared).
 FieldTypes = dict[str, tuple[str, ...]]
 _DEAL: FieldTypes = {"title": ("text",), "status": ("text",), "value": ("text",),
-         "phi": ("text", "null"), "phi_key_version": ("int", "null")}
+         "phi": ("text", "null"), "phi_key_version": ("int", "null"),
+         "owner_id": ("text",), "expected_close_date": ("text", "null"),
+         "probability": ("int", "null")}
 _USER: FieldTypes = {"email": ("text",), "first_name": ("text",), "last_name": ("text",),
          "role": ("text",)}
 _PASSWORD: FieldTypes = {"password": ("text",)}

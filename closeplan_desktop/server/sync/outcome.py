@@ -16,7 +16,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from ...core.domain.enums import AccessAction
-from ...core.domain.ids import new_id
+from ...core.domain.ids import is_id, new_id
 from ..caller import Caller
 from ..db.pool import Connection
 
@@ -87,6 +87,7 @@ class Context:
     # Access-log rows held back for one statement at the end (push_bulk), in order.
     pending_logs: list[tuple[str, str, bool]] | None = None
     _key_states: dict[int, str | None] = field(default_factory=dict)
+    _user_states: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def tenant_id(self) -> str:
@@ -104,6 +105,19 @@ class Context:
                 (self.tenant_id, version)).fetchone()
             self._key_states[version] = None if row is None else str(row[0])
         return self._key_states[version]
+
+    def user_state(self, user_id: str) -> str | None:
+        """"active" or "inactive" for a user of the tenant, None for no such user (the
+        lookup `core.domain.validation.owner` takes)."""
+        if user_id not in self._user_states:
+            row = None
+            if is_id(user_id):
+                row = self.conn.execute(
+                    "SELECT deactivated_at IS NULL FROM users WHERE tenant_id = %s AND id = %s",
+                    (self.tenant_id, user_id)).fetchone()
+            self._user_states[user_id] = None if row is None else (
+                "active" if row[0] else "inactive")
+        return self._user_states[user_id]
 
     def log_access(self, deal_id: str, action: AccessAction, success: bool = True) -> None:
         """The seed's access-log row of a deal write (WRITE), as the desktop writes it."""

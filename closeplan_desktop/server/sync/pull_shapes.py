@@ -138,9 +138,12 @@ SHAPES: tuple[Shape, ...] = (
         grantee_kind=quoted("grantee_kind"), wrapped=b64("wrapped"))),
     Shape("deals", "id", _cols(
         "id", "title", "status", "value", "phi?", "phi_key_version?", "created_by_id",
-        "created_at", "updated_at", "deleted_at?", id=safe_id("id"),
+        "created_at", "updated_at", "deleted_at?", "owner_id", "expected_close_date?",
+        "probability?", id=safe_id("id"),
         created_by_id=safe_id("created_by_id"), status=quoted("status"),
-        value=quoted("value"), phi=_PHI, phi_key_version=plain("phi_key_version"))),
+        value=quoted("value"), phi=_PHI, phi_key_version=plain("phi_key_version"),
+        owner_id=safe_id("owner_id"), expected_close_date=quoted("expected_close_date"),
+        probability=plain("probability"))),
     Shape("conflicts", "id", _cols(
         "id", "table_name", "row_id", "field", "base_version?", "server_version",
         "kept_value?", "losing_value?", "device_id?", "mutation_id?", "created_at",

@@ -2,7 +2,7 @@
 fields last writer wins).
 
 The desktop's rules again, server side: values pass `core.domain.validation`; whoever
-may change the deal (its creator, or an admin) adds to it; an activity is edited or
+may change the deal (its owner, or an admin) adds to it; an activity is edited or
 deleted by its author or an admin, and a task is also completed by whoever may change
 its deal. A create appends (its id is the device's); an update writes the fields it
 carries, in arrival order, so the last writer wins per field. A delete is a tombstone
@@ -25,9 +25,9 @@ from ...core.domain.ids import is_id
 from .mutations import Mutation
 from .outcome import APPLIED, CONFLICT, Context, Rejected, Verdict
 
-_DEAL = ("SELECT created_by_id, deleted_at IS NOT NULL FROM deals "
+_DEAL = ("SELECT owner_id, deleted_at IS NOT NULL FROM deals "
          "WHERE tenant_id = %s AND id = %s")
-_ACTIVITY = ("SELECT a.kind, a.created_by_id, a.deleted_at IS NOT NULL, d.created_by_id "
+_ACTIVITY = ("SELECT a.kind, a.created_by_id, a.deleted_at IS NOT NULL, d.owner_id "
              "FROM deal_activities a JOIN deals d ON d.tenant_id = a.tenant_id "
              "AND d.id = a.deal_id WHERE a.tenant_id = %s AND a.id = %s FOR UPDATE OF a")
 DUE_KINDS = (ActivityKind.TASK, ActivityKind.NEXT_STEP)
@@ -69,8 +69,8 @@ def _kind(value: Any) -> ActivityKind:
         raise Rejected("invalid", str(exc)) from None
 
 
-def _may_change_deal(ctx: Context, creator: str) -> bool:
-    return ctx.is_admin or creator == ctx.user_id
+def _may_change_deal(ctx: Context, owner: str) -> bool:
+    return ctx.is_admin or owner == ctx.user_id
 
 
 def create(ctx: Context, m: Mutation) -> Verdict:

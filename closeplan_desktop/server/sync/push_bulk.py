@@ -92,7 +92,9 @@ def _create(ctx: Context, deals: dict[str, _Deal], m: Mutation) -> Verdict:
     clean = push_deals.clean_fields(ctx, m.fields)
     values = {"title": clean["title"], "status": clean["status"], "value": clean["value"],
               "phi": clean.get("phi", (None, None)), "created_by_id": ctx.user_id,
-              "deleted_at": False}
+              "deleted_at": False, "owner_id": clean.get("owner_id", ctx.user_id),
+              "expected_close_date": clean.get("expected_close_date"),
+              "probability": clean.get("probability")}
     groups = dict.fromkeys(push_deals.GROUPS, ctx.version)
     deals[m.id] = _Deal(Row(values, groups, dict.fromkeys(groups, ctx.device_id), ctx.version),
                         created=True)
@@ -170,33 +172,36 @@ def decide(ctx: Context, deals: dict[str, _Deal], m: Mutation) -> Verdict:
 
 
 def _insert(ctx: Context, new: list[tuple[str, _Deal]]) -> None:
-    cols: list[list[Any]] = [[] for _ in range(8)]
+    cols: list[list[Any]] = [[] for _ in range(11)]
     for deal_id, deal in new:
         v = deal.row.values
         for col, value in zip(cols, (deal_id, v["title"], v["status"], Decimal(v["value"]),
                                      v["phi"][0], v["phi"][1], v["deleted_at"],
-                                     Jsonb(deal.row.devices)), strict=True):
+                                     Jsonb(deal.row.devices), v["owner_id"],
+                                     v["expected_close_date"], v["probability"]), strict=True):
             col.append(value)
     # Stamped here, as the trigger would (0011): every tracked column at this version.
     ctx.conn.execute(
         "INSERT INTO deals (tenant_id, id, title, status, value, phi, phi_key_version, "
-        "created_by_id, deleted_at, field_devices, row_version, field_versions) SELECT %s, i, "
-        "t, s::deal_status, v, p::json, k, %s, CASE WHEN d THEN now() END, f, %s, %s "
-        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::numeric[], %s::text[], "
-        "%s::integer[], %s::boolean[], %s::jsonb[]) "
-        "WITH ORDINALITY AS n(i, t, s, v, p, k, d, f, o) ORDER BY o",
+        "created_by_id, deleted_at, field_devices, owner_id, expected_close_date, "
+        "probability, row_version, field_versions) SELECT %s, i, "
+        "t, s::deal_status, v, p::json, k, %s, CASE WHEN d THEN now() END, f, ow, cd, pr, "
+        "%s, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::numeric[], %s::text[], "
+        "%s::integer[], %s::boolean[], %s::jsonb[], %s::text[], %s::date[], %s::smallint[]) "
+        "WITH ORDINALITY AS n(i, t, s, v, p, k, d, f, ow, cd, pr, o) ORDER BY o",
         (ctx.tenant_id, ctx.user_id, ctx.version, Jsonb(dict.fromkeys(COLUMNS, ctx.version)),
          *cols))
 
 
 def _update_rows(ctx: Context, changed: list[tuple[str, _Deal]]) -> None:
-    cols: list[list[Any]] = [[] for _ in range(9)]
+    cols: list[list[Any]] = [[] for _ in range(12)]
     for deal_id, deal in changed:
         v = deal.row.values
         touched = {name: ctx.device_id for name in deal.changed}
         for col, value in zip(cols, (deal_id, v["title"], v["status"], Decimal(v["value"]),
                                      "phi" in deal.changed, v["phi"][0], v["phi"][1],
-                                     v["deleted_at"], Jsonb(touched)), strict=True):
+                                     v["deleted_at"], Jsonb(touched), v["owner_id"],
+                                     v["expected_close_date"], v["probability"]), strict=True):
             col.append(value)
     # Stamped here, as the trigger would (0011): each column the statement changes, as
     # the trigger compares it, at this version.
@@ -205,6 +210,7 @@ def _update_rows(ctx: Context, changed: list[tuple[str, _Deal]]) -> None:
         "phi = CASE WHEN u.pc THEN u.p::json ELSE d.phi END, "
         "phi_key_version = CASE WHEN u.pc THEN u.k ELSE d.phi_key_version END, "
         "deleted_at = CASE WHEN u.dl THEN coalesce(d.deleted_at, now()) END, "
+        "owner_id = u.ow, expected_close_date = u.cd, probability = u.pr, "
         "updated_at = now(), field_devices = d.field_devices || u.f, row_version = %(r)s, "
         "field_versions = d.field_versions || jsonb_strip_nulls(jsonb_build_object("
         "'title', CASE WHEN u.t IS DISTINCT FROM d.title THEN %(r)s END, "
@@ -213,13 +219,19 @@ def _update_rows(ctx: Context, changed: list[tuple[str, _Deal]]) -> None:
         "'phi', CASE WHEN u.pc AND u.p IS DISTINCT FROM d.phi::text THEN %(r)s END, "
         "'phi_key_version', CASE WHEN u.pc AND u.k IS DISTINCT FROM d.phi_key_version "
         "THEN %(r)s END, "
-        "'deleted_at', CASE WHEN u.dl <> (d.deleted_at IS NOT NULL) THEN %(r)s END)) "
+        "'deleted_at', CASE WHEN u.dl <> (d.deleted_at IS NOT NULL) THEN %(r)s END, "
+        "'owner_id', CASE WHEN u.ow IS DISTINCT FROM d.owner_id THEN %(r)s END, "
+        "'expected_close_date', CASE WHEN u.cd IS DISTINCT FROM d.expected_close_date "
+        "THEN %(r)s END, "
+        "'probability', CASE WHEN u.pr IS DISTINCT FROM d.probability THEN %(r)s END)) "
         "FROM unnest(%(i)s::text[], %(t)s::text[], %(s)s::text[], %(v)s::numeric[], "
         "%(pc)s::boolean[], %(p)s::text[], %(k)s::integer[], %(dl)s::boolean[], "
-        "%(f)s::jsonb[]) AS u(i, t, s, v, pc, p, k, dl, f) "
+        "%(f)s::jsonb[], %(ow)s::text[], %(cd)s::date[], %(pr)s::smallint[]) "
+        "AS u(i, t, s, v, pc, p, k, dl, f, ow, cd, pr) "
         "WHERE d.tenant_id = %(tenant)s AND d.id = u.i",
         {"r": ctx.version, "tenant": ctx.tenant_id,
-         **dict(zip(("i", "t", "s", "v", "pc", "p", "k", "dl", "f"), cols, strict=True))})
+         **dict(zip(("i", "t", "s", "v", "pc", "p", "k", "dl", "f", "ow", "cd", "pr"), cols,
+                    strict=True))})
 
 
 def write(ctx: Context, deals: dict[str, _Deal]) -> None:

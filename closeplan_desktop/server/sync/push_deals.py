@@ -2,10 +2,11 @@
 
 The server trusts no client: values pass `core.domain.validation` and `money` again, PHI
 is checked for the envelope's shape and a key version the tenant has (never opened),
-the deal's creator or an admin may change it, a deal of another tenant answers as
-missing. Per field last writer wins in arrival order; the overwritten value is kept in
-`conflicts`; delete beats a concurrent edit (the edit is not applied, kept as a
-conflict). Every write also writes the seed's access-log row, as the desktop does.
+the deal's owner (issue 15: not its creator) or an admin may change it, an owner must be
+an active user of the tenant, a deal of another tenant answers as missing. Per field
+last writer wins in arrival order; the overwritten value is kept in `conflicts`; delete
+beats a concurrent edit (the edit is not applied, kept as a conflict). Every write also
+writes the seed's access-log row, as the desktop does.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from .outcome import CONFLICT, Context, Rejected, Verdict
 # Logical fields and their columns (PHI is one field: envelope and key version).
 GROUPS = {"title": ("title",), "status": ("status",), "value": ("value",),
           "phi": ("phi", "phi_key_version"), "created_by_id": ("created_by_id",),
-          "deleted_at": ("deleted_at",)}
+          "deleted_at": ("deleted_at",), "owner_id": ("owner_id",),
+          "expected_close_date": ("expected_close_date",), "probability": ("probability",)}
 # Money as the outbox carries it: exact text with two places, within numeric(16, 2).
 MONEY_RE = re.compile(r"[0-9]{1,14}\.[0-9]{2}")
 NONCE_BYTES = 12
@@ -97,8 +99,17 @@ def clean_fields(ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
             out["status"] = validation.status(fields["status"]).value
         if "value" in fields:
             out["value"] = _money(fields["value"])
+        if "expected_close_date" in fields:
+            out["expected_close_date"] = validation.close_date(fields["expected_close_date"])
+        if "probability" in fields:
+            out["probability"] = validation.probability(fields["probability"])
     except ValidationError as exc:
         raise Rejected("invalid", str(exc)) from None
+    if "owner_id" in fields:
+        try:
+            out["owner_id"] = validation.owner(fields["owner_id"], ctx.user_state)
+        except ValidationError as exc:
+            raise Rejected("invalid_owner", str(exc)) from None
     if "phi" in fields:
         out["phi"] = _phi(ctx, fields["phi"], fields["phi_key_version"])
     return out
@@ -113,6 +124,8 @@ def as_json(field: str, value: Any) -> Any:
         return money.to_text(value)
     if field == "deleted_at":
         return {"deleted": bool(value)}
+    if field == "expected_close_date":
+        return None if value is None else value.isoformat()
     return value
 
 
@@ -127,21 +140,22 @@ def _denied(deal_id: str, action: AccessAction) -> Rejected:
 
 
 # A deal as merge sees it (row_of), locked for the push; and several of them, by id.
-SELECT_ROW = ("SELECT title, status::text, value, phi::text, phi_key_version, created_by_id, "
-              "deleted_at IS NOT NULL, row_version, field_versions, field_devices FROM deals "
+_COLUMNS = ("title, status::text, value, phi::text, phi_key_version, created_by_id, "
+            "deleted_at IS NOT NULL, row_version, field_versions, field_devices, owner_id, "
+            "expected_close_date, probability")
+SELECT_ROW = (f"SELECT {_COLUMNS} FROM deals "  # noqa: S608 (constant columns)
               "WHERE tenant_id = %s AND id = %s FOR UPDATE")
-SELECT_ROWS = ("SELECT id, title, status::text, value, phi::text, phi_key_version, "
-               "created_by_id, deleted_at IS NOT NULL, row_version, field_versions, "
-               "field_devices FROM deals WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id "
-               "FOR UPDATE")
+SELECT_ROWS = (f"SELECT id, {_COLUMNS} FROM deals "  # noqa: S608 (constant columns)
+               "WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE")
 
 
 def row_of(found: tuple[Any, ...]) -> Row:
     """A Row from the columns SELECT_ROW reads."""
     (title, status, value, phi, key_version, created_by, deleted, row_version, versions,
-     devices) = found
+     devices, owner, close, chance) = found
     values = {"title": title, "status": status, "value": value, "phi": (phi, key_version),
-              "created_by_id": created_by, "deleted_at": deleted}
+              "created_by_id": created_by, "deleted_at": deleted, "owner_id": owner,
+              "expected_close_date": close, "probability": chance}
     return Row(values, versions_of(versions, GROUPS), devices, row_version)
 
 
@@ -150,7 +164,7 @@ def owned(ctx: Context, deal_id: str, row: Row | None, action: AccessAction) -> 
     theirs."""
     if row is None:
         raise _denied(deal_id, action)
-    if not ctx.is_admin and row.values["created_by_id"] != ctx.user_id:
+    if not ctx.is_admin and row.values["owner_id"] != ctx.user_id:
         raise Rejected("forbidden", "Only the deal's owner or an administrator can change it.",
                        lambda c: c.log_access(deal_id, action, success=False))
     return row
@@ -171,6 +185,8 @@ def _assignments(changed: dict[str, Any]) -> list[Assignment]:
             out.append(("deleted_at", "now()" if value else "NULL", ()))
         elif name == "phi":
             out += [("phi", "%s::json", (value[0],)), ("phi_key_version", "%s", (value[1],))]
+        elif name == "expected_close_date":
+            out.append((name, "%s::date", (value,)))
         else:
             out.append((name, "%s::deal_status" if name == "status" else "%s", (value,)))
     return out
@@ -181,17 +197,20 @@ def _write(ctx: Context, m: Mutation, row: Row, result: Merge) -> Verdict:
 
 
 def create(ctx: Context, m: Mutation) -> Verdict:
-    """A new deal of the pusher (its creator, whatever the device says)."""
+    """A new deal of the pusher (its creator, whatever the device says), owned by the
+    pushed owner (an active user of the tenant) or else the pusher."""
     if not is_id(m.id):
         raise Rejected("invalid_id", "A new deal's id must be an id made by the app.")
     clean = clean_fields(ctx, m.fields)
     envelope, key_version = clean.get("phi", (None, None))
     ctx.conn.execute(
         "INSERT INTO deals (tenant_id, id, title, status, value, phi, phi_key_version, "
-        "created_by_id, field_devices) VALUES (%s, %s, %s, %s::deal_status, %s, %s::json, "
-        "%s, %s, %s)",
+        "created_by_id, field_devices, owner_id, expected_close_date, probability) "
+        "VALUES (%s, %s, %s, %s::deal_status, %s, %s::json, %s, %s, %s, %s, %s, %s)",
         (ctx.tenant_id, m.id, clean["title"], clean["status"], clean["value"], envelope,
-         key_version, ctx.user_id, Jsonb(dict.fromkeys(GROUPS, ctx.device_id))))
+         key_version, ctx.user_id, Jsonb(dict.fromkeys(GROUPS, ctx.device_id)),
+         clean.get("owner_id", ctx.user_id), clean.get("expected_close_date"),
+         clean.get("probability")))
     ctx.log_access(m.id, AccessAction.DEAL_CREATE)
     return Verdict(m.mid, "applied", row_version=ctx.version)
 
