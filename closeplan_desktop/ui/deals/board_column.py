@@ -39,27 +39,21 @@ OVERDUE = "#dc2626"
 
 
 def card_lines(d: DealSummary) -> tuple[str, str, str, str]:
-    """A card's text: title, value, owner, close date ("" when none)."""
-    closes = getattr(d, "close_date", None)
-    owner = getattr(d, "owner_name", None) or d.created_by_name
-    return (d.title, amount(d.value), owner,
-            f"Closes {closes.isoformat()}" if isinstance(closes, date) else "")
+    """A card's text: title, value, owner, expected close date ("" when none)."""
+    closes = d.expected_close_date
+    return (d.title, amount(d.value), d.owner_name,
+            f"Closes {closes.isoformat()}" if closes is not None else "")
 
 
-def card_text(d: DealSummary) -> str:
+def card_text(d: DealSummary, today: date | None = None) -> str:
     """The card as one line of text (tooltip, screen readers): never PHI, only whether
     the deal holds some."""
     title, value, owner, closes = card_lines(d)
+    if d.is_overdue(today):
+        closes = f"overdue, was due to close {d.expected_close_date}"
     parts = [title, value, f"owner {owner}", closes,
              "holds PHI (select it and use Reveal, logged)" if d.has_phi else ""]
     return ", ".join(p for p in parts if p)
-
-
-def overdue(d: DealSummary, today: date) -> bool:
-    """An open deal whose close date has passed (own15's close date, when present)."""
-    closes = getattr(d, "close_date", None)
-    return (isinstance(closes, date) and closes < today
-            and d.status in (DealStatus.DRAFT, DealStatus.ACTIVE))
 
 
 class ColumnModel(QAbstractListModel):
@@ -125,7 +119,7 @@ class ColumnModel(QAbstractListModel):
         key_before = None
         if first:
             last = self.rows[first - 1]
-            key_before = (getattr(last, self.query.sort), last.id)
+            key_before = (deal_list.sort_value(last, self.query.sort), last.id)
         self.beginInsertRows(QModelIndex(), first, first + len(page) - 1)
         self.rows.append_page(page, key_before)
         self.pages_fetched += 1
@@ -187,7 +181,8 @@ def dragged(data: QMimeData) -> tuple[str, DealStatus] | None:
 
 
 class CardDelegate(QStyledItemDelegate):
-    """Paints a card: title, value and a PHI marker, owner, close date (overdue in red).
+    """Paints a card: title, value and a PHI marker, owner, expected close date (an open
+    deal past it, overdue, in red).
     One painter pass per visible card; no widget per card."""
 
     PAD = 10
@@ -273,9 +268,9 @@ class CardDelegate(QStyledItemDelegate):
                    fm.elidedText(owner, Qt.TextElideMode.ElideRight, inner.width()))
         y += sh + 2
         if closes:
-            late = overdue(deal, self._today())
+            late = deal.is_overdue(self._today())
             if late:
-                closes = "Overdue · " + closes.removeprefix("Closes ")
+                closes = "Overdue · closes " + closes.removeprefix("Closes ")
             p.setPen(QColor(OVERDUE) if late else muted)
             p.drawText(QRect(inner.left(), y, inner.width(), sh), Qt.AlignmentFlag.AlignLeft,
                        fm.elidedText(closes, Qt.TextElideMode.ElideRight, inner.width()))

@@ -5,6 +5,7 @@ card (one DEAL_UPDATE row), a rep's refused move, and Enter opening the deal."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt
@@ -13,10 +14,17 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 from support import Env, FakeDialogs, sql
 
+from closeplan_desktop.core.domain import clock
 from closeplan_desktop.core.domain.enums import DealStatus
 from closeplan_desktop.core.usecases import deal_import, deals
 from closeplan_desktop.ui.deals.board import BoardView
-from closeplan_desktop.ui.deals.board_column import MIME, PAGE, ColumnModel
+from closeplan_desktop.ui.deals.board_column import (
+    MIME,
+    PAGE,
+    ColumnModel,
+    card_lines,
+    card_text,
+)
 from closeplan_desktop.ui.main_window import MainWindow
 from closeplan_desktop.ui.signed_in import SignedIn
 
@@ -35,8 +43,10 @@ def open_window(env: Env, qtbot: QtBot) -> MainWindow:
 @pytest.fixture
 def window(env: Env, qtbot: QtBot) -> Iterator[MainWindow]:
     """A USER's window on the board: two own deals, one of the admin's."""
-    deals.create_deal(env.user, "Bob's infusion pumps", "DRAFT", "12500.50", PHI)
-    deals.create_deal(env.user, "Bob's ward monitors", "ACTIVE", "300")
+    deals.create_deal(env.user, "Bob's infusion pumps", "DRAFT", "12500.50", PHI,
+                      expected_close_date=clock.local_today() - timedelta(days=3))
+    deals.create_deal(env.user, "Bob's ward monitors", "ACTIVE", "300",
+                      expected_close_date=clock.local_today() + timedelta(days=30))
     deals.create_deal(env.admin, "Admin's cath lab", "ACTIVE", "900000")
     w = open_window(env, qtbot)
     w.deals.board.action.trigger()
@@ -120,6 +130,15 @@ def test_a_card_shows_its_fields_and_only_that_it_holds_phi(window: MainWindow) 
     text = model.data(model.index(0), Qt.ItemDataRole.ToolTipRole)
     assert "Bob's infusion pumps" in text and "$12,500.50" in text and "holds PHI" in text
     assert "Ottoline" not in text and "MRN-770011" not in text
+    late = clock.local_today() - timedelta(days=3)
+    assert "owner Bob Sales" in text
+    assert f"overdue, was due to close {late}" in text  # an open deal past its date
+    deal = model.deal_at(0)
+    assert deal is not None and card_lines(deal)[3] == f"Closes {late}"
+    active = board(window).models[DealStatus.ACTIVE]
+    monitors = next(d for d in active.rows if d.title == "Bob's ward monitors")
+    assert "overdue" not in card_text(monitors)
+    assert card_lines(monitors)[2] == monitors.owner_name != ""
     view = board(window).views[DealStatus.DRAFT]
     assert view.itemDelegate() is board(window).delegate  # painted, not a widget per card
     assert view.indexWidget(model.index(0)) is None
@@ -237,5 +256,5 @@ def test_the_keyboard_moves_a_card_and_enter_opens_it(window: MainWindow, env: E
     qtbot.keyClick(lost, Qt.Key.Key_Return)
     assert window.deals.detail.deal.id == deal_id
     assert window.focusWidget() is window.deals.detail.timeline.list
-    assert "Changed: Status: ACTIVE → CLOSED_LOST" in \
+    assert "Changed: Status: Active → Closed – lost" in \
         window.deals.detail.timeline.entries_text()[0]
