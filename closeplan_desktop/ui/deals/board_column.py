@@ -181,8 +181,8 @@ def dragged(data: QMimeData) -> tuple[str, DealStatus] | None:
 
 
 class CardDelegate(QStyledItemDelegate):
-    """Paints a card: title, value and a PHI marker, owner, expected close date (an open
-    deal past it, overdue, in red).
+    """Paints a card: title; value and a PHI marker; owner and expected close date (an
+    open deal past it, overdue, in red).
     One painter pass per visible card; no widget per card."""
 
     PAD = 10
@@ -203,8 +203,8 @@ class CardDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
         bold, small = self._fonts(option)
-        lines = QFontMetrics(bold).height() * 2 + QFontMetrics(small).height() * 2
-        return QSize(160, lines + 2 * self.PAD + 6 + self.GAP)
+        lines = QFontMetrics(bold).height() * 2 + QFontMetrics(small).height()
+        return QSize(160, lines + 2 * self.PAD + 4 + self.GAP)
 
     def paint(self, p: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
         deal = index.data(DEAL_ROLE)
@@ -261,19 +261,22 @@ class CardDelegate(QStyledItemDelegate):
                    QFontMetrics(bold).elidedText(value, Qt.TextElideMode.ElideRight,
                                                  inner.width() - marker_w - 6))
         y += bh + 2
+        # The owner, and on the right the close date (an overdue open deal's in red).
         p.setFont(small)
-        p.setPen(muted)
         fm = QFontMetrics(small)
-        p.drawText(QRect(inner.left(), y, inner.width(), sh), Qt.AlignmentFlag.AlignLeft,
-                   fm.elidedText(owner, Qt.TextElideMode.ElideRight, inner.width()))
-        y += sh + 2
+        date_w = 0
         if closes:
             late = deal.is_overdue(self._today())
-            if late:
-                closes = "Overdue · closes " + closes.removeprefix("Closes ")
+            day = closes.removeprefix("Closes ")
+            shown = f"Overdue {day}" if late else day
+            date_w = fm.horizontalAdvance(shown) + 2
             p.setPen(QColor(OVERDUE) if late else muted)
-            p.drawText(QRect(inner.left(), y, inner.width(), sh), Qt.AlignmentFlag.AlignLeft,
-                       fm.elidedText(closes, Qt.TextElideMode.ElideRight, inner.width()))
+            p.drawText(QRect(inner.right() - date_w + 1, y, date_w, sh),
+                       Qt.AlignmentFlag.AlignRight, shown)
+        room = inner.width() - (date_w + 8 if date_w else 0)
+        p.setPen(muted)
+        p.drawText(QRect(inner.left(), y, room, sh), Qt.AlignmentFlag.AlignLeft,
+                   fm.elidedText(owner, Qt.TextElideMode.ElideRight, room))
         if focused and not selected:
             p.setPen(QPen(pal.color(QPalette.ColorRole.Highlight), 1, Qt.PenStyle.DotLine))
             p.setBrush(Qt.BrushStyle.NoBrush)

@@ -45,6 +45,9 @@ from .pipeline import PipelineWidget
 from .tasks import TasksDueDialog
 
 SEARCH_DELAY_MS = 120
+# The detail panel's width: its timeline reads an entry in two or three lines at
+# 1366x768 (at 300 px each wrapped to five or six), and the list keeps whole titles.
+DETAIL_WIDTH = 350
 OWNER_MAX = 150  # px; a longer name is elided (the detail panel shows it whole)
 WRITES = frozenset({Kind.DEALS, Kind.AUDIT})  # every deal write logs itself
 
@@ -192,7 +195,8 @@ class DealsPane(Pane):
         split.addWidget(self.detail)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
-        split.setSizes([1000, 300])  # the panel's minimum: the rest goes to the list
+        # The panel's minimum; the rest goes to the list (its title stretches).
+        split.setSizes([1000, DETAIL_WIDTH])
 
         self.count_label = QLabel()
         self.count_label.setObjectName("dealCount")

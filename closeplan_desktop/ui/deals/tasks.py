@@ -53,6 +53,7 @@ class TasksDueDialog(QDialog):
         self.list.setAccessibleName("Tasks due")
         self.list.setWordWrap(True)
         self.list.setAlternatingRowColors(True)
+        self.list.setSpacing(3)  # entries of two or three lines read apart
         self.list.itemDoubleClicked.connect(lambda _i: self._open())
         self.list.currentItemChanged.connect(lambda *_: self._update_buttons())
         layout.addWidget(self.list, 1)
@@ -68,7 +69,8 @@ class TasksDueDialog(QDialog):
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
         layout.addWidget(close)
-        self.resize(560, 420)
+        # Wide enough for a task's deal title on its first line; fits 1366x768.
+        self.resize(680, 440)
         self.reload()
 
     def reload(self) -> None:

@@ -66,6 +66,7 @@ class TimelineBox(QGroupBox):
         self._form_deal: str | None = None
         self.shown = 0
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
 
         self.kind = QComboBox()
         self.kind.setObjectName("activityKind")
