@@ -145,17 +145,17 @@ def main() -> None:
     # Its timeline (issue 15): a few activities and a change, newest first.
     from datetime import timedelta
 
-    from closeplan_desktop.core.domain.clock import utcnow
+    from closeplan_desktop.core.domain.clock import local_today
     from closeplan_desktop.core.usecases import activities, deals
     from closeplan_desktop.ui.deals.tasks import TasksDueDialog
     shown_deal = pane.selected_deal()
     activities.add_activity(rep, shown_deal.id, "call", "Called the buyer: budget approved "
                             "for Q1, wants a site visit first.")
     activities.add_activity(rep, shown_deal.id, "task", "Send the revised quote",
-                            due=utcnow().date() - timedelta(days=2))
+                            due=local_today() - timedelta(days=2))
     deals.update_deal(rep, shown_deal.id, status="ACTIVE", value="48250.00")
     activities.add_activity(rep, shown_deal.id, "next step", "Site visit with the chief "
-                            "radiologist", due=utcnow().date())
+                            "radiologist", due=local_today())
     pane.refresh_and_select(shown_deal.id)
     pane.detail.timeline.body.setPlainText("Met the procurement lead")
     settle()
@@ -176,6 +176,18 @@ def main() -> None:
     filters.mine.setChecked(False)
     filters.close.setCurrentIndex(0)
     pane.table.sortByColumn(COLUMNS.index("Updated"), Qt.SortOrder.DescendingOrder)
+    # The board (issue 15): the same deals by status, the timeline's deal selected; a few
+    # of the rep's deals with a close date (one of them overdue).
+    from closeplan_desktop.core.usecases.deal_list import DealQuery, list_deals
+
+    for i, d in enumerate(list_deals(rep, DealQuery(owner_id=rep.user_id), limit=8)):
+        deals.update_deal(rep, d.id, expected_close_date=local_today() + timedelta(
+            days=-6 if i == 2 else 9 + 11 * i))
+    pane.board.action.setChecked(True)
+    settle()
+    pane.board.view.select(shown_deal.id, deals.get_deal(rep, shown_deal.id).status)
+    grab(window, "deals-board")
+    pane.board.action.setChecked(False)
     pane.search.setText("mri st mary")
     pane.apply_filters()
     grab(window, "deals-search")

@@ -74,6 +74,10 @@ FIGURES: dict[str, tuple[str, str, str, float | None, str]] = {
     "search_keystroke": ("search as you type, per keystroke", "ms", "latency", 30, "p95"),
     "pipeline": ("pipeline summary", "ms", "latency", 50, "p95"),
     "reveal": ("reveal PHI incl. committed log row", "ms", "latency", 15, "p95"),
+    "board_first_screen": ("board first screen (4 headers + each column's first page)", "ms",
+                           "latency", 50, "p95"),
+    "board_scroll": ("board column scroll (one fetchMore of a page)", "ms", "latency", 50,
+                     "p95"),
     "model_data": ("model data() per call, from Qt", "us", "latency", 3, "mean"),
     "repaint_scroll": ("repaint of a full page while scrolling", "ms", "latency", None, "p95"),
     "import_rate": ("import with PHI encryption", "deals/s", "rate", 50_000, "rate"),
@@ -96,6 +100,7 @@ FIGURES.update({
                  "latency", 50, "p95"),
 })
 OWNER_SET = ("my_deals", "close_filter", "forecast")
+BOARD_SET = ("board_first_screen", "board_scroll")
 
 
 def stats(samples: list[float]) -> dict[str, float]:
@@ -230,6 +235,38 @@ def measure_owner(sides: list[Side], reps: int) -> dict[str, Any]:
             DealQuery(close_from=month[0], close_to=month[1])]
     res["forecast"] = interleaved(sides, reps, lambda s, i: forecast.forecast(
         s.admin, asks[i % len(asks)]))
+def measure_board(sides: list[Side], reps: int) -> dict[str, Any]:
+    """The board (issue 15): its first screen (the four headers, then each column's first
+    page, as BoardView.load does, in each sort) and scrolling a column (one fetchMore:
+    the next page by its keyset cursor), columns in turn."""
+    from PySide6.QtWidgets import QApplication
+
+    from closeplan_desktop.core.usecases import board
+    from closeplan_desktop.ui.deals.board_column import ColumnModel
+
+    QApplication.instance() or QApplication(sys.argv[:1])
+    sorts = [(c, d) for c in SORT_COLUMNS for d in (True, False)]
+    columns = {s.name: {st: ColumnModel(st, lambda s=s: s.admin) for st in board.STATUSES}
+               for s in sides}
+
+    def first_screen(side: Side, i: int) -> object:
+        query = DealQuery(sort=sorts[i % len(sorts)][0], descending=sorts[i % len(sorts)][1])
+        for header in board.headers(side.admin, query):
+            columns[side.name][header.status].load(query, header)
+        return columns
+
+    def scroll(side: Side, i: int) -> object:
+        model = columns[side.name][board.STATUSES[i % len(board.STATUSES)]]
+        if not model.canFetchMore():  # a small workspace's column scrolled to its end
+            model.load(model.query, next(h for h in board.headers(side.admin, model.query)
+                                         if h.status == model.status))
+        model.fetchMore()
+        return model.rows
+
+    res: dict[str, Any] = {"board_first_screen": interleaved(sides, reps, first_screen)}
+    for side in sides:  # every column on its first page in the default sort
+        first_screen(side, 0)
+    res["board_scroll"] = interleaved(sides, reps, scroll)
     return res
 
 
@@ -420,6 +457,7 @@ def run_size(n: int, work: Path, reps: int, gui_reps: int,
         log("  queries")
         raw.update(measure_queries(sides, reps, phi_ids))
         raw.update(measure_owner(sides, reps))
+        raw.update(measure_board(sides, reps))
         log("  widgets")
         raw.update(measure_widgets(sides, reps))
         log("  verify and rotation")
@@ -440,7 +478,7 @@ def run_size(n: int, work: Path, reps: int, gui_reps: int,
         pws.close()
     figures: dict[str, Any] = {}
     for name in ("start_to_signin", "start_to_ready", "signin_to_page", "warm_up", *QUERY_SET,
-                 *OWNER_SET, "model_data", "repaint_scroll"):
+                 *OWNER_SET, *BOARD_SET, "model_data", "repaint_scroll"):
         enc, pl = stats(raw[name]["encrypted"]), stats(raw[name]["plain"])
         figures[name] = {"encrypted": enc, "plain": pl}
     figures["model_data"]["python_display_us"] = raw["model_data"]["encrypted_python_display"][0]

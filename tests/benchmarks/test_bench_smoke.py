@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository
 FIGURES = ("start_to_signin", "start_to_ready", "signin_to_page", "warm_up", "sort_change",
            "filter_change", "search_keystroke", "pipeline", "reveal", "model_data",
            "repaint_scroll", "import_rate", "rotation_rate", "verify_rate", "disk_size", "peak_rss",
-           "mapped_import_rate")
+           "mapped_import_rate", "board_first_screen", "board_scroll")
 
 
 @pytest.mark.slow

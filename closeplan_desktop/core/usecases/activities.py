@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ..domain import validation
-from ..domain.clock import utcnow
+from ..domain.clock import local_today, utcnow
 from ..domain.enums import AccessAction, AccessType, ActivityKind
 from ..domain.enums import SecurityEventType as Ev
 from ..domain.errors import NotFoundError, PermissionDenied, ValidationError
@@ -57,10 +57,16 @@ class ActivityView:
         return self.kind == ActivityKind.TASK
 
     @property
+    def due_day(self) -> date | None:
+        """The calendar day the task is due (kept as midnight UTC of that day: show this,
+        not `due_at` in local time, which west of Greenwich is the day before)."""
+        return self.due_at.date() if self.due_at is not None else None
+
+    @property
     def overdue(self) -> bool:
-        """An open task whose due day is before today (UTC)."""
+        """An open task whose due day is before the user's local today."""
         return (self.due_at is not None and self.done_at is None
-                and self.due_at.date() < utcnow().date())
+                and self.due_at.date() < local_today())
 
 
 def view_of(s: Session, session: AuthSession, row: DealActivity) -> ActivityView:

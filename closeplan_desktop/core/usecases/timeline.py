@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ..domain import deal_words, validation
+from ..domain.clock import local_today
 from ..domain.enums import AccessType, ActivityKind
 from ..domain.errors import NotFoundError
 from ..domain.ids import is_id
@@ -163,9 +164,9 @@ class DueTask:
 
 def tasks_due(session: AuthSession, today: date | None = None,
               limit: int = 200) -> list[DueTask]:
-    """The signed-in user's open tasks and next steps due `today` (default: the UTC
-    date) or earlier, oldest due first, on live deals."""
-    day = today or datetime.now(UTC).date()
+    """The signed-in user's open tasks and next steps due `today` (default: the user's
+    local calendar day, `clock.local_today`) or earlier, oldest due first, on live deals."""
+    day = today or local_today()
     end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
     with run(session, write=False) as s:
         user = actor(s, session)

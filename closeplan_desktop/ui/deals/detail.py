@@ -98,7 +98,7 @@ class DealDetail(QWidget):
         self.copy_note_timer = QTimer(self)
         self.copy_note_timer.setSingleShot(True)
         self.copy_note_timer.timeout.connect(lambda: self.copy_note.hide())
-        self.setMinimumWidth(300)
+        self.setMinimumWidth(350)  # the timeline: an entry in a few lines at 1366x768
 
         # The panel scrolls: revealed fields keep their full height however many there
         # are (a squeezed field would make the user reveal, and log, again).
@@ -114,7 +114,7 @@ class DealDetail(QWidget):
         body = QWidget()
         self.scroll.setWidget(body)
         layout = QVBoxLayout(body)
-        layout.setContentsMargins(12, 8, 12, 8)
+        layout.setContentsMargins(8, 8, 6, 8)  # the width goes to the timeline
         self.title = QLabel("Select a deal")
         self.title.setObjectName("detailTitle")
         self.title.setWordWrap(True)
@@ -205,6 +205,11 @@ class DealDetail(QWidget):
         self._render_phi()
         self.timeline.show()
         self.timeline.show_deal(deal)
+
+    def open_timeline(self) -> None:
+        """Put the keyboard on the shown deal's timeline (a card opened on the board)."""
+        if self.deal is not None:
+            self.timeline.list.setFocus()
 
     def _clear_phi_form(self) -> None:
         while self.phi_form.rowCount():

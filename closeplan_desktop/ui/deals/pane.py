@@ -1,5 +1,6 @@
-"""The deals pane: search as you type, status filter, the paging table, the pipeline
-summary and the detail panel, with create, edit, delete and restore."""
+"""The deals pane: search as you type, status filter, the paging table or the board by
+status (board.py, switched in board_mode.py), the pipeline summary and the detail panel,
+with create, edit, delete and restore."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from ..kit.ops import Kind
 from ..kit.widgets import AmountDelegate, button, heading, muted
 from ..pane import Command, Pane
 from ..signed_in import SignedIn
+from .board_mode import MOVE_SHORTCUT, BoardMode
 from .detail import DealDetail
 from .dialog import DealDialog, Draft
 from .import_wizard import ImportWizard
@@ -42,6 +44,9 @@ from .pipeline import PipelineWidget
 from .tasks import TasksDueDialog
 
 SEARCH_DELAY_MS = 120
+# The detail panel's width: its timeline reads an entry in two or three lines at
+# 1366x768 (at 300 px each wrapped to five or six), and the list keeps whole titles.
+DETAIL_WIDTH = 350
 OWNER_MAX = 150  # px; a longer name is elided (the detail panel shows it whole)
 WRITES = frozenset({Kind.DEALS, Kind.AUDIT})  # every deal write logs itself
 
@@ -68,6 +73,9 @@ class DealsPane(Pane):
         Command("edit", "&Hide PHI", lambda p: p.detail.hide_phi(), "Ctrl+Shift+H", "hide"),
         Command("view", "Show &Deleted Deals", own_action=lambda p: p.deleted_action),
         Command("view", "&Tasks Due…", lambda p: p.show_tasks(), "Ctrl+Shift+T", "calendar"),
+        Command("view", "&Board View", own_action=lambda p: p.board.action,
+                separator_before=True),
+        Command("edit", "&Move Deal To…", lambda p: p.board.move_menu(), MOVE_SHORTCUT),
     )
 
     def __init__(self, signed_in: SignedIn, parent: QWidget | None = None) -> None:
@@ -132,6 +140,8 @@ class DealsPane(Pane):
         bar.addWidget(self.owner_filters)
         bar.addWidget(self.deleted_toggle)
         bar.addWidget(self.tasks_button)
+        self.board = BoardMode(self)
+        bar.addWidget(self.board.toggle)
         bar.addStretch(1)
         for b in (self.new_button, self.edit_button, self.delete_button, self.restore_button):
             bar.addWidget(b)
@@ -180,6 +190,9 @@ class DealsPane(Pane):
         self.table_stack = QStackedWidget()
         self.table_stack.addWidget(self.table)
         self.table_stack.addWidget(self.empty)
+        self.table_stack.addWidget(self.board.view)
+        self.board.view.current_changed.connect(lambda _d: self._selection_changed())
+        self.board.view.opened.connect(lambda _d: self.detail.open_timeline())
 
         self.detail = DealDetail(signed_in)
         split = QSplitter()
@@ -187,7 +200,8 @@ class DealsPane(Pane):
         split.addWidget(self.detail)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
-        split.setSizes([1000, 300])  # the panel's minimum: the rest goes to the list
+        # The panel's minimum; the rest goes to the list (its title stretches).
+        split.setSizes([1000, DETAIL_WIDTH])
 
         self.count_label = QLabel()
         self.count_label.setObjectName("dealCount")
@@ -206,6 +220,7 @@ class DealsPane(Pane):
         layout.addLayout(bar)
         layout.addWidget(split, 1)
         layout.addWidget(self.count_label)
+        self.board.restore()
         self._update_buttons()
 
     # ---- loading --------------------------------------------------------------------
@@ -222,6 +237,9 @@ class DealsPane(Pane):
         session = self.signed_in.core
 
         def load() -> None:
+            if self.board.on:
+                self.board.view.load(self.current_query())
+                return
             self.model.set_query(self.current_query())
             self._load_pipeline(session)
 
@@ -245,13 +263,16 @@ class DealsPane(Pane):
 
     def refresh(self) -> None:
         """Reload the table and the pipeline, keeping the selected deal selected."""
-        if self.signed_in.is_locked:
-            return
+        if self.signed_in.is_locked or self.board.moving:
+            return  # a board's move reads again only what it changed
         selected = self.selected_deal()
         select_id, self._select_next = self._select_next, None
         session = self.signed_in.core
 
         def load() -> None:
+            if self.board.on:
+                self.board.view.load(self.current_query())
+                return
             self.model.reload()
             self._load_pipeline(session)
 
@@ -262,7 +283,16 @@ class DealsPane(Pane):
         self._select_next = deal_id
         self.reload()
 
+    def layout_changed(self) -> None:
+        """The list or the board was chosen: show it, loaded for the current filter."""
+        self.pipeline.setVisible(not self.board.on)  # the board's headers say the same
+        if not self.stale:
+            self.apply_filters()
+
     def _after_load(self, select_id: str | None = None) -> None:
+        if self.board.on:
+            self._after_board_load(select_id)
+            return
         total = self.model.total
         q = self.model.query
         if total:
@@ -293,6 +323,18 @@ class DealsPane(Pane):
         else:
             self.detail.show_deal(None)
         self._update_buttons()
+
+    def _after_board_load(self, select_id: str | None) -> None:
+        self.table_stack.setCurrentWidget(self.board.view)
+        total, exact = self.board.view.total()
+        label = "deleted deals" if self.board.view.query.deleted else "deals"
+        self.count_label.setText(f"{total:,} {label}" if exact else
+                                 f"more than {total:,} {label}")
+        if select_id:
+            for st in self.board.view.models:
+                if self.board.view.select(select_id, st):
+                    break
+        self._selection_changed()
 
     def fit_columns(self) -> None:
         """Status, Owner and Updated as wide as their header and the rows on screen (a
@@ -335,10 +377,13 @@ class DealsPane(Pane):
         self._after_load(self._kept_id)
 
     def selected_deal(self) -> DealSummary | None:
+        if self.board.on:
+            return self.board.view.current_deal()
         rows = self.table.selectionModel().selectedRows()
         return self.model.deal_at(rows[0].row()) if rows else None
 
-    def _selection_changed(self, _a: QItemSelection, _b: QItemSelection) -> None:
+    def _selection_changed(self, _a: QItemSelection | None = None,
+                           _b: QItemSelection | None = None) -> None:
         self.detail.show_deal(self.selected_deal())
         self._update_buttons()
 

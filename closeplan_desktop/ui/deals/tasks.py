@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
 from ...core.usecases import activities, timeline
 from ...core.usecases.timeline import DueTask
 from ..kit import ops
-from ..kit.formatting import local_day
 from ..kit.ops import Kind
 from ..kit.widgets import button, muted
 from ..signed_in import SignedIn
@@ -32,7 +31,7 @@ TASK_ROLE = Qt.ItemDataRole.UserRole
 def task_text(t: DueTask) -> str:
     """One due task as the list shows it."""
     a = t.activity
-    due = local_day(a.due_at) if a.due_at else ""
+    due = a.due_day.isoformat() if a.due_day else ""
     state = "OVERDUE" if a.overdue else "due today"
     return f"{KIND_LABELS[a.kind]} · {state} ({due}) · {t.deal_title}\n{a.body}"
 
@@ -54,6 +53,7 @@ class TasksDueDialog(QDialog):
         self.list.setAccessibleName("Tasks due")
         self.list.setWordWrap(True)
         self.list.setAlternatingRowColors(True)
+        self.list.setSpacing(3)  # entries of two or three lines read apart
         self.list.itemDoubleClicked.connect(lambda _i: self._open())
         self.list.currentItemChanged.connect(lambda *_: self._update_buttons())
         layout.addWidget(self.list, 1)
@@ -69,7 +69,8 @@ class TasksDueDialog(QDialog):
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
         layout.addWidget(close)
-        self.resize(560, 420)
+        # Wide enough for a task's deal title on its first line; fits 1366x768.
+        self.resize(680, 440)
         self.reload()
 
     def reload(self) -> None:

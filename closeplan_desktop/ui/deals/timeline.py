@@ -28,7 +28,7 @@ from ...core.usecases.deals import may_change
 from ...core.usecases.timeline import HistoryEntry, TimelineEntry
 from ..kit import ops
 from ..kit.date_field import DateField
-from ..kit.formatting import local_day, local_minute
+from ..kit.formatting import local_minute
 from ..kit.ops import Kind
 from ..kit.widgets import button, error_line, set_message
 from ..signed_in import SignedIn
@@ -44,9 +44,9 @@ ACTIVITY_ROLE = Qt.ItemDataRole.UserRole
 def activity_text(a: ActivityView) -> str:
     """One activity as the timeline lists it."""
     head = f"{KIND_LABELS[a.kind]} · {a.created_by_name} · {local_minute(a.created_at)}"
-    if a.due_at is not None:
+    if a.due_day is not None:
         state = "done" if a.done_at else ("OVERDUE" if a.overdue else "open")
-        head += f" · due {local_day(a.due_at)} ({state})"
+        head += f" · due {a.due_day.isoformat()} ({state})"
     return f"{head}\n{a.body}"
 
 
@@ -66,6 +66,7 @@ class TimelineBox(QGroupBox):
         self._form_deal: str | None = None
         self.shown = 0
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
 
         self.kind = QComboBox()
         self.kind.setObjectName("activityKind")

@@ -4,12 +4,13 @@ validation with clear messages, the outbox rows sync pushes, and "Tasks due"."""
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from support import Env, sql
 
-from closeplan_desktop.core.domain.clock import utcnow
+from closeplan_desktop.core.domain import clock
 from closeplan_desktop.core.domain.enums import ActivityKind
 from closeplan_desktop.core.domain.errors import (
     NotFoundError,
@@ -103,7 +104,7 @@ def test_deleted_deal_or_other_deal_refuses(env: Env) -> None:
 
 def test_tasks_due_lists_own_open_tasks_due_today_or_before(env: Env) -> None:
     deal = deals.create_deal(env.user, "Clinic pilot", "DRAFT", "100.00")
-    today = utcnow().date()
+    today = clock.local_today()
     overdue = activities.add_activity(env.user, deal.id, "task", "Overdue",
                                       due=today - timedelta(days=3))
     due_today = activities.add_activity(env.user, deal.id, "next step", "Today", due=today)
@@ -126,3 +127,30 @@ def test_outbox_payload_of_an_activity_is_the_whole_row(env: Env) -> None:
                                  (act.id,))[0][0]))
     assert payload["kind"] == "MEETING" and payload["deal_id"] == deal.id
     assert payload["body"] == "Demo on site" and payload["due_at"] is None
+
+
+@pytest.fixture
+def new_york_evening() -> Iterator[None]:
+    """01:30 UTC on 2 December is still the evening of 1 December in UTC-5."""
+    clock.set_clock(lambda: datetime(2026, 12, 2, 1, 30, tzinfo=UTC),
+                    timezone(timedelta(hours=-5)))
+    yield
+    clock.set_clock()
+
+
+def test_today_is_the_users_local_day_not_utcs(env: Env, new_york_evening: None) -> None:
+    assert clock.local_today() == date(2026, 12, 1)
+    deal = deals.create_deal(env.user, "Evening deal", "ACTIVE", "1")
+    today = activities.add_activity(env.user, deal.id, "task", "Due today", due="2026-12-01")
+    activities.add_activity(env.user, deal.id, "task", "Due tomorrow", due="2026-12-02")
+    got = timeline.tasks_due(env.user)
+    # In UTC it is already the 2nd: the task due on the 2nd would be listed and the 1st's
+    # overdue. In the user's zone the 1st is today.
+    assert [t.activity.body for t in got] == ["Due today"]
+    assert not got[0].activity.overdue and got[0].activity.due_day == date(2026, 12, 1)
+    assert today.due_day == date(2026, 12, 1)
+    clock.set_clock(lambda: datetime(2026, 12, 2, 5, 30, tzinfo=UTC),
+                    timezone(timedelta(hours=-5)))
+    assert [t.activity.body for t in timeline.tasks_due(env.user)] == ["Due today",
+                                                                      "Due tomorrow"]
+    assert timeline.tasks_due(env.user)[0].activity.overdue

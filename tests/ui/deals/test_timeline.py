@@ -6,14 +6,14 @@ click from the list."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 from support import Env, sql
 
-from closeplan_desktop.core.domain.clock import utcnow
+from closeplan_desktop.core.domain import clock
 from closeplan_desktop.core.usecases import activities, deals
 from closeplan_desktop.ui.deals.tasks import TasksDueDialog
 from closeplan_desktop.ui.main_window import MainWindow
@@ -49,7 +49,7 @@ def test_add_a_note_and_a_task_then_complete_and_delete(window: MainWindow, env:
     box.kind.setCurrentIndex(box.kind.findText("Task"))
     assert box.due.isVisibleTo(box)
     box.body.setPlainText("Send the quote")
-    box.due.setText((utcnow().date() - timedelta(days=1)).isoformat())
+    box.due.setText((clock.local_today() - timedelta(days=1)).isoformat())
     qtbot.mouseClick(box.add_button, qtbot_left())
     texts = box.entries_text()
     assert texts[0].startswith("Task · Bob Sales") and "OVERDUE" in texts[0]
@@ -96,7 +96,7 @@ def test_tasks_due_is_one_click_away_and_opens_the_deal(window: MainWindow, env:
     deal = window.deals.selected_deal()
     assert deal is not None
     task = activities.add_activity(env.user, deal.id, "task", "Call back",
-                                   due=utcnow().date())
+                                   due=clock.local_today())
     shown: list[TasksDueDialog] = []
 
     def fake_exec(dialog: TasksDueDialog) -> int:
@@ -118,6 +118,28 @@ def test_tasks_due_is_one_click_away_and_opens_the_deal(window: MainWindow, env:
     dialog.open_deal = opened.append
     qtbot.mouseClick(dialog.open_button, qtbot_left())
     assert opened == [deal.id]
+
+
+def test_tasks_due_and_the_timeline_use_the_users_local_day(window: MainWindow, env: Env,
+                                                            qtbot: QtBot) -> None:
+    """At 01:30 UTC on 2 December it is the evening of 1 December in UTC-5: a task due on
+    the 1st is due today (not overdue), one due on the 2nd is not due yet."""
+    deal = window.deals.selected_deal()
+    assert deal is not None
+    clock.set_clock(lambda: datetime(2026, 12, 2, 1, 30, tzinfo=UTC),
+                    timezone(timedelta(hours=-5)))
+    try:
+        activities.add_activity(env.user, deal.id, "task", "Evening call", due="2026-12-01")
+        activities.add_activity(env.user, deal.id, "task", "Tomorrow's demo", due="2026-12-02")
+        dialog = TasksDueDialog(window.signed_in, lambda _d: None, window)
+        qtbot.addWidget(dialog)
+        assert dialog.list.count() == 1
+        assert dialog.list.item(0).text().startswith("Task · due today (2026-12-01)")
+        window.deals.detail.timeline.show_deal(deal)
+        entries = window.deals.detail.timeline.entries_text()
+        assert any("due 2026-12-01 (open)" in e and "Evening call" in e for e in entries)
+    finally:
+        clock.set_clock()
 
 
 def qtbot_left() -> Qt.MouseButton:
