@@ -242,6 +242,25 @@ class DealHistory(Base):
     row_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
+class SavedView(Base):
+    """A user's saved deal-list filter (issue 15, 0009): a name and a DealQuery as JSON
+    (`core/usecases/views.py`). Only its owner sees it; soft-deleted; synced."""
+
+    __tablename__ = "saved_views"
+    __table_args__ = (Index("saved_views_user_idx", "tenant_id", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(25), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(Text)
+    query: Mapped[str] = mapped_column(Text)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    row_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
 class AccessLog(Base):
     __tablename__ = "access_logs"
     __table_args__ = (

@@ -196,7 +196,7 @@ def test_upgrade_keeps_every_row_the_phi_and_the_audit_chain(
 def test_upgrade_from_0007_adds_activities_and_history(tmp_path: Path) -> None:
     """A workspace of revision 0007_audit_upload gains the two tables of 0008_activities,
     keeps its deals, and records activities and history from its next change on."""
-    from support import UNDO_ACTIVITIES
+    from support import UNDO_ACTIVITIES, UNDO_VIEWS
 
     from closeplan_desktop.core.usecases import activities, timeline
     path = tmp_path / "ws"
@@ -205,12 +205,12 @@ def test_upgrade_from_0007_adds_activities_and_history(tmp_path: Path) -> None:
                             ADMIN_PASSWORD)
         admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
         deal = deals.create_deal(admin, "Before the upgrade", "DRAFT", "5.00")
-    for statement in UNDO_ACTIVITIES:
+    for statement in UNDO_VIEWS + UNDO_ACTIVITIES:
         sql(path, statement)
     sql(path, "UPDATE alembic_version SET version_num = ?", ("0007_audit_upload",))
     deals_before = sql(path, "SELECT * FROM deals")
     with workspace.open_workspace(path) as ws:
-        assert workspace.schema_revision(ws.engine) == SCHEMA_HEAD == "0008_activities"
+        assert workspace.schema_revision(ws.engine) == SCHEMA_HEAD
         admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
         assert timeline.deal_history(admin, deal.id) == []
         deals.update_deal(admin, deal.id, status="ACTIVE")
@@ -219,3 +219,30 @@ def test_upgrade_from_0007_adds_activities_and_history(tmp_path: Path) -> None:
         assert [e.activity.body if e.activity else e.history.describe()  # type: ignore[union-attr]
                 for e in entries] == ["Book the demo", "Changed: Status: DRAFT → ACTIVE"]
     assert sql(path, "SELECT count(*) FROM deals") == [(len(deals_before),)]
+
+
+def test_upgrade_from_0008_adds_saved_views(tmp_path: Path) -> None:
+    """A workspace of revision 0008_activities gains 0009_views' table and keeps its
+    deals; views are saved from then on."""
+    from support import UNDO_VIEWS
+
+    from closeplan_desktop.core.usecases import views
+    from closeplan_desktop.core.usecases.deal_list import DealQuery
+    path = tmp_path / "ws"
+    with workspace.create(path) as ws:
+        users.create_tenant(ws, "Acme Health", None, ADMIN_EMAIL, "Ada", "Admin",
+                            ADMIN_PASSWORD)
+        admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        deals.create_deal(admin, "Before the upgrade", "DRAFT", "5.00")
+    for statement in UNDO_VIEWS:
+        sql(path, statement)
+    sql(path, "UPDATE alembic_version SET version_num = ?", ("0008_activities",))
+    deals_before = sql(path, "SELECT * FROM deals")
+    with workspace.open_workspace(path) as ws:
+        assert workspace.schema_revision(ws.engine) == SCHEMA_HEAD == "0009_views"
+        admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        assert views.default_view(admin).name == views.ALL_DEALS
+        views.save_view(admin, "Drafts", DealQuery(search="upgrade"))
+        views.set_default(admin, "Drafts")
+        assert views.default_view(admin).query.search == "upgrade"
+    assert sql(path, "SELECT * FROM deals") == deals_before
