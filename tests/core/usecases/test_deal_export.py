@@ -68,7 +68,8 @@ def test_search_and_deleted_views_export_their_rows(env: Env, tmp_path: Path) ->
 def test_export_with_phi_logs_one_row_per_deal_and_withholds_others(
         env: Env, tmp_path: Path) -> None:
     own = [deals.create_deal(env.user, f"Rep deal {i}", "ACTIVE", "1.00",
-                             {"mrn": f"MRN-{i}", "notes": "=HYPERLINK(\"x\")", "ward": "3"}) for i in range(3)]
+                             {"mrn": f"MRN-{i}", "notes": "=HYPERLINK(\"x\")", "ward": "3"})
+           for i in range(3)]
     plain = deals.create_deal(env.user, "Rep deal without PHI", "ACTIVE", "1.00")
     others = [deals.create_deal(env.admin, f"Admin deal {i}", "ACTIVE", "1.00",
                                 {"mrn": f"ADMIN-MRN-{i}"}) for i in range(2)]
