@@ -23,11 +23,11 @@ from ..core.domain.progress import Cancelled
 from ..core.security import hardening
 from ..core.security.policy import load_policy
 from ..core.store import processes
-from . import activity, audit, deals, keys, registry, settings, sync, users, workspace
+from . import activity, audit, deals, keys, registry, settings, sync, users, views, workspace
 from .context import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Context, UsageError
 
 # The modules whose commands closeplan-admin offers.
-COMMAND_MODULES = (workspace, users, deals, activity, keys, audit, settings, sync)
+COMMAND_MODULES = (workspace, users, deals, activity, views, keys, audit, settings, sync)
 # The order of `closeplan-admin --help` (the newest group last, so older usage lines stay).
 TOP_LEVEL = ("init", "demo", "user", "deals", "keys", "audit", "doctor", "settings",
              "workspace", "connect", "sync", "devices")
