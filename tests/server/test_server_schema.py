@@ -30,7 +30,7 @@ def tables(conn: psycopg.Connection) -> list[str]:
 
 
 def test_the_schema_is_at_the_head_of_its_history(server_db: ServerDb) -> None:
-    assert migrate.current(server_db.pg.cluster.dsn(server_db.name)) == "0014"
+    assert migrate.current(server_db.pg.cluster.dsn(server_db.name)) == "0015_views"
 
 
 def test_every_table_the_app_can_reach_has_forced_rls_and_the_tenant_policy(

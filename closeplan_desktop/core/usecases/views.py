@@ -41,7 +41,7 @@ MY_DEALS: Final = "My deals"
 DELETED: Final = "Deleted"
 MAX_VIEWS = 100  # per user
 MAX_NAME = 60
-MAX_QUERY_BYTES = 4000
+MAX_QUERY_BYTES = 1000  # the server takes text fields up to 1,000
 
 
 @dataclass(frozen=True)
