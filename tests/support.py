@@ -93,11 +93,29 @@ UNDO_ACTIVITIES = ["DROP TABLE deal_activities", "DROP TABLE deal_history"]
 UNDO_VIEWS = ["DROP TABLE saved_views"]
 
 
+def _undo_owner() -> list[str]:
+    """Revision 0009_owner undone: its indexes, columns and deal_stats' 0003 triggers."""
+    import importlib
+    stats = importlib.import_module(
+        "closeplan_desktop.core.store.migrations.versions.0003_speed_at_scale").STATS
+    return [
+        "DROP INDEX deals_live_owner_idx", "DROP INDEX deals_live_owner_id_idx",
+        "DROP INDEX deals_live_close_idx", "DROP TRIGGER deal_stats_ai",
+        "DROP TRIGGER deal_stats_ad", "DROP TRIGGER deal_stats_au", *stats[1:],
+        "ALTER TABLE deal_stats DROP COLUMN weighted",
+        *(f"ALTER TABLE deals DROP COLUMN {c}"
+          for c in ("owner_id", "expected_close_date", "probability")),
+    ]
+
+
+UNDO_OWNER = _undo_owner()
+
+
 def as_previous_revision(path: Path) -> None:
     """Make the (closed) workspace at `path`, built at the head, a database of revision
     0005_keys: the audit upload and sync tables and outbox columns dropped, its version
     set."""
-    for statement in UNDO_VIEWS + UNDO_ACTIVITIES:
+    for statement in UNDO_VIEWS + UNDO_OWNER + UNDO_ACTIVITIES:
         sql(path, statement)
     sql(path, "DROP TABLE audit_receipts")  # 0007_audit_upload
     sql(path, "DROP TABLE audit_upload")
@@ -161,7 +179,7 @@ def make_previous_release(path: Path, phi_keys: dict[str, bytes],
     for email, password in passwords.items():
         sql(path, "UPDATE users SET password = ? WHERE email = ?",
             (hash_password(password, 4), email))
-    for statement in UNDO_VIEWS + UNDO_ACTIVITIES:
+    for statement in UNDO_VIEWS + UNDO_OWNER + UNDO_ACTIVITIES:
         sql(path, statement)
     for statement in UNDO_SYNC:
         sql(path, statement)

@@ -4,11 +4,13 @@ logged per deal)."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from ..core.domain.enums import DealStatus
 from ..core.usecases import deal_export, deal_list, views
 from ..core.usecases.deal_list import DealQuery
+from ..core.usecases.frame import AuthSession
 from .context import EXIT_OK, Context, UsageError, dash_option, refuse_in_argv
 from .deals import DEALS, STATUSES
 from .output import table
@@ -20,14 +22,39 @@ FILTERS = [
     arg("--search", default="", help="full-text search over titles"),
     arg("--sort", default="updated_at", choices=list(deal_list.SORT_COLUMNS)),
     arg("--asc", action="store_true", help="ascending (default: descending)"),
-    arg("--deleted", action="store_true", help="deleted deals instead")]
+    arg("--deleted", action="store_true", help="deleted deals instead"),
+    arg("--mine", action="store_true", help="only the deals you own"),
+    arg("--owner", metavar="USER_ID", help="only the deals this user owns"),
+    arg("--close-from", metavar="YYYY-MM-DD", help="expected close on or after this day"),
+    arg("--close-to", metavar="YYYY-MM-DD", help="expected close on or before this day"),
+    arg("--overdue", action="store_true", help="only open deals past their close date")]
 
 
-def query_of(ctx: Context) -> DealQuery:
+def _day(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{flag} must be a day as YYYY-MM-DD") from None
+
+
+def query_of(ctx: Context, session: AuthSession) -> DealQuery:
     """The filters given on the command line, as a list query."""
     a = ctx.args
+    if a.mine and a.owner:
+        raise UsageError("give --mine or --owner, not both")
     return DealQuery(status=DealStatus(a.status) if a.status else None, search=a.search,
-                     sort=a.sort, descending=not a.asc, deleted=a.deleted)
+                     sort=a.sort, descending=not a.asc, deleted=a.deleted,
+                     owner_id=session.user_id if a.mine else a.owner,
+                     close_from=_day(a.close_from, "--close-from"),
+                     close_to=_day(a.close_to, "--close-to"), overdue=a.overdue)
+
+
+def _filtered(ctx: Context) -> bool:
+    a = ctx.args
+    return bool(a.status or a.search or a.deleted or a.mine or a.owner or a.close_from
+                or a.close_to or a.overdue)
 
 
 def _describe(q: DealQuery) -> str:
@@ -36,6 +63,12 @@ def _describe(q: DealQuery) -> str:
         parts.append(f"search '{q.search}'")
     if q.deleted:
         parts.append("deleted")
+    if q.owner_id:
+        parts.append(f"owner {q.owner_id}")
+    if q.close_from or q.close_to:
+        parts.append(f"closing {q.close_from or '…'} to {q.close_to or '…'}")
+    if q.overdue:
+        parts.append("overdue")
     parts.append(f"by {q.sort} {'descending' if q.descending else 'ascending'}")
     return ", ".join(parts)
 
@@ -60,9 +93,9 @@ def views_command(ctx: Context) -> int:
                     ctx.print(f"Note on '{v.name}': {note}")
             return EXIT_OK
         if a.verb == "save":
-            v = views.save_view(s, a.name, query_of(ctx))
+            v = views.save_view(s, a.name, query_of(ctx, s))
         elif a.verb == "update":
-            v = views.update_view(s, a.name, query_of(ctx))
+            v = views.update_view(s, a.name, query_of(ctx, s))
         elif a.verb == "rename":
             v = views.rename_view(s, a.name, a.new_name)
         elif a.verb == "default":
@@ -90,10 +123,10 @@ def export(ctx: Context) -> int:
     refuse_in_argv(a.reason, "--reason", "A reason")
     if a.reason and not a.with_phi:
         raise UsageError("--reason goes with --with-phi")
-    if a.view and (a.status or a.search or a.deleted):
+    if a.view and _filtered(ctx):
         raise UsageError("give --view or filters, not both")
     with ctx.session() as s:
-        query = views.get_view(s, a.view).query if a.view else query_of(ctx)
+        query = views.get_view(s, a.view).query if a.view else query_of(ctx, s)
         reason = None
         if a.with_phi:
             ctx.err.write("The file will hold PHI unencrypted on disk: keep it safe.\n")

@@ -38,7 +38,7 @@ def test_activity_add_list_done_delete_tasks_and_history(cli_ws: Path) -> None:
     assert sql(cli_ws, "SELECT deleted_at IS NOT NULL FROM deal_activities WHERE id = ?",
                (task_id,)) == [(1,)]
     r = admin(cli_ws, "deals", "history", deal_id)
-    assert r.code == 0 and "Created: Title: Clinic pilot; Status: DRAFT; Value: 100.00" in r.out
+    assert r.code == 0 and "Created: Title: Clinic pilot; Status: Draft; Value: $100.00" in r.out
 
 
 def test_bad_activity_input_exits_1_with_one_line_and_changes_nothing(cli_ws: Path) -> None:

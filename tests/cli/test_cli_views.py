@@ -35,6 +35,12 @@ def test_views_save_list_default_and_export_a_view(cli_ws: Path, tmp_path: Path)
     assert [row[1] for row in rows[1:]] == ["'=cmd|calc", "Cardio suite"]
     r = admin(cli_ws, "deals", "export", "--view", "Nope", "--out", str(out))
     assert r.code == 1 and "no view named 'Nope'" in r.err
+    r = admin(cli_ws, "deals", "export", "--mine", "--status", "DRAFT", "--out", str(out))
+    assert r.code == 0 and "Exported 1 deals" in r.out, r.err
+    r = admin(cli_ws, "deals", "export", "--close-from", "soon", "--out", str(out))
+    assert r.code != 0 and "YYYY-MM-DD" in r.err
+    r = admin(cli_ws, "deals", "views", "list")
+    assert "My deals" in r.out
 
 
 def test_export_with_phi_reads_the_reason_from_stdin(cli_ws: Path, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -285,3 +286,61 @@ def due_date(value: Any) -> datetime | None:
     if not date(2000, 1, 1) <= day <= date(2999, 12, 31):
         raise ValidationError("Due date must be between 2000 and 2999.")
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def close_date(value: Any) -> date | None:
+    """A deal's expected close date (a date or YYYY-MM-DD text; None or "" for none)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, date):
+        day = value
+    elif isinstance(value, str):
+        try:
+            day = date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValidationError(f"Expected close date must be a real day written "
+                                  f"{DATE_FORMAT} (such as 2027-03-31).") from None
+    else:
+        raise ValidationError(f"Expected close date must be a date ({DATE_FORMAT}).")
+    if not date(2000, 1, 1) <= day <= date(2999, 12, 31):
+        raise ValidationError("Expected close date must be between 2000 and 2999.")
+    return day
+
+
+def probability(value: Any) -> int | None:
+    """A deal's win probability, a whole percent 0..100; None or "" for the status
+    default."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        text_value = value.strip().removesuffix("%").strip()
+        if not re.fullmatch(r"[0-9]{1,3}", text_value):
+            raise ValidationError("Probability must be a whole percent from 0 to 100, or "
+                                  "empty for the status default.")
+        value = int(text_value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise ValidationError("Probability must be a whole percent from 0 to 100, or empty "
+                              "for the status default.")
+    return value
+
+
+# What `owner`'s lookup answers for an id: "active", "inactive", or None (no such user
+# in the tenant).
+OwnerLookup = Callable[[str], str | None]
+
+
+def owner(value: Any, lookup: OwnerLookup) -> str:
+    """A deal's owner: the id of an active user of the tenant (`lookup` says which)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("Owner is required: choose a user of your organisation.")
+    found = lookup(value.strip())
+    if found is None:
+        raise ValidationError("Owner must be a user of your organisation; pick one from "
+                              "the list of users.")
+    if found != "active":
+        raise ValidationError("Owner must be an active user: this user is deactivated. "
+                              "Choose another owner, or ask an administrator to reactivate "
+                              "the user.")
+    return value.strip()

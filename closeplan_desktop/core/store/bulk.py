@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from ..domain.probability import effective_sql
+
 SUSPENDED = "bulk_suspended_ddl"  # workspace_meta key: the SQL set aside, as JSON
 # Secondary indexes and triggers of `deals` (not its primary key, nor FTS's own tables).
 _DDL = ("SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'deals' AND "
@@ -64,22 +66,31 @@ def restore(conn: Connection) -> None:
 
 def recount_stats(conn: Connection) -> None:
     """Count `deal_stats` afresh from the deals, exactly (a total past 64 bits is stored
-    as a REAL, as the triggers would, and core then sums that status from the deals)."""
+    as a REAL, as the triggers would, and core then sums that status from the deals).
+    `weighted` is value (cents) x effective probability (percent), 0009_owner."""
     raw = _raw(conn)
-    group = ("SELECT tenant_id, status, deleted_at IS NOT NULL, count(*), {} FROM deals "
+    weight = effective_sql("status", "probability")
+    group = ("SELECT tenant_id, status, deleted_at IS NOT NULL, count(*), {}, {} FROM deals "
              "GROUP BY 1, 2, 3")
     try:
-        rows = raw.execute(group.format("sum(value)")).fetchall()
+        rows = raw.execute(group.format("sum(value)", f"sum(value * {weight})")).fetchall()
     except Exception as exc:  # SQLite's sum() stops at 64 bits: sum those in Python
         if "overflow" not in str(exc).lower():
             raise
         exact: dict[tuple[Any, ...], list[int]] = {}
-        for tenant, status, deleted, value in raw.execute(
-                "SELECT tenant_id, status, deleted_at IS NOT NULL, value FROM deals"):
-            acc = exact.setdefault((tenant, status, deleted), [0, 0])
+        for tenant, status, deleted, value, pct in raw.execute(
+                f"SELECT tenant_id, status, deleted_at IS NOT NULL, value, {weight} "  # noqa: S608
+                "FROM deals"):
+            acc = exact.setdefault((tenant, status, deleted), [0, 0, 0])
             acc[0] += 1
             acc[1] += value
-        rows = [(*k, c, t if t < 2**63 else float(t)) for k, (c, t) in exact.items()]
+            acc[2] += value * pct
+        rows = [(*k, c, _stored(t), _stored(w)) for k, (c, t, w) in exact.items()]
     raw.execute("DELETE FROM deal_stats")
-    raw.executemany("INSERT INTO deal_stats (tenant_id, status, deleted, count, total) "
-                    "VALUES (?, ?, ?, ?, ?)", rows)
+    raw.executemany("INSERT INTO deal_stats (tenant_id, status, deleted, count, total, "
+                    "weighted) VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+def _stored(total: int) -> int | float:
+    """A sum as the triggers store it: past 64 bits, a REAL (core then sums exactly)."""
+    return total if total < 2**63 else float(total)

@@ -22,7 +22,10 @@ from .models import Deal, DealHistory
 from .outbox import json_value
 
 # The plain fields whose old and new values history keeps, in the order it lists them.
-PLAIN_FIELDS = ("title", "status", "value", "created_by_id")
+PLAIN_FIELDS = ("title", "status", "value", "owner_id", "expected_close_date", "probability",
+                "created_by_id")
+# Fields a create records only when set (the owner only when not the creator).
+CREATE_OPTIONAL = ("expected_close_date", "probability")
 PHI_FIELD = "phi"
 OPS = ("create", "update", "delete", "restore")
 
@@ -40,8 +43,12 @@ def diff(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> list[dic
     for name in PLAIN_FIELDS:
         new = after[name]
         if before is None:
-            if name != "created_by_id":  # a create's author is the row's own user_id
-                entries.append({"field": name, "new": new})
+            # A create's author is the row's own user_id; its owner is named only when
+            # another user; an unset close date or probability is not a change.
+            if name == "created_by_id" or (name in CREATE_OPTIONAL and new is None) or (
+                    name == "owner_id" and new == after["created_by_id"]):
+                continue
+            entries.append({"field": name, "new": new})
         elif before[name] != new:
             entries.append({"field": name, "old": before[name], "new": new})
     if (after[PHI_FIELD] is not None) if before is None else \
@@ -78,6 +85,21 @@ SELECT 'h' || lower(hex(randomblob(12))), o.tenant_id, o.entity_id, 'create',
          AS plain, json_extract(o.payload, '$.created_by_id'), o.created_at, NULL, o.id, 0
 FROM outbox o WHERE o.id > ? AND o.entity = 'deals' AND o.op = 'create'
 """
+# The same rows' entries of an imported owner (not the importer), close date and
+# probability: run only when the file has such columns (each appends to the rows that
+# set it, in PLAIN_FIELDS' order).
+IMPORTED_EXTRA_SQL = [f"""
+UPDATE deal_history SET changes = json_insert(changes, '$[#]', json_object(
+    'field', '{name}', 'new', (SELECT json_extract(payload, '$.{name}') FROM outbox
+                               WHERE outbox.id = deal_history.outbox_id)))
+WHERE outbox_id > ? AND op = 'create' AND outbox_id IN (
+    SELECT id FROM outbox WHERE id > ? AND entity = 'deals' AND op = 'create'
+    AND {condition})
+""" for name, condition in (  # noqa: S608 (constant names)
+    ("owner_id", "json_extract(payload, '$.owner_id') <> "
+                 "json_extract(payload, '$.created_by_id')"),
+    ("expected_close_date", "json_extract(payload, '$.expected_close_date') IS NOT NULL"),
+    ("probability", "json_extract(payload, '$.probability') IS NOT NULL"))]
 # The same rows' PHI entry, for the deals that have PHI.
 IMPORTED_PHI_SQL = """
 UPDATE deal_history SET changes = json_insert(changes, '$[#]',

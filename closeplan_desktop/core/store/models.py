@@ -4,12 +4,15 @@ Table and column names follow the seed verbatim (snake_case); every addition is 
 in docs/architecture.md's schema section with its reason. Times are stored as fixed-width UTC
 ISO text, so they sort as text and come back timezone-aware; money is stored as whole
 cents in a 64-bit integer, so it round-trips exactly and sums exactly.
+
+This module is long because it is the whole local schema in one place, one class per
+table, as the migrations and `compare_metadata` check it.
 """
 
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -69,6 +72,19 @@ class Cents(TypeDecorator[Decimal]):
 
     def process_result_value(self, value: int | None, dialect: Dialect) -> Decimal | None:
         return None if value is None else cents_to_decimal(value)
+
+
+class IsoDate(TypeDecorator[date]):
+    """A calendar day stored as ISO ``YYYY-MM-DD`` text (sorts as text)."""
+
+    impl = String(10)
+    cache_ok = True
+
+    def process_bind_param(self, value: date | str | None, dialect: Dialect) -> str | None:
+        return value if value is None or isinstance(value, str) else value.isoformat()
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> date | None:
+        return None if not value else date.fromisoformat(value)
 
 
 def cents_to_decimal(cents: int) -> Decimal:
@@ -155,6 +171,17 @@ class Deal(Base):
               sqlite_where=text("deleted_at IS NOT NULL")),
         Index("deals_phi_key_version_idx", "tenant_id", "phi_key_version",
               sqlite_where=text("phi_key_version IS NOT NULL")),
+        # Owner, close date and forecast (0009_owner): "my deals" newest first; by owner,
+        # covering what one owner's forecast sums; by close date (NULL as '' so a page's
+        # key is never NULL), covering the same and the owner.
+        Index("deals_live_owner_idx", "tenant_id", "owner_id", "updated_at", "id",
+              sqlite_where=text("deleted_at IS NULL")),
+        Index("deals_live_owner_id_idx", "tenant_id", "owner_id", "id", "status", "value",
+              "probability", sqlite_where=text("deleted_at IS NULL")),
+        Index("deals_live_close_idx", "tenant_id", text("ifnull(expected_close_date, '')"),
+              "id", "status", "value", "probability", "owner_id",
+              sqlite_where=text("deleted_at IS NULL")),
+        CheckConstraint("probability BETWEEN 0 AND 100", name="probability_range"),
     )
 
     id: Mapped[str] = mapped_column(String(25), primary_key=True, default=new_id)
@@ -169,6 +196,12 @@ class Deal(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     phi_key_version: Mapped[int | None] = mapped_column(Integer)
     row_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Issue 15 (0009_owner). owner_id is a user of the tenant; SQLite could not add it
+    # with a foreign key without rebuilding the table, so core checks it (the server has
+    # the composite key).
+    owner_id: Mapped[str] = mapped_column(String(25), server_default=text("''"))
+    expected_close_date: Mapped[date | None] = mapped_column(IsoDate)
+    probability: Mapped[int | None] = mapped_column(Integer)
 
 
 class DealStat(Base):
@@ -186,6 +219,8 @@ class DealStat(Base):
     deleted: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
     total: Mapped[int] = mapped_column(Integer)
+    # Sum of value (cents) x effective probability (percent), 0009_owner.
+    weighted: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
 
 class DealActivity(Base):
@@ -254,7 +289,7 @@ class SavedView(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     name: Mapped[str] = mapped_column(Text)
     query: Mapped[str] = mapped_column(Text)
-    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -95,12 +95,15 @@ _PHI_KEY = ("INSERT INTO phi_keys (tenant_id, version, state, created_at, retire
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant_id, version) DO UPDATE SET "
             "state = excluded.state, retired_at = excluded.retired_at")
 _DEAL = ("INSERT INTO deals (id, title, status, value, phi, tenant_id, created_by_id, "
-         "created_at, updated_at, deleted_at, phi_key_version, row_version) "
-         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+         "created_at, updated_at, deleted_at, phi_key_version, row_version, owner_id, "
+         "expected_close_date, probability) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
          "ON CONFLICT (id) DO UPDATE SET title = excluded.title, status = excluded.status, "
          "value = excluded.value, phi = excluded.phi, created_by_id = excluded.created_by_id,"
          " updated_at = excluded.updated_at, deleted_at = excluded.deleted_at, "
-         "phi_key_version = excluded.phi_key_version, row_version = excluded.row_version")
+         "phi_key_version = excluded.phi_key_version, row_version = excluded.row_version, "
+         "owner_id = excluded.owner_id, expected_close_date = excluded.expected_close_date, "
+         "probability = excluded.probability")
 DEAL_UPSERT = _DEAL  # a deal's row as the server has it (`deal_params`)
 _CONFLICT = ("INSERT INTO sync_conflicts (id, table_name, row_id, field, base_version, "
              "server_version, kept_value, losing_value, device_id, mutation_id, created_at, "
@@ -133,12 +136,16 @@ HELD_TABLES = ("users", "deals", "deal_activities", "saved_views")
 
 
 def deal_params(row: Mapping[str, Any], tenant_id: str) -> tuple[Any, ...]:
-    """The parameters of `_DEAL` for one pulled deal."""
+    """The parameters of `_DEAL` for one pulled deal. A server before issue 15 sends no
+    owner: the creator owns the deal then, as the upgrade made it."""
+    close = row.get("expected_close_date")
     return (row["id"], row["title"], row["status"], _cents(row["value"]),
             _envelope(row.get("phi")), tenant_id, row["created_by_id"],
             time_text(row["created_at"]), time_text(row["updated_at"]),
             time_text(row.get("deleted_at")),
-            row.get("phi_key_version"), row["row_version"])
+            row.get("phi_key_version"), row["row_version"],
+            row.get("owner_id") or row["created_by_id"],
+            None if close is None else str(close)[:10], row.get("probability"))
 
 
 @dataclass

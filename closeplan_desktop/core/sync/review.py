@@ -140,7 +140,7 @@ def reveal_losing_phi(session: AuthSession, conflict_id: str) -> dict[str, str]:
         deal = s.get(Deal, conflict.row_id)
         if deal is None or deal.tenant_id != session.tenant_id:
             raise NotFoundError("The deal of this conflict is not in this workspace.")
-        if user.role != UserRole.ADMIN and deal.created_by_id != user.id:
+        if user.role != UserRole.ADMIN and deal.owner_id != user.id:
             raise PermissionDenied("Only the deal's owner or an administrator can see the "
                                    "PHI value that lost this conflict.")
         losing = json.loads(conflict.losing_value or "null")

@@ -86,7 +86,7 @@ def _denied(session: AuthSession, action: str, target: str, message: str) -> Den
 
 def _changeable_deal(s: Session, session: AuthSession, deal_id: object, action: str) -> Deal:
     deal = _deal(s, session, deal_id, AccessAction.DEAL_UPDATE, AccessType.WRITE)
-    if not may_change(session, deal.created_by_id):
+    if not may_change(session, deal.owner_id):
         raise _denied(session, action, deal.id, "Only the deal's owner or an administrator "
                       "can add activities to it.")
     if deal.deleted_at is not None:
@@ -174,7 +174,7 @@ def complete_task(session: AuthSession, activity_id: str, done: bool = True) -> 
         row = _activity(s, session, activity_id, "complete task")
         deal = s.get(Deal, row.deal_id)
         allowed = may_edit_activity(session, row.created_by_id) or (
-            deal is not None and may_change(session, deal.created_by_id))
+            deal is not None and may_change(session, deal.owner_id))
         if not allowed:
             raise _denied(session, "complete task", row.id, "Only the task's author, the "
                           "deal's owner or an administrator can complete it.")

@@ -12,10 +12,12 @@ asked, and then each deal's PHI logged before it is written.
   formula (CSV injection).
 - With PHI (`with_phi`, a typed `reason`): only deals whose PHI the user may reveal
   without break-glass (DESIGN.md 5: their own, or any for an admin) get the PHI
-  columns; the others are marked withheld and counted. Per page, the PHI is decrypted
-  in memory, then one PHI_ACCESS/READ access-log row per deal (with the reason) is
-  committed, and only then is that page written to the file (DESIGN.md 6). The rows go
-  in by one chain step per page (`chain.next_links`), which keeps it fast.
+  columns; the others are marked withheld and counted. Policy has no setting that
+  forbids PHI export for reps (DESIGN.md 8); the rule is the reveal rule. Per page,
+  the PHI is decrypted in memory, then one PHI_ACCESS/READ access-log row per deal
+  (with the reason) is committed, and only then is that page written to the file
+  (DESIGN.md 6). The rows go in by one chain step per page (`chain.next_links`), which
+  keeps it fast.
 - The export is a security event (DEALS_EXPORTED: counts and the file name, never
   values), written when it ends, also when cancelled after PHI was logged.
 """
@@ -49,7 +51,14 @@ from ..store import anchor, chain, db, search
 from ..store.audit_log import RESOURCE_DEAL_PHI, audit_key, log_event
 from ..store.models import Deal
 from ..store.phi_keys import phi_key
-from .deal_list import DealQuery, DealSummary, check_query, count_deals, list_deals
+from .deal_list import (
+    DealQuery,
+    DealSummary,
+    check_query,
+    count_deals,
+    list_deals,
+    sort_value,
+)
 from .deals import may_change
 from .frame import AuthSession, actor, run
 
@@ -70,6 +79,10 @@ COLUMNS: tuple[tuple[str, Callable[[DealSummary], str]], ...] = (
     ("Title", lambda d: d.title),
     ("Status", lambda d: d.status.value),
     ("Value", lambda d: money.to_text(d.value)),
+    ("Owner", lambda d: d.owner_name),
+    ("Expected close", lambda d: d.expected_close_date.isoformat()
+     if d.expected_close_date else ""),
+    ("Probability (%)", lambda d: str(d.effective_probability)),
     ("Created by", lambda d: d.created_by_name),
     ("Created (UTC)", lambda d: _time(d.created_at)),
     ("Updated (UTC)", lambda d: _time(d.updated_at)),
@@ -135,16 +148,18 @@ class _PhiReader:
         """PHI by deal id for the page's revealable deals with PHI (None: could not be
         decrypted). Their access-log rows are committed when this returns."""
         session = self.session
-        wanted = [d.id for d in deals if d.has_phi and may_change(session, d.created_by_id)]
+        wanted = [d.id for d in deals if d.has_phi and may_change(session, d.owner_id)]
         if not wanted:
             return {}
         out: dict[str, dict[str, Any] | None] = {}
         with run(session) as s:
             actor(s, session)  # re-read: a deactivation stops the export
-            rows = s.execute(select(Deal.id, Deal.phi, Deal.created_by_id).where(
+            rows = s.execute(select(Deal.id, Deal.phi, Deal.owner_id).where(
                 Deal.tenant_id == session.tenant_id, Deal.id.in_(wanted)))
-            for deal_id, envelope, creator in rows:
-                if envelope is None or not may_change(session, creator):
+            for deal_id, envelope, owner in rows:
+                # Re-checked on the stored row: a deal handed to someone else since the
+                # page was read is withheld.
+                if envelope is None or not may_change(session, owner):
                     continue
                 try:
                     key = self._key(crypto.envelope_version(envelope))
@@ -273,7 +288,7 @@ def _write_rows(session: AuthSession, query: DealQuery, writer: Any,
         counts.rows += len(deals)
         progress(counts.rows, total)
         last = deals[-1]
-        after = (getattr(last, query.sort), last.id)
+        after = (sort_value(last, query.sort), last.id)
         if len(deals) < page:
             break
 

@@ -1,8 +1,10 @@
 """Deal import from CSV: every row valid or nothing written, then one transaction.
 
-Columns: title, status, value (required); phi_<field> columns hold PHI fields. The rows
-go in by prepared statements a batch at a time, with the same rows, audit hashes and
-outbox payloads as `deals.create_deal` writes.
+Columns: title, status, value (required); optional owner_email (an active user of the
+tenant; the importing user by default), expected_close_date (YYYY-MM-DD) and
+probability (0..100); phi_<field> columns hold PHI fields. The rows go in by prepared
+statements a batch at a time, with the same rows, audit hashes and outbox payloads as
+`deals.create_deal` writes.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import csv
 import io
 from decimal import Decimal
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ..domain import money, phi_value, validation
 from ..domain.clock import iso, utcnow
@@ -22,13 +27,14 @@ from ..domain.progress import CancelToken, Progress, no_progress
 from ..security import crypto
 from ..store import chain, db, history, outbox
 from ..store.audit_log import RESOURCE_DEAL, audit_key, log_event
-from ..store.models import Deal
+from ..store.models import Deal, User
 from ..store.phi_keys import active_version, phi_key
 from .frame import AuthSession, actor, run
 
 MAX_IMPORT_BYTES = 512 * 1024 * 1024
 
 IMPORT_REQUIRED = ("title", "status", "value")
+IMPORT_OPTIONAL = ("owner_email", "expected_close_date", "probability")
 PHI_PREFIX = "phi_"
 IMPORT_BATCH = 2000
 
@@ -36,7 +42,9 @@ IMPORT_BATCH = 2000
 def parse_import(data: bytes) -> list[dict[str, Any]]:
     """Read and check a deals CSV: every row valid or nothing (the first error, by line).
 
-    Columns: title, status, value (required); phi_<field> columns hold PHI fields.
+    Columns: title, status, value (required); owner_email, expected_close_date,
+    probability (optional); phi_<field> columns hold PHI fields. Owner emails are
+    checked against the tenant's users by `import_deals` (each row keeps its line).
     """
     if len(data) > MAX_IMPORT_BYTES:
         raise ValidationError("The CSV file is too large (at most 512 MiB).")
@@ -60,12 +68,14 @@ def parse_import(data: bytes) -> list[dict[str, Any]]:
     missing = [c for c in IMPORT_REQUIRED if c not in columns]
     if missing:
         raise ValidationError(f"The CSV header lacks the column(s) {', '.join(missing)}; "
-                              "expected title,status,value and optional phi_<field> columns.")
+                              "expected title,status,value and optional owner_email, "
+                              "expected_close_date, probability and phi_<field> columns.")
     for c in columns:
-        if c not in IMPORT_REQUIRED and not (c.startswith(PHI_PREFIX) and
-                                             phi_value.FORM_FIELD_RE.match(c[len(PHI_PREFIX):])):
+        if c not in IMPORT_REQUIRED + IMPORT_OPTIONAL and not (
+                c.startswith(PHI_PREFIX) and phi_value.FORM_FIELD_RE.match(c[len(PHI_PREFIX):])):
             raise ValidationError(f"Unknown CSV column '{c[:40]}'; allowed: title, status, "
-                                  "value and phi_<field> (lowercase).")
+                                  "value, owner_email, expected_close_date, probability and "
+                                  "phi_<field> (lowercase).")
     if len(set(columns)) != len(columns):
         raise ValidationError("The CSV header names a column twice.")
     rows: list[dict[str, Any]] = []
@@ -81,9 +91,15 @@ def parse_import(data: bytes) -> list[dict[str, Any]]:
             try:
                 phi = validation.phi({c[len(PHI_PREFIX):]: v for c, v in cells.items()
                                       if c.startswith(PHI_PREFIX) and v.strip()})
+                owner = cells.get("owner_email", "").strip()
                 rows.append({"title": validation.title(cells["title"]),
                              "status": validation.status(cells["status"]),
-                             "value": money.parse(cells["value"]), "phi": phi})
+                             "value": money.parse(cells["value"]), "phi": phi,
+                             "owner_email": validation.email(owner) if owner else None,
+                             "expected_close_date": validation.close_date(
+                                 cells.get("expected_close_date")),
+                             "probability": validation.probability(cells.get("probability")),
+                             "line": line})
             except ValidationError as exc:
                 raise ValidationError(f"Line {line}: {exc}") from None
     except csv.Error as exc:
@@ -94,8 +110,31 @@ def parse_import(data: bytes) -> list[dict[str, Any]]:
 
 
 _DEAL_INSERT = ("INSERT INTO deals (id, title, status, value, phi, tenant_id, created_by_id, "
-                "created_at, updated_at, deleted_at, phi_key_version, row_version) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, 0)")
+                "created_at, updated_at, deleted_at, phi_key_version, row_version, owner_id, "
+                "expected_close_date, probability) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, 0, ?, ?, ?)")
+# Unknown owners named in the error, at most (the rest counted).
+SHOW_UNKNOWN = 10
+
+
+def resolve_owners(s: Session, tenant_id: str, rows: list[dict[str, Any]]) -> dict[str, str]:
+    """The active users of the tenant that `rows` name by owner_email (email → id); a
+    ValidationError naming the lines of every email that is not one."""
+    wanted = {r["owner_email"] for r in rows if r.get("owner_email")}
+    if not wanted:
+        return {}
+    found = {email: (uid, active) for email, uid, active in s.execute(
+        select(User.email, User.id, User.deactivated_at.is_(None))
+        .where(User.tenant_id == tenant_id))}
+    bad = [(r.get("line", "?"), r["owner_email"]) for r in rows if r.get("owner_email")
+           and not found.get(r["owner_email"], (None, False))[1]]
+    if bad:
+        shown = "; ".join(f"line {line}: {email}" for line, email in bad[:SHOW_UNKNOWN])
+        more = f" (and {len(bad) - SHOW_UNKNOWN} more)" if len(bad) > SHOW_UNKNOWN else ""
+        raise ValidationError(f"owner_email is not an active user of your organisation "
+                              f"on {len(bad)} line(s): {shown}{more}. Add or reactivate the "
+                              "users, or correct the emails; nothing was imported.")
+    return {email: found[email][0] for email in wanted}
 _LOG_INSERT = ("INSERT INTO access_logs (id, user_id, deal_id, action, access_type, "
                "resource_type, success, timestamp, tenant_id, device_id, seq, chain_hash, "
                "reason, row_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0)")
@@ -118,6 +157,10 @@ def import_deals(session: AuthSession, rows: list[dict[str, Any]],
     with run(session) as s:
         user = actor(s, session)
         user_id = user.id
+        owners = resolve_owners(s, tenant_id, rows)
+        extras = any(r.get("expected_close_date") is not None or r.get("probability") is not None
+                     or owners.get(r.get("owner_email") or "", user_id) != user_id
+                     for r in rows)
         version = active_version(s, tenant_id)
         sealer = crypto.PhiSealer(phi_key(ws, tenant_id, version), version, tenant_id)
         mac_key = audit_key(ws)
@@ -138,8 +181,12 @@ def import_deals(session: AuthSession, rows: list[dict[str, Any]],
                     cents = int((amount * 100).to_integral_exact())
                     envelope = sealer.seal(deal_id, phi) if phi else None
                     key_version = version if phi else None
+                    owner_id = owners.get(row.get("owner_email") or "", user_id)
+                    close = row.get("expected_close_date")
+                    close_text = None if close is None else close.isoformat()
+                    chance = row.get("probability")
                     deals.append((deal_id, title, status, cents, envelope, tenant_id, user_id,
-                                  stamp, stamp, key_version))
+                                  stamp, stamp, key_version, owner_id, close_text, chance))
                     logs.append({"id": new_id(), "user_id": user_id, "deal_id": deal_id,
                                  "action": "DEAL_CREATE", "access_type": "WRITE",
                                  "resource_type": RESOURCE_DEAL, "success": True,
@@ -149,7 +196,8 @@ def import_deals(session: AuthSession, rows: list[dict[str, Any]],
                               "phi": envelope, "phi_key_version": key_version,
                               "tenant_id": tenant_id, "created_by_id": user_id,
                               "created_at": stamp, "updated_at": stamp, "deleted_at": None,
-                              "row_version": 0}
+                              "row_version": 0, "owner_id": owner_id,
+                              "expected_close_date": close_text, "probability": chance}
                     changes.append((tenant_id, "deals", deal_id, "create",
                                     outbox.payload(deal_table, values), stamp))
                 chain.next_links(s, mac_key, "access_logs", device_id, logs)
@@ -157,6 +205,9 @@ def import_deals(session: AuthSession, rows: list[dict[str, Any]],
                 first = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM outbox").scalar()
                 conn.exec_driver_sql(outbox.INSERT_SQL, changes)
                 conn.exec_driver_sql(history.IMPORTED_SQL, (first,))
+                if extras:
+                    for extra_sql in history.IMPORTED_EXTRA_SQL:
+                        conn.exec_driver_sql(extra_sql, (first, first))
                 conn.exec_driver_sql(history.IMPORTED_PHI_SQL, (first, first))
                 conn.exec_driver_sql(_LOG_INSERT, [
                     (r["id"], user_id, r["deal_id"], "DEAL_CREATE", "WRITE", RESOURCE_DEAL, 1,

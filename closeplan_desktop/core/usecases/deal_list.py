@@ -8,16 +8,28 @@ matches; `core/store/search.py`); which rows match is always FTS5's answer.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, func, literal, literal_column, select, text, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.orm import Session, aliased
 
-from ..domain import validation
+from ..domain import probability, validation
+from ..domain.clock import local_today
 from ..domain.enums import DealStatus
 from ..domain.errors import ValidationError
 from ..domain.ids import is_id
@@ -25,7 +37,15 @@ from ..store import search
 from ..store.models import Deal, DealStat, User, cents_to_decimal
 from .frame import AuthSession, actor, run
 
-SORT_COLUMNS: Final = ("updated_at", "created_at", "title", "value", "status")
+# "owner" sorts by the owner's id, not name: the id is on the deal and in an index that
+# ends in id (0009_owner), so a page is an index range; by name would join every deal to
+# its user and sort a million rows. It still groups each owner's deals together.
+SORT_COLUMNS: Final = ("updated_at", "created_at", "title", "value", "status",
+                       "expected_close_date", "owner")
+# A deal without a close date sorts as '' (first ascending, last descending), so that
+# a page's key is never NULL; the close-date index is on this expression.
+CLOSE_KEY: ColumnElement[str] = func.ifnull(Deal.expected_close_date, literal_column("''"),
+                                            type_=Text())
 
 
 @dataclass(frozen=True)
@@ -42,15 +62,44 @@ class DealSummary:
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+    owner_id: str
+    owner_name: str
+    expected_close_date: date | None
+    probability: int | None  # as stored: None means the status default
+
+    @property
+    def effective_probability(self) -> int:
+        """The probability a forecast uses (the deal's own, else its status default)."""
+        return probability.effective(self.status, self.probability)
+
+    def is_overdue(self, today: date | None = None) -> bool:
+        """An open deal whose close date is before `today` (the user's local day)."""
+        return (self.status in probability.OPEN and self.expected_close_date is not None
+                and self.deleted_at is None
+                and self.expected_close_date < (today or local_today()))
 
 
 @dataclass(frozen=True)
 class DealQuery:
+    """What a list shows. `owner_id` keeps one owner's deals; `close_from`/`close_to`
+    bound the expected close date (days included; deals without one are left out);
+    `overdue` keeps open deals whose close date is before today (the local day)."""
+
     status: DealStatus | None = None
     search: str = ""
     sort: str = "updated_at"
     descending: bool = True
     deleted: bool = False
+    owner_id: str | None = None
+    close_from: date | None = None
+    close_to: date | None = None
+    overdue: bool = False
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether it filters beyond status (the per-status counters cannot answer)."""
+        return (self.owner_id is not None or self.close_from is not None
+                or self.close_to is not None or self.overdue)
 
 
 @dataclass(frozen=True)
@@ -60,13 +109,46 @@ class PipelineRow:
     total: Decimal
 
 
+_Owner = aliased(User, name="owners")
+
+
 def _summary_select() -> Select[*tuple[Any, ...]]:
     q: Select[*tuple[Any, ...]] = select(
         Deal.id, Deal.title, Deal.status, Deal.value, Deal.created_by_id,
         (User.first_name + " " + User.last_name), Deal.phi.is_not(None),
-        Deal.created_at, Deal.updated_at, Deal.deleted_at,
-    ).join(User, User.id == Deal.created_by_id)
+        Deal.created_at, Deal.updated_at, Deal.deleted_at, Deal.owner_id,
+        func.coalesce(_Owner.first_name + " " + _Owner.last_name, Deal.owner_id),
+        Deal.expected_close_date, Deal.probability,
+    ).join(User, User.id == Deal.created_by_id).outerjoin(_Owner, _Owner.id == Deal.owner_id)
     return q
+
+
+def sort_column(sort: str) -> Any:
+    """The SQL a list of `sort` is ordered by (then by id)."""
+    if sort == "owner":
+        return Deal.owner_id
+    if sort == "expected_close_date":
+        return CLOSE_KEY
+    return getattr(Deal, sort)
+
+
+def sort_value(deal: DealSummary, sort: str) -> Any:
+    """A listed deal's key in a list of `sort`, as `list_deals(after=...)` takes it."""
+    if sort == "owner":
+        return deal.owner_id
+    if sort == "expected_close_date":
+        day = deal.expected_close_date
+        return "" if day is None else day.isoformat()
+    return getattr(deal, sort)
+
+
+def _sort_sql(sort: str) -> str:
+    """`sort_column` as SQL text with a unary plus (no index serves it)."""
+    if sort == "owner":
+        return "+deals.owner_id"
+    if sort == "expected_close_date":
+        return "+ifnull(deals.expected_close_date, '')"
+    return f"+deals.{sort}"
 
 
 def _summary(row: Any) -> DealSummary:
@@ -86,9 +168,25 @@ def _filtered(q: Select[*tuple[Any, ...]], tenant_id: str, query: DealQuery, *,
     q = q.where(Deal.deleted_at.is_not(None) if query.deleted else Deal.deleted_at.is_(None))
     if query.status is not None:
         q = q.where(Deal.status == validation.status(query.status))
+    if query.owner_id is not None:
+        q = q.where(Deal.owner_id == query.owner_id)
+    if query.close_from is not None:
+        q = q.where(CLOSE_KEY >= query.close_from.isoformat())
+    if query.close_to is not None:
+        q = q.where(CLOSE_KEY > "", CLOSE_KEY <= query.close_to.isoformat())
+    if query.overdue:
+        q = q.where(Deal.status.in_(probability.OPEN), CLOSE_KEY > "",
+                    CLOSE_KEY < local_today().isoformat())
     if searched and search.fts_query(query.search):
         q = q.where(search.in_matches(query.search))
     return q
+
+
+def filtered(q: Select[*tuple[Any, ...]], tenant_id: str,
+             query: DealQuery) -> Select[*tuple[Any, ...]]:
+    """`q` (a select from deals) kept to the deals the list of `query` holds."""
+    _check_query(query)
+    return _filtered(q, tenant_id, query)
 
 
 def _check_query(query: DealQuery) -> None:
@@ -96,6 +194,15 @@ def _check_query(query: DealQuery) -> None:
         raise ValidationError(f"Sort must be one of {', '.join(SORT_COLUMNS)}.")
     if not isinstance(query.search, str) or len(query.search) > 200:
         raise ValidationError("Search must be text of at most 200 characters.")
+    if query.owner_id is not None and not is_id(query.owner_id):
+        raise ValidationError("Owner filter must be a user's id.")
+    for name in ("close_from", "close_to"):
+        day = getattr(query, name)
+        if day is not None and (not isinstance(day, date) or isinstance(day, datetime)):
+            raise ValidationError("Close date filters must be dates (YYYY-MM-DD).")
+    if (query.close_from is not None and query.close_to is not None
+            and query.close_from > query.close_to):
+        raise ValidationError("The close date range ends before it starts; swap the dates.")
 
 
 def check_query(query: DealQuery) -> None:
@@ -170,7 +277,7 @@ def list_deals(session: AuthSession, query: DealQuery = DealQuery(), *, offset: 
         page = _page(s, session.tenant_id, query, offset, limit, after)
     if page and not explicit:
         last = page[-1]
-        cursors.put(session.tenant_id, query, offset + len(page), getattr(last, query.sort),
+        cursors.put(session.tenant_id, query, offset + len(page), sort_value(last, query.sort),
                     last.id)
     return page
 
@@ -189,7 +296,7 @@ SAMPLE_MATCHES = 500
 
 
 def _order(query: DealQuery, on: Any = None) -> list[Any]:
-    column = getattr(Deal, query.sort) if on is None else on[0]
+    column = sort_column(query.sort) if on is None else on[0]
     ident = Deal.id if on is None else on[1]
     return [column.desc(), ident.desc()] if query.descending else [column.asc(), ident.asc()]
 
@@ -198,7 +305,9 @@ def _after(q: Select[*tuple[Any, ...]], query: DealQuery,
            after: tuple[Any, str] | None) -> Select[*tuple[Any, ...]]:
     if after is None:
         return q
-    column = getattr(Deal, query.sort)
+    column = sort_column(query.sort)
+    if query.sort == "expected_close_date" and not isinstance(after[0], str):
+        after = ("" if after[0] is None else after[0].isoformat(), after[1])
     key = tuple_(column, Deal.id)
     # Typed binds: the key is compared in its stored form (ISO text, cents).
     bound = tuple_(literal(after[0], column.type), literal(after[1], Deal.id.type))
@@ -220,10 +329,38 @@ def _page(s: Session, tenant_id: str, query: DealQuery, offset: int, limit: int,
             # SQLite from walking the sort index instead.
             q = _after(_filtered(_summary_select(), tenant_id, query), query, after)
             direction = "DESC" if query.descending else "ASC"
-            q = q.order_by(text(f"+deals.{query.sort} {direction}, +deals.id {direction}"))
+            q = q.order_by(text(f"{_sort_sql(query.sort)} {direction}, +deals.id {direction}"))
             return [_summary(r) for r in s.execute(q.limit(limit))]
+    if (query.owner_id is not None and not search.fts_query(query.search)
+            and query.sort not in ("updated_at", "owner")):
+        return _owner_page(s, tenant_id, query, offset, limit, after)
     q = page_select(tenant_id, query, offset=offset, limit=limit, after=after)
     return [_summary(r) for r in s.execute(q)]
+
+
+def owner_plan(s: Session, tenant_id: str, query: DealQuery, limit: int) -> str:
+    """How to page one owner's deals in an order no owner index has: "sort" their few
+    deals (through the owner index), or "walk" the sort's own index and keep theirs.
+    Sorting costs about their count; a walk about limit x deals / their count, so the
+    walk wins when their count squared passes limit x deals (counted only that far)."""
+    rows = int(s.connection().exec_driver_sql("SELECT max(rowid) FROM deals").scalar() or 0)
+    enough = math.isqrt(max(1, limit) * rows) + 1
+    mine = s.scalar(select(func.count()).select_from(
+        _filtered(select(Deal.id), tenant_id, query).limit(enough).subquery()))
+    return "walk" if (mine or 0) >= enough else "sort"
+
+
+def _owner_page(s: Session, tenant_id: str, query: DealQuery, offset: int, limit: int,
+                after: tuple[Any, str] | None) -> list[DealSummary]:
+    q = _after(_filtered(_summary_select(), tenant_id, query), query, after)
+    direction = "DESC" if query.descending else "ASC"
+    if owner_plan(s, tenant_id, query, limit) == "sort":
+        # The unary plus keeps SQLite from walking the sort index for the owner's few.
+        q = q.order_by(text(f"{_sort_sql(query.sort)} {direction}, +deals.id {direction}"))
+    else:
+        # The plus on the owner keeps SQLite from their index: it walks the sort's.
+        q = q.where(literal_column("+deals.owner_id") == query.owner_id).order_by(*_order(query))
+    return [_summary(r) for r in s.execute(q.offset(0 if after else offset).limit(limit))]
 
 
 def search_plan(s: Session, query: DealQuery, *, walked: bool = False) -> str:
@@ -265,7 +402,7 @@ def _walk(s: Session, tenant_id: str, query: DealQuery, after: tuple[Any, str] |
     `search.simple_words` accepts (the plans choose a walk only then)."""
     condition = search.walk_condition(query.search)
     assert condition is not None
-    column = getattr(Deal, query.sort)
+    column = sort_column(query.sort)
     window = _after(_filtered(select(_ROWID.label("rid"), column.label("k"),
                                      Deal.id.label("i")), tenant_id, query, searched=False),
                     query, after).order_by(*_order(query)).limit(WALK_ROWS).subquery("walk")
@@ -277,6 +414,9 @@ def _walk(s: Session, tenant_id: str, query: DealQuery, after: tuple[Any, str] |
 def _count_streamed(s: Session, tenant_id: str, query: DealQuery, at_most: int) -> int:
     """Matches of a search counted up to `at_most` + 1, reading FTS5's matches in order
     and each one's deal (nothing is built for every match)."""
+    if query.narrowed:
+        q = _filtered(select(Deal.id), tenant_id, query).limit(at_most + 1)
+        return int(s.scalar(select(func.count()).select_from(q.subquery())) or 0)
     conditions = ["deals_fts MATCH :fts", "deals.tenant_id = :t",
                   "deals.deleted_at IS NOT NULL" if query.deleted else "deals.deleted_at IS NULL"]
     params: dict[str, Any] = {"fts": search.fts_query(query.search), "t": tenant_id,
@@ -310,6 +450,9 @@ def count_deals(session: AuthSession, query: DealQuery = DealQuery(), *,
         raise ValidationError("at_most must be a whole number of zero or more.")
     with run(session, write=False) as s:
         actor(s, session)
+        if not search.fts_query(query.search) and query.narrowed:
+            q = _filtered(select(func.count()).select_from(Deal), session.tenant_id, query)
+            return s.scalar(q) or 0
         if not search.fts_query(query.search):
             status = validation.status(query.status) if query.status is not None else None
             return sum(n for st, n, _ in stats(s, session.tenant_id, query.deleted)
@@ -340,7 +483,7 @@ def pipeline(session: AuthSession, query: DealQuery | None = None) -> list[Pipel
     found: dict[DealStatus, tuple[int, Decimal]] = {}
     with run(session, write=False) as s:
         actor(s, session)
-        if search.fts_query(query.search):
+        if search.fts_query(query.search) or query.narrowed:
             q = _filtered(select(Deal.status, Deal.value), session.tenant_id, query)
             for st, amount in s.execute(q):
                 n, tot = found.get(DealStatus(st), (0, Decimal("0.00")))

@@ -1,14 +1,16 @@
-"""Deal use cases: create, edit, delete (tombstone), restore, reveal PHI (and
+"""Deal use cases: create, edit, reassign, delete (tombstone), restore, reveal PHI (and
 break-glass). Lists are in `deal_list`, CSV import in `deal_import`.
 
 Permissions (docs/architecture.md, "Rules the core enforces"): every user lists, searches
-and creates; edit, delete, restore and reveal are for the deal's creator and admins; a USER reveals
-another's PHI only by break-glass, with a typed reason. Anything of another tenant answers
-as missing and is logged as denied.
+and creates; edit, reassign, delete, restore and reveal are for the deal's owner and
+admins (issue 15: the owner, not the creator: a rep who handed a deal over needs
+break-glass for it then); a USER reveals another's PHI only by break-glass, with a typed
+reason. Anything of another tenant answers as missing and is logged as denied.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +34,7 @@ from ..security import crypto
 from ..store import history
 from ..store.audit_log import log_access, log_event
 from ..store.changes import record_change
-from ..store.models import Deal
+from ..store.models import Deal, User
 from ..store.phi_keys import active_version, phi_key
 from .deal_list import DealSummary, summary_of
 from .frame import AuthSession, Denied, actor, run
@@ -74,23 +76,33 @@ def _deal(s: Session, session: AuthSession, deal_id: object, action: AccessActio
     return deal
 
 
-def may_change(session: AuthSession, created_by_id: str) -> bool:
-    """Whether the session may edit, delete, restore and reveal (without break-glass) a
-    deal made by `created_by_id`: its creator and admins may (docs/architecture.md, "Rules
-    the core enforces")."""
-    return session.role == UserRole.ADMIN or created_by_id == session.user_id
+def may_change(session: AuthSession, owner_id: str) -> bool:
+    """Whether the session may edit, reassign, delete, restore and reveal (without
+    break-glass) a deal owned by `owner_id`: its owner and admins may
+    (docs/architecture.md, "Rules the core enforces")."""
+    return session.role == UserRole.ADMIN or owner_id == session.user_id
 
 
-def needs_break_glass(session: AuthSession, created_by_id: str) -> bool:
-    """Whether revealing the PHI of such a deal needs a typed reason."""
-    return not may_change(session, created_by_id)
+def needs_break_glass(session: AuthSession, owner_id: str) -> bool:
+    """Whether revealing the PHI of a deal owned by `owner_id` needs a typed reason."""
+    return not may_change(session, owner_id)
+
+
+def owner_lookup(s: Session, tenant_id: str) -> validation.OwnerLookup:
+    """`validation.owner`'s lookup: "active", "inactive" or None for a user id."""
+    def look(user_id: str) -> str | None:
+        user = s.get(User, user_id) if is_id(user_id) else None
+        if user is None or user.tenant_id != tenant_id:
+            return None
+        return "active" if user.active else "inactive"
+    return look
 
 
 def _owned(s: Session, session: AuthSession, deal_id: object, action: AccessAction) -> Deal:
     """A deal the actor may change: their own, or any if admin; else logged and refused."""
     user = actor(s, session)
     deal = _deal(s, session, deal_id, action, AccessType.WRITE)
-    if user.role != UserRole.ADMIN and deal.created_by_id != user.id:
+    if user.role != UserRole.ADMIN and deal.owner_id != user.id:
         deal_id_ok = deal.id
 
         def record(s2: Session) -> None:
@@ -123,21 +135,28 @@ def _encrypt(session: AuthSession, s: Session, deal_id: str,
 
 
 def create_deal(session: AuthSession, title: str, status: DealStatus | str,
-                value: Decimal | str | int, phi: Phi | str | None = None
-                ) -> DealSummary:
-    """Any user: create a deal (owned by the actor), its audit row and its outbox row."""
+                value: Decimal | str | int, phi: Phi | str | None = None, *,
+                owner_id: str | None = None, expected_close_date: date | str | None = None,
+                probability: int | str | None = None) -> DealSummary:
+    """Any user: create a deal, its audit row and its outbox row. The actor creates it;
+    it is owned by `owner_id` (an active user of the tenant; the actor by default)."""
     clean_title = validation.title(title)
     clean_status = validation.status(status)
     amount = money.parse(value)
     clean_phi = validation.phi(phi)
+    close = validation.close_date(expected_close_date)
+    chance = validation.probability(probability)
     with run(session) as s:
         user = actor(s, session)
+        owner = user.id if owner_id is None else validation.owner(
+            owner_id, owner_lookup(s, session.tenant_id))
         deal_id = new_id()
         envelope, version = _encrypt(session, s, deal_id, clean_phi)
         now = utcnow()
         deal = Deal(id=deal_id, title=clean_title, status=clean_status, value=amount,
                     phi=envelope, phi_key_version=version, tenant_id=session.tenant_id,
-                    created_by_id=user.id, created_at=now, updated_at=now)
+                    created_by_id=user.id, created_at=now, updated_at=now, owner_id=owner,
+                    expected_close_date=close, probability=chance)
         s.add(deal)
         s.flush()
         record_change(s, session.ws, deal, "create", by=user.id)
@@ -145,8 +164,12 @@ def create_deal(session: AuthSession, title: str, status: DealStatus | str,
 
 
 def update_deal(session: AuthSession, deal_id: str, *, title: Any = _UNSET,
-                status: Any = _UNSET, value: Any = _UNSET, phi: Any = _UNSET) -> DealSummary:
-    """Owner or admin: change fields of a deal. `phi` replaces the PHI (None clears it)."""
+                status: Any = _UNSET, value: Any = _UNSET, phi: Any = _UNSET,
+                owner_id: Any = _UNSET, expected_close_date: Any = _UNSET,
+                probability: Any = _UNSET) -> DealSummary:
+    """Owner or admin: change fields of a deal. `phi` replaces the PHI (None clears it);
+    `expected_close_date` and `probability` take None to clear; `owner_id` hands the
+    deal to another active user (as `reassign_deal`)."""
     changes: dict[str, Any] = {}
     if title is not _UNSET:
         changes["title"] = validation.title(title)
@@ -154,9 +177,15 @@ def update_deal(session: AuthSession, deal_id: str, *, title: Any = _UNSET,
         changes["status"] = validation.status(status)
     if value is not _UNSET:
         changes["value"] = money.parse(value)
+    if expected_close_date is not _UNSET:
+        changes["expected_close_date"] = validation.close_date(expected_close_date)
+    if probability is not _UNSET:
+        changes["probability"] = validation.probability(probability)
     new_phi = validation.phi(phi) if phi is not _UNSET else _UNSET
     with run(session) as s:
         deal = _owned(s, session, deal_id, AccessAction.DEAL_UPDATE)
+        if owner_id is not _UNSET:
+            changes["owner_id"] = validation.owner(owner_id, owner_lookup(s, session.tenant_id))
         if deal.deleted_at is not None:
             raise ValidationError("This deal is deleted; restore it before editing.")
         before = history.snapshot(deal)
@@ -171,6 +200,13 @@ def update_deal(session: AuthSession, deal_id: str, *, title: Any = _UNSET,
         record_change(s, session.ws, deal, "update", by=session.user_id, fields=fields,
                       before=before)
         return summary_of(s, deal)
+
+
+def reassign_deal(session: AuthSession, deal_id: str, owner_id: str) -> DealSummary:
+    """The deal's owner or an admin: hand the deal to `owner_id`, an active user of the
+    tenant. Logged as a DEAL_UPDATE naming owner_id, with a history row of the old and
+    new owner; the previous owner (a USER) needs break-glass for its PHI from then on."""
+    return update_deal(session, deal_id, owner_id=owner_id)
 
 
 def delete_deal(session: AuthSession, deal_id: str) -> DealSummary:
@@ -208,7 +244,7 @@ def reveal_phi(session: AuthSession, deal_id: str, reason: str | None = None) ->
     with run(session) as s:
         user = actor(s, session)
         deal = _deal(s, session, deal_id, AccessAction.PHI_ACCESS, AccessType.READ)
-        break_glass = user.role != UserRole.ADMIN and deal.created_by_id != user.id
+        break_glass = user.role != UserRole.ADMIN and deal.owner_id != user.id
         clean_reason = None
         if break_glass:
             if reason is None or (isinstance(reason, str) and not reason.strip()):
@@ -223,7 +259,7 @@ def reveal_phi(session: AuthSession, deal_id: str, reason: str | None = None) ->
             # (issue 13, finding 12). A break-glass attempt is still flagged.
             if break_glass:
                 log_event(s, session.ws, Ev.BREAK_GLASS, session.tenant_id, user.id,
-                          {"deal": deal.id, "owner": deal.created_by_id, "phi": False})
+                          {"deal": deal.id, "owner": deal.owner_id, "phi": False})
             return {}
         try:
             plain = crypto.decrypt_phi(
@@ -236,7 +272,7 @@ def reveal_phi(session: AuthSession, deal_id: str, reason: str | None = None) ->
                    success=True, reason=clean_reason)
         if break_glass:
             log_event(s, session.ws, Ev.BREAK_GLASS, session.tenant_id, user.id,
-                      {"deal": deal.id, "owner": deal.created_by_id})
+                      {"deal": deal.id, "owner": deal.owner_id})
     return plain
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from ..domain import validation
+from ..domain import deal_words, validation
 from ..domain.enums import AccessType, ActivityKind
 from ..domain.errors import NotFoundError
 from ..domain.ids import is_id
@@ -26,9 +26,7 @@ from .deals import READ_DEAL, _denied_missing
 from .frame import AuthSession, actor, run
 
 PHI_CHANGED = "PHI changed"
-# How history names each field for people.
-FIELD_LABELS = {"title": "Title", "status": "Status", "value": "Value",
-                "created_by_id": "Owner", "phi": "PHI"}
+USER_FIELDS = ("owner_id", "created_by_id")  # history names these users
 
 
 @dataclass(frozen=True)
@@ -41,7 +39,7 @@ class FieldChange:
     phi: bool = False
 
     def describe(self) -> str:
-        label = FIELD_LABELS.get(self.field, self.field)
+        label = deal_words.FIELD_LABELS.get(self.field, self.field)
         if self.phi:
             return PHI_CHANGED
         if self.old is None:
@@ -85,33 +83,26 @@ def _names(s: Session, ids: set[str]) -> dict[str, str]:
     return {u.id: u.full_name for u in s.scalars(select(User).where(User.id.in_(ids)))}
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+def field_change(entry: dict[str, Any], names: dict[str, str]) -> FieldChange:
+    """One stored history entry (`store.history`'s shape) in words: users by name
+    (`names`), money formatted, statuses as words, dates as dates (`deal_words`)."""
+    name = str(entry.get("field"))
+    if entry.get("changed") or name == "phi":
+        return FieldChange(name, None, None, phi=True)
+    old = None if "old" not in entry else deal_words.field_text(name, entry["old"], names)
+    return FieldChange(name, old, deal_words.field_text(name, entry.get("new"), names))
 
 
 def _entries(s: Session, rows: list[DealHistory]) -> list[HistoryEntry]:
+    stored = {r.id: json.loads(r.changes) for r in rows}
     names = _names(s, {r.user_id for r in rows if r.user_id}
-                   | {str(c.get("old")) for r in rows for c in json.loads(r.changes)
-                      if c.get("field") == "created_by_id"}
-                   | {str(c.get("new")) for r in rows for c in json.loads(r.changes)
-                      if c.get("field") == "created_by_id"})
-    out = []
-    for r in rows:
-        changes = []
-        for c in json.loads(r.changes):
-            name = str(c.get("field"))
-            if c.get("changed") or name == "phi":
-                changes.append(FieldChange(name, None, None, phi=True))
-                continue
-            old, new = c.get("old"), c.get("new")
-            if name == "created_by_id":
-                old = names.get(str(old), old) if old is not None else None
-                new = names.get(str(new), new) if new is not None else None
-            changes.append(FieldChange(name, _text(old), _text(new)))
-        out.append(HistoryEntry(r.id, r.deal_id, r.op, tuple(changes), r.user_id,
-                                names.get(r.user_id or "", "the server"), r.created_at,
-                                r.access_log_id))
-    return out
+                   | {str(c.get(side)) for entries in stored.values() for c in entries
+                      for side in ("old", "new")
+                      if c.get("field") in USER_FIELDS and c.get(side)})
+    return [HistoryEntry(r.id, r.deal_id, r.op,
+                         tuple(field_change(c, names) for c in stored[r.id]), r.user_id,
+                         names.get(r.user_id or "", "the server"), r.created_at,
+                         r.access_log_id) for r in rows]
 
 
 def _visible_deal(s: Session, session: AuthSession, deal_id: object) -> Deal:

@@ -214,7 +214,7 @@ class DealDetail(QWidget):
             return
         if not self.revealed:
             session = self.signed_in.core
-            glass = deals.needs_break_glass(session, deal.created_by_id)
+            glass = deals.needs_break_glass(session, deal.owner_id)
             self.phi_note.setText(
                 "Masked. Reveal shows it for "
                 f"{self.signed_in.policy.phi_autohide_seconds} seconds; the access is logged."
@@ -296,7 +296,7 @@ class DealDetail(QWidget):
             return
         session = self.signed_in.core
         reason = None
-        if deals.needs_break_glass(session, deal.created_by_id):
+        if deals.needs_break_glass(session, deal.owner_id):
             reason = dialogs.ask_text(
                 self, "Break-glass access",
                 f"This deal belongs to {deal.created_by_name}. Revealing its PHI is an "

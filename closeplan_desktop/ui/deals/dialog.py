@@ -196,7 +196,7 @@ class DealDialog(QDialog):
         assert self.deal is not None
         session = self.signed_in.core
         reason = None
-        if deals.needs_break_glass(session, self.deal.created_by_id):
+        if deals.needs_break_glass(session, self.deal.owner_id):
             self.show_problem("Only the deal's owner or an administrator can edit it.")
             return
         deal_id = self.deal.id

@@ -334,7 +334,7 @@ class DealsPane(Pane):
     def _update_buttons(self) -> None:
         deal = self.selected_deal()
         session = self.signed_in.core
-        mine = deal is not None and deals.may_change(session, deal.created_by_id)
+        mine = deal is not None and deals.may_change(session, deal.owner_id)
         self.edit_button.setEnabled(mine and deal is not None and deal.deleted_at is None)
         self.delete_button.setEnabled(mine and deal is not None and deal.deleted_at is None)
         self.restore_button.setEnabled(mine and deal is not None and

@@ -144,7 +144,7 @@ class TimelineBox(QGroupBox):
         self.list.clear()
         self.shown = 0
         can_add = (deal is not None and deal.deleted_at is None
-                   and may_change(self.signed_in.core, deal.created_by_id))
+                   and may_change(self.signed_in.core, deal.owner_id))
         for w in (self.kind, self.due, self.body, self.add_button):
             w.setEnabled(can_add)
         self.add_button.setToolTip("" if can_add else "Only the deal's owner or an "
@@ -198,7 +198,7 @@ class TimelineBox(QGroupBox):
         act = self.selected_activity()
         session = self.signed_in.core
         deal = self.deal
-        may_deal = deal is not None and may_change(session, deal.created_by_id)
+        may_deal = deal is not None and may_change(session, deal.owner_id)
         self.done_button.setEnabled(act is not None and act.kind in DUE_KINDS
                                     and (act.may_edit or may_deal))
         self.done_button.setText("Reopen" if act is not None and act.done_at else "Done")

@@ -116,7 +116,7 @@ def _forced(monkeypatch: pytest.MonkeyPatch, plan: str) -> None:
 
 
 def _sort_key(d: deal_list.DealSummary, sort: str) -> Any:
-    return getattr(d, sort)
+    return deal_list.sort_value(d, sort)
 
 
 @pytest.mark.parametrize("plan", ["walk", "sort", "index"])

@@ -196,7 +196,7 @@ def test_upgrade_keeps_every_row_the_phi_and_the_audit_chain(
 def test_upgrade_from_0007_adds_activities_and_history(tmp_path: Path) -> None:
     """A workspace of revision 0007_audit_upload gains the two tables of 0008_activities,
     keeps its deals, and records activities and history from its next change on."""
-    from support import UNDO_ACTIVITIES, UNDO_VIEWS
+    from support import UNDO_ACTIVITIES, UNDO_OWNER, UNDO_VIEWS
 
     from closeplan_desktop.core.usecases import activities, timeline
     path = tmp_path / "ws"
@@ -205,7 +205,7 @@ def test_upgrade_from_0007_adds_activities_and_history(tmp_path: Path) -> None:
                             ADMIN_PASSWORD)
         admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
         deal = deals.create_deal(admin, "Before the upgrade", "DRAFT", "5.00")
-    for statement in UNDO_VIEWS + UNDO_ACTIVITIES:
+    for statement in UNDO_VIEWS + UNDO_OWNER + UNDO_ACTIVITIES:
         sql(path, statement)
     sql(path, "UPDATE alembic_version SET version_num = ?", ("0007_audit_upload",))
     deals_before = sql(path, "SELECT * FROM deals")
@@ -217,13 +217,45 @@ def test_upgrade_from_0007_adds_activities_and_history(tmp_path: Path) -> None:
         activities.add_activity(admin, deal.id, "next step", "Book the demo")
         entries = timeline.timeline(admin, deal.id)
         assert [e.activity.body if e.activity else e.history.describe()  # type: ignore[union-attr]
-                for e in entries] == ["Book the demo", "Changed: Status: DRAFT → ACTIVE"]
+                for e in entries] == ["Book the demo", "Changed: Status: Draft → Active"]
     assert sql(path, "SELECT count(*) FROM deals") == [(len(deals_before),)]
 
 
-def test_upgrade_from_0008_adds_saved_views(tmp_path: Path) -> None:
-    """A workspace of revision 0008_activities gains 0009_views' table and keeps its
-    deals; views are saved from then on."""
+def test_upgrade_from_0008_gives_every_deal_its_creator_as_owner(tmp_path: Path) -> None:
+    """A workspace of revision 0008_activities gains owner (its creator), close date and
+    probability (none: the status default) and weighted totals in deal_stats."""
+    from support import UNDO_OWNER, UNDO_VIEWS
+
+    from closeplan_desktop.core.usecases import forecast
+    path = tmp_path / "ws"
+    with workspace.create(path) as ws:
+        users.create_tenant(ws, "Acme Health", None, ADMIN_EMAIL, "Ada", "Admin",
+                            ADMIN_PASSWORD)
+        admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        users.add_user(admin, USER_EMAIL, "Bob", "Sales", "USER", USER_PASSWORD)
+        bob = auth.sign_in(ws, USER_EMAIL, USER_PASSWORD)
+        mine = deals.create_deal(admin, "Admin's", "ACTIVE", "10.00")
+        his = deals.create_deal(bob, "Bob's", "DRAFT", "20.00", {"mrn": "B-1"})
+    for statement in UNDO_VIEWS + UNDO_OWNER:
+        sql(path, statement)
+    sql(path, "UPDATE alembic_version SET version_num = ?", ("0008_activities",))
+    with workspace.open_workspace(path) as ws:
+        assert workspace.schema_revision(ws.engine) == SCHEMA_HEAD
+        admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        bob = auth.sign_in(ws, USER_EMAIL, USER_PASSWORD)
+        got = {d.id: d for d in deal_list.list_deals(admin)}
+        assert got[mine.id].owner_id == admin.user_id and got[his.id].owner_id == bob.user_id
+        assert got[his.id].probability is None and got[his.id].effective_probability == 10
+        assert deals.reveal_phi(bob, his.id) == {"mrn": "B-1"}
+        with pytest.raises(BreakGlassRequired):
+            deals.reveal_phi(bob, mine.id)
+        assert forecast.forecast(admin).open.weighted == Decimal("7")  # 10 x 50% + 20 x 10%
+    assert sql(path, "SELECT count(*) FROM deals WHERE owner_id = created_by_id") == [(2,)]
+
+
+def test_upgrade_from_0009_owner_adds_saved_views(tmp_path: Path) -> None:
+    """A workspace of revision 0009_owner gains 0009_views' table and keeps its deals;
+    views are saved from then on."""
     from support import UNDO_VIEWS
 
     from closeplan_desktop.core.usecases import views
@@ -236,7 +268,7 @@ def test_upgrade_from_0008_adds_saved_views(tmp_path: Path) -> None:
         deals.create_deal(admin, "Before the upgrade", "DRAFT", "5.00")
     for statement in UNDO_VIEWS:
         sql(path, statement)
-    sql(path, "UPDATE alembic_version SET version_num = ?", ("0008_activities",))
+    sql(path, "UPDATE alembic_version SET version_num = ?", ("0009_owner",))
     deals_before = sql(path, "SELECT * FROM deals")
     with workspace.open_workspace(path) as ws:
         assert workspace.schema_revision(ws.engine) == SCHEMA_HEAD == "0009_views"

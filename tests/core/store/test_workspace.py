@@ -326,7 +326,11 @@ def test_older_cache_is_backed_up_then_migrated(tmp_path: Path, monkeypatch: pyt
         assert deals.get_deal(s, d.id).value == Decimal("12345678901.23")
         assert audit.verify(s).ok
         key = ws.keyring.require(DB_SLOT, "db")
-    assert sql(path, "SELECT * FROM deals") == rows_before
+    # Every column kept; the upgrade's own (owner = creator, no close date or
+    # probability) come last.
+    after = sql(path, "SELECT * FROM deals")
+    assert [r[:len(rows_before[0])] for r in after] == rows_before
+    assert [r[len(rows_before[0]):] for r in after] == [(s.user_id, None, None)]
     assert not (path / "backups").exists()
     backups = list(kept.glob(f"*before-{SCHEMA_HEAD}-from-{previous}.db"))
     assert len(backups) == 1 and db.key_opens(backups[0], key)

@@ -99,6 +99,26 @@ def test_export_with_phi_logs_one_row_per_deal_and_withholds_others(
     assert plain and others
 
 
+def test_owner_close_date_and_a_reassigned_deals_phi(env: Env, tmp_path: Path) -> None:
+    handed = deals.create_deal(env.user, "Handed over", "ACTIVE", "1.00", {"mrn": "H-1"})
+    deals.create_deal(env.user, "Kept", "ACTIVE", "2.00", {"mrn": "K-1"})
+    deals.update_deal(env.user, handed.id, expected_close_date="2026-12-24", probability=70)
+    deals.reassign_deal(env.user, handed.id, env.admin.user_id)
+    out = tmp_path / "mine.csv"
+    mine = DealQuery(owner_id=env.user.user_id)
+    result = deal_export.export_deals(env.user, mine, out, with_phi=True, reason="Review")
+    assert (result.rows, result.with_phi) == (1, 1)
+    result = deal_export.export_deals(env.user, DealQuery(sort="title", descending=False),
+                                      out, with_phi=True, reason="Review")
+    assert (result.rows, result.with_phi, result.withheld) == (2, 1, 1)
+    rows = read(out)
+    cells = dict(zip(rows[0], rows[1], strict=False))
+    assert cells["Title"] == "Handed over" and cells["Owner"] == "Ada Admin"
+    assert cells["Expected close"] == "2026-12-24" and cells["Probability (%)"] == "70"
+    assert cells["PHI"] == deal_export.WITHHELD
+    assert "H-1" not in out.read_text(encoding="utf-8")
+
+
 def test_phi_export_needs_a_reason(env: Env, tmp_path: Path) -> None:
     deals.create_deal(env.user, "Rep deal", "ACTIVE", "1.00", {"mrn": "MRN-1"})
     folder = tmp_path / "out"

@@ -79,7 +79,7 @@ def test_history_reads_newest_first_and_audit_row_points_to_it(env: Env) -> None
     deals.update_deal(env.user, deal.id, status="ACTIVE", phi=PHI)
     entries = timeline.deal_history(env.admin, deal.id)
     assert [e.op for e in entries] == ["update", "create"]
-    assert entries[0].describe() == "Changed: Status: DRAFT → ACTIVE; PHI changed"
+    assert entries[0].describe() == "Changed: Status: Draft → Active; PHI changed"
     assert entries[0].user_name == "Bob Sales"
     env.ws.engine.dispose()
     log_id = str(sql(env.path, "SELECT id FROM access_logs WHERE deal_id = ? AND "

@@ -4,12 +4,14 @@ saved generically and read back with unknown or invalid fields dropped with a no
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 from support import ADMIN_EMAIL, ADMIN_PASSWORD, USER_EMAIL, USER_PASSWORD, Env, sql
 
 from closeplan_desktop.core.domain.enums import DealStatus
 from closeplan_desktop.core.domain.errors import NotFoundError, ValidationError
+from closeplan_desktop.core.domain.ids import new_id
 from closeplan_desktop.core.store import workspace
 from closeplan_desktop.core.usecases import auth, deal_list, views
 from closeplan_desktop.core.usecases.deal_list import DealQuery
@@ -127,8 +129,24 @@ def test_every_dealquery_field_round_trips_generically() -> None:
     encoded = json.loads(views.encode_query(DealQuery()))
     assert set(encoded) == fields
     q = DealQuery(status=DealStatus.CLOSED_WON, search="x", sort="title", descending=False,
-                  deleted=True)
+                  deleted=True, owner_id=new_id(),
+                  close_from=date(2026, 1, 1), close_to=date(2026, 3, 31), overdue=True)
     assert views.decode_query(views.encode_query(q)) == (q, ())
+    bad = json.loads(views.encode_query(q))
+    bad.update(close_from="the first of May", owner_id=7)
+    got, notes = views.decode_query(json.dumps(bad))
+    assert got.close_from is None and got.owner_id is None and got.close_to == q.close_to
+    assert len(notes) == 2
+
+
+def test_my_deals_is_built_in_and_filters_by_the_signed_in_owner(env: Env) -> None:
+    mine = views.get_view(env.user, views.MY_DEALS)
+    assert mine.builtin and mine.query.owner_id == env.user.user_id
+    assert views.get_view(env.admin, "my deals").query.owner_id == env.admin.user_id
+    views.set_default(env.user, views.MY_DEALS)
+    assert views.default_view(env.user).query.owner_id == env.user.user_id
+    with pytest.raises(ValidationError, match="built-in"):
+        views.rename_view(env.user, views.MY_DEALS, "Other")
 
 
 def test_a_builtin_can_be_the_default(env: Env) -> None:

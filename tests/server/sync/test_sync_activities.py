@@ -59,7 +59,7 @@ def test_activities_and_history_sync_between_two_laptops(live: Api, server_db: S
         # The laptop's own rows gave way to the server's: one row per change, no twins.
         hist = timeline.deal_history(admin, deal.id)
         assert [e.op for e in hist] == ["update", "create"]
-        assert hist[0].describe() == "Changed: Status: DRAFT → ACTIVE"
+        assert hist[0].describe() == "Changed: Status: Draft → Active"
         assert hist[1].changes[-1].phi and hist[0].user_name == "Ada Admin"
 
         b = connect_laptop(live, tmp_path / "b", "sam@timeline.example", REP_PASSWORD,

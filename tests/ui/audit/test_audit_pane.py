@@ -310,8 +310,8 @@ def test_a_deal_change_row_opens_the_deals_history(qtbot: QtBot, env: Env,
     qtbot.addWidget(dialog)
     texts = dialog.entries_text()
     assert [t.splitlines()[1] for t in texts] == [
-        "Changed: Status: DRAFT → ACTIVE; PHI changed",
-        "Created: Title: Knee braces; Status: DRAFT; Value: 10.00; PHI changed"]
+        "Changed: Status: Draft → Active; PHI changed",
+        "Created: Title: Knee braces; Status: Draft; Value: $10.00; PHI changed"]
     # The row the audit entry recorded is the one selected; no PHI anywhere.
     assert dialog.list.currentRow() == 0
     assert "MRN-" not in " ".join(texts)

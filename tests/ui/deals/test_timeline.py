@@ -40,8 +40,8 @@ def test_add_a_note_and_a_task_then_complete_and_delete(window: MainWindow, env:
     assert box.isVisible()
     assert "not encrypted" in box.hint.text() and "PHI fields" in box.hint.text()
     assert [t.splitlines()[1] for t in box.entries_text()] == [
-        "Changed: Status: DRAFT → ACTIVE",
-        "Created: Title: Clinic pilot; Status: DRAFT; Value: 100.00"]
+        "Changed: Status: Draft → Active",
+        "Created: Title: Clinic pilot; Status: Draft; Value: $100.00"]
     box.kind.setCurrentIndex(box.kind.findText("Call"))
     assert not box.due.isVisibleTo(box)
     box.body.setPlainText("Called the buyer")

@@ -7,7 +7,7 @@ view). A row named as a built-in view ("All deals", ...) only marks that built-i
 the user's default.
 
 Revision ID: 0009_views
-Revises: 0008_activities
+Revises: 0009_owner (re-chained after merging own15)
 Create Date: 2026-12-01
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0009_views"
-down_revision = "0008_activities"
+down_revision = "0009_owner"
 branch_labels = None
 depends_on = None
 
@@ -28,7 +28,7 @@ STATEMENTS = [
         user_id VARCHAR(25) NOT NULL,
         name TEXT NOT NULL,
         query TEXT NOT NULL,
-        is_default INTEGER DEFAULT 0 NOT NULL,
+        is_default BOOLEAN DEFAULT 0 NOT NULL,
         created_at VARCHAR(27) NOT NULL,
         updated_at VARCHAR(27) NOT NULL,
         deleted_at VARCHAR(27),

@@ -1,0 +1,163 @@
+"""The pipeline's forecast (issue 15): the weighted forecast (value x effective
+probability, summed over open deals) and what closes this month and this quarter
+(count, total, weighted), for the tenant or for the deals a list holds.
+
+The tenant's weighted forecast reads `deal_stats` (weighted totals kept by triggers,
+0009_owner); a narrowed list (an owner, a search, a close-date range) sums its deals
+through the index that covers it (owner, or close date: status, value and probability
+are in both), so nothing reads the table. Sums are exact: cents x percent in integers,
+divided once at the end.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, func, literal_column, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from ..domain import probability, validation
+from ..domain.clock import local_today
+from ..domain.enums import DealStatus
+from ..store import search
+from ..store.models import Deal, DealStat, cents_to_decimal
+from . import deal_list
+from .deal_list import DealQuery
+from .frame import AuthSession, actor, run
+
+ZERO = Decimal("0.00")
+# value (cents) x percent / WEIGHT_SCALE = money
+WEIGHT_SCALE = 10000
+_WEIGHT: Any = literal_column(probability.effective_sql("deals.status", "deals.probability"))
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Open deals of a window: how many, their value and their weighted value."""
+
+    count: int
+    total: Decimal
+    weighted: Decimal
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """The forecast of the tenant or of a list: every open deal, and those expected to
+    close this month and this quarter (`month` and `quarter` are their first days)."""
+
+    open: Figures
+    this_month: Figures
+    this_quarter: Figures
+    month: date
+    quarter: date
+
+
+def weighted_money(cents_percent: int) -> Decimal:
+    """Cents x percent as an exact amount (four places: a weighted value is not
+    rounded until shown)."""
+    return Decimal(cents_percent).scaleb(-4)
+
+
+def month_range(today: date) -> tuple[date, date]:
+    """The first and last day of `today`'s month."""
+    last = calendar.monthrange(today.year, today.month)[1]
+    return today.replace(day=1), today.replace(day=last)
+
+
+def quarter_range(today: date) -> tuple[date, date]:
+    """The first and last day of `today`'s calendar quarter."""
+    first_month = 3 * ((today.month - 1) // 3) + 1
+    start = date(today.year, first_month, 1)
+    end_month = first_month + 2
+    return start, date(today.year, end_month, calendar.monthrange(today.year, end_month)[1])
+
+
+def _open_only(query: DealQuery) -> DealQuery | None:
+    """The query kept to open deals; None when it holds no open deal."""
+    if query.status is not None and validation.status(query.status) not in probability.OPEN:
+        return None
+    return query
+
+
+def _sum(s: Session, q: Select[*tuple[Any, ...]]) -> Figures:
+    """count, total and weighted of the deals `q` (a select of value and weight) holds,
+    exactly: SQLite's integer sum stops at 64 bits, so then Python sums them."""
+    inner = q.subquery()
+    try:
+        n, total, weighted = s.execute(select(
+            func.count(), func.coalesce(func.sum(inner.c.v), 0),
+            func.coalesce(func.sum(inner.c.v * inner.c.w), 0))).one()
+        if isinstance(total, int) and isinstance(weighted, int):
+            return Figures(int(n), cents_to_decimal(total), weighted_money(weighted))
+    except OperationalError as exc:
+        if "overflow" not in str(exc).lower():
+            raise
+    n = total = weighted = 0
+    for cents, pct in s.execute(select(inner.c.v, inner.c.w)):
+        n += 1
+        total += cents
+        weighted += cents * pct
+    return Figures(n, cents_to_decimal(total), weighted_money(weighted))
+
+
+def _figures(s: Session, tenant_id: str, query: DealQuery | None) -> Figures:
+    if query is None:
+        return Figures(0, ZERO, ZERO)
+    q = deal_list.filtered(select(literal_column("deals.value").label("v"),
+                                  _WEIGHT.label("w")).select_from(Deal), tenant_id, query)
+    if query.status is None:
+        q = q.where(Deal.status.in_(probability.OPEN))
+    return _sum(s, q)
+
+
+def _from_stats(s: Session, tenant_id: str, query: DealQuery) -> Figures | None:
+    """The tenant's open deals from `deal_stats` (None when a sum overflowed)."""
+    statuses = [validation.status(query.status)] if query.status is not None else \
+        list(probability.OPEN)
+    n, total, weighted = 0, 0, 0
+    for count, cents, w in s.execute(select(DealStat.count, DealStat.total, DealStat.weighted)
+                                     .where(DealStat.tenant_id == tenant_id,
+                                            DealStat.deleted == int(query.deleted),
+                                            DealStat.status.in_([st.value for st in statuses]))):
+        if not (isinstance(cents, int) and isinstance(w, int)):
+            return None
+        n, total, weighted = n + count, total + cents, weighted + w
+    return Figures(n, cents_to_decimal(total), weighted_money(weighted))
+
+
+def _window(query: DealQuery, start: date, end: date) -> DealQuery | None:
+    """The query narrowed to close dates in [start, end] (None: an empty range)."""
+    lo = max(start, query.close_from) if query.close_from else start
+    hi = min(end, query.close_to) if query.close_to else end
+    return None if lo > hi else replace(query, close_from=lo, close_to=hi, sort="updated_at")
+
+
+def forecast(session: AuthSession, query: DealQuery | None = None,
+             today: date | None = None) -> Forecast:
+    """The weighted forecast and closing this month / quarter of the tenant's open deals
+    (DRAFT and ACTIVE), or of those the list of `query` holds (its owner, status,
+    search and close-date filters). `today` defaults to the user's local day."""
+    query = query or DealQuery()
+    day = today or local_today()
+    month, quarter = month_range(day), quarter_range(day)
+    with run(session, write=False) as s:
+        actor(s, session)
+        wanted = _open_only(query)
+        plain = (wanted is not None and not query.narrowed
+                 and not search.fts_query(query.search))
+        everything = _from_stats(s, session.tenant_id, query) if plain else None
+        if everything is None:
+            everything = _figures(s, session.tenant_id, wanted)
+        in_month = _figures(s, session.tenant_id, wanted and _window(wanted, *month))
+        in_quarter = _figures(s, session.tenant_id, wanted and _window(wanted, *quarter))
+    return Forecast(everything, in_month, in_quarter, month[0], quarter[0])
+
+
+def status_default(status: DealStatus | str) -> int:
+    """The probability a deal of `status` has when none is set (for forms)."""
+    return probability.DEFAULTS[validation.status(status)]
