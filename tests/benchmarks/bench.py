@@ -78,6 +78,9 @@ FIGURES: dict[str, tuple[str, str, str, float | None, str]] = {
     "import_rate": ("import with PHI encryption", "deals/s", "rate", 50_000, "rate"),
     "rotation_rate": ("PHI key rotation (re-encryption)", "rows/s", "rate", 50_000, "rate"),
     "verify_rate": ("audit chain verification", "rows/s", "rate", 300_000, "rate"),
+    "export_rate": ("CSV export of every deal, no PHI", "rows/s", "rate", None, "rate"),
+    "export_phi_rate": ("CSV export of every deal with PHI (one log row per PHI deal)",
+                        "rows/s", "rate", None, "rate"),
     "disk_size": ("workspace size on disk", "MB", "size", None, "value"),
     "peak_rss": ("peak RSS, open and scrolled end to end", "MB", "size", 300, "value"),
 }
@@ -186,6 +189,28 @@ def measure_queries(sides: list[Side], reps: int, phi_ids: list[str]) -> dict[st
     res["pipeline"] = interleaved(sides, reps, lambda s, i: deal_list.pipeline(s.admin))
     res["reveal"] = interleaved(sides, reps, lambda s, i: deals.reveal_phi(
         s.admin, phi_ids[i % len(phi_ids)]))
+    return res
+
+
+def measure_export(sides: list[Side], reps: int, work: Path) -> dict[str, Any]:
+    """The CSV export of every deal (issue 15), without and with PHI (as the admin: every
+    deal with PHI is decrypted and logged), in rows per second; `reps` runs per side,
+    interleaved."""
+    from closeplan_desktop.core.usecases import deal_export
+
+    res: dict[str, Any] = {}
+    for name, with_phi in (("export_rate", False), ("export_phi_rate", True)):
+        rates: dict[str, list[float]] = {s.name: [] for s in sides}
+        for i in range(reps):
+            for side in sides if i % 2 == 0 else sides[::-1]:
+                target = work / f"export-{side.name}.csv"
+                t0 = time.perf_counter()
+                done = deal_export.export_deals(side.admin, DealQuery(), target,
+                                                with_phi=with_phi,
+                                                reason="Benchmark" if with_phi else None)
+                rates[side.name].append(done.rows / (time.perf_counter() - t0))
+                target.unlink()
+        res[name] = rates
     return res
 
 
@@ -388,6 +413,8 @@ def run_size(n: int, work: Path, reps: int, gui_reps: int,
             t0 = time.perf_counter()
             done = key_admin.rotate_phi(side.admin)
             rotation_rate[side.name] = done / (time.perf_counter() - t0)
+        log("  export")
+        exported = measure_export(sides, 2, work)
         if profile_dir is not None:
             profile_import(admin, n, profile_dir / f"profile-import-{n}.txt")
     finally:
@@ -406,6 +433,8 @@ def run_size(n: int, work: Path, reps: int, gui_reps: int,
                                 "plain": {"value": rotation_rate["plain"]}}
     figures["verify_rate"] = {"encrypted": {"value": verify_rate["encrypted"]},
                               "plain": {"value": verify_rate["plain"]}}
+    for name, rates in exported.items():
+        figures[name] = {side: {"value": statistics.median(r)} for side, r in rates.items()}
     figures["disk_size"] = {"encrypted": {"value": sizes["encrypted"]},
                             "plain": {"value": sizes["plain"]}}
     figures["peak_rss"] = {"encrypted": {"value": rss["encrypted"]["rss_mb"]},
