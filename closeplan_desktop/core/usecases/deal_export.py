@@ -64,13 +64,14 @@ from .frame import AuthSession, actor, run
 
 PAGE = 1000  # rows read (and logged, with PHI) per step
 # A cell a spreadsheet would read as a formula (OWASP: CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = frozenset("=+-@\t\r")
 WITHHELD = "withheld: another user's deal"
 UNREADABLE = "withheld: could not be decrypted"
 
 
 def _time(value: datetime | None) -> str:
-    return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+    # isoformat, not strftime: about four times cheaper per cell.
+    return "" if value is None else value.isoformat(" ", "seconds")[:19]
 
 
 # The list's columns, as the export writes them: (header, value of a listed deal).
@@ -112,7 +113,7 @@ class ExportResult:
 
 def neutralize(cell: str) -> str:
     """A cell a spreadsheet shows as text: one that starts like a formula gets a '."""
-    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+    return "'" + cell if cell and cell[0] in FORMULA_STARTS else cell
 
 
 def _phi_cells(phi: dict[str, Any]) -> list[str]:
