@@ -134,7 +134,7 @@ def test_audit_tables_are_append_only_for_the_app(server_db: ServerDb) -> None:
 def test_the_desktop_mirror_columns_exist_with_the_same_names(server_db: ServerDb) -> None:
     with server_db.superuser() as conn:
         for model in (models.Tenant, models.User, models.Deal, models.AccessLog,
-                      models.SecurityEvent, models.PhiKey):
+                      models.SecurityEvent, models.PhiKey, models.SavedView):
             table = model.__table__
             server = {r[0] for r in conn.execute(
                 "SELECT column_name FROM information_schema.columns WHERE "
