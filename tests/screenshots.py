@@ -188,6 +188,17 @@ def main() -> None:
     pane.board.view.select(shown_deal.id, deals.get_deal(rep, shown_deal.id).status)
     grab(window, "deals-board")
     pane.board.action.setChecked(False)
+    # A saved view (issue 15): the rep's active deals, biggest first; its name in the
+    # header, its count and pipeline.
+    from closeplan_desktop.core.domain.enums import DealStatus
+    from closeplan_desktop.core.usecases import views
+    from closeplan_desktop.core.usecases.deal_list import DealQuery
+    views.save_view(rep, "My active deals", DealQuery(status=DealStatus.ACTIVE, sort="value",
+                                                      owner_id=rep.user_id))
+    pane.views.load()
+    pane.views.choose("My active deals")
+    grab(window, "deals-saved-view")
+    pane.views.choose(views.ALL_DEALS)
     pane.search.setText("mri st mary")
     pane.apply_filters()
     grab(window, "deals-search")

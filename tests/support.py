@@ -89,6 +89,8 @@ UNDO_SYNC = [
 
 # Revision 0008_activities: two tables only (their indexes go with them).
 UNDO_ACTIVITIES = ["DROP TABLE deal_activities", "DROP TABLE deal_history"]
+# Revision 0010_views: one table (its index goes with it).
+UNDO_VIEWS = ["DROP TABLE saved_views"]
 
 
 def _undo_owner() -> list[str]:
@@ -113,9 +115,7 @@ def as_previous_revision(path: Path) -> None:
     """Make the (closed) workspace at `path`, built at the head, a database of revision
     0005_keys: the audit upload and sync tables and outbox columns dropped, its version
     set."""
-    for statement in UNDO_OWNER:
-        sql(path, statement)
-    for statement in UNDO_ACTIVITIES:
+    for statement in UNDO_VIEWS + UNDO_OWNER + UNDO_ACTIVITIES:
         sql(path, statement)
     sql(path, "DROP TABLE audit_receipts")  # 0007_audit_upload
     sql(path, "DROP TABLE audit_upload")
@@ -179,9 +179,7 @@ def make_previous_release(path: Path, phi_keys: dict[str, bytes],
     for email, password in passwords.items():
         sql(path, "UPDATE users SET password = ? WHERE email = ?",
             (hash_password(password, 4), email))
-    for statement in UNDO_OWNER:
-        sql(path, statement)
-    for statement in UNDO_ACTIVITIES:
+    for statement in UNDO_VIEWS + UNDO_OWNER + UNDO_ACTIVITIES:
         sql(path, statement)
     for statement in UNDO_SYNC:
         sql(path, statement)

@@ -33,12 +33,13 @@ from . import (
     settings,
     sync,
     users,
+    views,
     workspace,
 )
 from .context import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Context, UsageError
 
 # The modules whose commands closeplan-admin offers.
-COMMAND_MODULES = (workspace, users, deals, deal_owner, activity, keys, audit, settings,
+COMMAND_MODULES = (workspace, users, deals, deal_owner, activity, views, keys, audit, settings,
                    sync)
 # The order of `closeplan-admin --help` (the newest group last, so older usage lines stay).
 TOP_LEVEL = ("init", "demo", "user", "deals", "keys", "audit", "doctor", "settings",

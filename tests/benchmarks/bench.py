@@ -86,6 +86,9 @@ FIGURES: dict[str, tuple[str, str, str, float | None, str]] = {
                            "rate", None, "rate"),
     "rotation_rate": ("PHI key rotation (re-encryption)", "rows/s", "rate", 50_000, "rate"),
     "verify_rate": ("audit chain verification", "rows/s", "rate", 300_000, "rate"),
+    "export_rate": ("CSV export of every deal, no PHI", "rows/s", "rate", None, "rate"),
+    "export_phi_rate": ("CSV export of every deal with PHI (one log row per PHI deal)",
+                        "rows/s", "rate", None, "rate"),
     "disk_size": ("workspace size on disk", "MB", "size", None, "value"),
     "peak_rss": ("peak RSS, open and scrolled end to end", "MB", "size", 300, "value"),
 }
@@ -235,6 +238,9 @@ def measure_owner(sides: list[Side], reps: int) -> dict[str, Any]:
             DealQuery(close_from=month[0], close_to=month[1])]
     res["forecast"] = interleaved(sides, reps, lambda s, i: forecast.forecast(
         s.admin, asks[i % len(asks)]))
+    return res
+
+
 def measure_board(sides: list[Side], reps: int) -> dict[str, Any]:
     """The board (issue 15): its first screen (the four headers, then each column's first
     page, as BoardView.load does, in each sort) and scrolling a column (one fetchMore:
@@ -267,6 +273,25 @@ def measure_board(sides: list[Side], reps: int) -> dict[str, Any]:
     for side in sides:  # every column on its first page in the default sort
         first_screen(side, 0)
     res["board_scroll"] = interleaved(sides, reps, scroll)
+def measure_export(sides: list[Side], reps: int, work: Path) -> dict[str, Any]:
+    """The CSV export of every deal (issue 15), without and with PHI (as the admin: every
+    deal with PHI is decrypted and logged), in rows per second; `reps` runs per side,
+    interleaved."""
+    from closeplan_desktop.core.usecases import deal_export
+
+    res: dict[str, Any] = {}
+    for name, with_phi in (("export_rate", False), ("export_phi_rate", True)):
+        rates: dict[str, list[float]] = {s.name: [] for s in sides}
+        for i in range(reps):
+            for side in sides if i % 2 == 0 else sides[::-1]:
+                target = work / f"export-{side.name}.csv"
+                t0 = time.perf_counter()
+                done = deal_export.export_deals(side.admin, DealQuery(), target,
+                                                with_phi=with_phi,
+                                                reason="Benchmark" if with_phi else None)
+                rates[side.name].append(done.rows / (time.perf_counter() - t0))
+                target.unlink()
+        res[name] = rates
     return res
 
 
@@ -471,6 +496,8 @@ def run_size(n: int, work: Path, reps: int, gui_reps: int,
             t0 = time.perf_counter()
             done = key_admin.rotate_phi(side.admin)
             rotation_rate[side.name] = done / (time.perf_counter() - t0)
+        log("  export")
+        exported = measure_export(sides, 2, work)
         if profile_dir is not None:
             profile_import(admin, n, profile_dir / f"profile-import-{n}.txt")
     finally:
@@ -489,6 +516,8 @@ def run_size(n: int, work: Path, reps: int, gui_reps: int,
                                 "plain": {"value": rotation_rate["plain"]}}
     figures["verify_rate"] = {"encrypted": {"value": verify_rate["encrypted"]},
                               "plain": {"value": verify_rate["plain"]}}
+    for name, rates in exported.items():
+        figures[name] = {side: {"value": statistics.median(r)} for side, r in rates.items()}
     figures["disk_size"] = {"encrypted": {"value": sizes["encrypted"]},
                             "plain": {"value": sizes["plain"]}}
     figures["peak_rss"] = {"encrypted": {"value": rss["encrypted"]["rss_mb"]},

@@ -64,7 +64,7 @@ def test_with_no_context_nothing_is_visible_or_writable(server_db: ServerDb,
                                                         two: tuple[Tenant, Tenant]) -> None:
     a, _ = two
     with server_db.superuser() as su, server_db.app() as app:
-        assert len(tenant_tables(su)) == 16  # device_shares, deal_activities, deal_history
+        assert len(tenant_tables(su)) == 17  # 0012-0015 added 4
         for table in tenant_tables(su):
             app.execute("SELECT 1")  # no set_tenant_context in this transaction
             assert count(app, table) == 0, table

@@ -30,7 +30,7 @@ def tables(conn: psycopg.Connection) -> list[str]:
 
 
 def test_the_schema_is_at_the_head_of_its_history(server_db: ServerDb) -> None:
-    assert migrate.current(server_db.pg.cluster.dsn(server_db.name)) == "0015_owner"
+    assert migrate.current(server_db.pg.cluster.dsn(server_db.name)) == "0016"
 
 
 def test_every_table_the_app_can_reach_has_forced_rls_and_the_tenant_policy(
@@ -134,7 +134,7 @@ def test_audit_tables_are_append_only_for_the_app(server_db: ServerDb) -> None:
 def test_the_desktop_mirror_columns_exist_with_the_same_names(server_db: ServerDb) -> None:
     with server_db.superuser() as conn:
         for model in (models.Tenant, models.User, models.Deal, models.AccessLog,
-                      models.SecurityEvent, models.PhiKey):
+                      models.SecurityEvent, models.PhiKey, models.SavedView):
             table = model.__table__
             server = {r[0] for r in conn.execute(
                 "SELECT column_name FROM information_schema.columns WHERE "

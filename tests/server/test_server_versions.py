@@ -189,7 +189,7 @@ def test_a_row_that_claims_a_version_it_does_not_hold_is_stamped(server_db: Serv
         fv, rv = ctx(conn, t).execute("SELECT field_versions, row_version FROM deals "
                                       "WHERE id = %s", (deal,)).fetchone()
         assert rv == before + 1 == version(conn, t)  # taken for real: the lock was held
-        assert fv["title"] == rv and len(fv) == 10  # every tracked field (0015_owner)
+        assert fv["title"] == rv and len(fv) == 10  # every tracked field (0015)
         conn.commit()
         # An UPDATE claiming a stale version is stamped with the transaction's own.
         ctx(conn, t).execute("UPDATE deals SET title = 'Stale', row_version = 1 WHERE id = %s",

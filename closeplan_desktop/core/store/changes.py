@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 KIND_OF_TABLE = {"deals": "deals", "users": "users", "tenants": "settings",
                  "phi_keys": "keys", "key_grants": "keys", "conflicts": "deals",
                  "rejections": "deals", "access_logs": "audit", "security_events": "audit",
-                 "deal_activities": "deals", "deal_history": "deals"}
+                 "deal_activities": "deals", "deal_history": "deals",
+                 "saved_views": "deals"}
 
 
 def kinds_of(tables: Iterable[str]) -> frozenset[str]:

@@ -3,8 +3,10 @@
 Table and column names follow the seed verbatim (snake_case); every addition is listed
 in docs/architecture.md's schema section with its reason. Times are stored as fixed-width UTC
 ISO text, so they sort as text and come back timezone-aware; money is stored as whole
-cents in a 64-bit integer, so it round-trips exactly and sums exactly. The module is
-long because it is the whole local schema in one place, as the migrations check it.
+cents in a 64-bit integer, so it round-trips exactly and sums exactly.
+
+This module is long because it is the whole local schema in one place, one class per
+table, as the migrations and `compare_metadata` check it.
 """
 
 from __future__ import annotations
@@ -289,6 +291,25 @@ class DealHistory(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     access_log_id: Mapped[str | None] = mapped_column(String(25))
     outbox_id: Mapped[int | None] = mapped_column(Integer)
+    row_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class SavedView(Base):
+    """A user's saved deal-list filter (issue 15, 0009): a name and a DealQuery as JSON
+    (`core/usecases/views.py`). Only its owner sees it; soft-deleted; synced."""
+
+    __tablename__ = "saved_views"
+    __table_args__ = (Index("saved_views_user_idx", "tenant_id", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(25), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(Text)
+    query: Mapped[str] = mapped_column(Text)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     row_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 

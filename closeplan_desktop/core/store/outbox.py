@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from ..domain import money
 from ..domain.clock import iso, utcnow
-from .models import Deal, DealActivity, Outbox, Tenant, User
+from .models import Deal, DealActivity, Outbox, SavedView, Tenant, User
 
 Op = Literal["create", "update", "delete", "restore"]
 
@@ -56,7 +56,7 @@ def payload(table: FromClause, values: Mapping[str, Any]) -> str:
                       sort_keys=True, separators=(",", ":"))
 
 
-Row = Deal | User | Tenant | DealActivity
+Row = Deal | User | Tenant | DealActivity | SavedView
 
 
 def row_payload(row: Row) -> str:

@@ -124,7 +124,15 @@ _ACTIVITY = ("INSERT INTO deal_activities (id, tenant_id, deal_id, kind, body, d
 _HISTORY = ("INSERT INTO deal_history (id, tenant_id, deal_id, op, changes, user_id, "
             "created_at, access_log_id, outbox_id, row_version) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?) ON CONFLICT (id) DO NOTHING")
+# A user's saved view (issue 15): the server sends a device only its user's own.
+_VIEW = ("INSERT INTO saved_views (id, tenant_id, user_id, name, query, is_default, "
+         "created_at, updated_at, deleted_at, row_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+         "ON CONFLICT (id) DO UPDATE SET name = excluded.name, query = excluded.query, "
+         "is_default = excluded.is_default, updated_at = excluded.updated_at, "
+         "deleted_at = excluded.deleted_at, row_version = excluded.row_version")
 _PENDING = "SELECT DISTINCT entity_id FROM outbox WHERE acked_at IS NULL AND entity = ?"
+# Tables whose pulled rows wait while a local change of the row is still to be pushed.
+HELD_TABLES = ("users", "deals", "deal_activities", "saved_views")
 
 
 def deal_params(row: Mapping[str, Any], tenant_id: str) -> tuple[Any, ...]:
@@ -177,7 +185,7 @@ def apply_changes(conn: Connection, tenant_id: str, changes: Iterable[Mapping[st
     deals: list[tuple[Any, ...]] = []  # written together: one executemany per run of deals
     for change in changes:
         table, row = change["table"], change["row"]
-        if table in ("users", "deals", "deal_activities") and held(table, row["id"]):
+        if table in HELD_TABLES and held(table, row["id"]):
             out.held += 1
             continue
         if table == "deals":
@@ -235,6 +243,12 @@ def apply_changes(conn: Connection, tenant_id: str, changes: Iterable[Mapping[st
             cur.execute(_HISTORY, (
                 row["id"], tenant_id, row["deal_id"], row["op"], _json(row["changes"]),
                 row.get("user_id"), time_text(row["created_at"]), row["row_version"]))
+        elif table == "saved_views":
+            cur.execute(_VIEW, (
+                row["id"], tenant_id, row["user_id"], row["name"], row["query"],
+                1 if row["is_default"] else 0, time_text(row["created_at"]),
+                time_text(row["updated_at"]), time_text(row.get("deleted_at")),
+                row["row_version"]))
         else:  # devices (an admin's view) and tables of later versions: not mirrored
             continue
         out.add(table)

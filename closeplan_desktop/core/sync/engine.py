@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -145,6 +146,7 @@ def _take_batch(ws: Workspace, limit: int) -> list[tuple[Pending, dict[str, Any]
         assert raw is not None
         rows = [Pending(*r) for r in raw.execute(_PENDING, (limit,)).fetchall()]
         last = raw.execute("SELECT coalesce(max(mid), 0) FROM outbox").fetchone()[0]
+        owner = raw.execute("SELECT user_id FROM sync_connection WHERE id = 1").fetchone()
         out: list[tuple[Pending, dict[str, Any] | None]] = []
         for row in rows:
             phi = None
@@ -154,12 +156,17 @@ def _take_batch(ws: Workspace, limit: int) -> list[tuple[Pending, dict[str, Any]
                                     "WHERE id = ?", (row.entity_id,)).fetchone()
                 if found is not None:
                     phi, base = (found[0], found[1]), found[2] or 0
-            elif row.entity in ("users", "deal_activities"):
+            elif row.entity in ("users", "deal_activities", "saved_views"):
                 found = raw.execute(f"SELECT row_version FROM {row.entity} WHERE id = ?",  # noqa: S608
                                     (row.entity_id,)).fetchone()
                 base = found[0] or 0 if found is not None else 0
             mid = row.mid
             item = mutation(row, mid or last + 1, phi, base)
+            if row.entity == "saved_views" and (
+                    owner is None or json.loads(row.payload).get("user_id") != owner[0]):
+                # The device syncs as its connection's user: another user's view stays on
+                # this laptop (the server would refuse it: views are per user).
+                item = None
             if item is None:  # nothing the server takes: acknowledged here
                 raw.execute("UPDATE outbox SET acked_at = ?, verdict = 'local' WHERE id = ?",
                             (iso(utcnow()), row.id))
@@ -222,7 +229,7 @@ def _record_verdicts(ws: Workspace, transport: Transport, conn: SyncConnection,
                 # it): that row comes by pull and replaces this device's.
                 raw.execute("DELETE FROM deal_history WHERE outbox_id = ?", (row.id,))
             if kind in ("applied", "merged", "conflict") and version is not None \
-                    and row.entity in ("deals", "users", "deal_activities"):
+                    and row.entity in ("deals", "users", "deal_activities", "saved_views"):
                 raw.execute(f"UPDATE {row.entity} SET row_version = ? WHERE id = ? AND "  # noqa: S608
                             "row_version < ?", (version, row.entity_id, version))
             if kind == "rejected":
@@ -286,7 +293,7 @@ def _revert(raw: Any, transport: Transport, rows: list[Pending], tenant_id: str)
             raw.execute("UPDATE users SET deactivated_at = coalesce(deactivated_at, ?), "
                         "email = id || ? WHERE id = ?",
                         (iso(utcnow()), apply.REJECTED_EMAIL, row.entity_id))
-        elif row.entity in ("deals", "deal_activities") and row.op == "create":
+        elif row.entity in ("deals", "deal_activities", "saved_views") and row.op == "create":
             raw.execute(f"UPDATE {row.entity} SET deleted_at = coalesce(deleted_at, ?) "  # noqa: S608
                         "WHERE id = ?", (iso(utcnow()), row.entity_id))
         elif row.entity == "deals" and raw.execute(

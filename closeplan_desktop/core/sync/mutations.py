@@ -18,6 +18,7 @@ from typing import Any
 DEAL_FIELDS = ("title", "status", "value", "owner_id", "expected_close_date", "probability")
 USER_FIELDS = ("email", "first_name", "last_name", "role")
 ACTIVITY_FIELDS = ("kind", "body", "due_at", "done_at")
+VIEW_FIELDS = ("name", "query", "is_default")
 SCHEMA_VERSION = 1
 
 
@@ -51,7 +52,28 @@ def mutation(row: Pending, mid: int, current_phi: tuple[str | None, int | None] 
         return _user(out, row.op, data, names, base)
     if row.entity == "deal_activities":
         return _activity(out, row.op, data, names, base)
+    if row.entity == "saved_views":
+        return _view(out, row.op, data, names, base)
     return None
+
+
+def _view(out: dict[str, Any], op: str, data: dict[str, Any], names: set[str] | None,
+          base: int) -> dict[str, Any] | None:
+    """A saved view's mutation: a create carries the whole view and its owner, an update
+    only the fields it changed (last writer wins), a delete nothing."""
+    def value(key: str) -> Any:
+        return int(bool(data[key])) if key == "is_default" else data[key]
+
+    if op == "create":
+        return {**out, "op": "create",
+                "fields": {"user_id": data["user_id"], **{k: value(k) for k in VIEW_FIELDS}}}
+    if op == "delete":
+        return {**out, "op": "delete", "base_version": base, "fields": {}}
+    chosen = set(VIEW_FIELDS) if names is None else names
+    fields = {k: value(k) for k in VIEW_FIELDS if k in chosen}
+    if not fields:
+        return None
+    return {**out, "op": "update", "base_version": base, "fields": fields}
 
 
 def _activity(out: dict[str, Any], op: str, data: dict[str, Any], names: set[str] | None,

@@ -184,6 +184,11 @@ def _check_query(query: DealQuery) -> None:
         raise ValidationError("The close date range ends before it starts; swap the dates.")
 
 
+def check_query(query: DealQuery) -> None:
+    """Refuse (ValidationError) a query the lists would refuse: saved views check theirs."""
+    _check_query(query)
+
+
 class _Cursors:
     """Where the last page of each list ended, so that the next page (offset = rows
     already shown, as a scrolling view asks) continues from that row's sort key through

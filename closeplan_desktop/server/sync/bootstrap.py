@@ -4,10 +4,11 @@
 The stream, in one read-only REPEATABLE READ snapshot whose tenant version is the
 checkpoint C:
 1. the first screen: the tenant, its users, PHI key versions, this device's key grants,
-   the first page of deals in the desktop's default list order (live deals by
-   updated_at, then id, newest first: `core/usecases/deal_list.py`, a page of
-   `FIRST_PAGE` as `ui/deals/model.py` asks), then the small tables the device gets
-   (devices, conflicts, rejections); then `{"first_screen": true, "cursor": ...}`;
+   the caller's own saved views (issue 15), the first page of deals in the desktop's
+   default list order (live deals by updated_at, then id, newest first:
+   `core/usecases/deal_list.py`, a page of `FIRST_PAGE` as `ui/deals/model.py` asks),
+   then the small tables the device gets (devices, conflicts, rejections); then
+   `{"first_screen": true, "cursor": ...}`;
 2. every other deal (tombstones too) by id, from a server-side cursor in big fetches,
    with `{"cursor": ...}` after each fetch;
 3. the deals' activities and history (issue 15), then
@@ -44,7 +45,8 @@ from .pull_shapes import BY_NAME, scope_params
 FIRST_PAGE = 200
 FETCH = 20_000
 CHUNK_BYTES = 256 * 1024
-FIRST_TABLES = ("tenants", "users", "phi_keys", "key_grants")
+# The caller's saved views come with the first screen: the list opens in their default.
+FIRST_TABLES = ("tenants", "users", "phi_keys", "key_grants", "saved_views")
 LATER_TABLES = ("devices", "conflicts", "rejections")
 # After every deal (they point to deals): activities and history (issue 15). A resumed
 # stream sends them whole again; the desktop writes them idempotently.

@@ -28,7 +28,7 @@ MAX_TEXT = 1000
 MAX_ID = 64
 MAX_MID = 2**62
 
-Table = Literal["deals", "users", "tenants", "deal_activities"]
+Table = Literal["deals", "users", "tenants", "deal_activities", "saved_views"]
 Op = Literal["create", "update", "delete", "restore", "deactivate", "reactivate",
              "set_password"]
 Text = Annotated[str, StringConstraints(strict=True, max_length=MAX_ENVELOPE)]
@@ -49,6 +49,8 @@ _TENANT: FieldTypes = {"name": ("text",), "domain": ("text", "null")}
 # A deal's activity (issue 15): times as ISO 8601 text.
 _ACTIVITY: FieldTypes = {"kind": ("text",), "body": ("text",), "due_at": ("text", "null"),
                          "done_at": ("text", "null")}
+# A user's saved view (issue 15): the filter as JSON text, the default mark as 0 or 1.
+_VIEW: FieldTypes = {"name": ("text",), "query": ("text",), "is_default": ("int",)}
 # (table, op) -> (the fields it may carry, the fields it must carry). An update must
 # carry at least one field.
 SHAPES: dict[tuple[str, str], tuple[FieldTypes, frozenset[str]]] = {
@@ -67,6 +69,10 @@ SHAPES: dict[tuple[str, str], tuple[FieldTypes, frozenset[str]]] = {
                                     frozenset({"deal_id", "kind", "body"})),
     ("deal_activities", "update"): (_ACTIVITY, frozenset()),
     ("deal_activities", "delete"): ({}, frozenset()),
+    ("saved_views", "create"): ({"user_id": ("text",), **_VIEW},
+                                frozenset({"user_id", "name", "query"})),
+    ("saved_views", "update"): (_VIEW, frozenset()),
+    ("saved_views", "delete"): ({}, frozenset()),
 }
 
 

@@ -58,13 +58,15 @@ def nullable(sql: str) -> str:
 class Shape:
     """One pulled table: `key` is the SQL of its id (text), `columns` the JSON fields
     (name, SQL) of a row, `admin_only` when only admins' devices get it, `own_device`
-    when other callers get only the rows of their own device."""
+    when other callers get only the rows of their own device, `own_user` when every
+    caller (admins too) gets only their own user's rows."""
 
     table: str
     key: str
     columns: tuple[tuple[str, str], ...]
     admin_only: bool = False
     own_device: bool = False
+    own_user: bool = False
 
     @property
     def rank(self) -> int:
@@ -96,6 +98,8 @@ class Shape:
                      " OR (grantee_kind = 'USER' AND grantee_id = %(user)s))")
         elif self.own_device and not caller.is_admin:
             cond += " AND device_id = %(device)s"
+        elif self.own_user:
+            cond += " AND user_id = %(user)s"
         return cond
 
 
@@ -160,9 +164,12 @@ SHAPES: tuple[Shape, ...] = (
         "updated_at", "deleted_at?")),
     Shape("deal_history", "id", _cols(
         "id", "deal_id", "op", "changes", "user_id?", "created_at", changes=plain("changes"))),
+    Shape("saved_views", "id", _cols(
+        "id", "user_id", "name", "query", "is_default", "created_at", "updated_at",
+        "deleted_at?", is_default=plain("is_default")), own_user=True),
 )
 TABLE_RANK = {name: i for i, name in enumerate(
     ("tenants", "users", "phi_keys", "devices", "key_grants", "deals", "conflicts",
-     "rejections", "deal_activities", "deal_history"))}
+     "rejections", "deal_activities", "deal_history", "saved_views"))}
 BY_NAME = {s.table: s for s in SHAPES}
 BY_RANK = {s.rank: s.table for s in SHAPES}

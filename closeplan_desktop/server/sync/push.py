@@ -25,7 +25,7 @@ from psycopg import errors as pg_errors
 from ..caller import ADMIN, Caller
 from ..db.pool import Connection, Database
 from ..errors import ApiError, bad_request, conflict, forbidden
-from . import push_activities, push_bulk, push_deals, push_users
+from . import push_activities, push_bulk, push_deals, push_users, push_views
 from .mutations import SCHEMA_VERSION, Mutation, PushRequest
 from .outcome import DUPLICATE, REJECTED, Context, PushResult, Rejected, Verdict
 
@@ -44,12 +44,17 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("deal_activities", "create"): push_activities.create,
     ("deal_activities", "update"): push_activities.update,
     ("deal_activities", "delete"): push_activities.delete,
+    ("saved_views", "create"): push_views.create,
+    ("saved_views", "update"): push_views.update,
+    ("saved_views", "delete"): push_views.delete,
 }
 # A unique or check constraint a mutation broke, as its verdict says it.
 CONSTRAINTS = {
     "deals_pkey": ("exists", "A deal with this id already exists; it was not created again."),
     "deal_activities_pkey": ("exists", "An activity with this id already exists; it was not "
                                        "created again."),
+    "saved_views_pkey": ("exists", "A view with this id already exists; it was not created "
+                                   "again."),
     "users_pkey": ("exists", "A user with this id already exists; it was not created again."),
     "users_tenant_email_key": (push_users.EMAIL_TAKEN, push_users.EMAIL_TAKEN_MESSAGE),
     "email_directory_pkey": (push_users.EMAIL_TAKEN, push_users.EMAIL_TAKEN_MESSAGE),

@@ -38,6 +38,7 @@ EVENT_WORDS = {
     _E.BREAK_GLASS: "Break-glass access",
     _E.ACCESS_DENIED: "Access refused",
     _E.DEALS_IMPORTED: "Deals imported",
+    _E.DEALS_EXPORTED: "Deals exported",
     _E.ROLLBACK_DETECTED: "Workspace rollback detected",
     _E.USER_UNLOCKED: "Sign-in lockout lifted",
     _E.RESTORE_ACCEPTED: "Restored copy accepted",

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidg
 from ...core.domain import deal_words
 from ...core.domain.clock import local_today
 from ...core.domain.probability import DEFAULTS
+from ...core.usecases.deal_list import DealQuery
 from ...core.usecases.forecast import Forecast, month_range, quarter_range
 from ...core.usecases.owners import OwnerChoice
 from ..icons import icon
@@ -83,6 +84,29 @@ class OwnerFilters(QWidget):
         self.mine.blockSignals(False)
         self.changed.emit()
 
+    def set_fields(self, query: DealQuery, today: date | None = None) -> None:
+        """Show a saved view's owner and close-date fields (a range that is not this
+        month or quarter gets a choice of its own, so that applying the view keeps it)."""
+        day = today or local_today()
+        self.mine.setChecked(query.owner_id is not None and query.owner_id == self.me)
+        self.owner.setCurrentIndex(max(0, self.owner.findData(query.owner_id)))
+        for i in range(self.close.count() - 1, len(CLOSE_CHOICES) - 1, -1):
+            self.close.removeItem(i)  # an earlier view's own range
+        span = (query.close_from, query.close_to)
+        if query.overdue:
+            key: Any = "overdue"
+        elif span == (None, None):
+            key = None
+        elif span == month_range(day):
+            key = "month"
+        elif span == quarter_range(day):
+            key = "quarter"
+        else:
+            key = span
+            self.close.addItem("Closing " + " – ".join(
+                d.isoformat() if d is not None else "…" for d in span), span)
+        self.close.setCurrentIndex(max(0, self.close.findData(key)))
+
     def query_fields(self, today: date | None = None) -> dict[str, Any]:
         """The DealQuery fields these filters set."""
         day = today or local_today()
@@ -91,6 +115,8 @@ class OwnerFilters(QWidget):
         key = self.close.currentData()
         if key == "overdue":
             out["overdue"] = True
+        elif isinstance(key, tuple):
+            out["close_from"], out["close_to"] = key
         elif key in ("month", "quarter"):
             out["close_from"], out["close_to"] = (month_range(day) if key == "month"
                                                   else quarter_range(day))

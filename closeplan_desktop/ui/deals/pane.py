@@ -1,9 +1,11 @@
-"""The deals pane: search as you type, status filter, the paging table or the board by
-status (board.py, switched in board_mode.py), the pipeline summary and the detail panel,
-with create, edit, delete and restore."""
+"""The deals pane: search as you type, status, owner and close-date filters, saved views
+(`views.ViewsBar`), the paging table or the board by status (board.py, switched in
+board_mode.py), the pipeline summary and the detail panel, with create, edit, delete,
+restore and the CSV export of the view."""
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 from PySide6.QtCore import QItemSelection, Qt, QTimer
@@ -42,6 +44,7 @@ from .model import COLUMNS, STATUS_LABELS, DealsModel
 from .owner_bar import ForecastLine, OwnerFilters
 from .pipeline import PipelineWidget
 from .tasks import TasksDueDialog
+from .views import ViewsBar
 
 SEARCH_DELAY_MS = 120
 # The detail panel's width: its timeline reads an entry in two or three lines at
@@ -76,6 +79,13 @@ class DealsPane(Pane):
         Command("view", "&Board View", own_action=lambda p: p.board.action,
                 separator_before=True),
         Command("edit", "&Move Deal To…", lambda p: p.board.move_menu(), MOVE_SHORTCUT),
+        Command("view", "Choose &View…", lambda p: p.views.focus(), "Ctrl+Shift+V", "filter",
+                separator_before=True),
+        Command("view", "&Save View", lambda p: p.views.save(), "Ctrl+S"),
+        Command("view", "Save View &As…", lambda p: p.views.save_as()),
+        Command("file", "&Export View as CSV…", lambda p: p.views.export(), "Ctrl+Shift+E",
+                "export", separator_before=True),
+        Command("file", "Export View with &PHI…", lambda p: p.views.export(with_phi=True)),
     )
 
     def __init__(self, signed_in: SignedIn, parent: QWidget | None = None) -> None:
@@ -134,7 +144,10 @@ class DealsPane(Pane):
         self.deleted_toggle.toggled.connect(self.deleted_action.setChecked)
         self.deleted_action.toggled.connect(self.deleted_toggle.setChecked)
 
+        self.views = ViewsBar(signed_in, self.apply_view, self.current_query,
+                              self._show_view_title, self.start, self)
         bar = QHBoxLayout()
+        bar.addWidget(self.views)
         bar.addWidget(self.search, 3)
         bar.addWidget(self.status_filter, 1)
         bar.addWidget(self.owner_filters)
@@ -206,7 +219,7 @@ class DealsPane(Pane):
         self.count_label = QLabel()
         self.count_label.setObjectName("dealCount")
 
-        title = heading("Deals")
+        self.title_label = title = heading("Deals")
         title.setObjectName("paneTitle")
         subtitle = muted("Your tenant's pipeline. PHI stays masked until you reveal it, and "
                          "every reveal is logged.")
@@ -226,10 +239,35 @@ class DealsPane(Pane):
     # ---- loading --------------------------------------------------------------------
 
     def current_query(self) -> DealQuery:
-        return DealQuery(status=self.status_filter.currentData(), search=self.search.text(),
-                         sort=self.model.query.sort, descending=self.model.query.descending,
-                         deleted=self.deleted_action.isChecked(),
-                         **self.owner_filters.query_fields())
+        return self.views.with_hidden(DealQuery(
+            status=self.status_filter.currentData(), search=self.search.text(),
+            sort=self.model.query.sort, descending=self.model.query.descending,
+            deleted=self.deleted_action.isChecked(), **self.owner_filters.query_fields()))
+
+    def apply_view(self, query: DealQuery) -> None:
+        """Put a saved view's filter and sort on the bar and the table, then load once."""
+        widgets = (self.status_filter, self.search, self.deleted_action, self.deleted_toggle,
+                   self.table.horizontalHeader(), self.owner_filters)
+        for w in widgets:
+            w.blockSignals(True)
+        self.status_filter.setCurrentIndex(max(0, self.status_filter.findData(query.status))
+                                           if query.status is not None else 0)
+        self.search.setText(query.search)
+        self.owner_filters.set_fields(query)
+        self.deleted_action.setChecked(query.deleted)
+        self.deleted_toggle.setChecked(query.deleted)
+        self.model.query = dataclasses.replace(self.model.query, sort=query.sort,
+                                               descending=query.descending)
+        self.table.horizontalHeader().setSortIndicator(
+            self.model.sort_column(), Qt.SortOrder.DescendingOrder if query.descending
+            else Qt.SortOrder.AscendingOrder)
+        for w in widgets:
+            w.blockSignals(False)
+        self.apply_filters()
+
+    def _show_view_title(self, text: str, tip: str) -> None:
+        self.title_label.setText(text)
+        self.title_label.setToolTip(tip)
 
     def apply_filters(self) -> None:
         if self.signed_in.is_locked:
@@ -265,6 +303,12 @@ class DealsPane(Pane):
         """Reload the table and the pipeline, keeping the selected deal selected."""
         if self.signed_in.is_locked or self.board.moving:
             return  # a board's move reads again only what it changed
+        if not self.views.loaded:  # first load: the user's default view
+            self.views.load(choose_default=True)
+            if self.views.loaded:
+                return
+        else:
+            self.views.load()
         selected = self.selected_deal()
         select_id, self._select_next = self._select_next, None
         session = self.signed_in.core
@@ -300,9 +344,9 @@ class DealsPane(Pane):
         else:
             self.table_stack.setCurrentWidget(self.empty)
             if q.search or q.status or q.narrowed:
-                self.empty.setText("No deals match this search or filter.\nClear the search "
-                                   "box, choose “All statuses”, “Any owner” and “Any close "
-                                   "date”.")
+                self.empty.setText("No deals match this view, search or filter.\nClear the "
+                                   "search box, choose “All statuses”, “Any owner”, “Any "
+                                   "close date” or the view “All deals”.")
             elif q.deleted:
                 self.empty.setText("No deleted deals. Deals you delete appear here, ready "
                                    "to restore.")
@@ -318,6 +362,7 @@ class DealsPane(Pane):
         if select_id:
             row = next((i for i, d in enumerate(self.model.rows) if d.id == select_id), 0)
         self.fit_columns()
+        self.views.update_state()
         if self.model.rowCount():
             self.table.selectRow(row)
         else:

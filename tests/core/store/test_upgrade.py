@@ -196,7 +196,7 @@ def test_upgrade_keeps_every_row_the_phi_and_the_audit_chain(
 def test_upgrade_from_0007_adds_activities_and_history(tmp_path: Path) -> None:
     """A workspace of revision 0007_audit_upload gains the two tables of 0008_activities,
     keeps its deals, and records activities and history from its next change on."""
-    from support import UNDO_ACTIVITIES, UNDO_OWNER
+    from support import UNDO_ACTIVITIES, UNDO_OWNER, UNDO_VIEWS
 
     from closeplan_desktop.core.usecases import activities, timeline
     path = tmp_path / "ws"
@@ -205,7 +205,7 @@ def test_upgrade_from_0007_adds_activities_and_history(tmp_path: Path) -> None:
                             ADMIN_PASSWORD)
         admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
         deal = deals.create_deal(admin, "Before the upgrade", "DRAFT", "5.00")
-    for statement in UNDO_OWNER + UNDO_ACTIVITIES:
+    for statement in UNDO_VIEWS + UNDO_OWNER + UNDO_ACTIVITIES:
         sql(path, statement)
     sql(path, "UPDATE alembic_version SET version_num = ?", ("0007_audit_upload",))
     deals_before = sql(path, "SELECT * FROM deals")
@@ -224,7 +224,7 @@ def test_upgrade_from_0007_adds_activities_and_history(tmp_path: Path) -> None:
 def test_upgrade_from_0008_gives_every_deal_its_creator_as_owner(tmp_path: Path) -> None:
     """A workspace of revision 0008_activities gains owner (its creator), close date and
     probability (none: the status default) and weighted totals in deal_stats."""
-    from support import UNDO_OWNER
+    from support import UNDO_OWNER, UNDO_VIEWS
 
     from closeplan_desktop.core.usecases import forecast
     path = tmp_path / "ws"
@@ -236,7 +236,7 @@ def test_upgrade_from_0008_gives_every_deal_its_creator_as_owner(tmp_path: Path)
         bob = auth.sign_in(ws, USER_EMAIL, USER_PASSWORD)
         mine = deals.create_deal(admin, "Admin's", "ACTIVE", "10.00")
         his = deals.create_deal(bob, "Bob's", "DRAFT", "20.00", {"mrn": "B-1"})
-    for statement in UNDO_OWNER:
+    for statement in UNDO_VIEWS + UNDO_OWNER:
         sql(path, statement)
     sql(path, "UPDATE alembic_version SET version_num = ?", ("0008_activities",))
     with workspace.open_workspace(path) as ws:
@@ -251,3 +251,30 @@ def test_upgrade_from_0008_gives_every_deal_its_creator_as_owner(tmp_path: Path)
             deals.reveal_phi(bob, mine.id)
         assert forecast.forecast(admin).open.weighted == Decimal("7")  # 10 x 50% + 20 x 10%
     assert sql(path, "SELECT count(*) FROM deals WHERE owner_id = created_by_id") == [(2,)]
+
+
+def test_upgrade_from_0009_owner_adds_saved_views(tmp_path: Path) -> None:
+    """A workspace of revision 0009_owner gains 0010_views' table and keeps its deals;
+    views are saved from then on."""
+    from support import UNDO_VIEWS
+
+    from closeplan_desktop.core.usecases import views
+    from closeplan_desktop.core.usecases.deal_list import DealQuery
+    path = tmp_path / "ws"
+    with workspace.create(path) as ws:
+        users.create_tenant(ws, "Acme Health", None, ADMIN_EMAIL, "Ada", "Admin",
+                            ADMIN_PASSWORD)
+        admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        deals.create_deal(admin, "Before the upgrade", "DRAFT", "5.00")
+    for statement in UNDO_VIEWS:
+        sql(path, statement)
+    sql(path, "UPDATE alembic_version SET version_num = ?", ("0009_owner",))
+    deals_before = sql(path, "SELECT * FROM deals")
+    with workspace.open_workspace(path) as ws:
+        assert workspace.schema_revision(ws.engine) == SCHEMA_HEAD == "0010_views"
+        admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        assert views.default_view(admin).name == views.ALL_DEALS
+        views.save_view(admin, "Drafts", DealQuery(search="upgrade"))
+        views.set_default(admin, "Drafts")
+        assert views.default_view(admin).query.search == "upgrade"
+    assert sql(path, "SELECT * FROM deals") == deals_before

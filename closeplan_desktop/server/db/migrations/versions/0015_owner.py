@@ -16,7 +16,7 @@
   and new values. A create records the owner only when it is not the creator, and the
   close date and probability only when set (the desktop's rule, `store.history`).
 
-Revision ID: 0015_owner
+Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-01
 """
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0015_owner"
+revision = "0015"
 down_revision = "0014"
 branch_labels = None
 depends_on = None
