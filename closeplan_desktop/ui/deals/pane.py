@@ -304,6 +304,10 @@ class DealsPane(Pane):
         if self.signed_in.is_locked or self.board.moving:
             return  # a board's move reads again only what it changed
         if not self.views.loaded:  # first load: the user's default view
+            # Its owner filter needs the owners on the bar first.
+            session = self.signed_in.core
+            self.read("Cannot list owners", lambda: self.owner_filters.load_owners(
+                owners.owner_choices(session), session.user_id))
             self.views.load(choose_default=True)
             if self.views.loaded:
                 return
