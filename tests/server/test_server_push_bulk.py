@@ -73,10 +73,11 @@ class World:
                 "rejections": rows("SELECT device_id, mutation_id, row_id, op, code, message, "
                                    "fields, row_version FROM rejections WHERE tenant_id = %s "
                                    "ORDER BY device_id, mutation_id"),
-                "logs": rows("SELECT user_id, deal_id, action::text, success, server_seq, "
+                # In chain order (server_seq rises across tenants since 0015).
+                "logs": rows("SELECT user_id, deal_id, action::text, success, "
                              "row_version FROM access_logs WHERE tenant_id = %s "
                              "ORDER BY server_seq"),
-                "events": rows("SELECT user_id, type, detail, server_seq FROM security_events "
+                "events": rows("SELECT user_id, type, detail FROM security_events "
                                "WHERE tenant_id = %s ORDER BY server_seq"),
             }
 
