@@ -8,17 +8,12 @@ checkpoint C:
    updated_at, then id, newest first: `core/usecases/deal_list.py`, a page of
    `FIRST_PAGE` as `ui/deals/model.py` asks), then the small tables the device gets
    (devices, conflicts, rejections); then `{"first_screen": true, "cursor": ...}`;
-2. every other deal (tombstones too) by id, streamed by `COPY (SELECT ...) TO STDOUT`,
-   with `{"cursor": ...}` after every `FETCH` deals;
+2. every other deal (tombstones too) by id, from a server-side cursor in big fetches,
+   with `{"cursor": ...}` after each fetch;
 3. the deals' activities and history (issue 15), then
    `{"done": true, "checkpoint": C, "cursor": <a pull cursor at C>, "counts": {...}}`.
 
 A change line is `{"table": ..., "row": {...}}` as pull sends it (`pull_shapes`).
-PostgreSQL builds each line; the big parts (the deals, their activities and history)
-come by COPY in text format, whose only change to a line is a doubled backslash (a line
-holds no tab, newline or other control character: JSON escapes them), undone on each
-block of lines; measured faster than a server-side cursor's fetches (docs/server.md,
-Speed, fourth pass).
 
 Resuming (a bootstrap cursor) continues step 2 after the last id sent, in a new
 snapshot, with only the deals whose version is at most the original C and that were not
@@ -57,31 +52,8 @@ AFTER_DEALS = ("deal_activities", "deal_history")
 DEALS = BY_NAME["deals"]
 
 
-# Every deal line starts so (the id first, sent unescaped: pull_shapes.safe_id).
-DEAL_PREFIX = f'{{"table":"{DEALS.table}","row":{{"id":"'.encode()
-
-
-def _line(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
-
-
-# COPY's text format writes a backslash doubled and these characters as escapes; a line
-# holds them only where JSON allows them raw (whitespace in an envelope as pushed).
-_COPY_ESCAPES = ((b"\\t", b"\t"), (b"\\n", b"\n"), (b"\\r", b"\r"), (b"\\b", b"\b"),
-                 (b"\\f", b"\f"), (b"\\v", b"\v"))
-
-
-def _lines_of(rows: list[Any]) -> bytes:
-    """COPY text rows (each a line and its newline) as NDJSON, byte for byte the lines
-    PostgreSQL built. NUL, which no text value holds, stands in for a backslash."""
-    block = b"".join(rows)
-    if b"\\" not in block:
-        return block
-    block = block.replace(b"\\\\", b"\0")
-    if b"\\" in block:
-        for escaped, char in _COPY_ESCAPES:
-            block = block.replace(escaped, char)
-    return block.replace(b"\0", b"\\")
+def _line(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, separators=(",", ":"))
 
 
 class Bootstrap:
@@ -98,42 +70,35 @@ class Bootstrap:
         self.checkpoint = checkpoint if resume is None else resume.checkpoint
         self.counts: dict[str, int] = {}
         self._closed = False
-        self._running: Generator[bytes, None, None] | None = None
 
     # -- iteration --------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[bytes]:
-        self._running = self._lines()
         try:
-            yield from self._chunks(self._running)
+            yield from self._chunks(self._lines())
         finally:
             self.close()
 
     def close(self) -> None:
-        """End the snapshot and give the connection back to the pool (a COPY under way
-        is cancelled first, so the connection goes back idle)."""
+        """End the snapshot and give the connection back to the pool."""
         if not self._closed:
             self._closed = True
-            try:
-                if self._running is not None:
-                    self._running.close()
-            finally:
-                self._stack.close()
+            self._stack.close()
 
     @staticmethod
-    def _chunks(lines: Iterator[bytes]) -> Iterator[bytes]:
-        buf: list[bytes] = []
+    def _chunks(lines: Iterator[str]) -> Iterator[bytes]:
+        buf: list[str] = []
         size = 0
         for text in lines:
             buf.append(text)
             size += len(text)
             if size >= CHUNK_BYTES:
-                yield b"".join(buf)
+                yield "".join(buf).encode()
                 buf, size = [], 0
         if buf:
-            yield b"".join(buf)
+            yield "".join(buf).encode()
 
-    def _lines(self) -> Iterator[bytes]:
+    def _lines(self) -> Iterator[str]:
         """The stream's text, each piece one or more whole lines ending in a newline."""
         if self._resume is None:
             first_page_end = yield from self._first_screen()
@@ -142,54 +107,27 @@ class Bootstrap:
             first_page_end, after = self._resume.first_page_end, self._resume.after
         yield from self._rest(first_page_end, after)
         for table in AFTER_DEALS:
-            yield from self._table_copy(table)
+            yield from self._table(table)
         end = pull_cursor.encode_pull(self.caller, PullPosition(self.checkpoint))
         yield _line({"done": True, "checkpoint": self.checkpoint, "cursor": end,
-                     "counts": self.counts})
+                     "counts": self.counts}) + "\n"
 
     def _params(self) -> dict[str, Any]:
         return {**scope_params(self.caller), "checkpoint": self.checkpoint}
 
-    def _table_sql(self, table: str) -> str | None:
+    def _table(self, table: str) -> Iterator[str]:
         shape = BY_NAME[table]
         scope = shape.scope_sql(self.caller)
         if scope is None:
-            return None
-        return (f"SELECT {shape.line_sql()} FROM {table} WHERE {scope} "  # noqa: S608
-                f"AND row_version <= %(checkpoint)s ORDER BY {shape.key}")
-
-    def _table(self, table: str) -> Iterator[bytes]:
-        sql = self._table_sql(table)
-        if sql is None:
             return
-        rows = self._conn.execute(sql, self._params()).fetchall()
+        rows = self._conn.execute(
+            f"SELECT {shape.line_sql()} FROM {table} WHERE {scope} "  # noqa: S608
+            f"AND row_version <= %(checkpoint)s ORDER BY {shape.key}", self._params()).fetchall()
         if rows:
             self.counts[table] = self.counts.get(table, 0) + len(rows)
-            yield ("\n".join(r[0] for r in rows) + "\n").encode()
+            yield "\n".join(r[0] for r in rows) + "\n"
 
-    def _copy(self, sql: str, params: dict[str, Any]) -> Iterator[list[Any]]:
-        """The rows of `COPY (sql) TO STDOUT`, in blocks of up to FETCH."""
-        with self._conn.cursor() as cur, \
-                cur.copy(f"COPY ({sql}) TO STDOUT", params) as copy:
-            rows: list[Any] = []
-            for row in copy:
-                rows.append(row)
-                if len(rows) == FETCH:
-                    yield rows
-                    rows = []
-            if rows:
-                yield rows
-
-    def _table_copy(self, table: str) -> Iterator[bytes]:
-        """A table that may be big (one row per deal or more), streamed."""
-        sql = self._table_sql(table)
-        if sql is None:
-            return
-        for rows in self._copy(sql, self._params()):
-            self.counts[table] = self.counts.get(table, 0) + len(rows)
-            yield _lines_of(rows)
-
-    def _first_screen(self) -> Generator[bytes, None, tuple[datetime, str] | None]:
+    def _first_screen(self) -> Generator[str, None, tuple[datetime, str] | None]:
         """Step 1; returns the first page's boundary for the cursor."""
         for table in FIRST_TABLES:
             yield from self._table(table)
@@ -200,14 +138,14 @@ class Bootstrap:
         end: tuple[datetime, str] | None = None
         if rows:
             self.counts["deals"] = len(rows)
-            yield ("\n".join(r[0] for r in rows) + "\n").encode()
+            yield "\n".join(r[0] for r in rows) + "\n"
             if len(rows) == FIRST_PAGE:
                 end = (rows[-1][1], rows[-1][2])
         for table in LATER_TABLES:
             yield from self._table(table)
         cursor = pull_cursor.encode_bootstrap(
             self.caller, BootstrapPosition(self.checkpoint, end, None))
-        yield _line({"first_screen": True, "cursor": cursor})
+        yield _line({"first_screen": True, "cursor": cursor}) + "\n"
         return end
 
     def _first_page_ids(self, end: tuple[datetime, str] | None) -> list[str]:
@@ -223,11 +161,11 @@ class Bootstrap:
                                   "AND row_version <= %(checkpoint)s", params).fetchall()
         return [r[0] for r in rows]
 
-    def _rest(self, end: tuple[datetime, str] | None, after: str | None) -> Iterator[bytes]:
-        """Step 2: the deals not on the first page, by id, a cursor line after every
-        FETCH. The first page's ids are left out by a hashed `<> ALL` (cheaper per row
-        than testing the boundary); a resumed stream also leaves out what changed after
-        the checkpoint (a fresh one's snapshot holds nothing newer)."""
+    def _rest(self, end: tuple[datetime, str] | None, after: str | None) -> Iterator[str]:
+        """Step 2: the deals not on the first page, by id, in fetches of FETCH rows. The
+        first page's ids are left out by a hashed `<> ALL` (cheaper per row than testing
+        the boundary); a resumed stream also leaves out what changed after the
+        checkpoint (a fresh one's snapshot holds nothing newer)."""
         params = self._params()
         params["first"] = self._first_page_ids(end)
         where = [str(DEALS.scope_sql(self.caller)), "id <> ALL(%(first)s::text[])"]
@@ -236,15 +174,19 @@ class Bootstrap:
         if after is not None:
             where.append("id > %(after)s")
             params["after"] = after
-        sql = (f"SELECT {DEALS.line_sql()} FROM deals "  # noqa: S608
-               f"WHERE {' AND '.join(where)} ORDER BY tenant_id, id")
-        for rows in self._copy(sql, params):
-            self.counts["deals"] = self.counts.get("deals", 0) + len(rows)
-            last = bytes(rows[-1])
-            start = len(DEAL_PREFIX)
-            cursor = pull_cursor.encode_bootstrap(self.caller, BootstrapPosition(
-                self.checkpoint, end, last[start:last.index(b'"', start)].decode()))
-            yield _lines_of(rows) + _line({"cursor": cursor})
+        with self._conn.cursor(name="closeplan_bootstrap") as cur:
+            cur.itersize = FETCH
+            cur.execute(f"SELECT id, {DEALS.line_sql()} FROM deals WHERE "  # noqa: S608
+                        f"{' AND '.join(where)} ORDER BY tenant_id, id", params)
+            while True:
+                rows = cur.fetchmany(FETCH)
+                if not rows:
+                    break
+                self.counts["deals"] = self.counts.get("deals", 0) + len(rows)
+                last = rows[-1][0]
+                cursor = pull_cursor.encode_bootstrap(
+                    self.caller, BootstrapPosition(self.checkpoint, end, last))
+                yield "\n".join([r[1] for r in rows]) + "\n" + _line({"cursor": cursor}) + "\n"
 
 
 def open_bootstrap(db: Database, caller: Caller, cursor: str | None = None) -> Bootstrap:
