@@ -151,7 +151,7 @@ def test_bulk_and_one_by_one_leave_the_same_state(server_db: ServerDb, db: Datab
         # Something of each kind happened, so the comparison covers them.
         state = bulk.state(server_db)
         assert state["conflicts"] and state["rejections"] and state["events"]
-        assert any(not success for _, _, _, success, _, _ in state["logs"])
+        assert any(not success for _, _, _, success, _ in state["logs"])
     assert decided > 2 * handed_back  # the bulk path decided most of them itself
 
 
