@@ -8,10 +8,11 @@ It makes a private PostgreSQL 15 cluster (fsync off, like the tests; the baselin
 the same cluster, so the ratio is fair), one tenant per thread with an admin and a
 device, and pre-builds every batch (70% creates, 30% updates of earlier deals, a third
 with a PHI envelope sealed by the desktop's code) so that timing covers only the push.
-A third phase, the floor, runs the baseline's statements with the tables' own triggers
-(version stamps, the server chain) switched off: plain INSERTs through RLS (foreign keys
-still checked), the figure issue 11 compares push with. Each phase stops by itself after
-`--seconds` or `--max-batches` per thread. Writes
+With `--without-history`, the service runs once more with deal history's triggers
+(0014) off. A third phase, the floor, runs the baseline's statements with the tables' own
+triggers (version stamps, the server chain, deal history) switched off: plain INSERTs
+through RLS (foreign keys still checked), the figure issue 11 compares push with. Each
+phase stops by itself after `--seconds` or `--max-batches` per thread. Writes
 OUT/bench-push.json and OUT/bench-push.md, and prints the table.
 """
 
@@ -263,6 +264,20 @@ class HttpServer:
 # The superuser's DSN of each bench database, by its app DSN (the floor's ALTER TABLE).
 SUPERUSER: dict[str, str] = {}
 FLOOR_TABLES = ("deals", "access_logs")
+HISTORY_TRIGGERS = ("deals_history_insert", "deals_history_update")
+
+
+@contextmanager
+def history_off(dsn_app: str) -> Iterator[None]:
+    """Deal history's triggers (server migration 0014) off for the block."""
+    with psycopg.connect(SUPERUSER[dsn_app], autocommit=True) as su:
+        for t in HISTORY_TRIGGERS:
+            su.execute(f"ALTER TABLE deals DISABLE TRIGGER {t}")
+        try:
+            yield
+        finally:
+            for t in HISTORY_TRIGGERS:
+                su.execute(f"ALTER TABLE deals ENABLE TRIGGER {t}")
 
 
 @contextmanager
@@ -303,25 +318,30 @@ def measure(dsn_app: str, lanes: list[Lane], threads: int, args: argparse.Namesp
 
     out["baseline"] = plain("baseline")
     out["floor"] = plain("floor")
-    fresh()
-    with Database(dsn_app, min_size=threads, max_size=threads + 1) as db:
-        with psycopg.connect(dsn_app, autocommit=True) as conn:
-            for lane in used:
-                lane.device_id = new_device(conn, lane)
+    phases: list[tuple[str, Callable[[], contextlib.AbstractContextManager[Any]]]] = [
+        ("service", contextlib.nullcontext)]
+    if args.without_history:
+        phases.append(("service_no_history", lambda: history_off(dsn_app)))
+    for phase, around in phases:
+        fresh()
+        with Database(dsn_app, min_size=threads, max_size=threads + 1) as db, around():
+            with psycopg.connect(dsn_app, autocommit=True) as conn:
+                for lane in used:
+                    lane.device_id = new_device(conn, lane)
 
-        def service(n: int) -> Runner:
-            lane = used[n]
-            caller = Caller(lane.tenant_id, lane.user_id, "ADMIN", new_id(), lane.device_id)
+            def service(n: int, db: Database = db) -> Runner:
+                lane = used[n]
+                caller = Caller(lane.tenant_id, lane.user_id, "ADMIN", new_id(), lane.device_id)
 
-            def run(_n: int, lane: Lane, i: int) -> None:
-                result = run_push(db, caller, parse_request(
-                    body(lane.device_id, lane.batches[i], i * args.batch + 1)))
-                bad = [v for v in result.verdicts if v.verdict != "applied"]
-                if bad:
-                    raise RuntimeError(f"unexpected verdicts: {bad[:3]}")
-            return run
+                def run(_n: int, lane: Lane, i: int) -> None:
+                    result = run_push(db, caller, parse_request(
+                        body(lane.device_id, lane.batches[i], i * args.batch + 1)))
+                    bad = [v for v in result.verdicts if v.verdict != "applied"]
+                    if bad:
+                        raise RuntimeError(f"unexpected verdicts: {bad[:3]}")
+                return run
 
-        out["service"] = run_phase(used, threads, args.seconds, args.max_batches, service)
+            out[phase] = run_phase(used, threads, args.seconds, args.max_batches, service)
     if http is not None:
         import httpx
 
@@ -347,7 +367,7 @@ def measure(dsn_app: str, lanes: list[Lane], threads: int, args: argparse.Namesp
 
         out["http"] = run_phase(used, threads, args.seconds, args.max_batches, over_http)
     base = out["baseline"]
-    for name in ("floor", "service", "http"):
+    for name in ("floor", "service", "service_no_history", "http"):
         if name in out:
             side = out[name]
             side["rate_ratio"] = (side["mutations_per_s"] / base["mutations_per_s"]
@@ -367,7 +387,7 @@ def table(result: dict[str, Any]) -> str:
              "| threads | path | mutations/s | batch median / p95 (ms) | rate vs baseline | "
              "p95 vs baseline | rate vs floor |", "|---|---|---|---|---|---|---|"]
     for run in result["runs"]:
-        for name in ("baseline", "floor", "service", "http"):
+        for name in ("baseline", "floor", "service", "service_no_history", "http"):
             if name not in run:
                 continue
             side = run[name]
@@ -413,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-batches", type=int, default=400,
                    help="bound on the batches one thread pushes in a phase")
     p.add_argument("--http", action="store_true", help="also push over HTTP on 127.0.0.1")
+    p.add_argument("--without-history", action="store_true",
+                   help="also push with deal history's triggers off (what history costs)")
     p.add_argument("--out", default=str(HERE / "out"))
     p.add_argument("--serve", nargs=2, metavar=("DSN", "PORT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)

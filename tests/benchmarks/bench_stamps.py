@@ -1,9 +1,11 @@
 """What the server's row triggers cost (issue 11, Speed): rows/s of one multi-row statement
 as the app role under RLS, with 0009's version stamp (`to_jsonb` field versions), with
-0010's, stamped by the statement itself (0011: push's bulk path) and with no stamp; and
-access-log rows with the server chain per row (0005-0010), per statement (an AFTER ...
-FOR EACH STATEMENT trigger over the transition table, tried for issue 11 and not kept:
-it has to UPDATE the rows it numbers) and without it.
+0010's, stamped by the statement itself (0011: push's bulk path) and with no stamp; deal
+writes with 0014's history triggers (history rows stamped per row), with 0017's (history
+rows carry their deal's version) and without history; and access-log rows with the
+server chain per row (0005-0010), per statement writing the numbers back (tried in the
+third pass and not kept: it has to UPDATE the rows it numbers), as 0017's links (numbers
+from a sequence default, one link row per statement) and without a chain.
 
     .venv/bin/python tests/benchmarks/bench_stamps.py [--rows 3000] [--rounds 5]
 
@@ -19,6 +21,7 @@ Prints the median rows/s of each. No figure is asserted anywhere.
 from __future__ import annotations
 
 import argparse
+import importlib
 import statistics
 import sys
 import time
@@ -92,6 +95,24 @@ OLD_DEAL = ("stamp_row_version('title', 'status', 'value', 'phi', 'phi_key_versi
 STAMPED = ("coalesce(current_setting('closeplan.txn_version', true) = "
            "pg_current_xact_id()::text || ':' || NEW.tenant_id || '|' || NEW.row_version, "
            "false)")
+# 0014's history functions (history rows stamped one by one), beside 0017's.
+_HISTORY_0014 = importlib.import_module(
+    "closeplan_desktop.server.db.migrations.versions.0014_activities")._history_functions()
+HISTORY_0014 = (_HISTORY_0014[:_HISTORY_0014.index("CREATE TRIGGER deals_history_insert")]
+                .replace("FUNCTION deal_history_", "FUNCTION old_deal_history_"))
+HISTORY = {
+    "0014": ("CREATE TRIGGER deals_history_insert AFTER INSERT ON deals REFERENCING NEW TABLE "
+             "AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION old_deal_history_created()",
+             "CREATE TRIGGER deals_history_update AFTER UPDATE ON deals REFERENCING OLD TABLE "
+             "AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "
+             "old_deal_history_changed()"),
+    "0017": ("CREATE TRIGGER deals_history_insert AFTER INSERT ON deals REFERENCING NEW TABLE "
+             "AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deal_history_created()",
+             "CREATE TRIGGER deals_history_update AFTER UPDATE ON deals REFERENCING OLD TABLE "
+             "AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "
+             "deal_history_changed()"),
+    "none": (),
+}
 # Per variant: the stamp triggers, whether the statements stamp their rows, the chain.
 STAMPS = {
     "0009": (f"CREATE TRIGGER deals_stamp BEFORE INSERT OR UPDATE ON deals FOR EACH ROW "
@@ -124,25 +145,35 @@ CHAIN = {
     "statement": ("CREATE TRIGGER access_logs_chain AFTER INSERT ON access_logs "
                   "REFERENCING NEW TABLE AS new_rows "
                   "FOR EACH STATEMENT EXECUTE FUNCTION chain_server_statement()",),
+    "links": ("CREATE TRIGGER access_logs_chain_links AFTER INSERT ON access_logs "
+              "REFERENCING NEW TABLE AS new_rows "
+              "FOR EACH STATEMENT EXECUTE FUNCTION link_server_rows()",),
     "none": (),
 }
-VARIANTS: dict[str, tuple[str, bool, str]] = {
-    "0009 stamps, chain per row": ("0009", False, "row"),
-    "0010 stamps, chain per row": ("0010", False, "row"),
-    "0011: stamped by the statement, chain per row": ("0011", True, "row"),
-    "0010 stamps, chain per statement (tried, not kept)": ("0010, logs on INSERT", False,
-                                                           "statement"),
-    "no stamp, no chain": ("none", False, "none"),
+# Name: stamps, stamped by the statement, chain, deal history.
+VARIANTS: dict[str, tuple[str, bool, str, str]] = {
+    "0009 stamps, chain per row, 0014 history": ("0009", False, "row", "0014"),
+    "0010 stamps, chain per row, 0014 history": ("0010", False, "row", "0014"),
+    "0011: stamped by the statement, chain per row, 0014 history (main before 0017)": (
+        "0011", True, "row", "0014"),
+    "0011, chain per row, no history": ("0011", True, "row", "none"),
+    "0011, chain per row, 0017 history": ("0011", True, "row", "0017"),
+    "0010 stamps, chain per statement written back (tried, not kept)": (
+        "0010, logs on INSERT", False, "statement", "0014"),
+    "0017: 0011 stamps, chain links, 0017 history": ("0011", True, "links", "0017"),
+    "no stamp, no chain, no history": ("none", False, "none", "none"),
 }
 TRIGGERS = {"deals_stamp": "deals", "deals_stamp_update": "deals",
+            "deals_history_insert": "deals", "deals_history_update": "deals",
             "access_logs_stamp": "access_logs", "access_logs_stamp_update": "access_logs",
-            "access_logs_chain": "access_logs", "access_logs_chain_head": "access_logs"}
+            "access_logs_chain": "access_logs", "access_logs_chain_head": "access_logs",
+            "access_logs_chain_links": "access_logs"}
 
 
-def configure(su: psycopg.Connection, stamps: str, chain: str) -> None:
+def configure(su: psycopg.Connection, stamps: str, chain: str, history: str) -> None:
     for trigger, table in TRIGGERS.items():
         su.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
-    for statement in STAMPS[stamps] + CHAIN[chain]:
+    for statement in STAMPS[stamps] + CHAIN[chain] + HISTORY[history]:
         su.execute(statement)
 
 
@@ -197,14 +228,17 @@ def main(argv: list[str] | None = None) -> int:
         with psycopg.connect(SUPERUSER[dsn_app], autocommit=True) as su, \
                 psycopg.connect(dsn_app) as app:
             su.execute("SET ROLE closeplan_owner")
-            su.execute(STATEMENT_CHAIN)
+            su.execute(STATEMENT_CHAIN + HISTORY_0014)
+            # The per-row chain numbers 1, 2, 3 per tenant: the sequence's numbers (0017)
+            # start far above them, so the variants never collide in the unique index.
+            su.execute("SELECT setval('server_chain_seq', 1000000000000)")
             for r in range(args.rounds):
-                for v, (name, (stamps, stamped, chain)) in enumerate(VARIANTS.items()):
-                    configure(su, stamps, chain)
+                for v, (name, (stamps, stamped, chain, history)) in enumerate(VARIANTS.items()):
+                    configure(su, stamps, chain, history)
                     params = {"tag": f"r{r}v{v}-", "user": lane.user_id, "n": n}
                     for kind, sql in zip(kinds, statements(stamped), strict=True):
                         rates[name][kind].append(n / timed(app, lane.tenant_id, sql, params))
-    print("| triggers | " + " | ".join(f"{k} rows/s" for k in rates["no stamp, no chain"]) + " |")
+    print("| triggers | " + " | ".join(f"{k} rows/s" for k in kinds) + " |")
     print("|---|---|---|---|")
     for name, got in rates.items():
         print(f"| {name} | " + " | ".join(f"{statistics.median(v):,.0f}" for v in got.values())

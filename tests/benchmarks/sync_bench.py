@@ -68,6 +68,8 @@ DEALS = BY_NAME["deals"]
 FIGURES: dict[str, tuple[str, str, float | None, str]] = {
     "pull_page": ("pull page of 1,000 changes", "ms", 50, "p95"),
     "bootstrap_rate": ("bootstrap stream, in the server", "deals/s", 150_000, "median"),
+    "bootstrap_rate_copy": ("the same by COPY ... TO STDOUT (tried in the fourth pass, not "
+                            "kept), interleaved", "deals/s", None, "median"),
     "bootstrap_http_rate": ("bootstrap stream over HTTP (uvicorn + httpx)", "deals/s", None,
                             "median"),
     "line_rate": ("the bootstrap's deal lines alone, ids unescaped (0011)", "deals/s", None,
@@ -79,6 +81,8 @@ FIGURES: dict[str, tuple[str, str, float | None, str]] = {
                     "ms", 1, "median"),
     "decrypt_phi_0003": ("the same with 0003's decrypt_phi (three reads), interleaved",
                          "ms", None, "median"),
+    "decrypt_phi_row_chain": ("the same with the log row chained per row (before 0015's "
+                              "links), interleaved in blocks", "ms", None, "median"),
     "rls_pull_page": ("RLS: pull page query", "ms", None, "median"),
     "rls_first_page": ("RLS: bootstrap's first page of deals", "ms", None, "median"),
     "rls_checkpoint": ("RLS: checkpoint hash of the deals", "ms", None, "median"),
@@ -150,14 +154,37 @@ def make_decrypt_before(admin_dsn: str) -> None:
         su.execute(f"GRANT EXECUTE ON FUNCTION {BEFORE}(json) TO {admin.APP_ROLE}")
 
 
-def decrypt_latencies(app_dsn: str, tenant_id: str, admin_id: str, escrow_public: bytes,
-                      repeat: int) -> dict[str, list[float]]:
+# The access-log chain's triggers: 0015's links, or the per-row chain before it (its
+# functions stay defined), swapped between blocks of calls.
+CHAIN_TRIGGERS = {
+    "links": ("DROP TRIGGER IF EXISTS access_logs_chain_links ON access_logs",
+              "DROP TRIGGER IF EXISTS access_logs_chain ON access_logs",
+              "DROP TRIGGER IF EXISTS access_logs_chain_head ON access_logs",
+              "CREATE TRIGGER access_logs_chain_links AFTER INSERT ON access_logs "
+              "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
+              "EXECUTE FUNCTION link_server_rows()"),
+    "row": ("DROP TRIGGER IF EXISTS access_logs_chain_links ON access_logs",
+            "CREATE TRIGGER access_logs_chain BEFORE INSERT ON access_logs FOR EACH ROW "
+            "EXECUTE FUNCTION chain_server_row()",
+            "CREATE TRIGGER access_logs_chain_head AFTER INSERT ON access_logs "
+            "FOR EACH STATEMENT EXECUTE FUNCTION flush_server_chain()"),
+}
+BLOCK = 10
+
+
+def decrypt_latencies(app_dsn: str, admin_dsn: str, tenant_id: str, admin_id: str,
+                      escrow_public: bytes, repeat: int) -> dict[str, list[float]]:
     """The seed's Deal Access query on a deal with real PHI, the tenant having granted the
     server its key: each a transaction of its own, timed to its commit (the log row
-    included), with the current decrypt_phi and 0003's in turn. The first calls in the
-    backend load Python and the key: left out."""
+    included), with the current decrypt_phi and 0003's in turn; and, in alternate blocks
+    of BLOCK calls, the current one with the log row chained per row (before 0015). The
+    first calls in the backend (Python, the key) and of each block (plans made again
+    after the trigger swap) are left out."""
     phi_key, deal_id = crypto.new_key(), new_id()
-    with psycopg.connect(app_dsn) as conn:
+    with psycopg.connect(app_dsn) as conn, psycopg.connect(admin_dsn, autocommit=True) as su:
+        # The per-row chain numbers 1, 2, 3 per tenant: the sequence's numbers start far
+        # above them so the two never meet in the unique index.
+        su.execute("SELECT setval('server_chain_seq', 1000000000000)")
         conn.execute("SELECT set_tenant_context(%s)", (tenant_id,))
         conn.execute("INSERT INTO key_grants (tenant_id, id, key_version, grantee_kind, "
                      "grantee_id, wrapped) VALUES (%s, %s, 1, 'SERVER', %s, %s)",
@@ -170,20 +197,33 @@ def decrypt_latencies(app_dsn: str, tenant_id: str, admin_id: str, escrow_public
                                                              {"patient_name": "Pat Bench"}),
                       admin_id))
         conn.commit()
-        out: dict[str, list[float]] = {"decrypt_phi": [], BEFORE: []}
-        for i in range(repeat + 1):
-            # In turn, each first every other time (the order would favour one).
-            for name in list(out)[::1 if i % 2 else -1]:
-                query = DEAL_ACCESS.replace("decrypt_phi(", f"{name}(")
-                t0 = time.perf_counter()
-                conn.execute("SELECT set_tenant_context(%s), set_user_context(%s)",
-                             (tenant_id, admin_id))
-                row = conn.execute(query, {"deal_id": deal_id}).fetchone()
-                conn.commit()
-                if row is None or row[-1] is None:
-                    raise RuntimeError("decrypt_phi refused the benchmark's own deal")
-                if i:
-                    out[name].append((time.perf_counter() - t0) * 1000)
+        out: dict[str, list[float]] = {"decrypt_phi": [], BEFORE: [],
+                                       "decrypt_phi_row_chain": []}
+
+        def call(function: str) -> float:
+            query = DEAL_ACCESS.replace("decrypt_phi(", f"{function}(")
+            t0 = time.perf_counter()
+            conn.execute("SELECT set_tenant_context(%s), set_user_context(%s)",
+                         (tenant_id, admin_id))
+            row = conn.execute(query, {"deal_id": deal_id}).fetchone()
+            conn.commit()
+            if row is None or row[-1] is None:
+                raise RuntimeError("decrypt_phi refused the benchmark's own deal")
+            return (time.perf_counter() - t0) * 1000
+
+        for b in range(2 * max(1, repeat // BLOCK)):
+            chain = ("links", "row")[b % 2]
+            for statement in CHAIN_TRIGGERS[chain]:
+                su.execute(statement)
+            names = ["decrypt_phi", BEFORE] if chain == "links" else ["decrypt_phi_row_chain"]
+            for i in range(BLOCK + 1):
+                # In turn, each first every other time (the order would favour one).
+                for name in names[::1 if i % 2 else -1]:
+                    took = call(name.replace("_row_chain", ""))
+                    if i:
+                        out[name].append(took)
+        for statement in CHAIN_TRIGGERS["links"]:
+            su.execute(statement)
     return out
 
 
@@ -222,13 +262,67 @@ def pull_pages(db: Database, who: Caller, pages: int) -> list[float]:
     return samples
 
 
-def bootstrap_rates(db: Database, who: Caller, n: int, repeat: int) -> list[float]:
-    rates = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        size = sum(len(chunk) for chunk in bootstrap.open_bootstrap(db, who))
-        rates.append(n / (time.perf_counter() - t0))
-        log(f"  bootstrap: {rates[-1]:,.0f} deals/s, {size / 1e6:,.0f} MB")
+class CopyBootstrap(bootstrap.Bootstrap):
+    """The stream with its deals by `COPY (SELECT line ...) TO STDOUT` in text format,
+    rows read straight from libpq, backslashes undone per block (tried in the fourth
+    pass, not kept: PostgreSQL's COPY output escaping costs more than it saves)."""
+
+    @staticmethod
+    def _chunks(lines: Any) -> Any:
+        buf: list[bytes] = []
+        size = 0
+        for piece in lines:
+            buf.append(piece.encode() if isinstance(piece, str) else piece)
+            size += len(buf[-1])
+            if size >= bootstrap.CHUNK_BYTES:
+                yield b"".join(buf)
+                buf, size = [], 0
+        if buf:
+            yield b"".join(buf)
+
+    def _rest(self, end: Any, after: str | None) -> Any:
+        params = self._params()
+        params["first"] = self._first_page_ids(end)
+        where = [str(DEALS.scope_sql(self.caller)), "id <> ALL(%(first)s::text[])"]
+        sql = (f"SELECT {DEALS.line_sql()} FROM deals WHERE {' AND '.join(where)} "
+               "ORDER BY tenant_id, id")
+        prefix = len(b'{"table":"deals","row":{"id":"')
+        with self._conn.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT", params):
+            pgconn = self._conn.pgconn
+            rows: list[Any] = []
+            while True:
+                n, row = pgconn.get_copy_data(0)
+                if n > 0:
+                    rows.append(row)
+                if rows and (n <= 0 or len(rows) == bootstrap.FETCH):
+                    self.counts["deals"] = self.counts.get("deals", 0) + len(rows)
+                    last = bytes(rows[-1])
+                    cursor = pull_cursor.encode_bootstrap(
+                        self.caller, bootstrap.BootstrapPosition(
+                            self.checkpoint, end, last[prefix:last.index(b'"', prefix)].decode()))
+                    block = b"".join(rows)
+                    if b"\\" in block:  # COPY doubles backslashes (no control characters here)
+                        block = block.replace(b"\\\\", b"\\")
+                    yield block + (bootstrap._line({"cursor": cursor}) + "\n").encode()
+                    rows = []
+                if n <= 0:
+                    break
+            while pgconn.get_result() is not None:
+                pass
+
+
+def bootstrap_rates(db: Database, who: Caller, n: int, repeat: int) -> dict[str, list[float]]:
+    """The whole stream in the server, as it is and by COPY (tried), in turn."""
+    rates: dict[str, list[float]] = {"bootstrap_rate": [], "bootstrap_rate_copy": []}
+    for i in range(repeat):
+        for name in list(rates)[::1 if i % 2 else -1]:
+            stream = bootstrap.open_bootstrap(db, who)
+            if name == "bootstrap_rate_copy":
+                stream.__class__ = CopyBootstrap
+            t0 = time.perf_counter()
+            size = sum(len(chunk) for chunk in stream)
+            rates[name].append(n / (time.perf_counter() - t0))
+            log(f"  {name}: {rates[name][-1]:,.0f} deals/s, {size / 1e6:,.0f} MB")
     return rates
 
 
@@ -454,8 +548,9 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"pull pages (load {load()})")
                 figs["pull_page"] = stats(pull_pages(db, who, args.pages))
                 log(f"bootstrap (load {load()})")
-                figs["bootstrap_rate"] = rate_stats(
-                    bootstrap_rates(db, who, args.deals, args.bootstraps))
+                for name, rates in bootstrap_rates(db, who, args.deals,
+                                                   args.bootstraps).items():
+                    figs[name] = rate_stats(rates)
                 for name, rates in line_rates(app_dsn, tenant_id, args.deals,
                                               args.bootstraps).items():
                     figs[name] = rate_stats(rates)
@@ -465,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
                 figs["live_latency"] = stats(live_latencies(app_dsn, db, who, args.live))
             log(f"decrypt_phi (load {load()})")
             make_decrypt_before(admin_dsn)
-            for name, samples in decrypt_latencies(app_dsn, tenant_id, admin_id,
+            for name, samples in decrypt_latencies(app_dsn, admin_dsn, tenant_id, admin_id,
                                                    escrow_public, args.decrypts).items():
                 figs[name] = stats(samples)
             log(f"RLS overhead (load {load()})")

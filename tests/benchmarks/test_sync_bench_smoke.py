@@ -15,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES = ("pull_page", "bootstrap_rate", "bootstrap_http_rate", "line_rate",
            "line_rate_0010", "live_latency", "decrypt_phi", "decrypt_phi_0003",
+           "decrypt_phi_row_chain", "bootstrap_rate_copy",
            "rls_pull_page", "rls_first_page", "rls_checkpoint", "rls_stream")
 
 

@@ -5,6 +5,7 @@ between, and refused cursors before the first byte."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from typing import Any
@@ -186,3 +187,36 @@ def test_a_stream_closed_early_gives_its_connection_back(server_db: ServerDb,
     b.close()
     b.close()  # twice is fine
     assert b"".join(bootstrap.open_bootstrap(db, who))  # on the pool's one connection
+
+
+def test_the_stream_sends_the_lines_postgresql_builds_byte_for_byte(
+        server_db: ServerDb) -> None:
+    """The deals come by COPY (text format, which escapes backslashes and control
+    characters): what the desktop receives is exactly the pull line of each row, for
+    titles with backslashes, quotes, tabs and other scripts, and an envelope with raw
+    whitespace that JSON allows between its tokens."""
+    t = server_db.tenant("Bytes")
+    titles = ["C:\\\\share\\new", 'Say "hi"\tthere', "Ünïcødé ☃ 日本", "back\\slash\\",
+              "bell\x07 and \x0b\x0c\x08 too"] * 50  # more than the first page
+    def envelope(i: int) -> str:  # raw whitespace between tokens; a nonce of its own
+        nonce = base64.b64encode(i.to_bytes(12, "big")).decode()
+        breaks = "\r\n " if i % 4 == 1 else "\t"  # sent re-serialised / as pushed
+        return '{"v": 1,\t"k": 1,' + breaks + '"n": "' + nonce + '", "c": "AA=="}'
+
+    with in_tenant(server_db, t) as conn:
+        for i, title in enumerate(titles):
+            conn.execute("INSERT INTO deals (tenant_id, id, title, status, value, phi, "
+                         "phi_key_version, created_by_id) VALUES (current_tenant_id(), %s, %s, "
+                         "'ACTIVE', %s, %s::json, 1, %s)",
+                         (new_id(), title, i, envelope(i) if i % 2 else None, t.admin_id))
+    who = admin_caller(server_db, t)
+    data = b"".join(bootstrap.open_bootstrap(server_db.pool(), who))
+    sent = {json.loads(line)["row"]["id"]: line for line in data.split(b"\n")
+            if line.startswith(b'{"table":"deals"')}
+    with server_db.superuser() as su:
+        su.execute("SET TimeZone = 'UTC'")
+        built = {r[0]: r[1].encode() for r in su.execute(
+            f"SELECT id, {bootstrap.DEALS.line_sql()} FROM deals WHERE tenant_id = %s",
+            (t.id,))}
+    assert len(sent) == len(titles) and sent == built
+    assert sorted(json.loads(v)["row"]["title"] for v in sent.values()) == sorted(titles)

@@ -50,7 +50,7 @@ def tenant_tables(conn: psycopg.Connection) -> list[str]:
     rows = conn.execute("SELECT relname FROM pg_class WHERE relnamespace = "
                         "'public'::regnamespace AND relkind = 'r' AND relname NOT IN "
                         "('alembic_version', 'email_directory', 'server_chain_heads', "
-                        "'setup_codes') "
+                        "'server_chain_links', 'setup_codes') "
                         "ORDER BY relname").fetchall()
     return [r[0] for r in rows]
 

@@ -18,7 +18,8 @@ from closeplan_desktop.server.db import migrate
 from closeplan_desktop.server.db.admin import APP_ROLE, OWNER_ROLE
 
 # Tables that are not tenant tables: the API's role must have no privilege on them.
-CLOSED = {"alembic_version", "email_directory", "server_chain_heads", "setup_codes"}
+CLOSED = {"alembic_version", "email_directory", "server_chain_heads", "server_chain_links",
+          "setup_codes"}
 POLICY = "(tenant_id = current_tenant_id())"
 PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER"
 
@@ -30,7 +31,7 @@ def tables(conn: psycopg.Connection) -> list[str]:
 
 
 def test_the_schema_is_at_the_head_of_its_history(server_db: ServerDb) -> None:
-    assert migrate.current(server_db.pg.cluster.dsn(server_db.name)) == "0016"
+    assert migrate.current(server_db.pg.cluster.dsn(server_db.name)) == "0017"
 
 
 def test_every_table_the_app_can_reach_has_forced_rls_and_the_tenant_policy(
@@ -117,6 +118,15 @@ def test_audit_tables_are_append_only_for_the_app(server_db: ServerDb) -> None:
             granted = {p: conn.execute("SELECT has_table_privilege(%s, %s, %s)",
                                        (APP_ROLE, table, p)).fetchone()[0]
                        for p in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")}
+            insert = conn.execute("SELECT has_any_column_privilege(%s, %s, 'INSERT')",
+                                  (APP_ROLE, table)).fetchone()[0]
+            if table in ("access_logs", "security_events"):
+                # Every column but the server chain's own numbers (0015: column grants).
+                chain = {c: conn.execute("SELECT has_column_privilege(%s, %s, %s, 'INSERT')",
+                                         (APP_ROLE, table, c)).fetchone()[0]
+                         for c in ("server_seq", "server_xact", "user_id")}
+                assert chain == {"server_seq": False, "server_xact": False, "user_id": True}
+                granted["INSERT"] = insert
             assert granted == {"SELECT": True, "INSERT": True, "UPDATE": False,
                                "DELETE": False, "TRUNCATE": False}, table
     t = server_db.tenant("Audit")

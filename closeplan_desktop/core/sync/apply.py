@@ -182,19 +182,33 @@ def apply_changes(conn: Connection, tenant_id: str, changes: Iterable[Mapping[st
         return row_id in pending[table]
 
     out = Applied()
-    deals: list[tuple[Any, ...]] = []  # written together: one executemany per run of deals
+    # Deals and history rows are written together: one executemany per run of them (a
+    # bootstrap sends a million of each in a row).
+    run: list[tuple[Any, ...]] = []
+    run_table = ""
+
+    def write_run() -> None:
+        nonlocal run
+        if run:
+            cur.executemany(_DEAL if run_table == "deals" else _HISTORY, run)
+            out.add(run_table, len(run))
+            run = []
+
     for change in changes:
         table, row = change["table"], change["row"]
         if table in HELD_TABLES and held(table, row["id"]):
             out.held += 1
             continue
+        if table != run_table:
+            write_run()
+            run_table = table
         if table == "deals":
-            deals.append(deal_params(row, tenant_id))
+            run.append(deal_params(row, tenant_id))
             continue
-        if deals:
-            cur.executemany(_DEAL, deals)
-            out.add("deals", len(deals))
-            deals = []
+        if table == "deal_history":
+            run.append((row["id"], tenant_id, row["deal_id"], row["op"], _json(row["changes"]),
+                        row.get("user_id"), time_text(row["created_at"]), row["row_version"]))
+            continue
         if table == "tenants":
             if row["id"] != tenant_id:
                 raise SyncError("The server sent another organisation's data; nothing was "
@@ -239,10 +253,6 @@ def apply_changes(conn: Connection, tenant_id: str, changes: Iterable[Mapping[st
                 row["created_by_id"], time_text(row["created_at"]),
                 time_text(row["updated_at"]), time_text(row.get("deleted_at")),
                 row["row_version"]))
-        elif table == "deal_history":
-            cur.execute(_HISTORY, (
-                row["id"], tenant_id, row["deal_id"], row["op"], _json(row["changes"]),
-                row.get("user_id"), time_text(row["created_at"]), row["row_version"]))
         elif table == "saved_views":
             cur.execute(_VIEW, (
                 row["id"], tenant_id, row["user_id"], row["name"], row["query"],
@@ -252,9 +262,7 @@ def apply_changes(conn: Connection, tenant_id: str, changes: Iterable[Mapping[st
         else:  # devices (an admin's view) and tables of later versions: not mirrored
             continue
         out.add(table)
-    if deals:
-        cur.executemany(_DEAL, deals)
-        out.add("deals", len(deals))
+    write_run()
     return out
 
 

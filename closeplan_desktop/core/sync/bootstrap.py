@@ -28,6 +28,10 @@ from . import apply
 from .engine import keep_grant, with_retries
 from .transport import Transport
 
+# Rows committed at most in one local transaction (the server's resume cursors come every
+# 20,000 deals; history and activities, after the deals, come without one).
+PAGE = 20_000
+
 
 def _flush(ws: Workspace, conn: SyncConnection, rows: list[dict[str, Any]],
            cursor: str | None, done: dict[str, Any] | None) -> int:
@@ -67,8 +71,14 @@ def bootstrap(ws: Workspace, transport: Transport, conn: SyncConnection, *,
         for line in transport.lines("/v1/sync/bootstrap", params):
             if "table" in line:
                 # Rows wait for the server's next resume cursor (every 20,000 deals) and
-                # are committed with it, so a resume starts right after them.
+                # are committed with it, so a resume starts right after them. The deals'
+                # history and activities come after the last cursor: they are committed
+                # in pages (a resume sends them again; they are written idempotently).
                 rows.append(line)
+                if len(rows) >= PAGE:
+                    total += _flush(ws, conn, rows, None, None)
+                    rows = []
+                    progress(total, None)
                 continue
             if line.get("done"):
                 total += _flush(ws, conn, rows, None, line)
