@@ -250,7 +250,8 @@ def test_csv_parsing_of_hostile_bytes(body: bytes) -> None:
         assert "\n" not in str(exc)
         TRIED["CSV import: hostile bytes/encodings -> clear error"] += 1
         return
-    assert all(set(r) == {"title", "status", "value", "phi"} for r in rows)
+    assert all(set(r) == {"title", "status", "value", "phi", "owner_email",
+                          "expected_close_date", "probability", "line"} for r in rows)
     TRIED["CSV import: hostile bytes/encodings -> parsed"] += 1
 
 
