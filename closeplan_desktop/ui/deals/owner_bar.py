@@ -17,7 +17,7 @@ from ...core.usecases.deal_list import DealQuery
 from ...core.usecases.forecast import Forecast, month_range, quarter_range
 from ...core.usecases.owners import OwnerChoice
 from ..icons import icon
-from ..kit.formatting import amount
+from ..kit.formatting import amount, short_amount
 
 # The close-date filter's choices: (label, key).
 CLOSE_CHOICES = (("Any close date", None), ("Closing this month", "month"),
@@ -151,15 +151,21 @@ class ForecastLine(QLabel):
         f = forecast
         quarter = f"Q{(f.quarter.month - 1) // 3 + 1}"
         scope = "Filtered forecast" if filtered else "Weighted forecast"
+        # Short amounts keep the line on one row at 1366 px; the tooltip has them exact.
         self.setText(
-            f"<b>{scope}: {amount(f.open.weighted)}</b> of {amount(f.open.total)} open "
-            f"({f.open.count:,} deals) &nbsp;·&nbsp; Closing in {f.month:%B}: "
-            f"{f.this_month.count:,} deals, {amount(f.this_month.total)} "
-            f"({amount(f.this_month.weighted)} weighted) &nbsp;·&nbsp; {quarter}: "
-            f"{f.this_quarter.count:,} deals, {amount(f.this_quarter.total)} "
-            f"({amount(f.this_quarter.weighted)} weighted)")
+            f"<b>{scope}: {short_amount(f.open.weighted)}</b> of {short_amount(f.open.total)}"
+            f" open ({f.open.count:,} deals) &nbsp;·&nbsp; Closing in {f.month:%B}: "
+            f"{f.this_month.count:,} deals, {short_amount(f.this_month.total)} "
+            f"({short_amount(f.this_month.weighted)} weighted) &nbsp;·&nbsp; {quarter}: "
+            f"{f.this_quarter.count:,} deals, {short_amount(f.this_quarter.total)} "
+            f"({short_amount(f.this_quarter.weighted)} weighted)")
+        exact = (f"{scope}: {amount(f.open.weighted)} of {amount(f.open.total)} open. "
+                 f"Closing in {f.month:%B}: {amount(f.this_month.total)} "
+                 f"({amount(f.this_month.weighted)} weighted). {quarter}: "
+                 f"{amount(f.this_quarter.total)} ({amount(f.this_quarter.weighted)} "
+                 "weighted).\n")
         defaults = ", ".join(f"{deal_words.status_word(st)} {pct}%"
                              for st, pct in DEFAULTS.items())
-        self.setToolTip("Weighted: each open deal's value times its probability (a deal "
+        self.setToolTip(exact + "Weighted: each open deal's value times its probability (a deal "
                         f"without one takes its status default: {defaults}).")
 

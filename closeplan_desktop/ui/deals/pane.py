@@ -146,18 +146,24 @@ class DealsPane(Pane):
 
         self.views = ViewsBar(signed_in, self.apply_view, self.current_query,
                               self._show_view_title, self.start, self)
-        bar = QHBoxLayout()
-        bar.addWidget(self.views)
-        bar.addWidget(self.search, 3)
-        bar.addWidget(self.status_filter, 1)
-        bar.addWidget(self.owner_filters)
-        bar.addWidget(self.deleted_toggle)
-        bar.addWidget(self.tasks_button)
+        # Two rows, so that everything fits at 1366x768: the view, the search and what
+        # to do on the first; the filters that narrow the list on the second.
+        bar = QVBoxLayout()
+        top, filters = QHBoxLayout(), QHBoxLayout()
+        bar.addLayout(top)
+        bar.addLayout(filters)
+        top.addWidget(self.views)
+        top.addWidget(self.search, 3)
         self.board = BoardMode(self)
-        bar.addWidget(self.board.toggle)
-        bar.addStretch(1)
+        top.addWidget(self.board.toggle)
+        top.addStretch(1)
         for b in (self.new_button, self.edit_button, self.delete_button, self.restore_button):
-            bar.addWidget(b)
+            top.addWidget(b)
+        filters.addWidget(self.status_filter)
+        filters.addWidget(self.owner_filters)
+        filters.addWidget(self.deleted_toggle)
+        filters.addWidget(self.tasks_button)
+        filters.addStretch(1)
 
         self.pipeline = PipelineWidget()
         self.forecast = ForecastLine()

@@ -61,7 +61,7 @@ class ViewsBar(QWidget):
         self.combo.setObjectName("viewCombo")
         self.combo.setAccessibleName("Saved view")
         self.combo.setToolTip("Choose a saved view (Ctrl+Shift+V)")
-        self.combo.setMinimumContentsLength(12)
+        self.combo.setMinimumContentsLength(18)
         self.combo.activated.connect(self._chosen)
 
         self.menu = QMenu("Views", self)
