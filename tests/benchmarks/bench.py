@@ -273,6 +273,9 @@ def measure_board(sides: list[Side], reps: int) -> dict[str, Any]:
     for side in sides:  # every column on its first page in the default sort
         first_screen(side, 0)
     res["board_scroll"] = interleaved(sides, reps, scroll)
+    return res
+
+
 def measure_export(sides: list[Side], reps: int, work: Path) -> dict[str, Any]:
     """The CSV export of every deal (issue 15), without and with PHI (as the admin: every
     deal with PHI is decrypted and logged), in rows per second; `reps` runs per side,

@@ -149,10 +149,10 @@ def baseline_batch(conn: psycopg.Connection[Any], lane: Lane,
                 deal_id = m["id"]
                 conn.execute(
                     "INSERT INTO deals (tenant_id, id, title, status, value, phi, "
-                    "phi_key_version, created_by_id) VALUES (%s, %s, %s, %s::deal_status, %s, "
-                    "%s::json, %s, %s)",
+                    "phi_key_version, created_by_id, owner_id) VALUES (%s, %s, %s, "
+                    "%s::deal_status, %s, %s::json, %s, %s, %s)",
                     (lane.tenant_id, deal_id, f["title"], f["status"], Decimal(f["value"]),
-                     f.get("phi"), f.get("phi_key_version"), lane.user_id))
+                     f.get("phi"), f.get("phi_key_version"), lane.user_id, lane.user_id))
                 action = "DEAL_CREATE"
             else:
                 deal_id = m["id"]
