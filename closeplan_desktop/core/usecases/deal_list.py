@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -442,6 +442,8 @@ def count_deals(session: AuthSession, query: DealQuery = DealQuery(), *,
     with run(session, write=False) as s:
         actor(s, session)
         if not search.fts_query(query.search) and query.narrowed:
+            if _counter_months(query) is not None:  # one owner, whole months: counters
+                return sum(n for n, _ in _grouped(s, session.tenant_id, query).values())
             q = _filtered(select(func.count()).select_from(Deal), session.tenant_id, query)
             return s.scalar(q) or 0
         if not search.fts_query(query.search):
@@ -460,26 +462,44 @@ def count_deals(session: AuthSession, query: DealQuery = DealQuery(), *,
         return _count_streamed(s, session.tenant_id, query, at_most)
 
 
+def _counter_months(query: DealQuery) -> tuple[str | None, str | None] | None:
+    """The close months ('YYYY-MM') a narrowed list spans when the per-owner, per-month
+    counters can answer for it: its close range in whole months (this month, this
+    quarter) or none; None when they cannot (overdue ends at today, a range mid-month)."""
+    start, end = query.close_from, query.close_to
+    if query.overdue or (start is not None and start.day != 1) or (
+            end is not None and (end + timedelta(days=1)).day != 1):
+        return None
+    return (None if start is None else f"{start:%Y-%m}",
+            None if end is None else f"{end:%Y-%m}")
+
+
 def _grouped(s: Session, tenant_id: str, query: DealQuery) -> dict[DealStatus, tuple[int, Decimal]]:
-    """Count and exact total per status of a narrowed list, summed in SQL through the
-    index that covers it (owner, close date); in Python past 64 bits."""
-    if not (query.close_from or query.close_to or query.overdue):
-        # One owner: the per-owner counters the triggers keep (0009_owner).
+    """Count and exact total per status of a narrowed list: from the per-owner, per-month
+    counters the triggers keep (0009_owner) when they answer for it, otherwise summed in
+    SQL through the index that covers it (owner, close date); in Python past 64 bits."""
+    months = _counter_months(query)
+    if months is not None:
+        conditions = [DealForecastStat.tenant_id == tenant_id,
+                      DealForecastStat.deleted == int(query.deleted)]
+        if query.owner_id is not None:
+            conditions.append(DealForecastStat.owner_id == query.owner_id)
+        if query.status is not None:
+            conditions.append(DealForecastStat.status == validation.status(query.status).value)
+        if months[0] is not None:
+            conditions.append(DealForecastStat.month >= months[0])
+        if months[1] is not None:  # '' (no close date) sorts before every month
+            conditions.extend([DealForecastStat.month > "", DealForecastStat.month <= months[1]])
         found: dict[DealStatus, tuple[int, int]] = {}
-        rows = s.execute(select(DealForecastStat.status, DealForecastStat.count,
-                                DealForecastStat.total).where(
-            DealForecastStat.tenant_id == tenant_id,
-            DealForecastStat.owner_id == query.owner_id,
-            DealForecastStat.deleted == int(query.deleted)))
         exact = True
-        for st, n, summed in rows:
-            if query.status is not None and st != validation.status(query.status).value:
-                continue
+        for st, n, summed in s.execute(select(
+                DealForecastStat.status, DealForecastStat.count, DealForecastStat.total)
+                .where(*conditions)):
             exact = exact and isinstance(summed, int)
             had = found.get(DealStatus(st), (0, 0))
             found[DealStatus(st)] = (had[0] + n, had[1] + (summed if exact else 0))
         if exact:
-            return {st: (n, cents_to_decimal(c)) for st, (n, c) in found.items()}
+            return {st: (n, cents_to_decimal(c)) for st, (n, c) in found.items() if n}
     cents: Any = literal_column("deals.value")
     # Grouped by "+status": SQLite keeps to the filter's index rather than walking the
     # status index to avoid a sort of four groups.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from support import USER_PASSWORD, Env, sql
@@ -255,3 +256,38 @@ def test_import_reports_unknown_owners_by_line_and_writes_nothing(env: Env) -> N
         deal_import.parse_import(b"title,status,value,probability\nX,DRAFT,1,150\n")
     with pytest.raises(ValidationError, match="Line 2: Expected close date"):
         deal_import.parse_import(b"title,status,value,expected_close_date\nX,DRAFT,1,31/12\n")
+
+
+def test_counts_and_totals_from_the_counters_agree_with_the_rows(env: Env) -> None:
+    """A list of one owner or of whole close months is counted from the per-owner,
+    per-month counters: the same count and totals as the rows themselves, after creates,
+    edits (owner, date, status) and deletes."""
+    made = []
+    for i, (day, status) in enumerate([("2027-01-05", "DRAFT"), ("2027-01-31", "ACTIVE"),
+                                       ("2027-02-01", "ACTIVE"), ("2027-03-31", "CLOSED_WON"),
+                                       (None, "ACTIVE"), ("2026-12-31", "DRAFT")]):
+        made.append(deals.create_deal(env.admin, f"Deal {i}", status, f"{100 + i}.25",
+                                      owner_id=env.user.user_id if i % 2 else None,
+                                      expected_close_date=day))
+    deals.update_deal(env.admin, made[0].id, expected_close_date="2027-02-14")
+    deals.reassign_deal(env.admin, made[2].id, env.user.user_id)
+    deals.update_deal(env.admin, made[3].id, status="ACTIVE")
+    deals.delete_deal(env.admin, made[5].id)
+    jan, q1 = (date(2027, 1, 1), date(2027, 1, 31)), (date(2027, 1, 1), date(2027, 3, 31))
+    queries = [DealQuery(owner_id=env.user.user_id), DealQuery(owner_id=env.admin.user_id),
+               DealQuery(owner_id=env.user.user_id, status=DealStatus.ACTIVE),
+               DealQuery(close_from=jan[0], close_to=jan[1]),
+               DealQuery(close_from=q1[0], close_to=q1[1], owner_id=env.user.user_id),
+               DealQuery(close_to=q1[1]), DealQuery(close_from=date(2027, 2, 1)),
+               DealQuery(owner_id=env.admin.user_id, deleted=True)]
+    for query in queries:
+        assert deal_list._counter_months(query) is not None
+        listed = deal_list.list_deals(env.admin, query, limit=100)
+        assert deal_list.count_deals(env.admin, query) == len(listed), query
+        by_status = {r.status: (r.count, r.total) for r in deal_list.pipeline(env.admin, query)}
+        for st in DealStatus:
+            mine = [d for d in listed if d.status == st]
+            assert by_status[st] == (len(mine), sum((d.value for d in mine), Decimal("0.00")))
+    # A range that does not end at a month's end, and overdue, count rows.
+    assert deal_list._counter_months(DealQuery(close_from=date(2027, 1, 2))) is None
+    assert deal_list._counter_months(DealQuery(overdue=True)) is None
