@@ -125,3 +125,26 @@ def test_a_deal_written_without_an_owner_is_its_creators(server_db: ServerDb) ->
     t = server_db.tenant("Default owner")
     deal = server_db.deal(t)
     assert row(server_db, deal)["owner_id"] == t.admin_id
+
+
+@pytest.mark.parametrize("path", ["bulk", "one"])
+def test_a_deal_of_a_deactivated_owner_can_still_be_edited(server_db: ServerDb, db: Database,
+                                                           path: str) -> None:
+    """A push that sends the deal's own (now deactivated) owner with an edit is applied:
+    only a change of owner is checked against the active users."""
+    t = server_db.tenant(f"Gone owner {path}")
+    rep, _ = server_db.user(t)
+    other, _ = server_db.user(t)
+    admin = Device(db, server_db, t, t.admin_id, "ADMIN")
+    send = admin.push if path == "bulk" else (lambda *ms: one_by_one(admin, *ms))
+    deal, second = new_id(), new_id()
+    assert verdicts(send(create_deal(deal, owner_id=rep),
+                         create_deal(second, owner_id=other))) == ["applied"] * 2
+    with server_db.superuser() as conn:
+        conn.execute("UPDATE users SET deactivated_at = now() WHERE id = %s", (rep,))
+    version = row(server_db, deal)["field_versions"]["owner_id"]
+    assert verdicts(send(mutation("deals", "update", deal, version, owner_id=rep,
+                                  title="Renamed"))) == ["applied"]
+    refused = send(mutation("deals", "update", second, version, owner_id=rep))
+    assert verdicts(refused) == ["rejected"] and refused.verdicts[0].code == "invalid_owner"
+    assert row(server_db, deal)["owner_id"] == rep and row(server_db, second)["owner_id"] == other

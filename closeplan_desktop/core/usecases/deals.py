@@ -184,7 +184,9 @@ def update_deal(session: AuthSession, deal_id: str, *, title: Any = _UNSET,
     new_phi = validation.phi(phi) if phi is not _UNSET else _UNSET
     with run(session) as s:
         deal = _owned(s, session, deal_id, AccessAction.DEAL_UPDATE)
-        if owner_id is not _UNSET:
+        # The owner is checked only when it changes: a deal whose owner was deactivated
+        # can still be edited (the form keeps showing that owner).
+        if owner_id is not _UNSET and owner_id != deal.owner_id:
             changes["owner_id"] = validation.owner(owner_id, owner_lookup(s, session.tenant_id))
         if deal.deleted_at is not None:
             raise ValidationError("This deal is deleted; restore it before editing.")

@@ -129,7 +129,7 @@ def _verdict(ctx: Context, m: Mutation, deal: _Deal, before: Row, changed: dict[
 def _update(ctx: Context, deals: dict[str, _Deal], m: Mutation) -> Verdict:
     deal = _owned(ctx, deals, m, AccessAction.DEAL_UPDATE)
     row = deal.row
-    clean = push_deals.clean_fields(ctx, m.fields)
+    clean = push_deals.clean_fields(ctx, m.fields, row.values["owner_id"])
     base = m.base_version or 0
     if row.values["deleted_at"]:
         if not row.changed_by_others("deleted_at", base, ctx.device_id):

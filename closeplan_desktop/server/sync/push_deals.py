@@ -89,8 +89,11 @@ def _phi(ctx: Context, envelope: Any, key_version: Any) -> Phi:
     return envelope, key_version
 
 
-def clean_fields(ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
-    """The pushed fields, checked by the desktop's own rules, per logical field."""
+def clean_fields(ctx: Context, fields: dict[str, Any],
+                 current_owner: str | None = None) -> dict[str, Any]:
+    """The pushed fields, checked by the desktop's own rules, per logical field. An owner
+    equal to the deal's `current_owner` is kept as it is (an edit of a deal whose owner
+    was deactivated meanwhile must not be refused for a field it did not change)."""
     out: dict[str, Any] = {}
     try:
         if "title" in fields:
@@ -105,7 +108,10 @@ def clean_fields(ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
             out["probability"] = validation.probability(fields["probability"])
     except ValidationError as exc:
         raise Rejected("invalid", str(exc)) from None
-    if "owner_id" in fields:
+    if "owner_id" in fields and current_owner is not None \
+            and fields["owner_id"] == current_owner:
+        out["owner_id"] = current_owner
+    elif "owner_id" in fields:
         try:
             out["owner_id"] = validation.owner(fields["owner_id"], ctx.user_state)
         except ValidationError as exc:
@@ -218,7 +224,7 @@ def create(ctx: Context, m: Mutation) -> Verdict:
 def update(ctx: Context, m: Mutation) -> Verdict:
     """Changed fields of a live deal; an edit that raced a delete is kept, not applied."""
     row = load(ctx, m.id, AccessAction.DEAL_UPDATE)
-    clean = clean_fields(ctx, m.fields)
+    clean = clean_fields(ctx, m.fields, row.values["owner_id"])
     base = m.base_version or 0
     if row.values["deleted_at"]:
         if not row.changed_by_others("deleted_at", base, ctx.device_id):

@@ -291,3 +291,16 @@ def test_counts_and_totals_from_the_counters_agree_with_the_rows(env: Env) -> No
     # A range that does not end at a month's end, and overdue, count rows.
     assert deal_list._counter_months(DealQuery(close_from=date(2027, 1, 2))) is None
     assert deal_list._counter_months(DealQuery(overdue=True)) is None
+
+
+def test_a_deal_whose_owner_was_deactivated_can_still_be_edited(env: Env) -> None:
+    """Its form keeps the deactivated owner; saving another field must not be refused for
+    the owner it did not change. Choosing a deactivated owner anew is refused."""
+    rep = carol(env)
+    made = deals.create_deal(env.admin, "Handed over", "ACTIVE", "10", owner_id=rep.user_id)
+    users.deactivate(env.admin, rep.user_id)
+    edited = deals.update_deal(env.admin, made.id, title="Still here", owner_id=rep.user_id)
+    assert (edited.title, edited.owner_id) == ("Still here", rep.user_id)
+    other = deals.create_deal(env.admin, "Other", "ACTIVE", "10")
+    with pytest.raises(ValidationError, match="active user"):
+        deals.update_deal(env.admin, other.id, owner_id=rep.user_id)
