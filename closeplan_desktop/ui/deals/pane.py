@@ -1,7 +1,10 @@
 """The deals pane: search as you type, status, owner and close-date filters, saved views
 (`views.ViewsBar`), the paging table or the board by status (board.py, switched in
 board_mode.py), the pipeline summary and the detail panel, with create, edit, delete,
-restore and the CSV export of the view."""
+restore and the CSV export of the view.
+
+It is long because it wires these parts together (each has its own module: views.py,
+owner_bar.py, board_mode.py, detail.py, model.py); it holds no part's own logic."""
 
 from __future__ import annotations
 

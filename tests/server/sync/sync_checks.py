@@ -112,11 +112,14 @@ def _writes(mutation: dict[str, Any]) -> list[tuple[Write, Any]]:
 
 def _final(server_db: ServerDb, tenant_id: str) -> dict[Write, Any]:
     out: dict[Write, Any] = {}
-    for i, t, s, v, p, d in server_rows(server_db, tenant_id, (
-            "SELECT id, title, status::text, value, phi::text, deleted_at IS NOT NULL "
-            "FROM deals WHERE tenant_id = %s")):
+    for i, t, s, v, p, d, o, c, pr in server_rows(server_db, tenant_id, (
+            "SELECT id, title, status::text, value, phi::text, deleted_at IS NOT NULL, "
+            "owner_id, expected_close_date::text, probability FROM deals "
+            "WHERE tenant_id = %s")):
         for name, value in (("title", t), ("status", s), ("value", Decimal(v)),
-                            ("phi", _phi(p)), ("deleted", bool(d)), ("exists", True)):
+                            ("phi", _phi(p)), ("deleted", bool(d)), ("owner_id", o),
+                            ("expected_close_date", c), ("probability", pr),
+                            ("exists", True)):
             out[("deals", i, name)] = value
     for i, e, f, la, r, pw, d in server_rows(server_db, tenant_id, (
             "SELECT id, email, first_name, last_name, role::text, password, deactivated_at "
