@@ -20,13 +20,34 @@ WRITERS = 3
 ROUNDS = 60
 
 
+class Midway:
+    """Writers pause halfway until the reader has caught up once, so that at least one
+    checkpoint is checked while writes are still to come, however slow the machine."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.waiting = 0
+        self.resume = threading.Event()
+
+    def pause(self) -> None:
+        with self.lock:
+            self.waiting += 1
+        self.resume.wait(timeout=120)
+
+    def all_paused(self) -> bool:
+        with self.lock:
+            return self.waiting == WRITERS
+
+
 def writer(db: ServerDb, t: Tenant, seed: int, rolled_back: list[str],
-           errors: list[BaseException]) -> None:
+           errors: list[BaseException], midway: Midway) -> None:
     rng = random.Random(seed)
     mine: list[str] = []
     try:
         with db.app() as conn:
-            for _ in range(ROUNDS):
+            for done in range(ROUNDS):
+                if done == ROUNDS // 2:
+                    midway.pause()
                 conn.execute("SELECT set_tenant_context(%s)", (t.id,))
                 action = rng.random()
                 if action < 0.45 or not mine:
@@ -66,7 +87,9 @@ def test_a_reader_pulling_during_writes_ends_with_exactly_the_committed_set(
     client = Client(db, who)
     rolled_back: list[str] = []
     errors: list[BaseException] = []
-    threads = [threading.Thread(target=writer, args=(server_db, t, seed, rolled_back, errors))
+    midway = Midway()
+    threads = [threading.Thread(target=writer,
+                                args=(server_db, t, seed, rolled_back, errors, midway))
                for seed in range(WRITERS)]
     for th in threads:
         th.start()
@@ -88,7 +111,10 @@ def test_a_reader_pulling_during_writes_ends_with_exactly_the_committed_set(
         return page.up_to_date
 
     while any(th.is_alive() for th in threads):
-        look()
+        if look() and midway.all_paused() and not midway.resume.is_set():
+            midway.resume.set()  # caught up with half the writes: the rest may come
+        elif not midway.resume.is_set() and not any(th.is_alive() for th in threads):
+            break
     for th in threads:
         th.join()
     assert not errors, errors
