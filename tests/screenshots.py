@@ -171,7 +171,7 @@ def main() -> None:
     filters = pane.owner_filters
     filters.mine.setChecked(True)
     filters.close.setCurrentIndex(filters.close.findData("quarter"))
-    pane.table.sortByColumn(COLUMNS.index("Close date"), Qt.SortOrder.AscendingOrder)
+    pane.table.sortByColumn(COLUMNS.index("Closes"), Qt.SortOrder.AscendingOrder)
     grab(window, "my-deals")
     filters.mine.setChecked(False)
     filters.close.setCurrentIndex(0)

@@ -98,7 +98,7 @@ class DealDetail(QWidget):
         self.copy_note_timer = QTimer(self)
         self.copy_note_timer.setSingleShot(True)
         self.copy_note_timer.timeout.connect(lambda: self.copy_note.hide())
-        self.setMinimumWidth(350)  # the timeline: an entry in a few lines at 1366x768
+        self.setMinimumWidth(280)  # at 1366x768 beside the admin's navigation, whole titles
 
         # The panel scrolls: revealed fields keep their full height however many there
         # are (a squeezed field would make the user reveal, and log, again).

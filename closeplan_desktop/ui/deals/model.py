@@ -33,7 +33,7 @@ PAGE = 200
 KEEP_PAGES = 40
 # A search counts its matches up to this many, then shows "more than" (see reload).
 SEARCH_COUNT_AT_MOST = 1000
-COLUMNS = ("Title", "Status", "Value", "Owner", "Close date", "PHI", "Updated")
+COLUMNS = ("Title", "Status", "Value", "Owner", "Closes", "PHI", "Updated")
 # Owner sorts by the owner's id (core: an index range), which groups each owner's deals.
 SORT_KEYS = ("title", "status", "value", "owner", "expected_close_date", None, "updated_at")
 STATUS_LABELS = deal_words.STATUS_WORDS
@@ -50,9 +50,9 @@ Index = QModelIndex | QPersistentModelIndex
 
 def render(d: DealSummary) -> tuple[str, ...]:
     """A row's display strings, made once when the row is read."""
+    # Overdue is said by the cell's icon, colour, tooltip and accessible text (the word
+    # in the cell would cost the title its width at 1366x768).
     close = "" if d.expected_close_date is None else deal_words.day_text(d.expected_close_date)
-    if d.is_overdue():
-        close += f" · {OVERDUE}"
     return (d.title, STATUS_LABELS[d.status], amount(d.value), d.owner_name, close,
             "", local_day(d.updated_at))
 
@@ -272,7 +272,7 @@ class DealsModel(QAbstractTableModel):
             return deal.value if role == AMOUNT_ROLE else amount(deal.value)
         if index.column() == CLOSE_COLUMN and role in (
                 Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ForegroundRole,
-                Qt.ItemDataRole.ToolTipRole):
+                Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
             return self._close_data(index.row(), role)
         if role == Qt.ItemDataRole.DecorationRole and index.column() == PHI_COLUMN:
             return self._lock_icon() if self._has_phi(index.row()) else None
@@ -285,7 +285,8 @@ class DealsModel(QAbstractTableModel):
         return None
 
     def _close_data(self, row: int, role: int) -> Any:
-        """An overdue open deal stands out: a warning icon, red text and the word."""
+        """An overdue open deal stands out: a warning icon, red text, and the word in its
+        tooltip and accessible text."""
         deal = self._deal(row)
         if deal is None or not deal.is_overdue():
             return None

@@ -50,9 +50,9 @@ from .tasks import TasksDueDialog
 from .views import ViewsBar
 
 SEARCH_DELAY_MS = 120
-# The detail panel's width: its timeline reads an entry in two or three lines at
-# 1366x768 (at 300 px each wrapped to five or six), and the list keeps whole titles.
-DETAIL_WIDTH = 350
+# The detail panel's width: at 1366x768 beside the admin's navigation the list keeps
+# whole titles with the Owner and Closes columns; the splitter widens it on demand.
+DETAIL_WIDTH = 280
 OWNER_MAX = 150  # px; a longer name is elided (the detail panel shows it whole)
 WRITES = frozenset({Kind.DEALS, Kind.AUDIT})  # every deal write logs itself
 
@@ -400,7 +400,7 @@ class DealsPane(Pane):
         amount shows abbreviated, its tooltip whole); PHI as its header. The title
         stretches over the rest."""
         header = self.table.horizontalHeader()
-        for name in ("Status", "Owner", "Close date", "Updated"):
+        for name in ("Status", "Owner", "Closes", "Updated"):
             self.table.resizeColumnToContents(COLUMNS.index(name))
         owner = COLUMNS.index("Owner")
         header.resizeSection(owner, min(header.sectionSize(owner), OWNER_MAX))

@@ -75,7 +75,7 @@ def test_the_form_has_owner_close_date_and_probability(env: Env, qtbot: QtBot) -
 def test_my_deals_owner_and_close_filters_and_the_overdue_mark(window: MainWindow, env: Env,
                                                                qtbot: QtBot) -> None:
     pane = window.deals
-    assert "Close date" in COLUMNS and set(titles(window)) == {"Admin's beds", "Bob's pumps",
+    assert "Closes" in COLUMNS and set(titles(window)) == {"Admin's beds", "Bob's pumps",
                                                                 "Bob's won"}
     assert "Weighted forecast" in pane.forecast.text()
     # 1000 x 20% + 300 x 50% = 350 over open deals.
@@ -87,14 +87,17 @@ def test_my_deals_owner_and_close_filters_and_the_overdue_mark(window: MainWindo
     assert pane.forecast.forecast is not None
     assert pane.forecast.forecast.open.weighted == Decimal("150")
     assert "Filtered forecast" in pane.forecast.text()
-    # Overdue: only the open one, marked by word and icon as well as colour.
+    # Overdue: only the open one, marked by icon and words (tooltip, screen reader) as well
+    # as colour.
     row = titles(window).index("Bob's pumps")
     index = pane.model.index(row, CLOSE_COLUMN)
-    assert "overdue" in index.data()
+    assert "Overdue" in index.data(Qt.ItemDataRole.AccessibleTextRole)
+    assert "Overdue" in index.data(Qt.ItemDataRole.ToolTipRole)
     assert index.data(Qt.ItemDataRole.DecorationRole) is not None
     assert index.data(Qt.ItemDataRole.ForegroundRole) is not None
     won = pane.model.index(titles(window).index("Bob's won"), CLOSE_COLUMN)
-    assert "overdue" not in won.data() and won.data(Qt.ItemDataRole.DecorationRole) is None
+    assert won.data(Qt.ItemDataRole.AccessibleTextRole) is None
+    assert won.data(Qt.ItemDataRole.DecorationRole) is None
     pane.owner_filters.close.setCurrentIndex(pane.owner_filters.close.findData("overdue"))
     assert titles(window) == ["Bob's pumps"]
     pane.owner_filters.close.setCurrentIndex(0)
@@ -114,7 +117,7 @@ def test_my_deals_owner_and_close_filters_and_the_overdue_mark(window: MainWindo
 
 def test_the_list_sorts_by_close_date_and_owner(window: MainWindow, qtbot: QtBot) -> None:
     pane = window.deals
-    pane.table.sortByColumn(COLUMNS.index("Close date"), Qt.SortOrder.AscendingOrder)
+    pane.table.sortByColumn(COLUMNS.index("Closes"), Qt.SortOrder.AscendingOrder)
     assert titles(window)[0] == "Admin's beds"  # no date first
     pane.table.sortByColumn(COLUMNS.index("Owner"), Qt.SortOrder.AscendingOrder)
     owners = [d.owner_id for d in pane.model.rows]
