@@ -80,5 +80,5 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--crash-kills", type=int, default=200,
-                     help="how many times the crash test kills a writer (default 200)")
+    parser.addoption("--crash-kills", type=int, default=120,
+                     help="how many times the crash test kills a writer (default 120)")
