@@ -12,8 +12,16 @@ XDG_CONFIG_HOME="$(mktemp -d -t closeplan-xdg-config.XXXXXX)"
 XDG_RUNTIME_DIR="$(mktemp -d -t closeplan-xdg-runtime.XXXXXX)"
 export XDG_DATA_HOME XDG_CONFIG_HOME XDG_RUNTIME_DIR
 trap 'rm -rf "$XDG_DATA_HOME" "$XDG_CONFIG_HOME" "$XDG_RUNTIME_DIR"' EXIT
+# A daemon that dies mid-run is started again by D-Bus: it must serve this run's keyring
+# (these folders), not the user's own.
+dbus-update-activation-environment XDG_DATA_HOME XDG_CONFIG_HOME XDG_RUNTIME_DIR
 password="$(head -c 24 /dev/urandom | base64)"
 eval "$(printf '%s' "$password" | gnome-keyring-daemon --unlock --components=secrets 2>/dev/null)"
-unset password
 export GNOME_KEYRING_CONTROL
+# The restarted daemon finds the keyring locked and cannot prompt without a display; the
+# test suite unlocks it again with this password (tests/keyring_care.py takes it out of
+# its environment at once). It opens only this run's throwaway keyring, deleted on exit.
+CLOSEPLAN_TEST_KEYRING_PASSWORD="$password"
+unset password
+export CLOSEPLAN_TEST_KEYRING_PASSWORD
 "$@"

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import keyring
+import keyring_care
 import pytest
 from support import (
     ADMIN_EMAIL,
@@ -31,6 +33,24 @@ def pytest_configure(config: pytest.Config) -> None:
     if "SecretService" not in name:
         pytest.exit("The tests need the real Secret Service keyring: run them with "
                     "'bash tests/run.sh'.", returncode=3)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _keyring_housekeeping() -> Iterator[None]:
+    """The keys a test module put in the run's keyring are deleted after it (a big
+    keyring makes every write slower)."""
+    before = keyring_care.entries()
+    yield
+    keyring_care.forget_new_entries(before)
+
+
+@pytest.fixture(autouse=True)
+def _keyring_unlocked() -> None:
+    """A keyring locked by a restarted daemon is unlocked again before the next test,
+    with a warning in the summary (not a test failure that is no test's fault)."""
+    said = keyring_care.ensure_unlocked()
+    if said:
+        warnings.warn(UserWarning(said), stacklevel=1)
 
 
 @pytest.fixture(autouse=True)

@@ -486,7 +486,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
             keep_on_screen(self)
         else:
-            fit_to_screen(self, QSize(1280, 800))
+            fit_to_screen(self, QSize(1280, 800), fill_small=True)
         state = settings.value("mainWindow/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)

@@ -20,6 +20,16 @@ def _around_the_kit(*_a: object, **_k: object) -> object:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_settings() -> None:
+    """Each test starts as a first start: Qt keeps one settings file for the whole run,
+    so a window state or a board mode saved by an earlier test would change the layout a
+    later test measures."""
+    from PySide6.QtCore import QSettings
+
+    QSettings().clear()
+
+
+@pytest.fixture(autouse=True)
 def dialogs(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDialogs]:
     fake = FakeDialogs()
 
