@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -38,6 +38,7 @@ from ..domain.errors import ValidationError
 from ..domain.ids import is_id
 from ..store import search
 from ..store.models import Deal, DealForecastStat, DealStat, User, cents_to_decimal
+from . import close_months
 from .deal_sorts import CLOSE_KEY, SORT_COLUMNS, sort_column, sort_sql, sort_value
 from .frame import AuthSession, actor, run
 
@@ -442,10 +443,8 @@ def count_deals(session: AuthSession, query: DealQuery = DealQuery(), *,
     with run(session, write=False) as s:
         actor(s, session)
         if not search.fts_query(query.search) and query.narrowed:
-            if _counter_months(query) is not None:  # one owner, whole months: counters
-                return sum(n for n, _ in _grouped(s, session.tenant_id, query).values())
-            q = _filtered(select(func.count()).select_from(Deal), session.tenant_id, query)
-            return s.scalar(q) or 0
+            # Whole close months from the counters, part months from their rows.
+            return sum(n for n, _ in _grouped(s, session.tenant_id, query).values())
         if not search.fts_query(query.search):
             status = validation.status(query.status) if query.status is not None else None
             return sum(n for st, n, _ in stats(s, session.tenant_id, query.deleted)
@@ -462,44 +461,56 @@ def count_deals(session: AuthSession, query: DealQuery = DealQuery(), *,
         return _count_streamed(s, session.tenant_id, query, at_most)
 
 
-def _counter_months(query: DealQuery) -> tuple[str | None, str | None] | None:
-    """The close months ('YYYY-MM') a narrowed list spans when the per-owner, per-month
-    counters can answer for it: its close range in whole months (this month, this
-    quarter) or none; None when they cannot (overdue ends at today, a range mid-month)."""
-    start, end = query.close_from, query.close_to
-    if query.overdue or (start is not None and start.day != 1) or (
-            end is not None and (end + timedelta(days=1)).day != 1):
-        return None
-    return (None if start is None else f"{start:%Y-%m}",
-            None if end is None else f"{end:%Y-%m}")
-
-
 def _grouped(s: Session, tenant_id: str, query: DealQuery) -> dict[DealStatus, tuple[int, Decimal]]:
-    """Count and exact total per status of a narrowed list: from the per-owner, per-month
-    counters the triggers keep (0009_owner) when they answer for it, otherwise summed in
-    SQL through the index that covers it (owner, close date); in Python past 64 bits."""
-    months = _counter_months(query)
-    if months is not None:
-        conditions = [DealForecastStat.tenant_id == tenant_id,
-                      DealForecastStat.deleted == int(query.deleted)]
-        if query.owner_id is not None:
-            conditions.append(DealForecastStat.owner_id == query.owner_id)
-        if query.status is not None:
-            conditions.append(DealForecastStat.status == validation.status(query.status).value)
-        if months[0] is not None:
-            conditions.append(DealForecastStat.month >= months[0])
-        if months[1] is not None:  # '' (no close date) sorts before every month
-            conditions.extend([DealForecastStat.month > "", DealForecastStat.month <= months[1]])
-        found: dict[DealStatus, tuple[int, int]] = {}
-        exact = True
-        for st, n, summed in s.execute(select(
-                DealForecastStat.status, DealForecastStat.count, DealForecastStat.total)
-                .where(*conditions)):
-            exact = exact and isinstance(summed, int)
-            had = found.get(DealStatus(st), (0, 0))
-            found[DealStatus(st)] = (had[0] + n, had[1] + (summed if exact else 0))
-        if exact:
-            return {st: (n, cents_to_decimal(c)) for st, (n, c) in found.items() if n}
+    """Count and exact total per status of a narrowed list: the whole close months of its
+    range from the per-owner, per-month counters the triggers keep (0009_owner), the part
+    months at its ends (overdue: this month up to yesterday) summed from their deals."""
+    part = close_months.split(query.close_from, query.close_to, query.overdue, local_today())
+    found: dict[DealStatus, tuple[int, Decimal]] = {}
+    if part.months is not None:
+        counted = _from_counters(s, tenant_id, query, part.months)
+        if counted is None:  # a total past 64 bits: every deal summed exactly
+            return _summed(s, tenant_id, query)
+        found = counted
+    for lo, hi in part.rest:
+        for st, (n, total) in _summed(s, tenant_id, replace(query, close_from=lo,
+                                                           close_to=hi)).items():
+            had = found.get(st, (0, Decimal("0.00")))
+            found[st] = (had[0] + n, had[1] + total)
+    return {st: got for st, got in found.items() if got[0]}
+
+
+def _from_counters(s: Session, tenant_id: str, query: DealQuery,
+                   months: tuple[str | None, str | None]
+                   ) -> dict[DealStatus, tuple[int, Decimal]] | None:
+    """Count and total per status of `query`'s deals (owner, status, overdue: open ones)
+    closing in the whole `months`, from `deal_forecast_stats`; None past 64 bits."""
+    conditions = [DealForecastStat.tenant_id == tenant_id,
+                  DealForecastStat.deleted == int(query.deleted)]
+    if query.owner_id is not None:
+        conditions.append(DealForecastStat.owner_id == query.owner_id)
+    if query.status is not None:
+        conditions.append(DealForecastStat.status == validation.status(query.status).value)
+    if query.overdue:
+        conditions.append(DealForecastStat.status.in_([st.value for st in probability.OPEN]))
+    if months[0] is not None:
+        conditions.append(DealForecastStat.month >= months[0])
+    if months[1] is not None:  # '' (no close date) sorts before every month
+        conditions.extend([DealForecastStat.month > "", DealForecastStat.month <= months[1]])
+    found: dict[DealStatus, tuple[int, int]] = {}
+    for st, n, summed in s.execute(select(
+            DealForecastStat.status, DealForecastStat.count, DealForecastStat.total)
+            .where(*conditions)):
+        if not isinstance(summed, int):
+            return None
+        had = found.get(DealStatus(st), (0, 0))
+        found[DealStatus(st)] = (had[0] + n, had[1] + summed)
+    return {st: (n, cents_to_decimal(c)) for st, (n, c) in found.items()}
+
+
+def _summed(s: Session, tenant_id: str, query: DealQuery) -> dict[DealStatus, tuple[int, Decimal]]:
+    """Count and exact total per status of `query`'s deals, summed in SQL through the
+    index that covers it (owner, close date); in Python past 64 bits."""
     cents: Any = literal_column("deals.value")
     # Grouped by "+status": SQLite keeps to the filter's index rather than walking the
     # status index to avoid a sort of four groups.

@@ -259,9 +259,14 @@ def test_import_reports_unknown_owners_by_line_and_writes_nothing(env: Env) -> N
 
 
 def test_counts_and_totals_from_the_counters_agree_with_the_rows(env: Env) -> None:
-    """A list of one owner or of whole close months is counted from the per-owner,
-    per-month counters: the same count and totals as the rows themselves, after creates,
-    edits (owner, date, status) and deletes."""
+    """A list of one owner or of a close range is counted from the per-owner, per-month
+    counters for its whole months and from the rows for its part months (overdue: this
+    month up to yesterday): the same count and totals as the rows themselves, after
+    creates, edits (owner, date, status) and deletes."""
+    from datetime import UTC, datetime
+
+    from closeplan_desktop.core.domain import clock
+
     made = []
     for i, (day, status) in enumerate([("2027-01-05", "DRAFT"), ("2027-01-31", "ACTIVE"),
                                        ("2027-02-01", "ACTIVE"), ("2027-03-31", "CLOSED_WON"),
@@ -279,18 +284,50 @@ def test_counts_and_totals_from_the_counters_agree_with_the_rows(env: Env) -> No
                DealQuery(close_from=jan[0], close_to=jan[1]),
                DealQuery(close_from=q1[0], close_to=q1[1], owner_id=env.user.user_id),
                DealQuery(close_to=q1[1]), DealQuery(close_from=date(2027, 2, 1)),
-               DealQuery(owner_id=env.admin.user_id, deleted=True)]
-    for query in queries:
-        assert deal_list._counter_months(query) is not None
-        listed = deal_list.list_deals(env.admin, query, limit=100)
-        assert deal_list.count_deals(env.admin, query) == len(listed), query
-        by_status = {r.status: (r.count, r.total) for r in deal_list.pipeline(env.admin, query)}
-        for st in DealStatus:
-            mine = [d for d in listed if d.status == st]
-            assert by_status[st] == (len(mine), sum((d.value for d in mine), Decimal("0.00")))
-    # A range that does not end at a month's end, and overdue, count rows.
-    assert deal_list._counter_months(DealQuery(close_from=date(2027, 1, 2))) is None
-    assert deal_list._counter_months(DealQuery(overdue=True)) is None
+               DealQuery(owner_id=env.admin.user_id, deleted=True),
+               # part months at either end, inside one month, across two
+               DealQuery(close_from=date(2027, 1, 2)), DealQuery(close_to=date(2027, 2, 14)),
+               DealQuery(close_from=date(2027, 1, 31), close_to=date(2027, 3, 30)),
+               DealQuery(close_from=date(2027, 1, 6), close_to=date(2027, 2, 20)),
+               DealQuery(close_from=date(2027, 2, 14), close_to=date(2027, 2, 14))]
+    # Overdue ends yesterday: on 15 Feb 2027 it holds January whole and 1-14 February.
+    overdue = [DealQuery(overdue=True), DealQuery(overdue=True, owner_id=env.user.user_id),
+               DealQuery(overdue=True, status=DealStatus.CLOSED_WON),
+               DealQuery(overdue=True, close_from=date(2027, 1, 10)),
+               DealQuery(overdue=True, close_from=date(2027, 2, 20))]  # nothing: after today
+    clock.set_clock(lambda: datetime(2027, 2, 15, 12, tzinfo=UTC), UTC)
+    try:
+        for query in queries + overdue:
+            listed = deal_list.list_deals(env.admin, query, limit=100)
+            assert deal_list.count_deals(env.admin, query) == len(listed), query
+            by_status = {r.status: (r.count, r.total)
+                         for r in deal_list.pipeline(env.admin, query)}
+            for st in DealStatus:
+                mine = [d for d in listed if d.status == st]
+                assert by_status[st] == (len(mine),
+                                         sum((d.value for d in mine), Decimal("0.00"))), query
+        assert deal_list.count_deals(env.admin, DealQuery(overdue=True)) == 3
+    finally:
+        clock.set_clock()
+
+
+def test_a_close_range_splits_into_whole_months_and_part_months() -> None:
+    from closeplan_desktop.core.usecases.close_months import MonthSplit, split
+
+    today = date(2027, 2, 15)
+    assert split(None, None, False, today) == MonthSplit((None, None), ())
+    assert split(date(2027, 1, 1), date(2027, 3, 31), False, today) == MonthSplit(
+        ("2027-01", "2027-03"), ())
+    assert split(None, None, True, today) == MonthSplit(
+        (None, "2027-01"), ((date(2027, 2, 1), date(2027, 2, 14)),))
+    assert split(date(2027, 1, 10), date(2027, 3, 5), False, today) == MonthSplit(
+        ("2027-02", "2027-02"), ((date(2027, 1, 10), date(2027, 1, 31)),
+                                 (date(2027, 3, 1), date(2027, 3, 5))))
+    assert split(date(2027, 1, 10), date(2027, 2, 5), False, today) == MonthSplit(
+        None, ((date(2027, 1, 10), date(2027, 2, 5)),))
+    assert split(date(2027, 3, 1), date(2027, 2, 1), False, today) == MonthSplit(None, ())
+    # Overdue on the first of a month: the month before, whole, and no rows.
+    assert split(None, None, True, date(2027, 3, 1)) == MonthSplit((None, "2027-02"), ())
 
 
 def test_a_deal_whose_owner_was_deactivated_can_still_be_edited(env: Env) -> None:
