@@ -89,8 +89,9 @@ UNDO_SYNC = [
 
 # Revision 0008_activities: two tables only (their indexes go with them).
 UNDO_ACTIVITIES = ["DROP TABLE deal_activities", "DROP TABLE deal_history"]
-# Revision 0010_views: one table (its index goes with it).
-UNDO_VIEWS = ["DROP TABLE saved_views"]
+# Revisions 0011_board_close (one index) and 0010_views (one table, its index with it).
+UNDO_BOARD = ["DROP INDEX deals_live_status_close_idx"]
+UNDO_VIEWS = [*UNDO_BOARD, "DROP TABLE saved_views"]
 
 
 def _undo_owner() -> list[str]:

@@ -181,6 +181,10 @@ class Deal(Base):
         Index("deals_live_close_idx", "tenant_id", text("ifnull(expected_close_date, '')"),
               "id", "status", "value", "probability", "owner_id",
               sqlite_where=text("deleted_at IS NULL")),
+        # A board column (one status) by close date (0011_board_close).
+        Index("deals_live_status_close_idx", "tenant_id", "status",
+              text("ifnull(expected_close_date, '')"), "id",
+              sqlite_where=text("deleted_at IS NULL")),
         CheckConstraint("probability BETWEEN 0 AND 100", name="probability_range"),
     )
 

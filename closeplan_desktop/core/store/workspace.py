@@ -58,7 +58,8 @@ from .models import Meta
 
 # Alembic revisions this build knows, oldest first; the last is the head.
 KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005_keys", "0006_sync",
-                   "0007_audit_upload", "0008_activities", "0009_owner", "0010_views")
+                   "0007_audit_upload", "0008_activities", "0009_owner", "0010_views",
+                   "0011_board_close")
 SCHEMA_HEAD = KNOWN_REVISIONS[-1]
 
 

@@ -271,10 +271,41 @@ def test_upgrade_from_0009_owner_adds_saved_views(tmp_path: Path) -> None:
     sql(path, "UPDATE alembic_version SET version_num = ?", ("0009_owner",))
     deals_before = sql(path, "SELECT * FROM deals")
     with workspace.open_workspace(path) as ws:
-        assert workspace.schema_revision(ws.engine) == SCHEMA_HEAD == "0010_views"
+        assert workspace.schema_revision(ws.engine) == SCHEMA_HEAD == "0011_board_close"
         admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
         assert views.default_view(admin).name == views.ALL_DEALS
         views.save_view(admin, "Drafts", DealQuery(search="upgrade"))
         views.set_default(admin, "Drafts")
         assert views.default_view(admin).query.search == "upgrade"
     assert sql(path, "SELECT * FROM deals") == deals_before
+
+
+def test_upgrade_from_0010_views_adds_the_board_close_index(tmp_path: Path) -> None:
+    """A workspace of revision 0010_views gains the index that pages a board column by
+    close date, and its list pages through it."""
+    from support import UNDO_BOARD
+
+    from closeplan_desktop.core.domain.enums import DealStatus
+    from closeplan_desktop.core.usecases.deal_list import DealQuery
+    path = tmp_path / "ws"
+    with workspace.create(path) as ws:
+        users.create_tenant(ws, "Acme Health", None, ADMIN_EMAIL, "Ada", "Admin",
+                            ADMIN_PASSWORD)
+        admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        deals.create_deal(admin, "Before the upgrade", "DRAFT", "5.00",
+                          expected_close_date="2027-01-05")
+    for statement in UNDO_BOARD:
+        sql(path, statement)
+    sql(path, "UPDATE alembic_version SET version_num = ?", ("0010_views",))
+    with workspace.open_workspace(path) as ws:
+        assert workspace.schema_revision(ws.engine) == SCHEMA_HEAD
+        admin = auth.sign_in(ws, ADMIN_EMAIL, ADMIN_PASSWORD)
+        query = DealQuery(status=DealStatus.DRAFT, sort="expected_close_date")
+        assert [d.title for d in deal_list.list_deals(admin, query)] == ["Before the upgrade"]
+        page = deal_list.page_select(admin.tenant_id, query, limit=50).compile(
+            ws.engine, compile_kwargs={"literal_binds": True})
+        with ws.engine.connect() as conn:
+            plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {page}"))
+        assert "deals_live_status_close_idx" in plan and "TEMP B-TREE" not in plan, plan
+    assert sql(path, "SELECT name FROM sqlite_master WHERE name = ?",
+               ("deals_live_status_close_idx",)) == [("deals_live_status_close_idx",)]
