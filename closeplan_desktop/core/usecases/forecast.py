@@ -3,10 +3,10 @@ probability, summed over open deals) and what closes this month and this quarter
 (count, total, weighted), for the tenant or for the deals a list holds.
 
 The tenant's weighted forecast reads `deal_stats` (weighted totals kept by triggers,
-0009_owner), one owner's and the months' read `deal_forecast_stats` (the same per owner
-and close month); any other list (a search, its own close-date range, overdue) sums its
-deals through the index that covers it (owner, or close date: status, value and
-probability are in both), so nothing reads the table. Sums are exact: cents x percent in integers,
+0009_owner); a list without a search reads `deal_forecast_stats` (the same per owner
+and close month) for the whole months of its close range and sums the deals of its part
+months (overdue: this month up to yesterday) through the close-date index; a search sums
+its matches. Nothing reads the table. Sums are exact: cents x percent in integers,
 divided once at the end.
 """
 
@@ -27,7 +27,7 @@ from ..domain.clock import local_today
 from ..domain.enums import DealStatus
 from ..store import search
 from ..store.models import Deal, DealForecastStat, DealStat, cents_to_decimal
-from . import deal_list
+from . import close_months, deal_list
 from .deal_list import DealQuery
 from .frame import AuthSession, actor, run
 
@@ -131,18 +131,11 @@ def _from_stats(s: Session, tenant_id: str, query: DealQuery) -> Figures | None:
     return Figures(n, cents_to_decimal(total), weighted_money(weighted))
 
 
-def _by_month(query: DealQuery) -> bool:
-    """Whether `deal_forecast_stats` answers for the deals of `query` (whole months,
-    any owner and status, no search, no close range of its own)."""
-    return (not search.fts_query(query.search) and query.close_from is None
-            and query.close_to is None and not query.overdue)
-
-
 def _from_months(s: Session, tenant_id: str, query: DealQuery,
-                 months: tuple[date, date] | None) -> Figures | None:
-    """Open deals of `query` (owner, status) closing in the whole months from the first
-    to the last of `months` (None: any month), from `deal_forecast_stats`; None when a
-    sum overflowed (then the deals are summed)."""
+                 months: tuple[str | None, str | None]) -> Figures | None:
+    """Open deals of `query` (owner, status) closing in the whole months `months`
+    ('YYYY-MM' first and last, either None for open-ended; both None: any month or none),
+    from `deal_forecast_stats`; None when a sum overflowed (then the deals are summed)."""
     statuses = [validation.status(query.status)] if query.status is not None else \
         list(probability.OPEN)
     q = select(DealForecastStat.count, DealForecastStat.total, DealForecastStat.weighted).where(
@@ -150,9 +143,10 @@ def _from_months(s: Session, tenant_id: str, query: DealQuery,
         DealForecastStat.status.in_([st.value for st in statuses]))
     if query.owner_id is not None:
         q = q.where(DealForecastStat.owner_id == query.owner_id)
-    if months is not None:
-        q = q.where(DealForecastStat.month >= f"{months[0]:%Y-%m}",
-                    DealForecastStat.month <= f"{months[1]:%Y-%m}")
+    if months[0] is not None:
+        q = q.where(DealForecastStat.month >= months[0])
+    if months[1] is not None:  # '' (no close date) sorts before every month
+        q = q.where(DealForecastStat.month > "", DealForecastStat.month <= months[1])
     n, total, weighted = 0, 0, 0
     for count, cents, w in s.execute(q):
         if not (isinstance(cents, int) and isinstance(w, int)):
@@ -161,13 +155,32 @@ def _from_months(s: Session, tenant_id: str, query: DealQuery,
     return Figures(n, cents_to_decimal(total), weighted_money(weighted))
 
 
-def _window_figures(s: Session, tenant_id: str, query: DealQuery | None,
-                    window: tuple[date, date]) -> Figures:
-    if query is not None and _by_month(query):
-        found = _from_months(s, tenant_id, query, window)
-        if found is not None:
-            return found
-    return _figures(s, tenant_id, query and _window(query, *window))
+def _plus(a: Figures, b: Figures) -> Figures:
+    return Figures(a.count + b.count, a.total + b.total, a.weighted + b.weighted)
+
+
+def _ranged(s: Session, tenant_id: str, query: DealQuery | None, today: date) -> Figures:
+    """Open deals of an unsearched list: the whole close months of its range (overdue:
+    up to yesterday) from `deal_forecast_stats`, the part months at its ends from their
+    deals through the close-date index."""
+    if query is None:
+        return Figures(0, ZERO, ZERO)
+    part = close_months.split(query.close_from, query.close_to, query.overdue, today)
+    found = Figures(0, ZERO, ZERO)
+    if part.months is not None:
+        counted = _from_months(s, tenant_id, query, part.months)
+        if counted is None:  # past 64 bits: every deal summed exactly
+            return _figures(s, tenant_id, query)
+        found = counted
+    for lo, hi in part.rest:
+        found = _plus(found, _figures(s, tenant_id, replace(query, close_from=lo, close_to=hi)))
+    return found
+
+
+def _list_figures(s: Session, tenant_id: str, query: DealQuery | None, today: date) -> Figures:
+    if query is not None and search.fts_query(query.search):
+        return _figures(s, tenant_id, query)
+    return _ranged(s, tenant_id, query, today)
 
 
 def _window(query: DealQuery, start: date, end: date) -> DealQuery | None:
@@ -191,12 +204,11 @@ def forecast(session: AuthSession, query: DealQuery | None = None,
         everything = None
         if wanted is not None and not query.narrowed and not search.fts_query(query.search):
             everything = _from_stats(s, session.tenant_id, query)
-        elif wanted is not None and _by_month(wanted):
-            everything = _from_months(s, session.tenant_id, wanted, None)
         if everything is None:
-            everything = _figures(s, session.tenant_id, wanted)
-        in_month = _window_figures(s, session.tenant_id, wanted, month)
-        in_quarter = _window_figures(s, session.tenant_id, wanted, quarter)
+            everything = _list_figures(s, session.tenant_id, wanted, day)
+        in_month = _list_figures(s, session.tenant_id, wanted and _window(wanted, *month), day)
+        in_quarter = _list_figures(s, session.tenant_id, wanted and _window(wanted, *quarter),
+                                   day)
     return Forecast(everything, in_month, in_quarter, month[0], quarter[0])
 
 

@@ -67,3 +67,50 @@ def test_imported_deals_count_in_the_forecast(env: Env) -> None:
 def test_quarter_and_month_ranges() -> None:
     assert forecast.quarter_range(date(2027, 12, 31)) == (date(2027, 10, 1), date(2027, 12, 31))
     assert forecast.month_range(date(2028, 2, 10)) == (date(2028, 2, 1), date(2028, 2, 29))
+
+
+def test_a_lists_forecast_agrees_with_its_deals_whatever_its_close_range(env: Env) -> None:
+    """Whole close months come from the counters, part months (and overdue's days of this
+    month) from the deals: every figure equals the sum over the deals the list holds."""
+    from datetime import UTC, datetime
+
+    from closeplan_desktop.core.domain import clock, probability
+    from closeplan_desktop.core.domain.enums import DealStatus
+    from closeplan_desktop.core.usecases import deal_list
+
+    rows = [("2026-12-30", "ACTIVE", None), ("2027-01-01", "DRAFT", 30),
+            ("2027-01-14", "ACTIVE", 80), ("2027-01-15", "ACTIVE", None),
+            ("2027-02-02", "DRAFT", None), ("2027-03-31", "ACTIVE", 90),
+            ("2027-01-03", "CLOSED_WON", None), (None, "ACTIVE", 20)]
+    for i, (day, status, pct) in enumerate(rows):
+        deals.create_deal(env.admin, f"Deal {i}", status, f"{1000 + 7 * i}.35",
+                          owner_id=env.user.user_id if i % 3 == 0 else None,
+                          expected_close_date=day, probability=pct)
+    today = date(2027, 1, 15)
+    queries = [DealQuery(), DealQuery(overdue=True), DealQuery(owner_id=env.user.user_id),
+               DealQuery(close_from=date(2027, 1, 2), close_to=date(2027, 3, 30)),
+               DealQuery(close_from=date(2026, 12, 1), close_to=date(2027, 2, 28)),
+               DealQuery(close_to=date(2027, 1, 14), status=DealStatus.ACTIVE),
+               DealQuery(overdue=True, owner_id=env.admin.user_id)]
+    clock.set_clock(lambda: datetime(2027, 1, 15, 9, tzinfo=UTC), UTC)
+    try:
+        for query in queries:
+            got = forecast.forecast(env.admin, query, today=today)
+            listed = [d for d in deal_list.list_deals(env.admin, query, limit=100)
+                      if d.status in probability.OPEN]
+
+            def figures(kept: list[deal_list.DealSummary]) -> tuple[int, Decimal, Decimal]:
+                return (len(kept), sum((d.value for d in kept), Decimal("0.00")),
+                        sum((d.value * d.effective_probability / 100 for d in kept),
+                            Decimal("0")))
+
+            month = [d for d in listed if d.expected_close_date is not None
+                     and date(2027, 1, 1) <= d.expected_close_date <= date(2027, 1, 31)]
+            quarter = [d for d in listed if d.expected_close_date is not None
+                       and date(2027, 1, 1) <= d.expected_close_date <= date(2027, 3, 31)]
+            for fig, kept in ((got.open, listed), (got.this_month, month),
+                              (got.this_quarter, quarter)):
+                assert (fig.count, fig.total, fig.weighted) == figures(kept), query
+        assert forecast.forecast(env.admin, DealQuery(overdue=True), today=today).open.count == 3
+    finally:
+        clock.set_clock()
