@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..domain import deal_words
 from ..domain.enums import AccessAction, AccessType, UserRole
 from ..domain.errors import CryptoError, KeyringError, NotFoundError, PermissionDenied
 from ..security import crypto
@@ -21,11 +22,11 @@ from ..store.audit_log import log_access
 from ..store.models import Deal, SyncConflict, SyncRejection, User
 from ..store.phi_keys import phi_key
 from ..usecases.frame import AuthSession, actor, run
+from ..usecases.timeline import USER_FIELDS, user_names
 
 PHI_FIELD = "phi"
 # How each synced field is named to the user.
-FIELD_WORDS = {"title": "Title", "status": "Status", "value": "Value", "phi": "PHI",
-               "deleted_at": "Deleted", "email": "Email", "first_name": "First name",
+FIELD_WORDS = {**deal_words.FIELD_LABELS, "email": "Email", "first_name": "First name",
                "last_name": "Last name", "role": "Role", "deactivated_at": "Deactivated"}
 TABLE_WORDS = {"deals": "Deal", "users": "User"}
 HIDDEN = "The deal's current PHI (reveal it in the deal)"
@@ -71,6 +72,16 @@ def _words(value: str | None) -> str:
     return str(found)
 
 
+def _parsed(value: str | None) -> object:
+    """A stored JSON value (None when empty or not JSON)."""
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
 def _what(names: dict[str, str], table: str, row_id: str | None) -> str:
     kind = TABLE_WORDS.get(table, table)
     name = names.get(row_id or "")
@@ -107,13 +118,24 @@ def list_conflicts(session: AuthSession) -> list[ConflictView]:
                          .order_by(SyncConflict.created_at.desc())).all()
         names = _names(s, session, {r.row_id for r in rows if r.table_name == "deals"},
                        {r.row_id for r in rows if r.table_name == "users"})
+        people = user_names(s, {v for r in rows if r.table_name == "deals"
+                                and r.field in USER_FIELDS
+                                for v in (_parsed(r.kept_value), _parsed(r.losing_value))
+                                if isinstance(v, str)})
+
+        def words(r: SyncConflict, value: str | None) -> str:
+            # A deal's field as its history says it: owners by name, money, dates.
+            if r.table_name == "deals" and r.field in deal_words.FIELD_LABELS:
+                return deal_words.field_text(r.field, _parsed(value), people)
+            return _words(value)
+
         out = []
         for r in rows:
             phi = r.field == PHI_FIELD
             out.append(ConflictView(
                 r.id, _what(names, r.table_name, r.row_id), FIELD_WORDS.get(r.field, r.field),
-                HIDDEN if phi else _words(r.kept_value), None if phi else _words(r.losing_value),
-                phi, r.created_at, r.row_id))
+                HIDDEN if phi else words(r, r.kept_value),
+                None if phi else words(r, r.losing_value), phi, r.created_at, r.row_id))
         return out
 
 

@@ -78,7 +78,8 @@ class TimelineEntry:
     history: HistoryEntry | None = None
 
 
-def _names(s: Session, ids: set[str]) -> dict[str, str]:
+def user_names(s: Session, ids: set[str]) -> dict[str, str]:
+    """Full names of the users `ids` (id -> name), for fields that hold a user."""
     if not ids:
         return {}
     return {u.id: u.full_name for u in s.scalars(select(User).where(User.id.in_(ids)))}
@@ -96,7 +97,7 @@ def field_change(entry: dict[str, Any], names: dict[str, str]) -> FieldChange:
 
 def _entries(s: Session, rows: list[DealHistory]) -> list[HistoryEntry]:
     stored = {r.id: json.loads(r.changes) for r in rows}
-    names = _names(s, {r.user_id for r in rows if r.user_id}
+    names = user_names(s, {r.user_id for r in rows if r.user_id}
                    | {str(c.get(side)) for entries in stored.values() for c in entries
                       for side in ("old", "new")
                       if c.get("field") in USER_FIELDS and c.get(side)})

@@ -59,6 +59,24 @@ def test_conflicts_in_words_never_show_phi(env: Env) -> None:
     assert review.counts(env.admin) == (2, 0)
 
 
+def test_the_new_deal_fields_conflict_in_words(env: Env) -> None:
+    """Owner by name, the close date as a date, probability and value as people read
+    them: the same words as the deal's history, never a raw field name or user id."""
+    d = deals.create_deal(env.admin, "Cath lab", "ACTIVE", "10.00")
+    now = iso(utcnow())
+    made = {}
+    for field, kept, losing in (("owner_id", env.user.user_id, env.admin.user_id),
+                                ("expected_close_date", "2027-03-31", None),
+                                ("probability", 40, None), ("value", "1250.50", "99.00")):
+        made[field] = new_id()
+        write(env, ROWS, (made[field], d.id, field, json.dumps(kept), json.dumps(losing), now))
+    found = {c.id: (c.field, c.kept, c.losing) for c in review.list_conflicts(env.admin)}
+    assert found[made["owner_id"]] == ("Owner", "Bob Sales", "Ada Admin")
+    assert found[made["expected_close_date"]] == ("Expected close", "31 Mar 2027", "none")
+    assert found[made["probability"]] == ("Probability", "40%", "status default")
+    assert found[made["value"]] == ("Value", "$1,250.50", "$99.00")
+
+
 def test_a_losing_phi_value_opens_only_through_a_logged_reveal(env: Env) -> None:
     _deal, title, phi = conflicts_on(env)
     before = phi_access(env)
