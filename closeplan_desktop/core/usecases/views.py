@@ -28,11 +28,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..domain import validation
-from ..domain.clock import utcnow
+from ..domain.clock import local_today, utcnow
 from ..domain.errors import NotFoundError, ValidationError
 from ..domain.ids import new_id
 from ..store.models import SavedView
 from ..store.outbox import record_row
+from . import forecast
 from .deal_list import DealQuery, check_query
 from .frame import AuthSession, actor, run
 
@@ -68,11 +69,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def encode_query(query: DealQuery) -> str:
-    """The JSON text of a query: every field of the dataclass, in a JSON-able form."""
-    return json.dumps({f.name: _plain(getattr(query, f.name))
-                       for f in dataclasses.fields(query)}, sort_keys=True,
-                      separators=(",", ":"))
+# A close range that is this month or this quarter when saved is saved as that window,
+# so the view opens on the month or quarter of the day it is opened (its dates are kept
+# too: a version that does not know the key opens the saved dates).
+CLOSE_WINDOW: Final = "close_window"
+WINDOWS: Final = {"this_month": forecast.month_range, "this_quarter": forecast.quarter_range}
+
+
+def encode_query(query: DealQuery, today: date | None = None) -> str:
+    """The JSON text of a query: every field of the dataclass, in a JSON-able form, and
+    `close_window` when its close range is this month or quarter (of `today`)."""
+    out = {f.name: _plain(getattr(query, f.name)) for f in dataclasses.fields(query)}
+    day = today or local_today()
+    for window, span in WINDOWS.items():
+        if (query.close_from, query.close_to) == span(day):
+            out[CLOSE_WINDOW] = window
+    return json.dumps(out, sort_keys=True, separators=(",", ":"))
 
 
 def _typed(kind: Any, raw: Any) -> Any:
@@ -108,9 +120,10 @@ def _typed(kind: Any, raw: Any) -> Any:
     raise ValueError("unsupported type")
 
 
-def decode_query(text: str) -> tuple[DealQuery, tuple[str, ...]]:
+def decode_query(text: str, today: date | None = None) -> tuple[DealQuery, tuple[str, ...]]:
     """The query saved as `text`, and a note per field dropped (unknown, of the wrong
-    type, or refused by the list's rules). Never raises for a bad saved value."""
+    type, or refused by the list's rules); a saved `close_window` gives the close range
+    of the month or quarter of `today`. Never raises for a bad saved value."""
     notes: list[str] = []
     try:
         raw = json.loads(text)
@@ -121,6 +134,13 @@ def decode_query(text: str) -> tuple[DealQuery, tuple[str, ...]]:
     hints = typing.get_type_hints(DealQuery)
     known = {f.name for f in dataclasses.fields(DealQuery) if f.init}
     values: dict[str, Any] = {}
+    window = raw.pop(CLOSE_WINDOW, None)
+    if window in WINDOWS:
+        first, last = WINDOWS[window](today or local_today())
+        raw.update(close_from=first.isoformat(), close_to=last.isoformat())
+    elif window is not None:
+        notes.append("The saved close-date window is not one this version knows; the saved "
+                     "dates are used.")
     for name in sorted(raw):
         if name not in known:
             notes.append(f"'{name}' is not a filter this version knows; it was left out.")

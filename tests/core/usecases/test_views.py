@@ -139,6 +139,39 @@ def test_every_dealquery_field_round_trips_generically() -> None:
     assert len(notes) == 2
 
 
+def test_this_month_and_this_quarter_are_saved_as_windows_not_dates(env: Env) -> None:
+    """Saved in December as "this month", the view opens in January on January; a range
+    of its own stays as saved."""
+    from datetime import UTC, datetime
+
+    from closeplan_desktop.core.domain import clock
+
+    december, january = date(2026, 12, 14), date(2027, 1, 5)
+    month = DealQuery(close_from=date(2026, 12, 1), close_to=date(2026, 12, 31))
+    quarter = DealQuery(close_from=date(2026, 10, 1), close_to=date(2026, 12, 31), sort="value")
+    fixed = DealQuery(close_from=date(2026, 12, 2), close_to=date(2026, 12, 31))
+    assert json.loads(views.encode_query(month, december))["close_window"] == "this_month"
+    assert views.decode_query(views.encode_query(month, december), january) == (
+        DealQuery(close_from=date(2027, 1, 1), close_to=date(2027, 1, 31)), ())
+    assert views.decode_query(views.encode_query(quarter, december), january) == (
+        DealQuery(close_from=date(2027, 1, 1), close_to=date(2027, 3, 31), sort="value"), ())
+    assert views.decode_query(views.encode_query(fixed, december), january) == (fixed, ())
+    # Through the stored view, on the clock of the day it is opened.
+    clock.set_clock(lambda: datetime(2026, 12, 14, 12, tzinfo=UTC), UTC)
+    try:
+        views.save_view(env.user, "Closing this month", month)
+        clock.set_clock(lambda: datetime(2027, 1, 5, 12, tzinfo=UTC), UTC)
+        opened = views.get_view(env.user, "Closing this month").query
+        assert (opened.close_from, opened.close_to) == (date(2027, 1, 1), date(2027, 1, 31))
+    finally:
+        clock.set_clock()
+    # A window this version does not know: the saved dates, and a note.
+    odd = json.loads(views.encode_query(month, december))
+    odd["close_window"] = "next_fortnight"
+    got, notes = views.decode_query(json.dumps(odd), january)
+    assert got == month and len(notes) == 1
+
+
 def test_my_deals_is_built_in_and_filters_by_the_signed_in_owner(env: Env) -> None:
     mine = views.get_view(env.user, views.MY_DEALS)
     assert mine.builtin and mine.query.owner_id == env.user.user_id
