@@ -5,6 +5,7 @@ and the CLI all use these, so a change reads the same everywhere.
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -30,6 +31,7 @@ def status_word(status: DealStatus | str) -> str:
         return str(status)
 
 
+@functools.lru_cache(maxsize=2048)  # a list renders the same few hundred days again
 def day_text(day: date | str | None) -> str:
     """A calendar day as people read it, "31 Mar 2027" (None: "none")."""
     if day is None or day == "":

@@ -297,16 +297,50 @@ def test_unknown_owners_and_stages_are_reported_by_line_with_nothing_written(
     result = check.check(env.admin, table, plan)
     assert [p.text() for p in result.problems] == [
         "Lines 2, 5: Owner 'nobody@acme-health.example' is not an active user of this "
-        "organisation; add them under Users, or map the column to Ignore.",
+        "organisation (by email or full name); add them under Users, or map the column "
+        "to Ignore.",
         "Lines 3, 4: Stage 'open / Pilot' is not mapped to a status; choose one for it.",
-        f"Line 3: Owner '{gone}' is not an active user of this organisation; add them "
-        "under Users, or map the column to Ignore.",
+        f"Line 3: Owner '{gone}' is not an active user of this organisation (by email or "
+        "full name); add them under Users, or map the column to Ignore.",
         "Line 5: Close date '2026-02-30' is not a date such as 2026-03-31, 2026-03-31 "
         "00:00 or 03/31/2026.",
         "Line 5: Probability '140' is not within 0..100 %."]
     with pytest.raises(ValidationError):
         check.import_checked(env.admin, table, plan, result)
     assert counts(env) == before
+
+
+def test_owners_named_as_crms_export_them_are_matched_by_full_name(env: Env) -> None:
+    """HubSpot and Pipedrive export the owner's name: a unique full name of an active
+    user (any case, spaces aside) owns the deal; a name two users share asks for the
+    email; a deactivated user's name is unknown."""
+    from closeplan_desktop.core.usecases import users
+
+    for email, first in (("bob.two@acme-health.example", "Bob"),
+                         ("carol@acme-health.example", "Carol")):
+        users.add_user(env.admin, email, first, "Reyes" if first == "Carol" else "Sales",
+                       "USER", "a long enough password 1")
+    data = "\r\n".join([
+        "Deal Name,Amount,Deal Stage,Deal owner",
+        "A,1,closedwon,carol  REYES",      # 2: by name
+        "B,1,closedwon,Bob Sales",         # 3: two Bob Sales
+        "C,1,closedwon,Ada Admin",         # 4: by name
+        ""]).encode()
+    table = source.read(data)
+    plan = layouts.plan_for(env.admin, table.header)
+    plan.stages = mapping.propose_stages([v.value for v in check.stage_values(table, plan)],
+                                         {})
+    result = check.check(env.admin, table, plan)
+    assert [p.text() for p in result.problems] == [
+        "Line 3: Owner 'Bob Sales' is the name of two active users; put their email in "
+        "the file instead."]
+    # Without the ambiguous line, the file imports and the named users own their deals.
+    table = source.read(data.replace(b"B,1,closedwon,Bob Sales\r\n", b""))
+    result = check.check(env.admin, table, plan)
+    assert result.ok, [p.text() for p in result.problems]
+    assert check.import_checked(env.admin, table, plan, result) == 2
+    owners = {d.title: d.owner_name for d in deal_list.list_deals(env.admin, limit=10)}
+    assert owners == {"A": "Carol Reyes", "C": "Ada Admin"}
 
 
 def test_unsupported_or_incomplete_plans_are_refused_before_any_row(env: Env) -> None:

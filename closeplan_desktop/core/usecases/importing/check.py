@@ -109,13 +109,22 @@ def stage_values(table: SourceTable, plan: Plan) -> list[StageValue]:
                   key=lambda s: (-s.count, s.value.casefold()))
 
 
+_TWO_USERS = ""  # a full name two active users share: the email must say which
+
+
 def _owners(session: AuthSession) -> dict[str, str]:
-    """Email as typed in any case -> email as stored, of the tenant's active users."""
+    """Email, or full name ("Maria Lopez", as HubSpot and Pipedrive export owners), as
+    typed in any case -> email as stored, of the tenant's active users; a name two of them
+    share maps to _TWO_USERS."""
     with run(session, write=False) as s:
         actor(s, session)
-        found = s.scalars(select(User.email).where(
-            User.tenant_id == session.tenant_id, User.deactivated_at.is_(None)))
-        return {email.casefold(): email for email in found}
+        found = s.execute(select(User.email, User.first_name, User.last_name).where(
+            User.tenant_id == session.tenant_id, User.deactivated_at.is_(None))).all()
+    by_name: dict[str, str] = {}
+    for email, first, last in found:
+        name = " ".join(f"{first} {last}".split()).casefold()
+        by_name[name] = _TWO_USERS if name in by_name else email
+    return {**by_name, **{email.casefold(): email for email, _, _ in found}}
 
 
 class _Collector:
@@ -232,14 +241,18 @@ class _RowReader:
         return validation.activity_body(text)
 
     def _owner(self, text: str) -> str | None:
-        email = text.strip()
-        if not email:
+        named = " ".join(text.split())
+        if not named:
             return None  # the importer owns it
-        if email.casefold() not in self.owners:
-            raise ValidationError(f"Owner '{email[:80]}' is not an active user of this "
-                                  "organisation; add them under Users, or map the column "
-                                  "to Ignore.")
-        return self.owners[email.casefold()]
+        email = self.owners.get(named.casefold())
+        if email is None:
+            raise ValidationError(f"Owner '{named[:80]}' is not an active user of this "
+                                  "organisation (by email or full name); add them under "
+                                  "Users, or map the column to Ignore.")
+        if email == _TWO_USERS:
+            raise ValidationError(f"Owner '{named[:80]}' is the name of two active users; "
+                                  "put their email in the file instead.")
+        return email
 
 
 def import_checked(session: AuthSession, table: SourceTable, plan: Plan, checked: Checked,
