@@ -16,8 +16,10 @@ Two things went wrong in long runs (CI, stop 20):
 from __future__ import annotations
 
 import os
+import time
 
 import secretstorage
+from jeepney import DBusAddress, DBusErrorResponse, new_method_call
 from secretstorage.util import SS_PATH, DBusAddressWrapper, format_secret, open_session
 
 from closeplan_desktop.core.security.keyring_store import SERVICE
@@ -28,6 +30,19 @@ _PASSWORD = os.environ.pop("CLOSEPLAN_TEST_KEYRING_PASSWORD", "")
 _LOGIN = "/org/freedesktop/secrets/collection/login"
 # gnome-keyring's own interface for unlocking with a password instead of a prompt.
 _INTERNAL = "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface"
+
+
+def session_daemon() -> int:
+    """The pid of this D-Bus session's Secret Service (gnome-keyring-daemon)."""
+    conn = secretstorage.dbus_init()
+    try:
+        bus = DBusAddress("/org/freedesktop/DBus", bus_name="org.freedesktop.DBus",
+                          interface="org.freedesktop.DBus")
+        reply = conn.send_and_get_reply(new_method_call(
+            bus, "GetConnectionUnixProcessID", "s", ("org.freedesktop.secrets",)))
+        return int(reply.body[0])
+    finally:
+        conn.close()
 
 
 def entries() -> set[str]:
@@ -57,7 +72,19 @@ def forget_new_entries(before: set[str]) -> int:
 
 def ensure_unlocked() -> str | None:
     """None when the keyring is unlocked; else unlock it with the run's password and say
-    what happened (or why it could not be done)."""
+    what happened (or why it could not be done). A daemon that is just dying or starting
+    is given a few seconds."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return _ensure_unlocked()
+        except (DBusErrorResponse, secretstorage.exceptions.SecretServiceNotAvailableException):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _ensure_unlocked() -> str | None:
     conn = secretstorage.dbus_init()
     try:
         collection = secretstorage.Collection(conn, _LOGIN)

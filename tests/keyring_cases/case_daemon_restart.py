@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
+import time
 from pathlib import Path
+
+from keyring_care import session_daemon
 
 from closeplan_desktop.core.store import workspace
 
 
 def test_a_kill(tmp_path: Path) -> None:
     workspace.create(tmp_path / "a").close()
-    pids = subprocess.run(["pgrep", "-f", "gnome-keyring-daemon"], capture_output=True,
-                          text=True).stdout.split()
-    assert pids
-    for pid in pids:
-        os.kill(int(pid), signal.SIGKILL)
+    pid = session_daemon()  # this session's: never another run's
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # gone (a zombie of dbus-daemon's at most) before the next test
+
 
 
 def test_b_after(tmp_path: Path) -> None:
