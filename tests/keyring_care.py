@@ -6,7 +6,7 @@ Two things went wrong in long runs (CI, stop 20):
   its whole file on every change: a write took 45 ms with an empty keyring and 590 ms
   with 4,000 entries, so a run slowed as it went. `forget_new_entries` deletes, after
   each test module, the ClosePlan entries the module made.
-- The daemon can die mid-run (a known gnome-keyring crash); D-Bus starts a new one,
+- The daemon can die mid-run (it did in CI at stop 20, cause unknown); D-Bus starts one,
   which finds the run's keyring locked and cannot prompt without a display, so every
   later test failed with "The OS keyring is locked". packaging/with-keyring.sh gives a
   restarted daemon the run's own folders, and hands this module the run's throwaway
