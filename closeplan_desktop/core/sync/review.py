@@ -57,29 +57,24 @@ class RejectionView:
     at: datetime
 
 
-def _words(value: str | None) -> str:
-    """A JSON value as the user reads it."""
-    if value is None:
-        return "(empty)"
-    try:
-        found = json.loads(value)
-    except ValueError:
-        return value
-    if found is None:
-        return "(empty)"
-    if isinstance(found, dict | list):
-        return json.dumps(found, ensure_ascii=False)
-    return str(found)
-
-
 def _parsed(value: str | None) -> object:
-    """A stored JSON value (None when empty or not JSON)."""
+    """A stored JSON value (the text itself when it is not JSON; None when empty)."""
     if value is None:
         return None
     try:
         return json.loads(value)
     except ValueError:
         return value
+
+
+def _words(value: str | None) -> str:
+    """A JSON value as the user reads it."""
+    found = _parsed(value)
+    if found is None:
+        return "(empty)"
+    if isinstance(found, dict | list):
+        return json.dumps(found, ensure_ascii=False)
+    return str(found)
 
 
 def _what(names: dict[str, str], table: str, row_id: str | None) -> str:

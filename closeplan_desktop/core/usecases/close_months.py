@@ -24,8 +24,22 @@ class MonthSplit:
     rest: tuple[tuple[date | None, date | None], ...]
 
 
+def month_range(today: date) -> tuple[date, date]:
+    """The first and last day of `today`'s month."""
+    last = calendar.monthrange(today.year, today.month)[1]
+    return today.replace(day=1), today.replace(day=last)
+
+
+def quarter_range(today: date) -> tuple[date, date]:
+    """The first and last day of `today`'s calendar quarter."""
+    first_month = 3 * ((today.month - 1) // 3) + 1
+    start = date(today.year, first_month, 1)
+    end_month = first_month + 2
+    return start, date(today.year, end_month, calendar.monthrange(today.year, end_month)[1])
+
+
 def _month_end(day: date) -> date:
-    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+    return month_range(day)[1]
 
 
 def _next_month(day: date) -> date:

@@ -489,27 +489,36 @@ def _grouped(s: Session, tenant_id: str, query: DealQuery) -> dict[DealStatus, t
     return {st: got for st, got in found.items() if got[0]}
 
 
+def counter_conditions(tenant_id: str, query: DealQuery, months: tuple[str | None, str | None],
+                       statuses: list[DealStatus] | None) -> list[Any]:
+    """The `deal_forecast_stats` rows of `query`'s owner and deleted flag in `statuses`
+    (None: any) closing in the whole `months` ('YYYY-MM' first and last, either None for
+    open-ended; both None: any month, or no close date)."""
+    conditions = [DealForecastStat.tenant_id == tenant_id,
+                  DealForecastStat.deleted == int(query.deleted)]
+    if query.owner_id is not None:
+        conditions.append(DealForecastStat.owner_id == query.owner_id)
+    if statuses is not None:
+        conditions.append(DealForecastStat.status.in_([st.value for st in statuses]))
+    if months[0] is not None:
+        conditions.append(DealForecastStat.month >= months[0])
+    if months[1] is not None:  # '' (no close date) sorts before every month
+        conditions.extend([DealForecastStat.month > "", DealForecastStat.month <= months[1]])
+    return conditions
+
+
 def _from_counters(s: Session, tenant_id: str, query: DealQuery,
                    months: tuple[str | None, str | None]
                    ) -> dict[DealStatus, tuple[int, Decimal]] | None:
     """Count and total per status of `query`'s deals (owner, status, overdue: open ones)
     closing in the whole `months`, from `deal_forecast_stats`; None past 64 bits."""
-    conditions = [DealForecastStat.tenant_id == tenant_id,
-                  DealForecastStat.deleted == int(query.deleted)]
-    if query.owner_id is not None:
-        conditions.append(DealForecastStat.owner_id == query.owner_id)
-    if query.status is not None:
-        conditions.append(DealForecastStat.status == validation.status(query.status).value)
+    statuses = None if query.status is None else [validation.status(query.status)]
     if query.overdue:
-        conditions.append(DealForecastStat.status.in_([st.value for st in probability.OPEN]))
-    if months[0] is not None:
-        conditions.append(DealForecastStat.month >= months[0])
-    if months[1] is not None:  # '' (no close date) sorts before every month
-        conditions.extend([DealForecastStat.month > "", DealForecastStat.month <= months[1]])
+        statuses = [st for st in probability.OPEN if statuses is None or st in statuses]
     found: dict[DealStatus, tuple[int, int]] = {}
     for st, n, summed in s.execute(select(
             DealForecastStat.status, DealForecastStat.count, DealForecastStat.total)
-            .where(*conditions)):
+            .where(*counter_conditions(tenant_id, query, months, statuses))):
         if not isinstance(summed, int):
             return None
         had = found.get(DealStatus(st), (0, 0))

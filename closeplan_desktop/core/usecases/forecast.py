@@ -12,7 +12,6 @@ divided once at the end.
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
@@ -28,6 +27,7 @@ from ..domain.enums import DealStatus
 from ..store import search
 from ..store.models import Deal, DealForecastStat, DealStat, cents_to_decimal
 from . import close_months, deal_list
+from .close_months import month_range, quarter_range
 from .deal_list import DealQuery
 from .frame import AuthSession, actor, run
 
@@ -62,20 +62,6 @@ def weighted_money(cents_percent: int) -> Decimal:
     """Cents x percent as an exact amount (four places: a weighted value is not
     rounded until shown)."""
     return Decimal(cents_percent).scaleb(-4)
-
-
-def month_range(today: date) -> tuple[date, date]:
-    """The first and last day of `today`'s month."""
-    last = calendar.monthrange(today.year, today.month)[1]
-    return today.replace(day=1), today.replace(day=last)
-
-
-def quarter_range(today: date) -> tuple[date, date]:
-    """The first and last day of `today`'s calendar quarter."""
-    first_month = 3 * ((today.month - 1) // 3) + 1
-    start = date(today.year, first_month, 1)
-    end_month = first_month + 2
-    return start, date(today.year, end_month, calendar.monthrange(today.year, end_month)[1])
 
 
 def _open_only(query: DealQuery) -> DealQuery | None:
@@ -139,14 +125,7 @@ def _from_months(s: Session, tenant_id: str, query: DealQuery,
     statuses = [validation.status(query.status)] if query.status is not None else \
         list(probability.OPEN)
     q = select(DealForecastStat.count, DealForecastStat.total, DealForecastStat.weighted).where(
-        DealForecastStat.tenant_id == tenant_id, DealForecastStat.deleted == int(query.deleted),
-        DealForecastStat.status.in_([st.value for st in statuses]))
-    if query.owner_id is not None:
-        q = q.where(DealForecastStat.owner_id == query.owner_id)
-    if months[0] is not None:
-        q = q.where(DealForecastStat.month >= months[0])
-    if months[1] is not None:  # '' (no close date) sorts before every month
-        q = q.where(DealForecastStat.month > "", DealForecastStat.month <= months[1])
+        *deal_list.counter_conditions(tenant_id, query, months, statuses))
     n, total, weighted = 0, 0, 0
     for count, cents, w in s.execute(q):
         if not (isinstance(cents, int) and isinstance(w, int)):

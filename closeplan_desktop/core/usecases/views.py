@@ -33,7 +33,7 @@ from ..domain.errors import NotFoundError, ValidationError
 from ..domain.ids import new_id
 from ..store.models import SavedView
 from ..store.outbox import record_row
-from . import forecast
+from . import close_months
 from .deal_list import DealQuery, check_query
 from .frame import AuthSession, actor, run
 
@@ -73,7 +73,8 @@ def _plain(value: Any) -> Any:
 # so the view opens on the month or quarter of the day it is opened (its dates are kept
 # too: a version that does not know the key opens the saved dates).
 CLOSE_WINDOW: Final = "close_window"
-WINDOWS: Final = {"this_month": forecast.month_range, "this_quarter": forecast.quarter_range}
+WINDOWS: Final = {"this_month": close_months.month_range,
+                  "this_quarter": close_months.quarter_range}
 
 
 def encode_query(query: DealQuery, today: date | None = None) -> str:
